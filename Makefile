@@ -1,0 +1,55 @@
+# One bootstrap for everything: `make demo` and `make test` both start here.
+# uv is used when it is on PATH; otherwise the venv gets uv through pip (one
+# wheel), falling back to plain pip if even that fails.  Installs come from the
+# committed lock file, so every machine gets the same versions.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV     := $(shell command -v uv 2>/dev/null)
+
+# PyTensor / numba caches and the like stay inside the checkout, git-ignored.
+export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.cache/pytensor
+export MPLBACKEND ?= Agg
+
+.PHONY: install demo test lint bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || { \
+	  if [ -n "$(UV)" ]; then $(UV) venv --python $(PYTHON) $(VENV); \
+	  else $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV); fi; }
+	@if [ -n "$(UV)" ]; then \
+	  VIRTUAL_ENV=$(VENV) $(UV) pip install --compile-bytecode -r requirements.lock && \
+	  VIRTUAL_ENV=$(VENV) $(UV) pip install --compile-bytecode --no-deps -e .; \
+	elif $(BIN)/python -m pip install -q uv; then \
+	  VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --compile-bytecode -r requirements.lock && \
+	  VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --compile-bytecode --no-deps -e .; \
+	else \
+	  $(BIN)/python -m pip install -q -r requirements.lock && \
+	  $(BIN)/python -m pip install -q --no-deps -e . && \
+	  $(BIN)/python -m compileall -q $(VENV)/lib >/dev/null; \
+	fi
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/workbench simulate --scenario default --out data/demo
+	$(BIN)/workbench validate data/demo
+	$(BIN)/workbench run --dataset data/demo --out reports
+
+test: install
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: install
+	$(BIN)/ruff check workbench tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench_simulate.py
+
+# Re-resolve the lock after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

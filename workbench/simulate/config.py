@@ -1,0 +1,435 @@
+"""Typed configuration of the store simulator, with named scenarios.
+
+Every number the simulator draws from is a field here, so a dataset is fully
+described by ``(SimulationConfig, seed)`` and the config's hash is recorded in
+the dataset manifest.  Time units are part of every field name (``_days``,
+``_hours``, ``_per_day``); money is in the store's currency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PurchaseType = Literal["impulse", "considered", "consumable"]
+Channel = Literal["email", "sms"]
+PURCHASE_TYPES: tuple[str, ...] = ("impulse", "considered", "consumable")
+CHANNELS: tuple[str, ...] = ("email", "sms")
+ACQUISITION_CHANNELS: tuple[str, ...] = (
+    "organic_search",
+    "paid_search",
+    "social",
+    "referral",
+    "discount_promo",
+)
+PRICE_SEGMENTS: tuple[str, ...] = ("insensitive", "moderate", "deal_seeker")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BGNBDParams(_Model):
+    """Purchase rate and dropout (Fader, Hardie & Lee 2005, "Counting your customers").
+
+    ``lambda ~ Gamma(shape=r, rate=alpha)`` repeat purchases per day while alive;
+    after each repeat purchase the customer drops out with probability
+    ``p ~ Beta(a, b)``.  ``alpha`` is in days.
+    """
+
+    r: float = Field(0.9, gt=0)
+    alpha_days: float = Field(45.0, gt=0)
+    a: float = Field(1.6, gt=0)
+    b: float = Field(5.0, gt=0)
+
+
+class GammaGammaParams(_Model):
+    """Spend per order (Fader, Hardie & Lee 2005, "RFM and CLV", eq. 1-2).
+
+    Order value ``z ~ Gamma(shape=p, rate=nu)`` with ``nu ~ Gamma(shape=q, rate=gamma)``,
+    so ``E[z] = p * gamma / (q - 1)`` in currency units.
+    """
+
+    p: float = Field(6.0, gt=0)
+    q: float = Field(4.0, gt=1)
+    gamma: float = Field(45.0, gt=0)
+
+
+class AcquisitionChannel(_Model):
+    """How a channel's customers differ: multipliers on the latent traits."""
+
+    share: float = Field(gt=0)
+    rate_multiplier: float = Field(1.0, gt=0)
+    dropout_multiplier: float = Field(1.0, gt=0)
+    spend_multiplier: float = Field(1.0, gt=0)
+    price_segment_probs: tuple[float, float, float] = (0.45, 0.40, 0.15)
+    first_order_discount_pct: float = Field(0.0, ge=0, lt=100)
+
+
+def _default_acquisition() -> dict[str, AcquisitionChannel]:
+    return {
+        "organic_search": AcquisitionChannel(share=0.30),
+        "paid_search": AcquisitionChannel(share=0.25, rate_multiplier=0.9),
+        "social": AcquisitionChannel(share=0.20, rate_multiplier=0.85, dropout_multiplier=1.2),
+        "referral": AcquisitionChannel(share=0.10, rate_multiplier=1.2, dropout_multiplier=0.8),
+        "discount_promo": AcquisitionChannel(
+            share=0.15,
+            rate_multiplier=0.7,
+            dropout_multiplier=1.5,
+            spend_multiplier=0.75,
+            price_segment_probs=(0.15, 0.35, 0.50),
+            first_order_discount_pct=20.0,
+        ),
+    }
+
+
+class Category(_Model):
+    """One catalog category."""
+
+    name: str
+    purchase_type: PurchaseType
+    n_products: int = Field(gt=0)
+    median_price: float = Field(gt=0)
+    price_spread: float = Field(0.5, ge=0, description="sd of log price")
+    margin_low: float = Field(0.25, gt=0, lt=1)
+    margin_high: float = Field(0.55, gt=0, lt=1)
+    supply_days: float | None = Field(None, gt=0)
+    return_rate: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _consumables_have_supply(self) -> Category:
+        if (self.purchase_type == "consumable") != (self.supply_days is not None):
+            raise ValueError("supply_days is required for consumables and only for them")
+        if self.margin_low > self.margin_high:
+            raise ValueError("margin_low must not exceed margin_high")
+        return self
+
+
+def _default_catalog() -> list[Category]:
+    c = Category
+    return [
+        c(name="accessories", purchase_type="impulse", n_products=60, median_price=25),
+        c(name="gifts", purchase_type="impulse", n_products=50, median_price=35),
+        c(name="snacks", purchase_type="impulse", n_products=40, median_price=12),
+        c(name="apparel", purchase_type="considered", n_products=80, median_price=60,
+          return_rate=0.15),
+        c(name="footwear", purchase_type="considered", n_products=50, median_price=90,
+          return_rate=0.18),
+        c(name="electronics", purchase_type="considered", n_products=40, median_price=180,
+          price_spread=0.7, margin_low=0.1, margin_high=0.3, return_rate=0.08),
+        c(name="home", purchase_type="considered", n_products=60, median_price=70,
+          return_rate=0.07),
+        c(name="coffee", purchase_type="consumable", n_products=30, median_price=16,
+          supply_days=30, return_rate=0.01),
+        c(name="skincare", purchase_type="consumable", n_products=40, median_price=28,
+          supply_days=45, return_rate=0.02),
+        c(name="pet_food", purchase_type="consumable", n_products=30, median_price=40,
+          supply_days=28, return_rate=0.01),
+    ]
+
+
+class Traffic(_Model):
+    """Browsing behaviour around the BG/NBD purchase occasions."""
+
+    browse_sessions_per_purchase: float = Field(2.5, ge=0)
+    browse_sessions_per_day: float = Field(0.01, ge=0, description="baseline while alive")
+    mean_extra_views: float = Field(2.0, ge=0)
+    mean_extra_items: float = Field(0.4, ge=0)
+    source_mix: dict[str, float] = Field(
+        default_factory=lambda: {
+            "direct": 0.35,
+            "organic_search": 0.30,
+            "paid_search": 0.15,
+            "social": 0.20,
+        }
+    )
+    email_opt_in_rate: float = Field(0.7, ge=0, le=1)
+    sms_opt_in_rate: float = Field(0.35, ge=0, le=1)
+    apple_mpp_share: float = Field(0.35, ge=0, le=1, description="share of email recipients "
+                                   "whose client opens every message (privacy protection)")
+
+
+class CartBehaviour(_Model):
+    """Cart abandonment and its natural return, per purchase type."""
+
+    abandon_before_purchase: dict[str, float] = Field(
+        default_factory=lambda: {"impulse": 0.2, "considered": 0.45, "consumable": 0.25}
+    )
+    browse_cart_prob: dict[str, float] = Field(
+        default_factory=lambda: {"impulse": 0.12, "considered": 0.15, "consumable": 0.10}
+    )
+    natural_return_median_hours: dict[str, float] = Field(
+        default_factory=lambda: {"impulse": 2.0, "considered": 30.0, "consumable": 10.0}
+    )
+    natural_return_log_sd: float = Field(1.0, gt=0)
+
+
+class Response(_Model):
+    """How messages persuade: logit-scale effects (see ``engine._persuasion_logit``)."""
+
+    cart_base_logit: dict[str, float] = Field(
+        default_factory=lambda: {"impulse": -2.0, "considered": -1.8, "consumable": -2.2}
+    )
+    cart_best_delay_hours: dict[str, float] = Field(
+        default_factory=lambda: {"impulse": 1.0, "considered": 20.0, "consumable": 4.0}
+    )
+    cart_delay_log_sd: float = Field(1.3, gt=0, description="width of the delay response "
+                                     "in log-hours")
+    channel_logit: dict[str, float] = Field(default_factory=lambda: {"email": 0.0, "sms": 0.35})
+    campaign_base_logit: dict[str, float] = Field(
+        default_factory=lambda: {
+            "browse_abandonment": -4.2,
+            "post_purchase": -4.0,
+            "replenishment": -2.6,
+            "seasonal": -4.0,
+        }
+    )
+    discount_intercept: dict[str, float] = Field(
+        default_factory=lambda: {"insensitive": -0.3, "moderate": 0.0, "deal_seeker": 0.2}
+    )
+    discount_slope: dict[str, float] = Field(
+        default_factory=lambda: {"insensitive": 1.0, "moderate": 6.0, "deal_seeker": 12.0},
+        description="logit change per unit discount fraction (0.10 = 10%)",
+    )
+    responsiveness_log_sd: float = Field(0.5, ge=0)
+    persuaded_click_prob: float = Field(0.7, ge=0, le=1)
+    replenishment_timing_penalty: float = Field(3.0, ge=0, description="logit penalty per "
+                                                "relative error of send time vs the cycle")
+
+
+class Engagement(_Model):
+    """Delivery, opens, clicks and unsubscribes."""
+
+    delivery_rate: dict[str, float] = Field(default_factory=lambda: {"email": 0.985, "sms": 0.975})
+    open_rate: float = Field(0.22, gt=0, lt=1, description="human email opens at the best hour")
+    click_rate: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.10, "sms": 0.06},
+        description="email: clicks per human open; sms: clicks per delivery",
+    )
+    unsubscribe_base: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.0015, "sms": 0.003}
+    )
+    unsubscribe_per_recent_message: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.35, "sms": 0.8},
+        description="relative rise of unsubscribe probability per message in the last 7 days",
+    )
+    send_hour_width_hours: float = Field(3.0, gt=0)
+    cost: dict[str, float] = Field(default_factory=lambda: {"email": 0.004, "sms": 0.035})
+
+
+class CartArm(_Model):
+    """One arm of the abandoned-cart timing experiment (``channel=None``: holdout)."""
+
+    name: str
+    channel: Channel | None
+    delay_hours: float | None = Field(None, gt=0)
+    weight: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _holdout_has_no_delay(self) -> CartArm:
+        if (self.channel is None) != (self.delay_hours is None):
+            raise ValueError(f"arm {self.name!r}: give channel and delay_hours together "
+                             "(both empty means a no-message holdout)")
+        return self
+
+
+def _default_cart_arms() -> list[CartArm]:
+    arms = [CartArm(name="holdout", channel=None)]
+    for ch in CHANNELS:
+        for h in (1, 4, 24):
+            arms.append(CartArm(name=f"{ch}_{h}h", channel=ch, delay_hours=h))
+    return arms
+
+
+class CartPolicy(_Model):
+    """What a cart outside the experiment gets, per purchase type."""
+
+    channel: Channel = "email"
+    delay_hours: float = Field(4.0, gt=0)
+    discount_pct: float = Field(0.0, ge=0, lt=100)
+
+
+class AbandonedCartCampaign(_Model):
+    enabled: bool = True
+    experiment_share: float = Field(1.0, ge=0, le=1)
+    arms: list[CartArm] = Field(default_factory=_default_cart_arms)
+    policy: dict[str, CartPolicy] = Field(
+        default_factory=lambda: {t: CartPolicy() for t in PURCHASE_TYPES}
+    )
+    discount_pct: float = Field(0.0, ge=0, lt=100, description="discount in experiment arms")
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arm_names(cls, arms: list[CartArm]) -> list[CartArm]:
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique, got {names}")
+        return arms
+
+
+class BrowseAbandonmentCampaign(_Model):
+    enabled: bool = True
+    delay_hours: float = Field(3.0, gt=0)
+    min_views: int = Field(2, ge=1)
+    suppress_days: float = Field(7.0, ge=0)
+    channel: Channel = "email"
+
+
+class PostPurchaseCampaign(_Model):
+    enabled: bool = True
+    delay_days: float = Field(7.0, gt=0)
+    products_per_email: int = Field(4, ge=1, le=8)
+    products_per_sms: int = Field(1, ge=1, le=2)
+    channel: Channel = "email"
+
+
+class ReplenishmentCampaign(_Model):
+    enabled: bool = True
+    lead_days: float = Field(3.0, ge=0, description="send this long before supply runs out")
+    channel: Channel = "email"
+
+
+class SeasonalEvent(_Model):
+    name: str
+    day_of_year: int = Field(ge=1, le=366)
+    send_hour: int = Field(10, ge=0, le=23)
+    window_days: float = Field(7.0, gt=0)
+    channels: list[Channel] = Field(default_factory=lambda: ["email"])
+    discount_arms_pct: list[float] = Field(default_factory=lambda: [0.0, 5.0, 10.0, 15.0, 20.0])
+
+    @field_validator("discount_arms_pct")
+    @classmethod
+    def _discounts_in_range(cls, v: list[float]) -> list[float]:
+        if not v or any(d < 0 or d >= 100 for d in v):
+            raise ValueError("discount arms must be in [0, 100) and at least one is needed")
+        return v
+
+
+class SeasonalCampaign(_Model):
+    enabled: bool = True
+    events: list[SeasonalEvent] = Field(
+        default_factory=lambda: [
+            SeasonalEvent(name="spring_sale", day_of_year=80),
+            SeasonalEvent(name="summer_sale", day_of_year=190, channels=["email", "sms"]),
+            SeasonalEvent(name="black_friday", day_of_year=331, channels=["email", "sms"]),
+        ]
+    )
+
+
+class FrequencyCaps(_Model):
+    """Messages per customer per trailing 7 days, per channel."""
+
+    email_per_week: int = Field(5, ge=1)
+    sms_per_week: int = Field(2, ge=1)
+
+
+class Campaigns(_Model):
+    abandoned_cart: AbandonedCartCampaign = Field(default_factory=AbandonedCartCampaign)
+    browse_abandonment: BrowseAbandonmentCampaign = Field(
+        default_factory=BrowseAbandonmentCampaign
+    )
+    post_purchase: PostPurchaseCampaign = Field(default_factory=PostPurchaseCampaign)
+    replenishment: ReplenishmentCampaign = Field(default_factory=ReplenishmentCampaign)
+    seasonal: SeasonalCampaign = Field(default_factory=SeasonalCampaign)
+    caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
+
+
+class SimulationConfig(_Model):
+    """Everything the simulator needs besides the seed.
+
+    Examples
+    --------
+    >>> cfg = SimulationConfig(n_customers=500, days=30)
+    >>> cfg.days
+    30
+    >>> len(cfg.config_hash())
+    16
+    """
+
+    n_customers: int = Field(20_000, gt=0)
+    days: int = Field(365, gt=0, le=3660)
+    start_date: date = date(2025, 1, 1)
+    currency: str = "USD"
+    bgnbd: BGNBDParams = Field(default_factory=BGNBDParams)
+    gamma_gamma: GammaGammaParams = Field(default_factory=GammaGammaParams)
+    acquisition: dict[str, AcquisitionChannel] = Field(default_factory=_default_acquisition)
+    catalog: list[Category] = Field(default_factory=_default_catalog)
+    traffic: Traffic = Field(default_factory=Traffic)
+    carts: CartBehaviour = Field(default_factory=CartBehaviour)
+    response: Response = Field(default_factory=Response)
+    engagement: Engagement = Field(default_factory=Engagement)
+    campaigns: Campaigns = Field(default_factory=Campaigns)
+
+    @field_validator("acquisition")
+    @classmethod
+    def _known_acquisition(cls, v: dict[str, AcquisitionChannel]) -> dict:
+        unknown = set(v) - set(ACQUISITION_CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown acquisition channels {sorted(unknown)}; "
+                             f"known: {list(ACQUISITION_CHANNELS)}")
+        return v
+
+    @field_validator("catalog")
+    @classmethod
+    def _every_type_present(cls, v: list[Category]) -> list[Category]:
+        missing = set(PURCHASE_TYPES) - {c.purchase_type for c in v}
+        if missing:
+            raise ValueError(f"the catalog needs at least one category of each purchase "
+                             f"type; missing {sorted(missing)}")
+        names = [c.name for c in v]
+        if len(set(names)) != len(names):
+            raise ValueError("category names must be unique")
+        return v
+
+    def config_hash(self) -> str:
+        """Return a short, stable hash of the config (recorded in the manifest)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+    def with_campaigns_off(self) -> SimulationConfig:
+        """Return the same store with no automated campaigns (organic behaviour only)."""
+        off = {
+            name: {"enabled": False}
+            for name in ("abandoned_cart", "browse_abandonment", "post_purchase",
+                         "replenishment", "seasonal")
+        }
+        data = self.model_dump()
+        for name, upd in off.items():
+            data["campaigns"][name].update(upd)
+        return SimulationConfig.model_validate(data)
+
+
+SCENARIOS: dict[str, dict] = {
+    "default": {"n_customers": 20_000, "days": 365},
+    "small": {"n_customers": 2_000, "days": 120},
+    "tiny": {"n_customers": 300, "days": 60},
+    "mid_size": {"n_customers": 100_000, "days": 365},
+    "no_campaigns": {"n_customers": 20_000, "days": 365},
+}
+"""Named scenarios: keyword overrides of :class:`SimulationConfig`."""
+
+
+def scenario(name: str, **overrides) -> SimulationConfig:
+    """Return the config of a named scenario, with optional field overrides.
+
+    Examples
+    --------
+    >>> scenario("small").n_customers
+    2000
+    >>> scenario("small", n_customers=50).n_customers
+    50
+    """
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
+    cfg = SimulationConfig(**{**SCENARIOS[name], **overrides})
+    return cfg.with_campaigns_off() if name == "no_campaigns" else cfg
+
+
+def load_config(path) -> SimulationConfig:
+    """Read a JSON config file; pydantic's error names the field that is wrong."""
+    with open(path, encoding="utf-8") as fh:
+        return SimulationConfig.model_validate_json(fh.read())
