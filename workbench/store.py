@@ -1,0 +1,239 @@
+"""Datasets on disk: a folder of Parquet tables plus ``manifest.json``.
+
+Layout::
+
+    DIR/
+      manifest.json          schema version, generator, seed, config hash,
+                             row counts, file hashes, dataset hash, created_at
+      customers.parquet ...  one file per canonical table
+      truth/                 simulator ground truth (never needed by an analysis)
+
+Writes are atomic: everything goes to a hidden sibling folder first and the
+manifest is the last file written; only then is the folder swapped into place
+with ``os.replace``.  A crash or Ctrl-C mid-write leaves the previous dataset
+(if any) untouched and no folder that looks complete: a folder without a
+manifest is refused by :func:`open_dataset`.
+
+Examples
+--------
+>>> import tempfile
+>>> from workbench.simulate import scenario, simulate
+>>> store = simulate(scenario("tiny"), seed=2)
+>>> path = write_dataset(tempfile.mkdtemp() + "/ds", store.tables, truth=store.truth)
+>>> con = open_dataset(path)
+>>> int(con.table("customers").count().execute())
+300
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+
+MANIFEST = "manifest.json"
+TRUTH_DIR = "truth"
+
+
+class DatasetError(RuntimeError):
+    """A dataset folder that cannot be used (missing, incomplete, corrupt)."""
+
+
+def table_path(root: Path | str, name: str) -> Path:
+    """Where table ``name`` (``"orders"`` or ``"truth/carts"``) lives under ``root``."""
+    return Path(root) / f"{name}.parquet"
+
+
+def _to_arrow(obj) -> pa.Table:
+    if isinstance(obj, pa.Table):
+        return obj
+    if isinstance(obj, pd.DataFrame):
+        return pa.Table.from_pandas(obj, preserve_index=False)
+    raise TypeError(f"expected a pyarrow.Table or pandas.DataFrame, got {type(obj).__name__}")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_dataset(
+    path: str | Path,
+    tables: Mapping[str, pa.Table | pd.DataFrame],
+    truth: Mapping[str, pa.Table | pd.DataFrame] | None = None,
+    *,
+    extra_files: Mapping[str, str] | None = None,
+    manifest: Mapping | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write a dataset atomically and return its path.
+
+    Parameters
+    ----------
+    path
+        Target folder.  An existing dataset there is replaced only after the new
+        one is complete (``overwrite=True``), otherwise an error is raised.
+    tables
+        Canonical tables by name.
+    truth
+        Simulator ground truth by name, written under ``truth/``.
+    extra_files
+        Small text files (``{"truth/params.json": "..."}``) stored with the data.
+    manifest
+        Extra manifest fields (generator, seed, config hash, ...).
+    """
+    from .schema import SCHEMA_VERSION
+
+    target = Path(path).resolve()
+    if target.exists() and not overwrite:
+        raise DatasetError(f"{target} exists; pass overwrite=True to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        files: dict[str, dict] = {}
+
+        def put(name: str, obj) -> None:
+            f = table_path(tmp, name)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            table = _to_arrow(obj)
+            pq.write_table(table, f, compression="zstd")
+            files[name] = {"rows": table.num_rows, "sha256": _sha256(f)}
+
+        for name, obj in tables.items():
+            put(name, obj)
+        for name, obj in (truth or {}).items():
+            put(f"{TRUTH_DIR}/{name}", obj)
+        for rel, text in (extra_files or {}).items():
+            f = tmp / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text, encoding="utf-8")
+        digest = hashlib.sha256()
+        for name in sorted(files):
+            if not name.startswith(TRUTH_DIR + "/"):
+                digest.update(f"{name}:{files[name]['sha256']}\n".encode())
+        info = {
+            "schema_version": SCHEMA_VERSION,
+            "workbench_version": __version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "dataset_hash": digest.hexdigest()[:16],
+            "row_counts": {n: f["rows"] for n, f in files.items()
+                           if not n.startswith(TRUTH_DIR + "/")},
+            "files": files,
+            **(manifest or {}),
+        }
+        # the manifest is written last, through its own temporary file
+        mtmp = tmp / (MANIFEST + ".part")
+        mtmp.write_text(json.dumps(info, indent=2, sort_keys=True, default=str),
+                        encoding="utf-8")
+        with open(mtmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(mtmp, tmp / MANIFEST)
+        _fsync_dir(tmp)
+        # swap into place
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_manifest(path: str | Path) -> dict:
+    """Read a dataset's manifest; refuse folders without one (incomplete writes)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset folder")
+    f = root / MANIFEST
+    if not f.exists():
+        raise DatasetError(f"{root}: no {MANIFEST}; this is an incomplete write or not a "
+                           "dataset (write datasets with workbench.store.write_dataset)")
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{f}: manifest is not valid JSON ({exc})") from exc
+
+
+def open_dataset(path: str | Path, *, truth: bool = True):
+    """Return an Ibis DuckDB connection with every table of the dataset registered.
+
+    Canonical tables are registered under their names (``con.table("orders")``),
+    truth tables as ``truth_<name>``.  Tables are views over the Parquet files,
+    so nothing is loaded until a query runs, and feature code written against
+    this connection runs unchanged on any Ibis backend.
+    """
+    root = Path(path)
+    info = load_manifest(root)
+    con = ibis.duckdb.connect()
+    for name in info.get("files", {}):
+        f = table_path(root, name)
+        if not f.exists():
+            raise DatasetError(f"{root}: manifest lists {name} but {f.name} is missing")
+        if name.startswith(TRUTH_DIR + "/"):
+            if truth:
+                con.read_parquet(f, table_name="truth_" + name.split("/", 1)[1])
+        else:
+            con.read_parquet(f, table_name=name)
+    return con
+
+
+def read_table(path: str | Path, name: str) -> pd.DataFrame:
+    """Read one table (``"orders"`` or ``"truth/carts"``) into pandas."""
+    root = Path(path)
+    load_manifest(root)
+    f = table_path(root, name)
+    if not f.exists():
+        raise DatasetError(f"{root}: no table {name!r}")
+    return pq.read_table(f).to_pandas()
+
+
+def read_truth_params(path: str | Path) -> dict:
+    """The simulator's structural parameters stored with a simulated dataset."""
+    f = Path(path) / TRUTH_DIR / "params.json"
+    if not f.exists():
+        raise DatasetError(f"{path}: no truth/params.json (not a simulated dataset?)")
+    return json.loads(f.read_text(encoding="utf-8"))
+
+
+def save_simulation(store, path: str | Path, scenario: str | None = None) -> Path:
+    """Write a :class:`~workbench.simulate.SimulatedStore` as a dataset."""
+    meta = store.manifest_info()
+    if scenario:
+        meta["scenario"] = scenario
+    return write_dataset(
+        path, store.tables, truth=store.truth,
+        extra_files={f"{TRUTH_DIR}/params.json": json.dumps(store.truth_params, indent=2,
+                                                             sort_keys=True)},
+        manifest=meta,
+    )
