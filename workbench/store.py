@@ -196,6 +196,7 @@ def open_dataset(path: str | Path, *, truth: bool = True):
     root = Path(path)
     info = load_manifest(root)
     con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")  # date truncation happens in UTC, everywhere
     for name in info.get("files", {}):
         f = table_path(root, name)
         if not f.exists():

@@ -135,7 +135,7 @@ def _default_catalog() -> list[Category]:
 class Traffic(_Model):
     """Browsing behaviour around the BG/NBD purchase occasions."""
 
-    browse_sessions_per_purchase: float = Field(2.5, ge=0)
+    browse_sessions_per_purchase: float = Field(6.0, ge=0)
     browse_sessions_per_day: float = Field(0.01, ge=0, description="baseline while alive")
     mean_extra_views: float = Field(2.0, ge=0)
     mean_extra_items: float = Field(0.4, ge=0)
@@ -160,8 +160,10 @@ class CartBehaviour(_Model):
         default_factory=lambda: {"impulse": 0.2, "considered": 0.45, "consumable": 0.25}
     )
     browse_cart_prob: dict[str, float] = Field(
-        default_factory=lambda: {"impulse": 0.12, "considered": 0.15, "consumable": 0.10}
+        default_factory=lambda: {"impulse": 0.22, "considered": 0.30, "consumable": 0.20}
     )
+    checkout_before_abandon: float = Field(0.3, ge=0, le=1, description="share of abandoned "
+                                           "carts that began checkout")
     natural_return_median_hours: dict[str, float] = Field(
         default_factory=lambda: {"impulse": 2.0, "considered": 30.0, "consumable": 10.0}
     )

@@ -1231,8 +1231,11 @@ class _Engine:
                          self.b_start[np.maximum(basket, 0)], 0)
         purchased = order >= 0
         purchased &= np.where(purchased, O["t"][np.maximum(order, 0)] < self.H, False)
-        # rows per session: random views + basket views + cart + checkout/purchase
-        n_rows = views + bsize * (2 + 2 * purchased)
+        # some abandoned carts got as far as checkout
+        checkout = purchased | (has_b & (self.rng_post.random(n) <
+                                         self.cfg.carts.checkout_before_abandon))
+        # rows per session: random views + basket views + cart + checkout + purchase
+        n_rows = views + bsize * (2 + checkout + purchased)
         sess = np.repeat(so, n_rows)
         local = np.repeat(np.arange(n), n_rows)
         k = np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)

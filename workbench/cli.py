@@ -1,0 +1,160 @@
+"""The ``workbench`` command line: simulate, validate, run.
+
+Every command prints where its output went; errors are one clear message and a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+DEFAULT_DATASET = Path("data/demo")
+DEFAULT_REPORTS = Path("reports")
+
+
+def _fail(msg: str, code: int = 1):
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="workbench")
+def main():
+    """Decide e-commerce campaign settings with evidence.
+
+    \b
+    Typical session:
+      workbench simulate --scenario default --out data/demo   # a store with ground truth
+      workbench validate data/demo                            # check it against the schema
+      workbench run --dataset data/demo --out reports         # analyses + HTML report
+    """
+
+
+@main.command()
+@click.option("--scenario", "scenario_name", default=None,
+              help="Named store to simulate: default (20k customers, 365 days), small, tiny, "
+                   "mid_size (100k), no_campaigns.  Default: 'default'.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A JSON SimulationConfig file instead of a scenario.")
+@click.option("--customers", type=click.IntRange(min=1), default=None,
+              help="Number of customers (overrides the scenario).")
+@click.option("--days", type=click.IntRange(min=1, max=3660), default=None,
+              help="Length of the simulated window in days (overrides the scenario).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed; the same seed and config give identical tables.")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Dataset folder to write (replaced atomically if it exists).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def simulate(scenario_name, config_file, customers, days, seed, out, quiet):
+    """Simulate a store with ground truth and write it as a dataset.
+
+    The dataset holds the canonical tables (customers, products, sessions,
+    events, orders, order_items, returns, messages, assignments) as Parquet, the
+    simulator's truth under truth/, and manifest.json (seed, config hash, row
+    counts).
+    """
+    from pydantic import ValidationError
+
+    from .simulate import config as sim_config
+    from .simulate import simulate as run_sim
+    from .store import save_simulation
+
+    if scenario_name and config_file:
+        _fail("give --scenario or --config, not both", 2)
+    overrides = {k: v for k, v in (("n_customers", customers), ("days", days)) if v}
+    try:
+        if config_file:
+            cfg = sim_config.load_config(config_file)
+            if overrides:
+                cfg = sim_config.SimulationConfig.model_validate({**cfg.model_dump(),
+                                                                  **overrides})
+        else:
+            cfg = sim_config.scenario(scenario_name or "default", **overrides)
+    except ValidationError as exc:
+        _fail(f"invalid simulation config:\n{exc}", 2)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    t0 = time.perf_counter()
+    if quiet:
+        store = run_sim(cfg, seed=seed)
+    else:
+        with click.progressbar(length=cfg.days, label=f"simulating {cfg.n_customers:,} "
+                               f"customers x {cfg.days} days", file=sys.stderr) as bar:
+            store = run_sim(cfg, seed=seed, progress=bar.update)
+    path = save_simulation(store, out, scenario=scenario_name or ("config" if config_file
+                                                                  else "default"))
+    dt = time.perf_counter() - t0
+    click.echo(f"dataset written to {path}  ({dt:.1f} s)")
+    for name, table in store.tables.items():
+        click.echo(f"  {name:<12} {table.num_rows:>12,} rows")
+    click.echo(f"  truth/       {', '.join(store.truth)} + params.json")
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def validate(path, as_json):
+    """Check the dataset at PATH against the canonical schema.
+
+    Prints every violation (table, column, rule, number of rows, first
+    offending keys) and exits 1, or prints a short summary and exits 0.
+    """
+    from .schema import validate as run_validate
+    from .store import DatasetError
+
+    try:
+        report = run_validate(Path(path))
+    except DatasetError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json
+               else report.summary())
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--dataset", type=click.Path(), default=str(DEFAULT_DATASET), show_default=True,
+              help="Dataset folder to analyse.")
+@click.option("--out", type=click.Path(file_okay=False), default=str(DEFAULT_REPORTS),
+              show_default=True, help="Folder for reports and exported configs.")
+def run(dataset, out):
+    """Run every analysis on a dataset and write the reports.
+
+    Writes OUT/index.html (one self-contained HTML file that opens offline) and
+    OUT/overview.json (the numbers behind it).  The dataset is validated first;
+    an invalid dataset is refused with the full violation report.
+    """
+    from .pipeline import run_all
+    from .schema import DatasetValidationError
+    from .store import DatasetError
+
+    if not Path(dataset).exists():
+        _fail(f"no dataset at {dataset}; create one with `workbench simulate --out {dataset}` "
+              "(or `make demo`)")
+    try:
+        written = run_all(Path(dataset), Path(out), echo=click.echo)
+    except DatasetValidationError as exc:
+        _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
+    except DatasetError as exc:
+        _fail(str(exc))
+    click.echo("written:")
+    for label, p in written.items():
+        click.echo(f"  {label:<10} {p}")
+
+
+@main.command()
+def schema():
+    """Print the canonical schema (tables, columns, rules) as JSON."""
+    from .schema import schema_json
+
+    click.echo(schema_json())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

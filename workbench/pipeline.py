@@ -1,0 +1,59 @@
+"""``workbench run``: every analysis that exists, on one dataset, into one report.
+
+Analyses register here as they are built (timing, discount, attribution, CLV);
+each contributes a report section and, where it decides something, its part
+of the campaign config.  Outputs are written atomically, so a failed run
+leaves the previous outputs intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from .features import store_overview
+from .report import Report, overview_section
+from .schema import DatasetValidationError, validate
+from .store import load_manifest, open_dataset
+
+
+def _write_json(path: Path, obj) -> Path:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """Validate ``dataset``, run the analyses, write reports into ``out``.
+
+    Returns the written files by label.  Raises
+    :class:`~workbench.schema.DatasetValidationError` (with the full report)
+    when the dataset is invalid; nothing is written then.
+    """
+    manifest = load_manifest(dataset)
+    report = validate(dataset)
+    if not report.ok:
+        raise DatasetValidationError(report)
+    echo(report.summary())
+    con = open_dataset(dataset)
+    currency = manifest.get("config", {}).get("currency", "USD")
+    ov = store_overview(con, currency=currency)
+    sections = [overview_section(ov)]
+    subtitle = (f"Dataset {dataset} · hash {manifest.get('dataset_hash', '?')} · "
+                f"{manifest.get('generator', 'imported')}"
+                + (f" · seed {manifest['seed']}" if "seed" in manifest else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    summary = {"dataset": str(dataset), "dataset_hash": manifest.get("dataset_hash"),
+               "kpis": ov.kpis, "funnel": ov.funnel.to_dict(orient="records"),
+               "messages": ov.messages.to_dict(orient="records")}
+    written["numbers"] = _write_json(out / "overview.json", summary)
+    written["report"] = Report("Store report", subtitle, sections).save(out / "index.html")
+    return written

@@ -1,0 +1,157 @@
+"""Self-contained HTML reports built from analysis result objects.
+
+A report is a list of :class:`Section` objects rendered with Jinja2 into ONE
+HTML file.  The Vega/Vega-Lite/vega-embed runtime comes from
+``vl-convert-python``'s bundle and is inlined, so the file opens offline and
+makes no network request; each chart is an Altair spec embedded as JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import altair as alt
+import jinja2
+import markupsafe
+import pandas as pd
+
+from .. import __version__
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("workbench.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _vega_bundle() -> str:
+    import vl_convert as vlc
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    return vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+
+
+@dataclass
+class Kpi:
+    """A headline number with its label and an optional note (interval, comparison)."""
+
+    key: str
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass
+class Section:
+    """One section of a report: prose first, then numbers, charts and tables."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    kpis: list[Kpi] = field(default_factory=list)
+    charts: dict[str, alt.TopLevelMixin] = field(default_factory=dict)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    anchor: str = ""
+
+    def __post_init__(self):
+        if not self.anchor:
+            self.anchor = re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
+
+
+def _table_html(caption: str, df: pd.DataFrame) -> str:
+    fmt = df.copy()
+    for col in fmt.columns:
+        if pd.api.types.is_float_dtype(fmt[col]):
+            is_rate = col.endswith(("rate", "share")) or "share_of" in col
+            fmt[col] = fmt[col].map(lambda v, r=is_rate: "" if pd.isna(v) else
+                                    (f"{v:.1%}" if r else f"{v:,.2f}"))
+        elif pd.api.types.is_datetime64_any_dtype(fmt[col]):
+            fmt[col] = fmt[col].dt.strftime("%Y-%m-%d")
+    html = fmt.to_html(index=False, border=0, escape=True, classes="data")
+    head, rest = html.split(">", 1)
+    return f"{head}><caption>{markupsafe.escape(caption)}</caption>{rest}"
+
+
+@dataclass
+class Report:
+    """A self-contained HTML report."""
+
+    title: str
+    subtitle: str = ""
+    sections: list[Section] = field(default_factory=list)
+
+    def to_html(self) -> str:
+        specs, views = {}, []
+        for s in self.sections:
+            charts = []
+            for name, chart in s.charts.items():
+                div = f"chart-{s.anchor}-{name}-{uuid.uuid4().hex[:6]}"
+                specs[div] = chart.to_dict()
+                charts.append({"div": div, "name": f"{s.anchor}/{name}"})
+            views.append({"title": s.title, "anchor": s.anchor, "paragraphs": s.paragraphs,
+                          "kpis": s.kpis, "charts": charts,
+                          "tables": [_table_html(c, df) for c, df in s.tables]})
+        # JSON inside <script>: escape "</" so no data can close the tag
+        spec_json = json.dumps(specs, default=str).replace("</", "<\\/")
+        return _ENV.get_template("report.html").render(
+            title=self.title, subtitle=self.subtitle, sections=views, specs=spec_json,
+            bundle=_vega_bundle(), vega_note=alt.SCHEMA_VERSION,
+            generator=f"workbench {__version__}",
+            footer=f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by workbench "
+                   f"{__version__}. Opens offline: no external resources.",
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the report atomically (a failed write leaves the old file intact)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_text(self.to_html(), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+
+def overview_section(ov) -> Section:
+    """The store-overview section from a :class:`~workbench.features.StoreOverview`."""
+    k = ov.kpis
+    cur = ov.currency
+    ab = ov.abandonment
+    ab_rate = ab["abandoned"].sum() / ab["cart_sessions"].sum() if len(ab) else float("nan")
+    kpis = [
+        Kpi("customers", "customers", f"{k['customers']:,}"),
+        Kpi("orders", "orders", f"{k['orders']:,}"),
+        Kpi("revenue", f"revenue ({cur})", f"{k['revenue']:,.0f}",
+            f"{k['discounts']:,.0f} in discounts"),
+        Kpi("aov", f"average order ({cur})", f"{k['average_order_value']:,.2f}"),
+        Kpi("repeat", "buyers who came back", f"{k['repeat_buyer_share']:.0%}"),
+        Kpi("abandonment", "cart abandonment", f"{ab_rate:.0%}",
+            "cart sessions without purchase"),
+        Kpi("messages", "messages sent", f"{k['messages_sent']:,}"),
+        Kpi("returns", "returned share of revenue", f"{k['return_share_of_revenue']:.1%}"),
+    ]
+    msg_cols = ["campaign", "channel", "sent", "delivered", "opened", "clicked", "unsubscribed",
+                "delivery_rate", "open_rate", "click_rate", "unsubscribe_rate", "orders",
+                "order_revenue"]
+    return Section(
+        title="Store overview",
+        anchor="overview",
+        paragraphs=ov.summary().split("\n") + [
+            "Open rates include machine opens (Apple Mail privacy protection opens every "
+            "delivered email for its users), so they overstate attention; clicks do not."],
+        kpis=kpis,
+        charts=ov.charts(),
+        tables=[("Funnel", ov.funnel), ("Messages by campaign and channel",
+                                         ov.messages[msg_cols])],
+    )
+
+
+__all__ = ["Kpi", "Report", "Section", "overview_section"]
