@@ -42,9 +42,9 @@ class BGNBDParams(_Model):
     """
 
     r: float = Field(0.9, gt=0)
-    alpha_days: float = Field(45.0, gt=0)
+    alpha_days: float = Field(80.0, gt=0)
     a: float = Field(1.6, gt=0)
-    b: float = Field(5.0, gt=0)
+    b: float = Field(4.0, gt=0)
 
 
 class GammaGammaParams(_Model):

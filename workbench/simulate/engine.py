@@ -149,7 +149,8 @@ class _Columns:
         return ids
 
     def build(self) -> dict[str, np.ndarray]:
-        return {n: (np.concatenate(p) if p else np.zeros(0)) for n, p in self.parts.items()}
+        return {n: (np.concatenate(p) if p else np.zeros(0, dtype=np.int64))
+                for n, p in self.parts.items()}
 
 
 @dataclass
@@ -280,8 +281,10 @@ class _Engine:
         u_cat = uu[np.arange(uu.shape[0]), 1 + col]
         cat[extra] = _categorical(self.aff_cum[cust[basket_of[extra]]], u_cat[extra])
         target = (z / n_items)[basket_of]
-        noise = np.exp(0.6 * special.ndtri(uu[np.arange(uu.shape[0]), 5 + np.minimum(slot, 4)]))
-        key = cat * 1e7 + target * noise
+        # the product whose price is nearest the per-item target, in the units that bring
+        # the line closest to it: order value follows the Gamma-Gamma draw up to the
+        # catalog's price steps (extra noise here would bias it upward)
+        key = cat * 1e7 + target
         pos = np.searchsorted(self._price_key, key)
         lo = self.cat_start[cat]
         hi = lo + self.cat_n[cat] - 1
@@ -1057,8 +1060,11 @@ class _Engine:
         m_public[m_order] = np.arange(1, n_msg + 1)
 
         def pub(arr, mapping):
-            arr = np.asarray(arr)
-            out = np.where(arr >= 0, mapping[np.maximum(arr, 0)], -1)
+            arr = np.asarray(arr).astype(np.int64)
+            if mapping.size == 0:
+                out = np.full(arr.size, -1)
+            else:
+                out = np.where(arr >= 0, mapping[np.maximum(arr, 0)], -1)
             return pa.array(out, type=pa.int64(), mask=out < 0)
 
         # ---------------- customers & products
@@ -1115,9 +1121,12 @@ class _Engine:
         gross = self.b_value[b]
         disc_amt = np.round(gross * O["disc"][oo] / 100.0, 2)
         revenue = np.round(gross - disc_amt, 2)
-        msg_ok = O["msg"][oo]
-        msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= O["t"][oo]),
-                          msg_ok, -1)
+        msg_ok = O["msg"][oo].astype(np.int64)
+        if n_msg:
+            msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= O["t"][oo]),
+                              msg_ok, -1)
+        else:
+            msg_ok = np.full(oo.size, -1)
         tables["orders"] = pa.table({
             "order_id": pa.array(np.arange(1, oo.size + 1), pa.int64()),
             "customer_id": pa.array(O["cust"][oo] + 1, pa.int64()),
@@ -1316,7 +1325,7 @@ class _Engine:
             mar[w] = self.b_value[bb] * (1 - dd) - self.b_cost[bb]
         # subsidy: discount paid on orders that would have happened anyway
         sub = np.zeros(mo.size)
-        m_public_of = np.full(M["t"].size, -1)
+        m_public_of = np.full(max(M["t"].size, 1), -1)  # never empty: safe to index with 0
         m_public_of[mo] = np.arange(mo.size)
         om = O["msg"][oo]
         orig = O["origin"][oo]
