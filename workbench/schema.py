@@ -178,6 +178,8 @@ class Violation:
 
     def line(self) -> str:
         ex = ", ".join(_fmt_key(k) for k in self.examples)
+        if not self.n_rows:  # a rule about the whole table or column
+            return f"{self.table}.{self.column}: {self.rule}"
         more = f"; first: {ex}" if ex else ""
         return f"{self.table}.{self.column}: {self.rule} ({self.n_rows:,} rows{more})"
 
@@ -265,22 +267,44 @@ class _Checker:
         self.n_examples = n_examples
         self.violations: list[Violation] = []
         self.usable: dict[str, set[str]] = {}
+        self.pending: dict[int, tuple] = {}
 
     def add(self, table, column, rule, n, examples=()):
         self.violations.append(Violation(table, column, rule, int(n), tuple(examples)))
 
-    def rule(self, table: str, column: str, rule: str, bad, key: tuple[str, ...]):
-        """Count ``bad`` (an ibis table of offending rows) and record its first keys."""
-        try:
-            n = int(bad.count().execute())
-            if n:
-                ex = bad.select(*key).order_by(list(key)).limit(self.n_examples).execute()
-                rows = [tuple(_py(x) for x in r) if len(key) > 1 else _py(r[0])
-                        for r in ex.itertuples(index=False)]
-                self.add(table, column, rule, n, rows)
-        except Exception as exc:  # a rule that cannot run is itself a finding
-            self.add(table, column, f"{rule}: check could not run ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:200]})", 0)
+    def rule(self, table: str, column: str, rule: str, base, pred, key: tuple[str, ...]):
+        """Queue a rule: rows of ``base`` where ``pred`` holds (all rows if None) are bad.
+
+        Rules on the same ``base`` are counted in one aggregate query by
+        :meth:`flush`; offending keys are fetched only for rules that fail.
+        """
+        self.pending.setdefault(id(base), (base, []))[1].append(
+            (table, column, rule, pred, key))
+
+    def flush(self) -> None:
+        for base, rules in self.pending.values():
+            try:
+                aggs = {f"r{i}": (base.count() if pred is None else
+                                  pred.fill_null(False).cast("int64").sum())
+                        for i, (_, _, _, pred, _) in enumerate(rules)}
+                counts = base.aggregate(**aggs).execute().iloc[0]
+            except Exception:  # run one by one to find the rule that cannot run
+                counts = None
+            for i, (table, column, rule, pred, key) in enumerate(rules):
+                bad = base if pred is None else base.filter(pred)
+                try:
+                    n = int(bad.count().execute()) if counts is None else int(
+                        0 if pd.isna(counts[f"r{i}"]) else counts[f"r{i}"])
+                    if n:
+                        ex = (bad.select(*key).order_by(list(key))
+                              .limit(self.n_examples).execute())
+                        rows = [tuple(_py(x) for x in r) if len(key) > 1 else _py(r[0])
+                                for r in ex.itertuples(index=False)]
+                        self.add(table, column, rule, n, rows)
+                except Exception as exc:  # a rule that cannot run is itself a finding
+                    self.add(table, column, f"{rule}: check could not run "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", 0)
+        self.pending = {}
 
     def has(self, table: str, *cols: str) -> bool:
         return table in self.t and all(c in self.usable.get(table, ()) for c in cols)
@@ -302,7 +326,10 @@ def _table_checks(ck: _Checker, spec: Table) -> None:
             continue
         dtype = schema[col.name]
         if not _KIND_CHECK[col.kind](dtype):
-            ck.add(spec.name, col.name, f"must be {_KIND_NAME[col.kind]}, found {dtype}", 0)
+            hint = (" (integers with nulls need pandas' Int64 dtype, not float)"
+                    if col.kind == "int" and dtype.is_floating() else "")
+            ck.add(spec.name, col.name, f"must be {_KIND_NAME[col.kind]}, found {dtype}{hint}",
+                   0)
             continue
         if col.kind == "ts" and dtype.timezone is None:
             ck.add(spec.name, col.name, "timestamps must be timezone-aware UTC, found naive "
@@ -329,19 +356,19 @@ def _table_checks(ck: _Checker, spec: Table) -> None:
             continue
         c = t[col.name]
         if not col.nullable:
-            ck.rule(spec.name, col.name, "must not be null", t.filter(c.isnull()), ex_key)
+            ck.rule(spec.name, col.name, "must not be null", t, c.isnull(), ex_key)
         if col.enum is not None:
             ck.rule(spec.name, col.name, f"must be one of {list(col.enum)}",
-                    t.filter(c.notnull() & ~c.isin(list(col.enum))), ex_key)
+                    t, c.notnull() & ~c.isin(list(col.enum)), ex_key)
         if col.gt is not None:
-            ck.rule(spec.name, col.name, f"must be > {col.gt:g}", t.filter(c <= col.gt), ex_key)
+            ck.rule(spec.name, col.name, f"must be > {col.gt:g}", t, c <= col.gt, ex_key)
         if col.ge is not None:
-            ck.rule(spec.name, col.name, f"must be >= {col.ge:g}", t.filter(c < col.ge), ex_key)
+            ck.rule(spec.name, col.name, f"must be >= {col.ge:g}", t, c < col.ge, ex_key)
         if col.lt is not None:
-            ck.rule(spec.name, col.name, f"must be < {col.lt:g}", t.filter(c >= col.lt), ex_key)
+            ck.rule(spec.name, col.name, f"must be < {col.lt:g}", t, c >= col.lt, ex_key)
     if key:
         dup = t.group_by(list(key)).aggregate(_n=ibis._.count()).filter(ibis._._n > 1)
-        ck.rule(spec.name, ",".join(key), "key must be unique (duplicated keys)", dup, key)
+        ck.rule(spec.name, ",".join(key), "key must be unique (duplicated keys)", dup, None, key)
 
 
 def _fk(ck: _Checker, child: str, col: str, parent: str, pcol: str, key: tuple[str, ...]):
@@ -350,7 +377,7 @@ def _fk(ck: _Checker, child: str, col: str, parent: str, pcol: str, key: tuple[s
     c, p = ck.t[child], ck.t[parent]
     pk = p.select(_pk=p[pcol]).distinct()
     bad = c.filter(c[col].notnull()).anti_join(pk, c[col] == pk._pk)
-    ck.rule(child, col, f"references a missing {parent}.{pcol}", bad, key)
+    ck.rule(child, col, f"references a missing {parent}.{pcol}", bad, None, key)
 
 
 def _joined(ck: _Checker, child: str, ccols: dict, parent: str, pcols: dict, on: tuple):
@@ -383,14 +410,14 @@ def _cross_checks(ck: _Checker) -> None:
     if ck.has("products", "product_id", "price", "unit_cost"):
         p = ck.t["products"]
         ck.rule("products", "unit_cost", "must be below price",
-                p.filter(p.unit_cost >= p.price), ("product_id",))
+                p, p.unit_cost >= p.price, ("product_id",))
     if ck.has("products", "product_id", "purchase_type", "supply_days"):
         p = ck.t["products"]
         ck.rule("products", "supply_days", "required for consumables",
-                p.filter((p.purchase_type == "consumable") & p.supply_days.isnull()),
+                p, (p.purchase_type == "consumable") & p.supply_days.isnull(),
                 ("product_id",))
         ck.rule("products", "supply_days", "only consumables have supply days",
-                p.filter((p.purchase_type != "consumable") & p.supply_days.notnull()),
+                p, (p.purchase_type != "consumable") & p.supply_days.notnull(),
                 ("product_id",))
 
     # sessions after signup
@@ -401,7 +428,7 @@ def _cross_checks(ck: _Checker) -> None:
                     "customers", {"pid": "customer_id", "signup_at": "signup_at"},
                     ("cid", "pid"))
         ck.rule("sessions", "started_at", "must not precede the customer's signup_at",
-                j.filter(j.started_at < j.signup_at), ("session_id",))
+                j, j.started_at < j.signup_at, ("session_id",))
     # events inside their session
     if ck.has("events", "event_id", "session_id", "ts", "customer_id") and ck.has(
             "sessions", "session_id", "started_at", "customer_id"):
@@ -410,9 +437,9 @@ def _cross_checks(ck: _Checker) -> None:
                     "sessions", {"psid": "session_id", "started_at": "started_at",
                                  "scid": "customer_id"}, ("sid", "psid"))
         ck.rule("events", "ts", "must not precede its session's started_at",
-                j.filter(j.ts < j.started_at), ("event_id",))
+                j, j.ts < j.started_at, ("event_id",))
         ck.rule("events", "customer_id", "must match its session's customer_id",
-                j.filter(j.cid != j.scid), ("event_id",))
+                j, j.cid != j.scid, ("event_id",))
     # orders inside a session that started before them, by the same customer
     if ck.has("orders", "order_id", "session_id", "placed_at", "customer_id") and ck.has(
             "sessions", "session_id", "started_at", "customer_id"):
@@ -421,9 +448,9 @@ def _cross_checks(ck: _Checker) -> None:
                     "sessions", {"psid": "session_id", "started_at": "started_at",
                                  "scid": "customer_id"}, ("sid", "psid"))
         ck.rule("orders", "placed_at", "purchase must follow the start of its session",
-                j.filter(j.placed_at < j.started_at), ("order_id",))
+                j, j.placed_at < j.started_at, ("order_id",))
         ck.rule("orders", "customer_id", "must match its session's customer_id",
-                j.filter(j.cid != j.scid), ("order_id",))
+                j, j.cid != j.scid, ("order_id",))
     # orders credited to a message came after it was sent
     if ck.has("orders", "order_id", "message_id", "placed_at") and ck.has(
             "messages", "message_id", "sent_at"):
@@ -431,22 +458,22 @@ def _cross_checks(ck: _Checker) -> None:
                                    "placed_at": "placed_at"},
                     "messages", {"pmid": "message_id", "sent_at": "sent_at"}, ("mid", "pmid"))
         ck.rule("orders", "message_id", "order must be placed after its message was sent",
-                j.filter(j.placed_at < j.sent_at), ("order_id",))
+                j, j.placed_at < j.sent_at, ("order_id",))
     # revenue = items - discount
     if ck.has("orders", "order_id", "revenue", "discount_amount") and ck.has(
             "order_items", "order_id", "quantity", "unit_price"):
         o, i = ck.t["orders"], ck.t["order_items"]
         g = i.group_by(_oid=i.order_id).aggregate(gross=(i.quantity * i.unit_price).sum())
         ck.rule("orders", "order_id", "order has no order_items",
-                o.anti_join(g, o.order_id == g._oid), ("order_id",))
+                o.anti_join(g, o.order_id == g._oid), None, ("order_id",))
         j = o.join(g, o.order_id == g._oid)
         ck.rule("orders", "revenue", "must equal sum(quantity * unit_price) - discount_amount",
-                j.filter((j.gross - j.discount_amount - j.revenue).abs() > MONEY_TOLERANCE),
+                j, (j.gross - j.discount_amount - j.revenue).abs() > MONEY_TOLERANCE,
                 ("order_id",))
     if ck.has("order_items", "order_id", "product_id", "unit_price", "unit_cost"):
         i = ck.t["order_items"]
         ck.rule("order_items", "unit_cost", "must be below unit_price",
-                i.filter(i.unit_cost >= i.unit_price), ("order_id", "product_id"))
+                i, i.unit_cost >= i.unit_price, ("order_id", "product_id"))
     # returns follow their order, are items of it, and never exceed it
     if ck.has("returns", "order_id", "product_id", "returned_at", "amount") and ck.has(
             "orders", "order_id", "placed_at", "revenue"):
@@ -455,40 +482,40 @@ def _cross_checks(ck: _Checker) -> None:
                     "orders", {"poid": "order_id", "placed_at": "placed_at"},
                     ("order_id", "poid"))
         ck.rule("returns", "returned_at", "return must follow its order's placed_at",
-                j.filter(j.returned_at < j.placed_at), ("order_id", "product_id"))
+                j, j.returned_at < j.placed_at, ("order_id", "product_id"))
         r, o = ck.t["returns"], ck.t["orders"]
         g = r.group_by(_oid=r.order_id).aggregate(returned=r.amount.sum())
         os_ = o.select(order_id=o.order_id, revenue=o.revenue)
         j2 = g.join(os_, g._oid == os_.order_id)
         ck.rule("returns", "amount", "returns of an order exceed its revenue",
-                j2.filter(j2.returned > j2.revenue + MONEY_TOLERANCE), ("order_id",))
+                j2, j2.returned > j2.revenue + MONEY_TOLERANCE, ("order_id",))
         if ck.has("order_items", "order_id", "product_id"):
             i = ck.t["order_items"]
             ck.rule("returns", "product_id", "returned product is not an item of the order",
                     r.anti_join(i, (r.order_id == i.order_id) & (r.product_id == i.product_id)),
-                    ("order_id", "product_id"))
+                    None, ("order_id", "product_id"))
     # message engagement order: delivery < open < click
     if ck.has("messages", "message_id", "sent_at", "delivered", "opened_at", "clicked_at",
               "unsubscribed_at", "channel"):
         m = ck.t["messages"]
         k = ("message_id",)
         ck.rule("messages", "opened_at", "an open requires a delivered message",
-                m.filter(m.opened_at.notnull() & ~m.delivered), k)
+                m, m.opened_at.notnull() & ~m.delivered, k)
         ck.rule("messages", "opened_at", "must not precede sent_at",
-                m.filter(m.opened_at < m.sent_at), k)
+                m, m.opened_at < m.sent_at, k)
         ck.rule("messages", "clicked_at", "a click requires a delivered message",
-                m.filter(m.clicked_at.notnull() & ~m.delivered), k)
+                m, m.clicked_at.notnull() & ~m.delivered, k)
         ck.rule("messages", "clicked_at", "must not precede opened_at",
-                m.filter(m.clicked_at < m.opened_at), k)
+                m, m.clicked_at < m.opened_at, k)
         ck.rule("messages", "clicked_at", "must not precede sent_at",
-                m.filter(m.clicked_at < m.sent_at), k)
+                m, m.clicked_at < m.sent_at, k)
         ck.rule("messages", "clicked_at", "an email click requires an open",
-                m.filter(m.clicked_at.notnull() & m.opened_at.isnull() & (m.channel == "email")),
+                m, m.clicked_at.notnull() & m.opened_at.isnull() & (m.channel == "email"),
                 k)
         ck.rule("messages", "unsubscribed_at", "an unsubscribe requires a delivered message",
-                m.filter(m.unsubscribed_at.notnull() & ~m.delivered), k)
+                m, m.unsubscribed_at.notnull() & ~m.delivered, k)
         ck.rule("messages", "unsubscribed_at", "must not precede sent_at",
-                m.filter(m.unsubscribed_at < m.sent_at), k)
+                m, m.unsubscribed_at < m.sent_at, k)
     # a session opened by a click starts after the click, from the message's channel
     if ck.has("sessions", "session_id", "message_id", "started_at", "source") and ck.has(
             "messages", "message_id", "clicked_at", "channel", "customer_id"):
@@ -497,18 +524,18 @@ def _cross_checks(ck: _Checker) -> None:
                     "messages", {"pmid": "message_id", "clicked_at": "clicked_at",
                                  "channel": "channel"}, ("mid", "pmid"))
         ck.rule("sessions", "message_id", "the message was never clicked",
-                j.filter(j.clicked_at.isnull()), ("session_id",))
+                j, j.clicked_at.isnull(), ("session_id",))
         ck.rule("sessions", "started_at", "must not precede its message's clicked_at",
-                j.filter(j.started_at < j.clicked_at), ("session_id",))
+                j, j.started_at < j.clicked_at, ("session_id",))
         ck.rule("sessions", "source", "must be the channel of its message",
-                j.filter(j.source != j.channel), ("session_id",))
+                j, j.source != j.channel, ("session_id",))
     # cart assignments point at sessions
     if ck.has("assignments", "experiment", "unit_type", "unit_id") and ck.has(
             "sessions", "session_id"):
         a, s = ck.t["assignments"], ck.t["sessions"]
         carts = a.filter(a.unit_type == "cart")
         ck.rule("assignments", "unit_id", "cart unit references a missing sessions.session_id",
-                carts.anti_join(s, carts.unit_id == s.session_id), K["assignments"])
+                carts.anti_join(s, carts.unit_id == s.session_id), None, K["assignments"])
 
 
 def _connect_tables(source) -> tuple[object, dict, dict[str, int], str, list[Violation]]:
@@ -584,6 +611,7 @@ def validate(source, n_examples: int = 5) -> ValidationReport:
         if name in present:
             _table_checks(ck, TABLES[name])
     _cross_checks(ck)
+    ck.flush()
     order = {n: i for i, n in enumerate(TABLE_ORDER)}
     ck.violations.sort(key=lambda v: order.get(v.table, -1))
     return ValidationReport(violations=ck.violations, row_counts=counts, source=label)

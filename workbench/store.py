@@ -65,6 +65,12 @@ def _to_arrow(obj) -> pa.Table:
     raise TypeError(f"expected a pyarrow.Table or pandas.DataFrame, got {type(obj).__name__}")
 
 
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas keeping integer columns with nulls as integers (pandas ``Int64``)."""
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
+                                         pa.int32(): pd.Int32Dtype()}.get)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -216,7 +222,7 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
     f = table_path(root, name)
     if not f.exists():
         raise DatasetError(f"{root}: no table {name!r}")
-    return pq.read_table(f).to_pandas()
+    return arrow_to_pandas(pq.read_table(f))
 
 
 def read_truth_params(path: str | Path) -> dict:

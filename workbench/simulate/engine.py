@@ -66,6 +66,7 @@ S_DIRECT = 0
 ACQ_SOURCE = {"organic_search": 1, "paid_search": 2, "social": 3, "referral": 4,
               "discount_promo": 3}
 ORIGINS = ("acquisition", "organic", "caused")
+REGIONS = ("north", "south", "east", "west", "central")
 
 # keyed-uniform streams (never reuse a number for two purposes)
 (U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
@@ -174,9 +175,11 @@ class SimulatedStore:
 
     def to_pandas(self, name: str):
         """Return one canonical (or ``truth/NAME``) table as a pandas DataFrame."""
+        from ..store import arrow_to_pandas
+
         if name.startswith("truth/"):
-            return self.truth[name.removeprefix("truth/")].to_pandas()
-        return self.tables[name].to_pandas()
+            return arrow_to_pandas(self.truth[name.removeprefix("truth/")])
+        return arrow_to_pandas(self.tables[name])
 
 
 # ----------------------------------------------------------------------------- engine
@@ -262,6 +265,7 @@ class _Engine:
         self.aff_cum = np.cumsum(self.affinity, axis=1)
         self.cycle_mult = rng.lognormal(0.0, 0.2, N)
         self.first_discount = np.array([a.first_order_discount_pct for a in A])[acq]
+        self.region = rng.integers(0, len(REGIONS), N)
         self.death = np.full(N, np.inf)
 
     # ------------------------------------------------------------------ baskets
@@ -894,9 +898,9 @@ class _Engine:
                                                pp.products_per_sms), 1)
         k = np.where(camp == C_SEAS, 0, k)
         cart = camp == C_CART
-        bsk = np.where(cart, self.cart_basket[np.where(cart, m["ref"], 0)], -1)
-        k = np.where(cart, np.minimum(self.b_end[np.maximum(bsk, 0)] -
-                                      self.b_start[np.maximum(bsk, 0)], 4), k)
+        bsk = np.full(n, -1)
+        bsk[cart] = self.cart_basket[m["ref"][cart]]
+        k[cart] = np.minimum(self.b_end[bsk[cart]] - self.b_start[bsk[cart]], 4)
         total = int(k.sum())
         row = np.repeat(np.arange(n), k)
         slot = np.arange(total) - np.repeat(np.cumsum(k) - k, k)
@@ -1075,8 +1079,7 @@ class _Engine:
             "signup_at": ts(self.signup),
             "acquisition_channel": pa.array(np.array(self.acq_names, dtype=object)[self.acq],
                                             pa.string()),
-            "region": pa.array(np.array(["north", "south", "east", "west", "central"],
-                                        dtype=object)[rng.integers(0, 5, N)], pa.string()),
+            "region": pa.array(np.array(REGIONS, dtype=object)[self.region], pa.string()),
             "email_opt_in": pa.array(self.opt[0]),
             "sms_opt_in": pa.array(self.opt[1]),
         })
@@ -1432,13 +1435,19 @@ class _Engine:
                     rows["incremental_margin_per_cart"].append(float(
                         (inc * mg - eng.cost[chn] * still).mean()))
                     rows["natural_return_rate"].append(float((~not_nat).mean()))
-        df = {k: np.array(v) for k, v in rows.items()}
+        cols = ("purchase_type", "channel", "delay_hours", "n_carts",
+                "incremental_conversion_rate", "incremental_margin_per_cart",
+                "natural_return_rate")
+        df = {k: np.array(rows[k], dtype=object if k in ("purchase_type", "channel") else float)
+              for k in cols}
+        df["n_carts"] = df["n_carts"].astype(np.int64)
         best = np.zeros(df["delay_hours"].size, bool)
         for typ in PURCHASE_TYPES:
             m = np.nonzero(df["purchase_type"] == typ)[0]
             if m.size:
                 best[m[np.argmax(df["incremental_margin_per_cart"][m])]] = True
-        return pa.table({**{k: pa.array(v) for k, v in df.items()},
+        return pa.table({**{k: pa.array(v, type=pa.string() if v.dtype == object else None)
+                            for k, v in df.items()},
                          "is_best_for_type": pa.array(best)})
 
     def _discount_truth(self) -> pa.Table:
