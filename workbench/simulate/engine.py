@@ -403,7 +403,8 @@ class _Engine:
         n_br = br_c.size
         br_cat = _categorical(self.aff_cum[br_c], rng.random(n_br))
         br_views = 1 + rng.poisson(tr.mean_extra_views, n_br)
-        cp = np.array([cfg.carts.browse_cart_prob[p] for p in PURCHASE_TYPES])[self.cat_type[br_cat]]
+        cp = np.array([cfg.carts.browse_cart_prob[p] for p in PURCHASE_TYPES])[
+            self.cat_type[br_cat]]
         br_cart = rng.random(n_br) < cp
         br_basket = np.full(n_br, -1)
         if br_cart.any():
@@ -603,7 +604,8 @@ class _Engine:
         ch = CHANNELS.index(bc.channel)
         cust, t = self.browse_cust[idx], self.browse_t[idx]
         send_t = t + bc.delay_hours * HOUR
-        ok = self._reachable(ch, cust, t) & (send_t - self.last_browse_msg[cust] >= bc.suppress_days)
+        ok = self._reachable(ch, cust, t) & (
+            send_t - self.last_browse_msg[cust] >= bc.suppress_days)
         # one per customer per batch
         ok &= _group_rank(np.where(ok, cust, -1), t) == 0
         s = np.nonzero(ok)[0]
@@ -780,7 +782,8 @@ class _Engine:
         # opens
         hour_fit = np.exp(-_circ_hour_dist(_hour_of_day(t), self.pref_hour[cust]) ** 2 / (
             2 * eng.send_hour_width_hours**2))
-        p_open = _sigmoid(special.logit(eng.open_rate) + self.resp[0, cust]) * (0.5 + 0.5 * hour_fit)
+        p_open = _sigmoid(special.logit(eng.open_rate) + self.resp[0, cust]) * (
+            0.5 + 0.5 * hour_fit)
         human_open = email & delivered & (ku(U_OPEN, key) < p_open)
         open_t = np.where(human_open, t + ku.exponential(U_OPEN_T, key, 3 * HOUR), np.inf)
         click_p = np.array([eng.click_rate[c] for c in CHANNELS])[ch] * np.exp(
@@ -1027,32 +1030,32 @@ class _Engine:
         org = self.organic
         caused = self.O.build()
         nco = caused["cust"].size - self.n_organic
-        O = {k: np.r_[org[k], caused[k][self.n_organic:]] for k in org}
-        n_orders = O["cust"].size
+        OR = {k: np.r_[org[k], caused[k][self.n_organic:]] for k in org}
+        n_orders = OR["cust"].size
         # natural-return orders not moved: give them a direct session now
-        need = O["session"] < 0
+        need = OR["session"] < 0
         if need.any():
-            b = O["basket"][need]
+            b = OR["basket"][need]
             cat = self.p_cat[self.bi_product[self.b_start[b]]]
-            sess = self.S.add(cust=O["cust"][need], t=O["t"][need] - 6 * EVENT_GAP,
+            sess = self.S.add(cust=OR["cust"][need], t=OR["t"][need] - 6 * EVENT_GAP,
                               src=np.where(rng.random(need.sum()) < 0.6, S_DIRECT, 1),
                               msg=-1, cat=cat, views=np.full(need.sum(), 1), basket=b,
                               order=-1)
-            O["session"][need] = sess
+            OR["session"][need] = sess
         S = self.S.build()
-        S["order"][O["session"]] = np.arange(n_orders)
+        S["order"][OR["session"]] = np.arange(n_orders)
         # an order is placed at its session's first purchase event
-        so_ = O["session"]
-        bsz = self.b_end[O["basket"]] - self.b_start[O["basket"]]
-        O["t"] = S["t"][so_] + (S["views"][so_] + 3 * bsz) * EVENT_GAP
-        keep_o = O["t"] < H
+        so_ = OR["session"]
+        bsz = self.b_end[OR["basket"]] - self.b_start[OR["basket"]]
+        OR["t"] = S["t"][so_] + (S["views"][so_] + 3 * bsz) * EVENT_GAP
+        keep_o = OR["t"] < H
         # sessions ordered by time → public ids
         s_order = np.lexsort((np.arange(S["t"].size), S["t"]))
         s_keep = S["t"][s_order] < H
         s_order = s_order[s_keep]
         s_public = np.full(S["t"].size, -1)
         s_public[s_order] = np.arange(1, s_order.size + 1)
-        o_sorted = np.lexsort((np.arange(n_orders), O["t"]))
+        o_sorted = np.lexsort((np.arange(n_orders), OR["t"]))
         o_sorted = o_sorted[keep_o[o_sorted]]
         o_public = np.full(n_orders, -1)
         o_public[o_sorted] = np.arange(1, o_sorted.size + 1)
@@ -1105,7 +1108,7 @@ class _Engine:
         })
 
         # ---------------- events, built per session
-        ev = self._events(S, so, O, o_public)
+        ev = self._events(S, so, OR, o_public)
         tables["events"] = pa.table({
             "event_id": pa.array(np.arange(1, ev["sess"].size + 1), pa.int64()),
             "session_id": pa.array(s_public[ev["sess"]], pa.int64()),
@@ -1120,21 +1123,21 @@ class _Engine:
 
         # ---------------- orders & items
         oo = o_sorted
-        b = O["basket"][oo]
+        b = OR["basket"][oo]
         gross = self.b_value[b]
-        disc_amt = np.round(gross * O["disc"][oo] / 100.0, 2)
+        disc_amt = np.round(gross * OR["disc"][oo] / 100.0, 2)
         revenue = np.round(gross - disc_amt, 2)
-        msg_ok = O["msg"][oo].astype(np.int64)
+        msg_ok = OR["msg"][oo].astype(np.int64)
         if n_msg:
-            msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= O["t"][oo]),
+            msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= OR["t"][oo]),
                               msg_ok, -1)
         else:
             msg_ok = np.full(oo.size, -1)
         tables["orders"] = pa.table({
             "order_id": pa.array(np.arange(1, oo.size + 1), pa.int64()),
-            "customer_id": pa.array(O["cust"][oo] + 1, pa.int64()),
-            "session_id": pa.array(s_public[O["session"][oo]], pa.int64()),
-            "placed_at": ts(O["t"][oo]),
+            "customer_id": pa.array(OR["cust"][oo] + 1, pa.int64()),
+            "session_id": pa.array(s_public[OR["session"][oo]], pa.int64()),
+            "placed_at": ts(OR["t"][oo]),
             "revenue": pa.array(revenue),
             "discount_amount": pa.array(disc_amt),
             "message_id": pub(msg_ok, m_public),
@@ -1156,9 +1159,9 @@ class _Engine:
         # ---------------- returns
         rr = self.cat_return[self.p_cat[i_prod]]
         ret = rng.random(i_prod.size) < rr
-        ret_t = O["t"][oo][item_order] + 2.0 + rng.exponential(7.0, i_prod.size)
+        ret_t = OR["t"][oo][item_order] + 2.0 + rng.exponential(7.0, i_prod.size)
         ret &= ret_t < H
-        frac = 1.0 - O["disc"][oo][item_order] / 100.0
+        frac = 1.0 - OR["disc"][oo][item_order] / 100.0
         amount = np.floor(i_qty * self.p_price[i_prod] * frac * 100) / 100
         tables["returns"] = pa.table({
             "order_id": pa.array(item_order[ret] + 1, pa.int64()),
@@ -1216,7 +1219,7 @@ class _Engine:
             "assigned_at": ts(A["t"][a_ord]),
         })
 
-        truth, params = self._truth(M, mo, O, oo, o_public, s_public, ts)
+        truth, params = self._truth(M, mo, OR, oo, o_public, s_public, ts)
         stats_ = {"customers": N, "days": cfg.days, "events": tables["events"].num_rows,
                   "caused_orders": int(nco)}
         return SimulatedStore(tables=tables, truth=truth, truth_params=params, config=cfg,
@@ -1231,7 +1234,7 @@ class _Engine:
         out[o] = o_public[trig[o]]
         return pa.array(out, pa.int64(), mask=out < 0)
 
-    def _events(self, S, so, O, o_public):
+    def _events(self, S, so, OR, o_public):
         """Events of the kept sessions: views, then cart, checkout and purchase rows."""
         n = so.size
         cat = S["cat"][so].astype(int)
@@ -1242,7 +1245,7 @@ class _Engine:
         bsize = np.where(has_b, self.b_end[np.maximum(basket, 0)] -
                          self.b_start[np.maximum(basket, 0)], 0)
         purchased = order >= 0
-        purchased &= np.where(purchased, O["t"][np.maximum(order, 0)] < self.H, False)
+        purchased &= np.where(purchased, OR["t"][np.maximum(order, 0)] < self.H, False)
         # some abandoned carts got as far as checkout
         checkout = purchased | (has_b & (self.rng_post.random(n) <
                                          self.cfg.carts.checkout_before_abandon))
@@ -1273,13 +1276,13 @@ class _Engine:
         t = S["t"][so][local] + k * EVENT_GAP
         # purchase events at the order's time
         pur = name == 3
-        t[pur] = np.maximum(O["t"][order[local[pur]]], t[pur])
+        t[pur] = np.maximum(OR["t"][order[local[pur]]], t[pur])
         keep = t < self.H
         return {"sess": sess[keep], "t": t[keep], "name": name[keep], "prod": prod[keep],
                 "qty": qty[keep]}
 
     # ------------------------------------------------------------------ truth
-    def _truth(self, M, mo, O, oo, o_public, s_public, ts):
+    def _truth(self, M, mo, OR, oo, o_public, s_public, ts):
         cfg = self.cfg
         N = cfg.n_customers
         truth: dict[str, pa.Table] = {}
@@ -1303,15 +1306,15 @@ class _Engine:
             "top_category": pa.array([cfg.catalog[i].name for i in self.affinity.argmax(1)],
                                      pa.string()),
             "n_repeat_organic_orders": pa.array(np.bincount(
-                O["cust"][oo][O["origin"][oo] == 1], minlength=N).astype(np.int64)),
+                OR["cust"][oo][OR["origin"][oo] == 1], minlength=N).astype(np.int64)),
         })
-        b = O["basket"][oo]
-        margin = self.b_value[b] * (1 - O["disc"][oo] / 100) - self.b_cost[b]
+        b = OR["basket"][oo]
+        margin = self.b_value[b] * (1 - OR["disc"][oo] / 100) - self.b_cost[b]
         truth["orders"] = pa.table({
             "order_id": pa.array(np.arange(1, oo.size + 1), pa.int64()),
-            "origin": pa.array(np.array(ORIGINS, dtype=object)[O["origin"][oo].astype(int)],
+            "origin": pa.array(np.array(ORIGINS, dtype=object)[OR["origin"][oo].astype(int)],
                                pa.string()),
-            "moved_by_message": pa.array(O["moved"][oo].astype(bool)),
+            "moved_by_message": pa.array(OR["moved"][oo].astype(bool)),
             "margin": pa.array(margin),
         })
         # messages: causal effect
@@ -1322,19 +1325,19 @@ class _Engine:
         mar = np.zeros(mo.size)
         if (co_pub > 0).any():
             w = co_pub > 0
-            bb = O["basket"][co[w]]
-            dd = O["disc"][co[w]] / 100
+            bb = OR["basket"][co[w]]
+            dd = OR["disc"][co[w]] / 100
             rev[w] = self.b_value[bb] * (1 - dd)
             mar[w] = self.b_value[bb] * (1 - dd) - self.b_cost[bb]
         # subsidy: discount paid on orders that would have happened anyway
         sub = np.zeros(mo.size)
         m_public_of = np.full(max(M["t"].size, 1), -1)  # never empty: safe to index with 0
         m_public_of[mo] = np.arange(mo.size)
-        om = O["msg"][oo]
-        orig = O["origin"][oo]
-        subsidised = (om >= 0) & (orig != 2) & (O["disc"][oo] > 0) & (orig != 0)
+        om = OR["msg"][oo]
+        orig = OR["origin"][oo]
+        subsidised = (om >= 0) & (orig != 2) & (OR["disc"][oo] > 0) & (orig != 0)
         if subsidised.any():
-            amt = self.b_value[b[subsidised]] * O["disc"][oo][subsidised] / 100
+            amt = self.b_value[b[subsidised]] * OR["disc"][oo][subsidised] / 100
             np.add.at(sub, m_public_of[om[subsidised]], amt)
         cost = M["cost"][mo]
         truth["messages"] = pa.table({

@@ -1,0 +1,137 @@
+"""The overview's numbers are right, and the report opens offline in a real browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.features import store_overview
+from workbench.pipeline import run_all
+from workbench.report import Report, Section, overview_section
+from workbench.store import open_dataset, read_table
+
+
+@pytest.fixture(scope="module")
+def overview(small_dataset):
+    return store_overview(open_dataset(small_dataset))
+
+
+def test_funnel_matches_pandas(overview, small_dataset):
+    e = read_table(small_dataset, "events")
+    expect = e.groupby("event_name").session_id.nunique()
+    got = overview.funnel.set_index("step").sessions
+    for step in ("view_item", "add_to_cart", "begin_checkout", "purchase"):
+        assert got[step] == expect[step]
+    assert (got.diff().dropna() <= 0).all()  # a funnel only narrows
+
+
+def test_revenue_and_kpis_match_pandas(overview, small_dataset):
+    o = read_table(small_dataset, "orders")
+    assert overview.revenue.revenue.sum() == pytest.approx(o.revenue.sum())
+    assert overview.revenue.orders.sum() == len(o)
+    assert overview.kpis["orders"] == len(o)
+    n = o.groupby("customer_id").size()
+    assert overview.kpis["repeat_buyer_share"] == pytest.approx((n > 1).mean())
+    # weeks start on Monday in UTC
+    assert (overview.revenue.week.dt.dayofweek == 0).all()
+
+
+def test_abandonment_matches_pandas(overview, small_dataset):
+    e = read_table(small_dataset, "events")
+    carts = set(e.loc[e.event_name == "add_to_cart", "session_id"])
+    bought = set(e.loc[e.event_name == "purchase", "session_id"])
+    ab = overview.abandonment
+    assert ab.cart_sessions.sum() == len(carts)
+    assert ab.abandoned.sum() == len(carts - bought)
+
+
+def test_message_engagement_matches_pandas(overview, small_dataset):
+    m = read_table(small_dataset, "messages")
+    g = m.groupby(["campaign", "channel"]).agg(sent=("message_id", "size"),
+                                               clicked=("clicked_at", "count"))
+    got = overview.messages.set_index(["campaign", "channel"])
+    pd.testing.assert_series_equal(got.sent.sort_index(), g.sent.sort_index(),
+                                   check_dtype=False, check_names=False)
+    pd.testing.assert_series_equal(got.clicked.sort_index(), g.clicked.sort_index(),
+                                   check_dtype=False, check_names=False)
+    assert got.open_rate.loc[(slice(None), "sms")].isna().all()
+
+
+def test_report_is_self_contained(overview, tmp_path):
+    html = Report("t", "s", [overview_section(overview)]).to_html()
+    # no external scripts, stylesheets, images or fonts
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+href=\"?https?:", html)
+    assert not re.search(r"<img[^>]+src=\"?https?:", html)
+    assert "@import" not in html
+    assert "vegaEmbed" in html
+
+
+def test_report_text_escapes_markup(tmp_path):
+    html = Report("<b>x</b>", "", [Section("S", paragraphs=["</script><i>"])]).to_html()
+    assert "<b>x</b>" not in html and "&lt;/script&gt;" in html
+
+
+def test_failed_report_write_keeps_old_file(overview, tmp_path, monkeypatch):
+    path = tmp_path / "index.html"
+    path.write_text("old")
+    rep = Report("t", "s", [overview_section(overview)])
+    monkeypatch.setattr(Report, "to_html", lambda self: (_ for _ in ()).throw(OSError("x")))
+    with pytest.raises(OSError):
+        rep.save(path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["index.html"]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
+    """Open the report from disk with every network request blocked and recorded."""
+    exe = _chromium()
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    written = run_all(Path(small_dataset), tmp_path / "reports", echo=lambda s: None)
+    report = written["report"]
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=exe,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def block(route):
+            if not route.request.url.startswith(("file:", "data:", "blob:")):
+                requests.append(route.request.url)
+                return route.abort()
+            return route.continue_()
+
+        page.route("**/*", block)
+        page.goto(report.resolve().as_uri())
+        n_charts = page.locator("[data-chart]").count()
+        page.wait_for_function(f"window.__charts_rendered + window.__chart_errors.length >= "
+                               f"{n_charts}", timeout=30_000)
+        assert page.evaluate("window.__chart_errors") == []
+        assert page.evaluate("window.__charts_rendered") == n_charts >= 4
+        # every chart drew marks
+        assert page.locator("[data-chart] svg .mark-rect, [data-chart] svg .mark-line").count() \
+            >= n_charts
+        assert page.locator("section#overview .kpi").count() >= 6
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert requests == []
+    assert errors == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000
