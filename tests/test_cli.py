@@ -107,3 +107,12 @@ def test_schema_command_prints_json(runner):
     res = runner.invoke(main, ["schema"])
     assert res.exit_code == 0
     assert "orders" in json.loads(res.output)["tables"]
+
+
+def test_public_api_resolves():
+    import workbench
+
+    for name in workbench.__all__:
+        assert getattr(workbench, name) is not None, name
+    with pytest.raises(AttributeError):
+        workbench.nope  # noqa: B018

@@ -150,8 +150,13 @@ class _Columns:
         return ids
 
     def build(self) -> dict[str, np.ndarray]:
-        return {n: (np.concatenate(p) if p else np.zeros(0, dtype=np.int64))
-                for n, p in self.parts.items()}
+        """Concatenate the batches; they are then dropped, so memory is not held twice."""
+        out = {}
+        for n in self.names:
+            p = self.parts[n]
+            out[n] = np.concatenate(p) if p else np.zeros(0, dtype=np.int64)
+            self.parts[n] = [out[n]] if p else []
+        return out
 
 
 @dataclass
@@ -823,8 +828,10 @@ class _Engine:
             nat = self.cart_natural[ci]
             anyway[cart] = nat
             self.cart_msg[ci] = mids[cart]
-            # a click by a natural returner moves the purchase onto the message
-            mv = clicked[cart] & nat
+            # a click by a natural returner, before they would have come back, moves the
+            # purchase onto the message (attributed to it, not caused by it)
+            early = click_t[cart] < self.cart_natural_t[ci]
+            mv = clicked[cart] & nat & early
             if mv.any():
                 o_idx = self.cart_order[ci[mv]]
                 s = self._click_session(cust[cart][mv], click_t[cart][mv], ch[cart][mv],
@@ -847,7 +854,7 @@ class _Engine:
                                                       basket=self.cart_basket[ci[cz]])
                 self.cart_outcome[ci[cz]] = 3
             # clicks that buy nothing still open a session
-            idle = clicked[cart] & ~nat & ~persuaded[cart]
+            idle = clicked[cart] & ((~nat & ~persuaded[cart]) | (nat & ~early))
             if idle.any():
                 self._click_session(cust[cart][idle], click_t[cart][idle], ch[cart][idle],
                                     mids[cart][idle], self.cart_basket[ci[idle]], purchase=False)
@@ -1108,18 +1115,7 @@ class _Engine:
         })
 
         # ---------------- events, built per session
-        ev = self._events(S, so, OR, o_public)
-        tables["events"] = pa.table({
-            "event_id": pa.array(np.arange(1, ev["sess"].size + 1), pa.int64()),
-            "session_id": pa.array(s_public[ev["sess"]], pa.int64()),
-            "customer_id": pa.array(S["cust"][ev["sess"]] + 1, pa.int64()),
-            "ts": ts(ev["t"]),
-            "event_name": pa.array(np.array(["view_item", "add_to_cart", "begin_checkout",
-                                             "purchase"], dtype=object)[ev["name"]], pa.string()),
-            "product_id": pa.array(ev["prod"] + 1, pa.int64()),
-            "quantity": pa.array(ev["qty"], pa.int64()),
-            "price": pa.array(self.p_price[ev["prod"]]),
-        })
+        tables["events"] = self._event_table(S, so, OR, s_public, ts)
 
         # ---------------- orders & items
         oo = o_sorted
@@ -1234,7 +1230,31 @@ class _Engine:
         out[o] = o_public[trig[o]]
         return pa.array(out, pa.int64(), mask=out < 0)
 
-    def _events(self, S, so, OR, o_public):
+    EVENT_CHUNK = 500_000  # sessions per chunk: bounds peak memory at any store size
+
+    def _event_table(self, S, so, OR, s_public, ts) -> pa.Table:
+        """The events table, generated in chunks of sessions (same result at any size)."""
+        names = pa.array(["view_item", "add_to_cart", "begin_checkout", "purchase"])
+        batches, offset = [], 0
+        for start in range(0, max(so.size, 1), self.EVENT_CHUNK):
+            ev = self._events(S, so[start:start + self.EVENT_CHUNK], OR)
+            n = ev["sess"].size
+            batches.append(pa.record_batch({
+                "event_id": pa.array(np.arange(offset + 1, offset + n + 1), pa.int64()),
+                "session_id": pa.array(s_public[ev["sess"]], pa.int64()),
+                "customer_id": pa.array(S["cust"][ev["sess"]] + 1, pa.int64()),
+                "ts": ts(ev["t"]),
+                "event_name": pa.DictionaryArray.from_arrays(
+                    pa.array(ev["name"], pa.int8()), names).cast(pa.string()),
+                "product_id": pa.array(ev["prod"] + 1, pa.int64()),
+                "quantity": pa.array(ev["qty"], pa.int64()),
+                "price": pa.array(self.p_price[ev["prod"]]),
+            }))
+            offset += n
+            del ev
+        return pa.Table.from_batches(batches).combine_chunks()
+
+    def _events(self, S, so, OR):
         """Events of the kept sessions: views, then cart, checkout and purchase rows."""
         n = so.size
         cat = S["cat"][so].astype(int)
@@ -1251,12 +1271,14 @@ class _Engine:
                                          self.cfg.carts.checkout_before_abandon))
         # rows per session: random views + basket views + cart + checkout + purchase
         n_rows = views + bsize * (2 + checkout + purchased)
+        n_rows = n_rows.astype(np.int32)
         sess = np.repeat(so, n_rows)
-        local = np.repeat(np.arange(n), n_rows)
-        k = np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+        local = np.repeat(np.arange(n, dtype=np.int32), n_rows)
+        k = (np.arange(n_rows.sum(), dtype=np.int32)
+             - np.repeat((np.cumsum(n_rows) - n_rows).astype(np.int32), n_rows))
         name = np.zeros(k.size, dtype=np.int8)
-        prod = np.zeros(k.size, dtype=np.int64)
-        qty = np.ones(k.size, dtype=np.int64)
+        prod = np.zeros(k.size, dtype=np.int32)
+        qty = np.ones(k.size, dtype=np.int32)
         v = views[local]
         bs = bsize[local]
         rv = k < v

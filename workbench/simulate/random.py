@@ -62,9 +62,17 @@ class KeyedUniform:
 
     def __init__(self, seed: int):
         self._seed = mix64(np.array([seed & _MASK], dtype=np.uint64))[0]
+        self._bases: dict[int, np.uint64] = {}
+
+    def _base(self, stream: int) -> np.uint64:
+        b = self._bases.get(stream)
+        if b is None:
+            b = mix64(np.array([(stream * _GOLDEN) & _MASK], dtype=np.uint64))[0] ^ self._seed
+            self._bases[stream] = b
+        return b
 
     def __call__(self, stream: int, keys: np.ndarray) -> np.ndarray:
-        base = mix64(np.array([(stream * _GOLDEN) & _MASK], dtype=np.uint64))[0] ^ self._seed
+        base = self._base(stream)
         with np.errstate(over="ignore"):
             x = mix64(np.asarray(keys, dtype=np.uint64) + base)
         return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (2.0**-53)
