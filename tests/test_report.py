@@ -38,7 +38,7 @@ def test_revenue_and_kpis_match_pandas(overview, small_dataset):
     n = o.groupby("customer_id").size()
     assert overview.kpis["repeat_buyer_share"] == pytest.approx((n > 1).mean())
     # weeks start on Monday in UTC
-    assert (overview.revenue.week.dt.dayofweek == 0).all()
+    assert (overview.revenue.week.dt.day_of_week == 0).all()
 
 
 def test_abandonment_matches_pandas(overview, small_dataset):

@@ -293,3 +293,65 @@ def test_delay_truth_marks_one_best_per_type(small_store):
     for _, row in best.iterrows():
         same = d[d.purchase_type == row.purchase_type]
         assert row.incremental_margin_per_cart == same.incremental_margin_per_cart.max()
+
+
+# ----------------------------------------------------------------------------- truth tables
+@pytest.fixture(scope="module")
+def uncapped_store():
+    """A year of the default store with caps too high to bind, so effects are not diluted."""
+    data = scenario("default").model_dump()
+    data["campaigns"]["caps"] = {"email_per_week": 100, "sms_per_week": 100}
+    return simulate(SimulationConfig.model_validate(data), seed=5)
+
+
+def test_cart_experiment_recovers_the_delay_truth(uncapped_store):
+    """Per arm and purchase type, the experiment's caused-recovery rate (intention to treat)
+    agrees with truth/delay_response's expected incremental conversion within 4 SE."""
+    s = uncapped_store
+    tc = s.to_pandas("truth/carts")
+    a = s.to_pandas("assignments").query("unit_type == 'cart'")
+    j = tc.merge(a[["unit_id", "arm"]], left_on="cart_session_id", right_on="unit_id")
+    j["caused"] = j.outcome == "caused_by_message"
+    emp = j.groupby(["purchase_type", "arm"]).caused.agg(["mean", "size"]).reset_index()
+    assert (emp[emp.arm == "holdout"]["mean"] == 0).all()  # no message, no caused recovery
+    d = s.to_pandas("truth/delay_response")
+    d["arm"] = d.channel + "_" + d.delay_hours.map("{:g}h".format)
+    m = emp.merge(d, on=["purchase_type", "arm"])
+    assert len(m) == 18
+    p = m.incremental_conversion_rate
+    z = (m["mean"] - p) / np.sqrt(p * (1 - p) / m["size"])
+    assert (z.abs() < 4).all(), m.assign(z=z)
+
+
+def test_seasonal_persuasion_matches_discount_truth(uncapped_store):
+    """Persuasion among delivered seasonal messages to live customers, by segment, channel
+    and discount, matches truth/discount_response within 4 SE (binomial)."""
+    s = uncapped_store
+    x = s.to_pandas("messages").merge(s.to_pandas("truth/messages"), on="message_id")
+    x = x[(x.campaign == "seasonal") & x.delivered & (x.p_persuade > 0)]
+    x = x.merge(s.to_pandas("truth/customers")[["customer_id", "price_segment"]])
+    g = (x.groupby(["price_segment", "channel", "discount_pct"]).persuaded
+         .agg(["mean", "size"]).reset_index())
+    dr = s.to_pandas("truth/discount_response")
+    g = g.merge(dr, on=["price_segment", "channel", "discount_pct"])
+    assert len(g) >= 20
+    z = (g["mean"] - g.p_persuade) / np.sqrt(g.p_persuade * (1 - g.p_persuade) / g["size"])
+    assert (z.abs() < 4).all(), g.assign(z=z)
+
+
+def test_opens_peak_at_the_preferred_send_hour(uncapped_store):
+    s = uncapped_store
+    x = (s.to_pandas("messages").merge(s.to_pandas("truth/messages"), on="message_id")
+         .merge(s.to_pandas("truth/customers")[["customer_id", "preferred_send_hour",
+                                                "email_responsiveness"]]))
+    x = x[(x.channel == "email") & x.delivered & ~x.machine_open]
+    hour = x.sent_at.dt.hour + x.sent_at.dt.minute / 60
+    dist = np.abs(hour - x.preferred_send_hour) % 24
+    dist = np.minimum(dist, 24 - dist)
+    opened = x.opened_at.notna()
+    near, far = opened[dist < 2], opened[dist > 8]
+    assert near.mean() > far.mean() + 4 * np.sqrt(near.var() / len(near) + far.var() / len(far))
+    # and responsive customers open more
+    hi = opened[x.email_responsiveness > 0.5]
+    lo = opened[x.email_responsiveness < -0.5]
+    assert hi.mean() > lo.mean()

@@ -16,6 +16,12 @@ from ibis import _
 FUNNEL_STEPS = ("view_item", "add_to_cart", "begin_checkout", "purchase")
 
 
+def _utc(s: pd.Series) -> pd.Series:
+    """Truncated timestamps come back naive from some backends; they are UTC."""
+    s = pd.to_datetime(s)
+    return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+
+
 def funnel(con) -> pd.DataFrame:
     """Sessions reaching each funnel step, with step and overall conversion.
 
@@ -45,10 +51,16 @@ def weekly_revenue(con) -> pd.DataFrame:
            .execute())
     ret = (r.mutate(week=r.returned_at.truncate("W")).group_by("week")
            .aggregate(returned=_.amount.sum()).execute())
+    rev["week"], ret["week"] = _utc(rev["week"]), _utc(ret["week"])
     df = rev.merge(ret, on="week", how="left").fillna({"returned": 0.0})
     df = df.sort_values("week").reset_index(drop=True)
     df["net_revenue"] = df["revenue"] - df["returned"]
     df["average_order_value"] = df["revenue"] / df["orders"]
+    # a week is complete when the data cover all seven of its days
+    span = o.aggregate(first=o.placed_at.min(), last=o.placed_at.max()).execute().iloc[0]
+    week = df["week"]
+    df["complete_week"] = (week >= span["first"].floor("D")) & (
+        week + pd.Timedelta(days=7) <= span["last"].floor("D") + pd.Timedelta(days=1))
     return df
 
 
@@ -65,6 +77,7 @@ def cart_abandonment(con) -> pd.DataFrame:
           .group_by("week")
           .aggregate(cart_sessions=_.count(), purchased=_.purchased.notnull().sum())
           .execute().sort_values("week").reset_index(drop=True))
+    df["week"] = _utc(df["week"])
     df["abandoned"] = df["cart_sessions"] - df["purchased"]
     df["abandonment_rate"] = df["abandoned"] / df["cart_sessions"]
     return df
@@ -166,14 +179,16 @@ class StoreOverview:
             tooltip=["step", "sessions", alt.Tooltip("share_of_viewing_sessions:Q", format=".1%"),
                      alt.Tooltip("step_conversion:Q", format=".1%")],
         ).properties(title="Funnel: sessions reaching each step", width=520, height=160)
-        rev = self.revenue.melt(id_vars="week", value_vars=["revenue", "net_revenue"],
-                                var_name="measure", value_name="amount")
+        full = self.revenue[self.revenue["complete_week"]]
+        rev = full.melt(id_vars="week", value_vars=["revenue", "net_revenue"],
+                        var_name="measure", value_name="amount")
         rev_c = alt.Chart(rev).mark_line(point=False).encode(
             x=alt.X("week:T", title="week"),
             y=alt.Y("amount:Q", title=f"{self.currency} per week"),
             color=alt.Color("measure:N", title=None),
             tooltip=["week:T", "measure", alt.Tooltip("amount:Q", format=",.0f")],
-        ).properties(title="Revenue per week (net = after returns)", width=520, height=200)
+        ).properties(title="Revenue per complete week (net = after returns)", width=520,
+                     height=200)
         ab = alt.Chart(self.abandonment).mark_line(color="#c0392b").encode(
             x=alt.X("week:T", title="week"),
             y=alt.Y("abandonment_rate:Q", title="abandoned share", axis=alt.Axis(format="%")),
