@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
@@ -66,8 +66,11 @@ def test_campaigns_do_not_change_the_organic_world():
 
 
 # ----------------------------------------------------------------------------- invariants
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: CI sees the same examples every run (a failure is reproducible, never flaky)
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(20, 400), days=st.integers(10, 120))
+@example(seed=2754483511, n=312, days=103)  # found by fuzzing: two sends, one unsubscribe, one day
 def test_simulated_data_always_valid(seed, n, days):
     store = simulate(SimulationConfig(n_customers=n, days=days), seed=seed)
     report = validate(store.tables)

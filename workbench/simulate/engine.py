@@ -752,30 +752,13 @@ class _Engine:
             base[repl] -= rs.replenishment_timing_penalty * np.abs(sent_after - need) / need
         return base + x
 
-    def _send(self, d, m):
-        cfg = self.cfg
-        t, cust, ch = m["t"], m["cust"], m["channel"]
-        # still relevant?
-        ok = self._reachable(ch, cust, t)
-        cart = m["campaign"] == C_CART
-        ok[cart] &= self.cart_natural_t[m["ref"][cart]] > t[cart]
-        m = {k: v[ok] for k, v in m.items()}
-        if m["t"].size == 0:
-            return
-        t, cust, ch = m["t"], m["cust"], m["channel"]
-        # frequency caps: trailing 7 days incl. today, in send order
-        prior = self.recent[ch, cust].sum(axis=1)
-        rank = _group_rank(cust * 2 + ch, t)
-        ok = prior + rank < self.caps[ch]
-        m = {k: v[ok] for k, v in m.items()}
-        prior = prior[ok]
-        t, cust, ch, key = m["t"], m["cust"], m["channel"], m["key"]
-        n = t.size
-        if n == 0:
-            return
-        prior = prior + _group_rank(cust * 2 + ch, t)
-        np.add.at(self.recent, (ch, cust, np.full(n, d % 7)), 1)
+    def _engagement(self, m, prior) -> dict:
+        """Delivery, opens (human and machine), clicks, persuasion and unsubscribes.
 
+        Every draw is keyed by the message's key (common random numbers).
+        """
+        cfg = self.cfg
+        t, cust, ch, key = m["t"], m["cust"], m["channel"], m["key"]
         eng, rs = cfg.engagement, cfg.response
         ku = self.ku
         delivered = ku(U_DELIVER, key) < np.array([eng.delivery_rate[c] for c in CHANNELS])[ch]
@@ -812,6 +795,49 @@ class _Engine:
         unsub = delivered & (ku(U_UNSUB, key) < p_unsub)
         unsub_t = np.where(unsub, np.maximum(np.minimum(open_t, t + 4 * HOUR), t) +
                            ku(U_UNSUB_T, key) * HOUR, np.inf)
+        return {"delivered": delivered, "alive": alive, "p_pers": p_pers, "persuaded": persuaded,
+                "email": email, "open_t": open_t, "click_t": click_t, "clicked": clicked,
+                "machine": machine, "unsub": unsub, "unsub_t": unsub_t}
+
+    def _send(self, d, m):
+        cfg = self.cfg
+        t, cust, ch = m["t"], m["cust"], m["channel"]
+        # still relevant?
+        ok = self._reachable(ch, cust, t)
+        cart = m["campaign"] == C_CART
+        ok[cart] &= self.cart_natural_t[m["ref"][cart]] > t[cart]
+        m = {k: v[ok] for k, v in m.items()}
+        if m["t"].size == 0:
+            return
+        t, cust, ch = m["t"], m["cust"], m["channel"]
+        # frequency caps: trailing 7 days incl. today, in send order
+        prior = self.recent[ch, cust].sum(axis=1)
+        rank = _group_rank(cust * 2 + ch, t)
+        ok = prior + rank < self.caps[ch]
+        m = {k: v[ok] for k, v in m.items()}
+        prior = prior[ok]
+        t, cust, ch, key = m["t"], m["cust"], m["channel"], m["key"]
+        n = t.size
+        if n == 0:
+            return
+        prior = prior + _group_rank(cust * 2 + ch, t)
+        e = self._engagement(m, prior)
+        # an unsubscribe stops the later messages of this batch on that channel
+        grp = cust * 2 + ch
+        _, inv = np.unique(grp, return_inverse=True)
+        first = np.full(inv.max() + 1, np.inf)
+        np.minimum.at(first, inv, e["unsub_t"])
+        keep = t <= first[inv]
+        if not keep.all():
+            m = {k: v[keep] for k, v in m.items()}
+            e = {k: v[keep] for k, v in e.items()}
+            t, cust, ch, key = m["t"], m["cust"], m["channel"], m["key"]
+            n = t.size
+        np.add.at(self.recent, (ch, cust, np.full(n, d % 7)), 1)
+        (delivered, alive, p_pers, persuaded, email, open_t, click_t, clicked, machine,
+         unsub, unsub_t) = (e[k] for k in ("delivered", "alive", "p_pers", "persuaded", "email",
+                                           "open_t", "click_t", "clicked", "machine", "unsub",
+                                           "unsub_t"))
         np.minimum.at(self.unsub, (ch[unsub], cust[unsub]), unsub_t[unsub])
 
         # products shown in the message
@@ -892,7 +918,7 @@ class _Engine:
 
         self.M.add(cust=cust, campaign=m["campaign"], channel=ch, t=t, delivered=delivered,
                    open_t=np.where(email, open_t, np.inf), click_t=click_t, unsub_t=unsub_t,
-                   disc=m["disc"], cost=np.array([eng.cost[c] for c in CHANNELS])[ch],
+                   disc=m["disc"], cost=np.array([cfg.engagement.cost[c] for c in CHANNELS])[ch],
                    experiment=m["experiment"], arm=m["arm"], trigger_kind=m["trigger_kind"],
                    trigger=m["trigger"], persuaded=persuaded, caused=caused,
                    caused_order=caused_order, anyway=anyway, machine=machine & email,
