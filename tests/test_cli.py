@@ -116,3 +116,32 @@ def test_public_api_resolves():
         assert getattr(workbench, name) is not None, name
     with pytest.raises(AttributeError):
         workbench.nope  # noqa: B018
+
+
+def test_experiment_command(runner, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    df = pd.DataFrame({"arm": rng.choice(["control", "a", "b"], n),
+                       "pre": rng.normal(100, 20, n)})
+    df["converted"] = (rng.random(n) < np.where(df.arm == "b", 0.15, 0.10)).astype(int)
+    df["segment"] = rng.choice(["x", "y"], n)
+    f = tmp_path / "exp.csv"
+    df.to_csv(f, index=False)
+    res = runner.invoke(main, ["experiment", str(f), "--arm", "arm", "--outcome", "converted",
+                               "--control", "control", "--covariate", "pre",
+                               "--segment", "segment", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    arms = {a["arm"]: a for a in out["arms"]}
+    assert arms["control"]["n"] == int((df.arm == "control").sum())
+    assert arms["b"]["estimate"] == pytest.approx(df[df.arm == "b"].converted.mean())
+    assert out["srm"]["flag"] is False and out["cuped"]["covariate"] == "pre"
+    assert out["heterogeneity"]["segment"] == "segment"
+    pq = tmp_path / "exp.parquet"
+    df.to_parquet(pq)
+    res = runner.invoke(main, ["experiment", str(pq), "--arm", "arm", "--outcome", "converted",
+                               "--control", "nope"])
+    assert res.exit_code == 2
+    assert "control arm 'nope' not found" in res.output

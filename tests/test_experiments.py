@@ -10,10 +10,11 @@ from scipy import special, stats
 from workbench.experiments import (
     ExperimentInputError,
     analyze_experiment,
+    bayes,
     mde_proportion,
     sample_size_proportion,
+    sequential,
 )
-from workbench.experiments import bayes, sequential
 from workbench.experiments.analysis import _binary_arms
 
 
@@ -238,7 +239,8 @@ def test_result_serialises_and_charts():
     (lambda df: df.assign(arm="a"), "only one arm"),
     (lambda df: df, "control arm 'zzz' not found"),
     (lambda df: df.assign(y=df.y * 3.5), "called binary but has values"),
-    (lambda df: df.assign(y=df.y.where(df.index != 3)), r"'y' has 1 missing value\(s\) \(rows \[3\]"),
+    (lambda df: df.assign(y=df.y.where(df.index != 3)),
+     r"'y' has 1 missing value\(s\) \(rows \[3\]"),
     (lambda df: df.drop(columns=["y"]), r"column\(s\) \['y'\] not found"),
     (lambda df: df.iloc[0:0], "empty"),
     (lambda df: df.assign(y=df.y.map({0: "no", 1: "yes"})), "must be numeric or boolean"),

@@ -149,6 +149,43 @@ def run(dataset, out):
 
 
 @main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--arm", required=True, help="Column naming each unit's arm.")
+@click.option("--outcome", required=True, help="Outcome column: 0/1 or a number (revenue).")
+@click.option("--control", required=True, help="Name of the control arm.")
+@click.option("--covariate", default=None, help="Pre-period numeric column for CUPED.")
+@click.option("--segment", default=None, help="Column to estimate effects per segment.")
+@click.option("--kind", type=click.Choice(["auto", "binary", "continuous"]), default="auto",
+              show_default=True, help="Outcome kind; auto = binary if only 0/1.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True, help="Significance level.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def experiment(file, arm, outcome, control, covariate, segment, kind, alpha, as_json):
+    """Analyze a randomized experiment in FILE (CSV or Parquet), one row per unit.
+
+    Per arm against the control: rates or means with intervals, lifts, p-values
+    (Holm-corrected), sample-ratio-mismatch check, CUPED, Bayesian chance to
+    beat control and to be best, anytime-valid intervals, power, and effects by
+    segment.
+    """
+    import pandas as pd
+
+    from .experiments import ExperimentInputError, analyze_experiment
+
+    try:
+        df = (pd.read_parquet(file) if str(file).endswith((".parquet", ".pq"))
+              else pd.read_csv(file))
+    except Exception as exc:
+        _fail(f"cannot read {file}: {exc}", 2)
+    try:
+        res = analyze_experiment(df, arm, outcome, control, kind=kind, covariate=covariate,
+                                 segment=segment, alpha=alpha, name=str(file))
+    except ExperimentInputError as exc:
+        _fail(str(exc), 2)
+    click.echo(res.to_json() if as_json else res.summary())
+
+
+@main.command()
 def schema():
     """Print the canonical schema (tables, columns, rules) as JSON."""
     from .schema import schema_json

@@ -208,12 +208,13 @@ class ExperimentResult:
         return (seq + ci + pt + zero).properties(
             title="Lift vs control: 95% interval (dark), anytime-valid (light)", width=460)
 
-    def survival_chart(self) -> alt.Chart | None:
+    def survival_chart(self, time_title: str = "time since assignment") -> alt.Chart | None:
+        """Kaplan-Meier curves as the share with the event over time, per arm."""
         if self.survival is None:
             return None
         d = self.survival.assign(share=1 - self.survival["survival"])
         return alt.Chart(d).mark_line(interpolate="step-after").encode(
-            x=alt.X("time:Q", title="time since assignment"),
+            x=alt.X("time:Q", title=time_title),
             y=alt.Y("share:Q", title="share with the event", axis=alt.Axis(format="%")),
             color="arm:N", tooltip=["arm", "time", alt.Tooltip("share:Q", format=".1%")],
         ).properties(title="Kaplan-Meier: time to event by arm", width=460, height=220)
@@ -446,8 +447,16 @@ def analyze_experiment(
         res = anova_oneway([y[arm_s == a].to_numpy() for a in order], use_var="unequal")
         omnibus = {"test": "Welch's ANOVA (arms)", "statistic": float(res.statistic),
                    "dof": float(res.df[0]), "p_value": float(res.pvalue)}
-        se = arms["sd"] / np.sqrt(arms["n"])
-        b = bayes.normal_summary(arms.estimate.to_numpy(), se.to_numpy())
+        se = (arms["sd"] / np.sqrt(arms["n"])).fillna(0.0).to_numpy()
+        if (se == 0).any():
+            # an arm with no variation (e.g. no recoveries yet): borrow the pooled spread so
+            # its posterior is not a point mass; with no variation anywhere, a tiny floor
+            pooled = float(y.std(ddof=1)) if len(y) > 1 else 0.0
+            floor = pooled / np.sqrt(arms["n"].to_numpy()) if pooled > 0 else 1e-12
+            se = np.where(se == 0, floor, se)
+            notes.append("Some arm had no variation in the outcome; its posterior uses the "
+                         "pooled standard deviation.")
+        b = bayes.normal_summary(arms.estimate.to_numpy(), se)
         var = arms["sd"] ** 2 / arms.n
     # Holm across the treatment-vs-control comparisons
     t_idx = arms.index[arms.arm != control]

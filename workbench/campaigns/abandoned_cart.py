@@ -1,0 +1,93 @@
+"""The abandoned-cart part of the campaign config."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .. import __version__
+
+CONFIG_VERSION = "0.1"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Evidence(_Strict):
+    arm: str
+    incremental_margin_per_cart: float
+    ci_95: tuple[float, float]
+    prob_beats_no_message: float = Field(ge=0, le=1)
+    prob_best_arm: float = Field(ge=0, le=1)
+    n_carts: int = Field(ge=0)
+
+
+class TypePolicy(_Strict):
+    """What to send for abandoned carts of one purchase type."""
+
+    send: bool
+    channel: Literal["email", "sms"] | None = None
+    delay_hours: float | None = Field(None, gt=0, le=24 * 14)
+    discount_pct: float = Field(0.0, ge=0, lt=100)
+    evidence: Evidence | None = None
+
+    @model_validator(mode="after")
+    def _complete_when_sending(self) -> TypePolicy:
+        if self.send and (self.channel is None or self.delay_hours is None):
+            raise ValueError("a policy that sends needs channel and delay_hours")
+        return self
+
+
+class Provenance(_Strict):
+    dataset_hash: str | None
+    analysis: str
+    settings: dict
+    package_version: str = __version__
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(
+        timespec="seconds"))
+
+
+class AbandonedCartSection(_Strict):
+    """``{"abandoned_cart": ...}`` of the campaign config."""
+
+    config_version: str = CONFIG_VERSION
+    policy: dict[Literal["impulse", "considered", "consumable"], TypePolicy]
+    provenance: Provenance
+
+
+def save_abandoned_cart(section: AbandonedCartSection, path: str | Path) -> Path:
+    """Validate and write the section as JSON (atomically)."""
+    section = AbandonedCartSection.model_validate(section.model_dump())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps({"abandoned_cart": section.model_dump(mode="json")},
+                                  indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_abandoned_cart(path: str | Path) -> AbandonedCartSection:
+    """Load and validate; the error names the field that is wrong."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        return AbandonedCartSection.model_validate(data["abandoned_cart"])
+    except KeyError as exc:
+        raise ValueError(f"{path}: no 'abandoned_cart' section") from exc
+    except ValidationError as exc:
+        raise ValueError(f"{path}: invalid abandoned_cart config:\n{exc}") from exc
+
+
+def json_schema() -> dict:
+    """The published JSON Schema of the section."""
+    return AbandonedCartSection.model_json_schema()
