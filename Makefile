@@ -12,7 +12,7 @@ UV     := $(shell command -v uv 2>/dev/null)
 export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.cache/pytensor
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test lint bench lock clean
+.PHONY: install demo test lint bench lab lock clean
 
 install: $(STAMP)
 
@@ -46,6 +46,11 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/bench_experiment.py
+
+# JupyterLab on the walkthrough notebooks
+lab: install
+	$(BIN)/jupyter lab notebooks/
 
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock:

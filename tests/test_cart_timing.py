@@ -102,3 +102,46 @@ def test_decision_input_errors(episodes):
         decide_cart_timing(episodes, holdout="none")
     with pytest.raises(ExperimentInputError, match="missing columns"):
         decide_cart_timing(episodes.drop(columns=["recovered_margin"]))
+
+
+# ----------------------------------------------------------------------------- config export
+def test_study_exports_a_valid_config(small_con, tmp_path):
+    from workbench.campaigns import (
+        json_schema,
+        load_abandoned_cart,
+        save_abandoned_cart,
+        section_from_study,
+    )
+    from workbench.experiments.cart_timing import run_cart_timing
+
+    study = run_cart_timing(small_con, dataset_hash="abc123")
+    assert study.decision is not None, study.reason
+    path = save_abandoned_cart(section_from_study(study), tmp_path / "ac.json")
+    back = load_abandoned_cart(path)
+    assert back.provenance.dataset_hash == "abc123"
+    assert back.provenance.settings["min_prob"] == 0.9
+    assert set(back.policy) == set(study.decision.recommendations.purchase_type)
+    schema = json_schema()
+    assert schema["title"] == "AbandonedCartSection" and "policy" in schema["properties"]
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda p: p["impulse"].update(channel="fax"), "channel"),
+    (lambda p: p["impulse"].update(delay_hours=-1), "delay_hours"),
+    (lambda p: p["impulse"].update(discount_pct=100), "discount_pct"),
+    (lambda p: p["impulse"].pop("channel"), "needs channel and delay_hours"),
+    (lambda p: p.update(gadgets={"send": False}), "gadgets"),
+])
+def test_bad_config_names_the_field(tmp_path, mutate, field):
+    import json
+
+    from workbench.campaigns import load_abandoned_cart
+
+    good = {"abandoned_cart": {"config_version": "0.1", "policy": {
+        "impulse": {"send": True, "channel": "sms", "delay_hours": 1.0, "discount_pct": 0.0}},
+        "provenance": {"dataset_hash": None, "analysis": "test", "settings": {}}}}
+    mutate(good["abandoned_cart"]["policy"])
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(good))
+    with pytest.raises(ValueError, match=field):
+        load_abandoned_cart(f)

@@ -130,6 +130,7 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
         assert page.locator("[data-chart] svg .mark-rect, [data-chart] svg .mark-line").count() \
             >= n_charts
         assert page.locator("section#overview .kpi").count() >= 6
+        assert page.locator("section#cart-timing [data-chart]").count() == 2
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert requests == []

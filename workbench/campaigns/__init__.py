@@ -10,9 +10,11 @@ from .abandoned_cart import (
     AbandonedCartSection,
     Provenance,
     TypePolicy,
+    json_schema,
     load_abandoned_cart,
     save_abandoned_cart,
+    section_from_study,
 )
 
-__all__ = ["AbandonedCartSection", "Provenance", "TypePolicy", "load_abandoned_cart",
-           "save_abandoned_cart"]
+__all__ = ["AbandonedCartSection", "Provenance", "TypePolicy", "json_schema",
+           "load_abandoned_cart", "save_abandoned_cart", "section_from_study"]

@@ -91,3 +91,18 @@ def load_abandoned_cart(path: str | Path) -> AbandonedCartSection:
 def json_schema() -> dict:
     """The published JSON Schema of the section."""
     return AbandonedCartSection.model_json_schema()
+
+
+def section_from_study(study) -> AbandonedCartSection:
+    """The config section a :class:`~workbench.experiments.cart_timing.CartTimingStudy` decided.
+
+    Raises ``ValueError`` when the study reached no decision.
+    """
+    if study.decision is None:
+        raise ValueError(f"no decision to export: {study.reason}")
+    return AbandonedCartSection(
+        policy=study.decision.to_policy(),
+        provenance=Provenance(dataset_hash=study.dataset_hash,
+                              analysis="abandoned-cart timing experiment "
+                                       "(workbench.experiments.cart_timing)",
+                              settings=study.settings))

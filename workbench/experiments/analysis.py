@@ -443,8 +443,12 @@ def analyze_experiment(
         b = bayes.beta_summary(agg["sum"].to_numpy(), agg["n"].to_numpy(), prior=prior)
         var = arms.estimate * (1 - arms.estimate) / arms.n
     else:
-        arms = _continuous_arms(y, arm_s, order, alpha)
-        res = anova_oneway([y[arm_s == a].to_numpy() for a in order], use_var="unequal")
+        with warnings.catch_warnings():
+            # an arm without variation makes Welch's weights infinite: the result is NaN,
+            # reported as such (and noted below), not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            arms = _continuous_arms(y, arm_s, order, alpha)
+            res = anova_oneway([y[arm_s == a].to_numpy() for a in order], use_var="unequal")
         omnibus = {"test": "Welch's ANOVA (arms)", "statistic": float(res.statistic),
                    "dof": float(res.df[0]), "p_value": float(res.pvalue)}
         se = (arms["sd"] / np.sqrt(arms["n"])).fillna(0.0).to_numpy()

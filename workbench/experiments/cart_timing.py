@@ -191,3 +191,60 @@ def _score(rec: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
                                            and np.isclose(r.delay_hours, best.delay_hours,
                                                           atol=0.25))})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class CartTimingStudy:
+    """The whole abandoned-cart timing analysis of one dataset."""
+
+    episodes: pd.DataFrame
+    decision: CartTimingDecision | None
+    recovery: ExperimentResult | None
+    settings: dict
+    dataset_hash: str | None
+    reason: str = ""  # why there is no decision, when there is none
+
+    @property
+    def experiment_episodes(self) -> pd.DataFrame:
+        return self.episodes[self.episodes.arm.notna()]
+
+    def summary(self) -> str:
+        if self.decision is None:
+            return f"No decision: {self.reason}"
+        return self.decision.summary()
+
+    def _repr_html_(self) -> str:
+        return "<p>" + self.summary().replace("\n", "<br>") + "</p>"
+
+
+def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
+                    min_prob: float = 0.9, alpha: float = 0.05,
+                    dataset_hash: str | None = None) -> CartTimingStudy:
+    """Episodes, recovery curves and the decision for a dataset with a cart experiment.
+
+    ``con`` is a connection from :func:`workbench.store.open_dataset`; when the
+    dataset is simulated (``truth_delay_response`` registered) the decision is
+    scored against the truth.  Raises :class:`ExperimentInputError` when the
+    dataset has no randomized carts; returns a study without a decision (and
+    its reason) when there are too few to decide.
+    """
+    from ..features.abandonment import abandonment_episodes
+
+    settings = {"window_days": window_days, "holdout": holdout, "min_prob": min_prob,
+                "alpha": alpha}
+    ep = abandonment_episodes(con, window_days=window_days).execute()
+    exp = ep[ep.arm.notna()]
+    if exp.empty:
+        raise ExperimentInputError("no abandoned cart belongs to a randomized experiment arm "
+                                   "(assignments with unit_type = 'cart')")
+    truth = (con.table("truth_delay_response").execute()
+             if "truth_delay_response" in con.list_tables() else None)
+    try:
+        decision = decide_cart_timing(ep, holdout=holdout, min_prob=min_prob, alpha=alpha,
+                                      truth=truth)
+        recovery = analyze_experiment(exp, "arm", "recovered", holdout, kind="binary",
+                                      segment="purchase_type", duration="duration_hours",
+                                      event="event", alpha=alpha, name="abandoned carts")
+    except ExperimentInputError as exc:
+        return CartTimingStudy(ep, None, None, settings, dataset_hash, reason=str(exc))
+    return CartTimingStudy(ep, decision, recovery, settings, dataset_hash)

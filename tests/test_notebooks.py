@@ -1,0 +1,38 @@
+"""Notebooks run top to bottom headless on small data, and are committed without outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_runs_headless(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_NB_CUSTOMERS", "6000")
+    monkeypatch.setenv("WORKBENCH_NB_OUT", str(tmp_path))
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors
+    if path.name.startswith("01_"):
+        cfg = json.loads((tmp_path / "abandoned_cart.json").read_text())
+        assert set(cfg["abandoned_cart"]["policy"]) == {"impulse", "considered", "consumable"}
+        assert (tmp_path / "cart_timing.html").stat().st_size > 100_000
+    assert os.environ["WORKBENCH_NB_OUT"] == str(tmp_path)
