@@ -141,15 +141,21 @@ def organic_store():
     return simulate(scenario("no_campaigns", n_customers=20_000), seed=2024)
 
 
-def test_repeat_purchases_match_bgnbd(organic_store):
-    """Mean repeat purchases per acquisition channel match E[X(T)] within 4 standard errors."""
-    t = _frames(organic_store)
-    P = organic_store.truth_params["bgnbd_by_acquisition_channel"]
-    horizon = pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(days=365)
+def _orders_and_age(store, days=365):
+    """Customers, orders per customer and each customer's age T in days at the end."""
+    t = _frames(store)
+    horizon = pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(days=days)
     c = t["customers"].set_index("customer_id")
     n = t["orders"].groupby("customer_id").size().reindex(c.index, fill_value=0)
-    x = n - 1  # the first order is the acquisition
     T = (horizon - c["signup_at"]).dt.total_seconds() / 86400
+    return c, n, T
+
+
+def test_repeat_purchases_match_bgnbd(organic_store):
+    """Mean repeat purchases per acquisition channel match E[X(T)] within 4 standard errors."""
+    P = organic_store.truth_params["bgnbd_by_acquisition_channel"]
+    c, n, T = _orders_and_age(organic_store)
+    x = n - 1  # the first order is the acquisition
     for ch, p in P.items():
         sel = c["acquisition_channel"] == ch
         expected = bgnbd_expected_repeat(T[sel].to_numpy(), p["r"], p["alpha_days"], p["a"],
@@ -161,12 +167,9 @@ def test_repeat_purchases_match_bgnbd(organic_store):
 
 def test_zero_repeat_share_matches_bgnbd(organic_store):
     """P(X(T)=0) = ((alpha/(alpha+T))^r): BG/NBD eq. 8 with x = 0 (no dropout before a repeat)."""
-    t = _frames(organic_store)
     P = organic_store.truth_params["bgnbd_by_acquisition_channel"]
-    horizon = pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(days=365)
-    c = t["customers"].set_index("customer_id")
-    n = t["orders"].groupby("customer_id").size().reindex(c.index, fill_value=0)
-    T = (horizon - c["signup_at"]).dt.total_seconds().to_numpy() / 86400
+    c, n, T = _orders_and_age(organic_store)
+    T = T.to_numpy()
     for ch, p in P.items():
         sel = (c["acquisition_channel"] == ch).to_numpy()
         p0 = ((p["alpha_days"] / (p["alpha_days"] + T[sel])) ** p["r"]).mean()

@@ -26,6 +26,23 @@ from scipy.special import betainc
 GRID = 4001
 
 
+def _best_and_loss(x, pdf, cdf, shortfall) -> tuple[np.ndarray, np.ndarray]:
+    """P(best) and expected loss per arm on grid ``x``.
+
+    ``shortfall(i, y)`` is ``E[(y - θ_i)^+]``, the loss of arm ``i`` if the best
+    other arm's value were ``y``; the loss integrates it against the density of
+    the best of the others, ``d/dy Π_{j≠i} F_j(y)``.
+    """
+    k = len(pdf)
+    best = np.array([np.trapezoid(pdf[i] * np.prod(np.delete(cdf, i, axis=0), axis=0), x)
+                     for i in range(k)])
+    loss = np.zeros(k)
+    for i in range(k):
+        pdf_max = np.gradient(np.prod(np.delete(cdf, i, axis=0), axis=0), x)
+        loss[i] = np.trapezoid(pdf_max * shortfall(i, x), x)
+    return best / best.sum(), np.maximum(loss, 0.0)
+
+
 def _beta_grid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lo = stats.beta.ppf(1e-9, a, b).min()
     hi = stats.beta.ppf(1 - 1e-9, a, b).max()
@@ -63,23 +80,14 @@ def beta_summary(successes, n, prior=(1.0, 1.0), control: int = 0) -> dict[str, 
     x = _beta_grid(a, b)
     pdf = np.array([stats.beta.pdf(x, ai, bi) for ai, bi in zip(a, b, strict=True)])
     cdf = np.array([stats.beta.cdf(x, ai, bi) for ai, bi in zip(a, b, strict=True)])
-    k = len(a)
     beat = np.array([np.trapezoid(pdf[i] * cdf[control], x) if i != control else np.nan
-                     for i in range(k)])
-    best = np.array([np.trapezoid(pdf[i] * np.prod(np.delete(cdf, i, axis=0), axis=0), x)
-                     for i in range(k)])
+                     for i in range(len(a))])
     mean = a / (a + b)
-    loss = np.zeros(k)
-    for i in range(k):
-        # loss of choosing i: E[max(max_j θ_j - θ_i, 0)]; computed against the
-        # distribution of the best of the others
-        others = np.delete(np.arange(k), i)
-        cdf_max = np.prod(cdf[others], axis=0)
-        pdf_max = np.gradient(cdf_max, x)
-        partial_i = mean[i] * betainc(a[i] + 1, b[i], x)
-        loss[i] = np.trapezoid(pdf_max * (x * cdf[i] - partial_i), x)
-    return {"prob_beat_control": beat, "prob_best": best / best.sum(),
-            "expected_loss": np.maximum(loss, 0.0), "posterior_a": a, "posterior_b": b}
+    # E[(y - θ_i)^+] = y F_i(y) - ∫_0^y t f_i(t) dt = y F_i(y) - μ_i I_y(a_i + 1, b_i)
+    best, loss = _best_and_loss(
+        x, pdf, cdf, lambda i, y: y * cdf[i] - mean[i] * betainc(a[i] + 1, b[i], y))
+    return {"prob_beat_control": beat, "prob_best": best, "expected_loss": loss,
+            "posterior_a": a, "posterior_b": b}
 
 
 def normal_summary(mean, se, control: int = 0) -> dict[str, np.ndarray]:
@@ -93,22 +101,15 @@ def normal_summary(mean, se, control: int = 0) -> dict[str, np.ndarray]:
     """
     m = np.asarray(mean, dtype=float)
     s = np.asarray(se, dtype=float)
-    k = len(m)
     beat = np.array([stats.norm.cdf((m[i] - m[control]) / np.hypot(s[i], s[control]))
-                     if i != control else np.nan for i in range(k)])
+                     if i != control else np.nan for i in range(len(m))])
     x = np.linspace((m - 9 * s).min(), (m + 9 * s).max(), GRID)
     pdf = np.array([stats.norm.pdf(x, mi, si) for mi, si in zip(m, s, strict=True)])
     cdf = np.array([stats.norm.cdf(x, mi, si) for mi, si in zip(m, s, strict=True)])
-    best = np.array([np.trapezoid(pdf[i] * np.prod(np.delete(cdf, i, axis=0), axis=0), x)
-                     for i in range(k)])
-    loss = np.zeros(k)
-    for i in range(k):
-        others = np.delete(np.arange(k), i)
-        cdf_max = np.prod(cdf[others], axis=0)
-        pdf_max = np.gradient(cdf_max, x)
-        # E[(M - θ_i)^+] = ∫ f_M(y) E[(y - θ_i)^+] dy, with the normal closed form inside
-        d = (y := x) - m[i]
-        inner = d * stats.norm.cdf(d / s[i]) + s[i] * stats.norm.pdf(d / s[i])
-        loss[i] = np.trapezoid(pdf_max * inner, y)
-    return {"prob_beat_control": beat, "prob_best": best / best.sum(),
-            "expected_loss": np.maximum(loss, 0.0)}
+
+    def shortfall(i, y):  # E[(y - θ_i)^+] for θ_i ~ N(m_i, s_i²), in closed form
+        d = y - m[i]
+        return d * stats.norm.cdf(d / s[i]) + s[i] * stats.norm.pdf(d / s[i])
+
+    best, loss = _best_and_loss(x, pdf, cdf, shortfall)
+    return {"prob_beat_control": beat, "prob_best": best, "expected_loss": loss}
