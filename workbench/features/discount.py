@@ -1,0 +1,116 @@
+"""The randomized discount experiment as an analysis table, with observable segments.
+
+One row per randomized unit (a customer in one seasonal send), built as an Ibis
+expression from ``assignments`` (``unit_type = 'customer'``, arms named like
+``"10%"``), ``orders`` and ``customers``:
+
+* the offered discount (a fraction in [0, 1)) and when it was assigned;
+* whether the customer bought within ``window_days`` after the assignment,
+  and the revenue, goods cost and discount of that first order;
+* behaviour observable *before* the send, from which segments are built:
+  past discount use, number of past orders, average order value, days since
+  the last order, tenure and acquisition channel.
+
+Segments must come from observable behaviour (never the simulator's latent
+price-sensitivity segment); :func:`segment_units` implements the default rule.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+from ibis import _
+
+
+def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seasonal_discount"):
+    """The experiment table as an Ibis expression (``.execute()`` for pandas).
+
+    Parameters
+    ----------
+    con
+        A connection from :func:`workbench.store.open_dataset`.
+    window_days
+        Days after the assignment in which a purchase counts as a conversion.
+    experiment_prefix
+        Experiments whose name starts with this are the discount experiments.
+    """
+    a, o, oi, c = (con.table(n) for n in ("assignments", "orders", "order_items", "customers"))
+    units = (a.filter((a.unit_type == "customer") & a.experiment.startswith(experiment_prefix))
+             .select("experiment", "customer_id", "arm", sent_at=a.assigned_at)
+             .mutate(discount=_.arm.re_extract(r"^([0-9.]+)%$", 1).cast("float64") / 100))
+    window = ibis.interval(seconds=int(window_days * 86400))
+    goods = oi.group_by("order_id").aggregate(goods_cost=(_.quantity * _.unit_cost).sum())
+    orders = o.join(goods, "order_id").select(
+        "order_id", ocid=o.customer_id, placed=o.placed_at, rev=o.revenue,
+        disc=o.discount_amount, cost=_.goods_cost)
+    u = units.select("experiment", ucid="customer_id", sent="sent_at")
+    after = u.join(orders, (u.ucid == orders.ocid) & (orders.placed > u.sent)
+                   & (orders.placed <= u.sent + window))
+    first = after.group_by("experiment", "ucid").aggregate(
+        converted_at=_.placed.min(), order_id=_.order_id.argmin(_.placed),
+        revenue=_.rev.argmin(_.placed), discount_amount=_.disc.argmin(_.placed),
+        goods_cost=_.cost.argmin(_.placed))
+    before = u.join(orders, (u.ucid == orders.ocid) & (orders.placed < u.sent))
+    hist = before.group_by("experiment", "ucid").aggregate(
+        prior_orders=_.count(), prior_revenue=_.rev.sum(),
+        prior_discounted_orders=(_.disc > 0).cast("int64").sum(), last_order_at=_.placed.max())
+    out = (units.left_join(first, (units.experiment == first.experiment)
+                           & (units.customer_id == first.ucid))
+           .select(~ibis.selectors.matches(r"(_right$|^ucid$)")))
+    out = (out.left_join(hist, (out.experiment == hist.experiment)
+                         & (out.customer_id == hist.ucid))
+           .select(~ibis.selectors.matches(r"(_right$|^ucid$)")))
+    cs = c.select(ccid="customer_id", signup_at="signup_at",
+                  acquisition_channel="acquisition_channel")
+    out = out.join(cs, out.customer_id == cs.ccid).drop("ccid")
+    sent_s = out.sent_at.epoch_seconds()
+    return out.select(
+        "experiment", "customer_id", "arm", "discount", "sent_at",
+        converted=out.converted_at.notnull().cast("int8"), converted_at=out.converted_at,
+        order_id=out.order_id, revenue=out.revenue.fill_null(0.0),
+        discount_amount=out.discount_amount.fill_null(0.0),
+        goods_cost=out.goods_cost.fill_null(0.0),
+        prior_orders=out.prior_orders.fill_null(0),
+        prior_discounted_orders=out.prior_discounted_orders.fill_null(0),
+        prior_aov=ibis.ifelse(out.prior_orders.fill_null(0) > 0,
+                              out.prior_revenue / out.prior_orders, ibis.null("float64")),
+        recency_days=(sent_s - out.last_order_at.epoch_seconds()) / 86400,
+        tenure_days=(sent_s - out.signup_at.epoch_seconds()) / 86400,
+        acquisition_channel=out.acquisition_channel,
+    ).order_by("experiment", "customer_id")
+
+
+def segment_units(units: pd.DataFrame, aov_split: float | None = None,
+                  recency_split_days: float = 60.0) -> pd.Series:
+    """The default observable segmentation: 2 × 2 × 2 = 8 segments.
+
+    * ``deal`` / ``full``: the customer used a discount on some earlier order;
+    * ``hi`` / ``lo``: earlier average order value above ``aov_split`` (default:
+      its median over the units);
+    * ``recent`` / ``lapsed``: last order within ``recency_split_days``.
+
+    Customers with no earlier order count as ``full``, ``lo`` and ``lapsed``.
+    """
+    need = {"prior_discounted_orders", "prior_aov", "recency_days"}
+    missing = need - set(units.columns)
+    if missing:
+        raise ValueError(f"discount units: missing columns {sorted(missing)}")
+    aov = units["prior_aov"].astype(float)
+    split = float(np.nanmedian(aov)) if aov_split is None else aov_split
+    deal = np.where(units["prior_discounted_orders"].fillna(0) > 0, "deal", "full")
+    value = np.where(aov.fillna(-np.inf) > split, "hi", "lo")
+    rec = np.where(units["recency_days"].astype(float).fillna(np.inf) <= recency_split_days,
+                   "recent", "lapsed")
+    return pd.Series([f"{a}-{b}-{r}" for a, b, r in zip(deal, value, rec, strict=True)],
+                     index=units.index, name="segment")
+
+
+def discount_counts(units: pd.DataFrame, segment: pd.Series | str = "segment") -> pd.DataFrame:
+    """Sufficient statistics: trials and conversions per segment × discount level."""
+    seg = units[segment] if isinstance(segment, str) else segment
+    g = (units.assign(segment=seg).groupby(["segment", "discount"], observed=True)
+         .agg(n=("converted", "size"), conversions=("converted", "sum"),
+              revenue=("revenue", "sum"), goods_cost=("goods_cost", "sum"))
+         .reset_index())
+    return g
