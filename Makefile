@@ -10,6 +10,7 @@ UV     := $(shell command -v uv 2>/dev/null)
 
 # PyTensor / numba caches and the like stay inside the checkout, git-ignored.
 export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.cache/pytensor
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
 .PHONY: install demo test lint bench lab lock clean

@@ -62,19 +62,23 @@ class AbandonedCartSection(_Strict):
     provenance: Provenance
 
 
-def save_abandoned_cart(section: AbandonedCartSection, path: str | Path) -> Path:
-    """Validate and write the section as JSON (atomically)."""
-    section = AbandonedCartSection.model_validate(section.model_dump())
+def _atomic_write(path: str | Path, obj: dict) -> Path:
+    """Write JSON through a temporary file and ``os.replace``: never half a config."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        tmp.write_text(json.dumps({"abandoned_cart": section.model_dump(mode="json")},
-                                  indent=2), encoding="utf-8")
+        tmp.write_text(json.dumps(obj, indent=2), encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def save_abandoned_cart(section: AbandonedCartSection, path: str | Path) -> Path:
+    """Validate and write the section as JSON (atomically)."""
+    section = AbandonedCartSection.model_validate(section.model_dump())
+    return _atomic_write(path, {"abandoned_cart": section.model_dump(mode="json")})
 
 
 def load_abandoned_cart(path: str | Path) -> AbandonedCartSection:

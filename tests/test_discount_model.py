@@ -1,0 +1,165 @@
+"""The hierarchical discount model: a real (small) sampling run, the decision rule, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.models.discount import (
+    DiscountInputError,
+    DiscountResponseModel,
+    decide_discounts,
+)
+
+LEVELS = (0.0, 0.05, 0.10, 0.15, 0.20)
+
+
+def synthetic_counts(n_per_cell=4000, seed=0):
+    """Six segments with known logit-linear responses: 'flat' ignores discounts."""
+    rng = np.random.default_rng(seed)
+    truth = {"flat": (-2.5, 0.0, 0.0), "eager": (-3.0, 0.2, 9.0), "mild": (-2.8, 0.1, 3.0),
+             "keen": (-3.2, 0.0, 6.0), "loyal": (-2.2, -0.1, 1.0), "bargain": (-3.5, 0.3, 7.0)}
+    rows = []
+    for s, (a, o, b) in truth.items():
+        for d in LEVELS:
+            p = 1 / (1 + np.exp(-(a + o * (d > 0) + b * d)))
+            rows.append({"segment": s, "discount": d, "n": n_per_cell,
+                         "conversions": rng.binomial(n_per_cell, p)})
+    return pd.DataFrame(rows), truth
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    counts, truth = synthetic_counts()
+    model = DiscountResponseModel(draws=1000, tune=700, chains=2, random_seed=1).fit(counts)
+    return model, truth
+
+
+def test_small_real_sampling_run_recovers_the_slopes(fitted):
+    model, truth = fitted
+    assert model.converged_, model.diagnostics_.failures
+    s = model.summary().set_index(["segment", "parameter"])
+    for seg, (_, _, b) in truth.items():
+        lo, hi = s.loc[(seg, "beta"), ["low_90", "high_90"]]
+        # 90% intervals: about one segment in ten misses by chance, so allow a margin of
+        # one interval width (calibration proper is a slow test)
+        width = hi - lo
+        assert lo - width <= b <= hi + width, (seg, lo, hi, b)
+    assert s.loc[("eager", "beta"), "mean"] > s.loc[("flat", "beta"), "mean"] + 4
+    assert model.diagnostics_.ppc.inside.mean() >= 0.9
+    assert model.idata_.posterior.sizes["draw"] == 1000
+
+
+def test_decision_gives_flat_segment_no_discount(fitted):
+    model, _ = fitted
+    econ = pd.DataFrame({"segment": model.segments_, "order_value": 80.0, "goods_cost": 40.0})
+    d = decide_discounts(model, econ, levels=LEVELS, message_cost=0.01, min_prob=0.9)
+    r = d.recommendations.set_index("segment")
+    assert r.loc["flat", "discount"] == 0.0
+    # the eager segment's best level is a real discount whose incremental margin is positive
+    assert r.loc["eager", "best_level"] > 0
+    assert r.loc["flat", "subsidy_avoided_per_message"] == pytest.approx(0.0) or \
+        r.loc["flat", "best_level"] == 0.0
+    assert "flat: no discount" in d.summary()
+
+
+class _HandMade:
+    """A 'fitted model' with hand-made posterior draws, to test the decision rule alone."""
+
+    converged_ = True
+
+    class diagnostics_:  # noqa: N801
+        failures: list = []
+
+    def __init__(self, curves):
+        self.segments_ = list(curves)
+        self.curves = curves
+
+    def conversion_draws(self, segment, discounts):
+        rng = np.random.default_rng(0)
+        base = np.array([self.curves[segment](d) for d in discounts])
+        return np.clip(base[None, :] + rng.normal(0, 0.001, (2000, len(discounts))), 0, 1)
+
+
+def test_decision_rule_on_hand_made_posteriors():
+    model = _HandMade({"none": lambda d: 0.05, "strong": lambda d: 0.05 + 1.0 * d})
+    econ = pd.DataFrame({"segment": ["none", "strong"], "order_value": [100.0, 100.0],
+                         "goods_cost": [50.0, 50.0]})
+    d = decide_discounts(model, econ, levels=LEVELS)
+    r = d.recommendations.set_index("segment")
+    # no response: every discount only gives margin away
+    assert r.loc["none", "discount"] == 0.0
+    # margin(d) = (0.05 + d)(100(1 - d) - 50): maximized over the grid at d = 0.20
+    grid = np.array(LEVELS)
+    best = grid[np.argmax((0.05 + grid) * (100 * (1 - grid) - 50))]
+    assert r.loc["strong", "discount"] == pytest.approx(best)
+    inc = (0.05 + best) * (100 * (1 - best) - 50) - 0.05 * 50
+    assert r.loc["strong", "incremental_margin"] == pytest.approx(inc, abs=0.05)
+    # a blanket discount at that level pays the 5% who buy anyway
+    assert r.loc["strong", "subsidy_avoided_per_message"] == pytest.approx(0.05 * 100 * best,
+                                                                          abs=0.01)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda c: c.assign(discount=c.discount * 100), r"fraction in \[0, 1\)"),
+    (lambda c: c.assign(n=np.where(c.index == 2, 0, c.n)), "no observations"),
+    (lambda c: c[~((c.segment == "flat") & (c.discount > 0))], "single discount level"),
+    (lambda c: c.drop(columns=["n"]), "missing columns"),
+    (lambda c: c.assign(conversions=c.n + 1), r"conversions outside \[0, n\]"),
+    (lambda c: c[c.discount > 0], "needs a 0% arm"),
+])
+def test_bad_input_is_named(mutate, match):
+    counts, _ = synthetic_counts()
+    with pytest.raises(DiscountInputError, match=match):
+        DiscountResponseModel().fit(mutate(counts))
+
+
+def test_unknown_sampler_and_segment():
+    counts, _ = synthetic_counts()
+    with pytest.raises(DiscountInputError, match="sampler must be one of"):
+        DiscountResponseModel(sampler="gibbs").fit(counts)
+
+
+# ----------------------------------------------------------------------------- export
+def test_config_round_trip_and_refusal(fitted, tmp_path):
+    from workbench.campaigns.discount import (
+        UnconvergedFitError,
+        load_discount,
+        save_discount,
+        section_from_decision,
+    )
+
+    model, _ = fitted
+    econ = pd.DataFrame({"segment": model.segments_, "order_value": 80.0, "goods_cost": 40.0})
+    d = decide_discounts(model, econ, levels=LEVELS)
+    path = save_discount(section_from_decision(d, model), tmp_path / "discount.json")
+    back = load_discount(path)
+    assert set(back.segments) == set(model.segments_)
+    assert back.fit.converged and not back.fit.override
+    assert back.fit.settings["draws"] == 1000 and len(back.fit.data_hash) == 16
+
+    # an unconverged fit (far too few draws) is refused, and an override is recorded
+    counts, _ = synthetic_counts()
+    bad = DiscountResponseModel(draws=20, tune=5, chains=2, random_seed=3).fit(counts)
+    assert not bad.converged_
+    dbad = decide_discounts(bad, econ, levels=LEVELS)
+    assert "WARNING: the fit failed its diagnostics" in dbad.summary()
+    with pytest.raises(UnconvergedFitError, match="override=True"):
+        section_from_decision(dbad, bad)
+    sec = section_from_decision(dbad, bad, override=True)
+    assert sec.fit.override and sec.fit.diagnostic_failures
+
+
+def test_bad_discount_config_names_field(tmp_path):
+    import json
+
+    from workbench.campaigns.discount import load_discount
+
+    f = tmp_path / "d.json"
+    f.write_text(json.dumps({"discount": {"min_prob": 0.9, "segments": {"a": {
+        "discount_pct": 120, "incremental_margin_per_message": 0.1, "interval_90": [0, 1],
+        "prob_beats_no_discount": 0.95, "best_level_pct": 10}}, "fit": {
+        "data_hash": "x", "settings": {}, "converged": True, "diagnostic_failures": []}}}))
+    with pytest.raises(ValueError, match="discount_pct"):
+        load_discount(f)

@@ -1,0 +1,87 @@
+"""The discount part of the campaign config, exported only from a converged fit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import __version__
+from .abandoned_cart import _atomic_write
+
+CONFIG_VERSION = "0.1"
+
+
+class UnconvergedFitError(RuntimeError):
+    """The fit failed its diagnostics; export needs an explicit, recorded override."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SegmentDiscount(_Strict):
+    discount_pct: float = Field(ge=0, lt=100)
+    incremental_margin_per_message: float
+    interval_90: tuple[float, float]
+    prob_beats_no_discount: float = Field(ge=0, le=1)
+    best_level_pct: float = Field(ge=0, lt=100)
+
+
+class FitIdentity(_Strict):
+    data_hash: str
+    model: str = "workbench.models.discount.DiscountResponseModel"
+    settings: dict
+    package_version: str = __version__
+    converged: bool
+    diagnostic_failures: list[str]
+    override: bool = Field(False, description="exported despite failed diagnostics")
+
+
+class DiscountSection(_Strict):
+    config_version: str = CONFIG_VERSION
+    min_prob: float = Field(ge=0, le=1)
+    segments: dict[str, SegmentDiscount]
+    fit: FitIdentity
+
+
+def counts_hash(counts: pd.DataFrame) -> str:
+    """A stable hash of the sufficient statistics the model was fitted on."""
+    c = counts.sort_values(["segment", "discount"])[["segment", "discount", "n", "conversions"]]
+    return hashlib.sha256(c.to_csv(index=False).encode()).hexdigest()[:16]
+
+
+def section_from_decision(decision, model, override: bool = False) -> DiscountSection:
+    """Build the section; refuse an unconverged fit unless ``override`` (then recorded)."""
+    if not decision.converged and not override:
+        raise UnconvergedFitError(
+            "refusing to export discounts from a fit that failed its diagnostics ("
+            + "; ".join(decision.diagnostics) + "); refit with more draws or pass "
+            "override=True, which is recorded in the config")
+    segs = {r.segment: SegmentDiscount(
+        discount_pct=100 * r.discount, incremental_margin_per_message=r.incremental_margin,
+        interval_90=(r.low_90, r.high_90), prob_beats_no_discount=r.prob_beats_zero,
+        best_level_pct=100 * r.best_level) for r in decision.recommendations.itertuples()}
+    return DiscountSection(
+        min_prob=decision.min_prob, segments=segs,
+        fit=FitIdentity(data_hash=counts_hash(model.counts_), settings=model.get_params(),
+                        converged=decision.converged,
+                        diagnostic_failures=list(decision.diagnostics),
+                        override=bool(override and not decision.converged)))
+
+
+def save_discount(section: DiscountSection, path) -> Path:
+    return _atomic_write(path, {"discount": section.model_dump(mode="json")})
+
+
+def load_discount(path) -> DiscountSection:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        return DiscountSection.model_validate(data["discount"])
+    except KeyError as exc:
+        raise ValueError(f"{path}: no 'discount' section") from exc
+    except ValidationError as exc:
+        raise ValueError(f"{path}: invalid discount config:\n{exc}") from exc

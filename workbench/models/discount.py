@@ -1,0 +1,343 @@
+"""Hierarchical Bayesian price response: the discount each segment should get.
+
+Model (PyMC), on sufficient statistics — one binomial cell per segment × discount
+level, so fitting costs the same at 1,000 or 10,000,000 experiment rows::
+
+    conversions[s, d] ~ Binomial(n[s, d], p[s, d])
+    logit p[s, d]     = alpha[s] + offer[s] * 1{d > 0} + beta[s] * d
+    alpha[s] ~ Normal(mu_alpha, sigma_alpha)      baseline conversion (no discount)
+    offer[s] ~ Normal(mu_offer, sigma_offer)      response to being offered anything
+    beta[s]  ~ Normal(mu_beta,  sigma_beta)       sensitivity per unit discount (0.10 = 10%)
+    mu_alpha ~ Normal(-2.5, 1.5)    sigma_alpha ~ HalfNormal(1)
+    mu_offer ~ Normal(0, 0.5)       sigma_offer ~ HalfNormal(0.25)
+    mu_beta  ~ Normal(0, 10)        sigma_beta  ~ HalfNormal(5)
+
+Partial pooling across segments (Gelman & Hill 2007, *Data Analysis Using
+Regression and Multilevel/Hierarchical Models*, ch. 12-14).  The priors are
+weakly informative on the logit scale (Gelman et al. 2008, Ann. Appl. Stat.
+2(4)): a baseline conversion of a few percent, a change of at most a few logits
+across a 0-30% discount.  The parameterization follows the data (``"auto"``):
+centred when every cell is informative, non-centred when some are sparse — the
+two behaved oppositely here (divergences and 3-10x sampling time either way
+round; Betancourt & Girolami 2015, "Hamiltonian Monte Carlo for hierarchical
+models").
+
+Diagnostics are part of the fit: split R-hat and bulk/tail effective sample
+sizes (Vehtari et al. 2021, Bayesian Analysis 16(2)), divergent transitions, and
+a posterior predictive check per cell; ``converged_`` is False when any fails.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SAMPLERS = ("nutpie", "numpyro", "pymc")
+
+
+class DiscountInputError(ValueError):
+    """Bad input for the discount model; the message names the column and rows."""
+
+
+def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    need = ["segment", "discount", "n", "conversions"]
+    missing = [c for c in need if c not in counts.columns]
+    if missing:
+        raise DiscountInputError(f"discount counts: missing columns {missing}; need {need}")
+    c = counts[need].copy()
+    if c.isna().any().any():
+        bad = c[c.isna().any(axis=1)].index[:5].tolist()
+        raise DiscountInputError(f"discount counts: missing values in rows {bad}")
+    out = (c["discount"] < 0) | (c["discount"] >= 1)
+    if out.any():
+        raise DiscountInputError(
+            f"discount counts: column 'discount' must be a fraction in [0, 1) (0.10 = 10%); "
+            f"rows {c.index[out][:5].tolist()} have {sorted(c.discount[out].unique())[:5]}")
+    empty = c["n"] <= 0
+    if empty.any():
+        rows = c[empty][["segment", "discount"]].head(5).to_dict("records")
+        raise DiscountInputError(f"discount counts: a discount level with no observations "
+                                 f"(n = 0): {rows}")
+    bad = (c["conversions"] < 0) | (c["conversions"] > c["n"])
+    if bad.any():
+        raise DiscountInputError(f"discount counts: conversions outside [0, n] in rows "
+                                 f"{c.index[bad][:5].tolist()}")
+    levels = c.groupby("segment")["discount"].nunique()
+    thin = levels[levels < 2]
+    if len(thin):
+        raise DiscountInputError(
+            f"discount counts: segment(s) {list(thin.index)} have a single discount level; "
+            "a response curve needs at least two (merge the segment or gather more data)")
+    if c.discount.nunique() < 2 or not (c.discount == 0).any():
+        raise DiscountInputError("discount counts: the experiment needs a 0% arm and at least "
+                                 "one discounted arm")
+    return c.groupby(["segment", "discount"], as_index=False)[["n", "conversions"]].sum()
+
+
+@dataclass
+class Diagnostics:
+    """Convergence and fit checks of one posterior."""
+
+    table: pd.DataFrame  # per parameter: r_hat, ess_bulk, ess_tail
+    divergences: int
+    ppc: pd.DataFrame  # per cell: observed rate, predictive interval, inside
+    thresholds: dict
+
+    @property
+    def failures(self) -> list[str]:
+        t = self.thresholds
+        out = []
+        if (self.table.r_hat > t["rhat_max"]).any():
+            out.append(f"R-hat above {t['rhat_max']} for "
+                       f"{list(self.table.index[self.table.r_hat > t['rhat_max']][:5])}")
+        low = self.table[["ess_bulk", "ess_tail"]].min(axis=1) < t["ess_min"]
+        if low.any():
+            out.append(f"effective sample size below {t['ess_min']} for "
+                       f"{list(self.table.index[low][:5])}")
+        if self.divergences > t["max_divergences"]:
+            out.append(f"{self.divergences} divergent transitions")
+        outside = ~self.ppc.inside
+        if outside.mean() > t["ppc_max_outside"]:
+            out.append(f"posterior predictive check: {int(outside.sum())} of {len(self.ppc)} "
+                       "cells outside their 99% predictive interval")
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class DiscountResponseModel:
+    """scikit-learn-style: settings here, data in :meth:`fit`, learned values end in ``_``.
+
+    Parameters
+    ----------
+    draws, tune, chains
+        NUTS settings.
+    sampler
+        ``"nutpie"`` (default: fastest cold and warm here, see the README),
+        ``"numpyro"`` (needs the ``jax`` extra) or ``"pymc"`` (PyMC's own NUTS).
+    random_seed
+        Seed of the sampler.
+    rhat_max, ess_min, max_divergences, ppc_max_outside
+        Diagnostic thresholds that decide ``converged_``.
+    parameterization
+        ``"centred"``, ``"non_centred"`` or ``"auto"`` (centred when every cell has at
+        least ``centred_min_conversions`` conversions).
+    """
+
+    def __init__(self, draws: int = 1000, tune: int = 1000, chains: int = 2,
+                 sampler: str = "nutpie", target_accept: float = 0.9,
+                 random_seed: int | None = 0, rhat_max: float = 1.01, ess_min: float = 400,
+                 max_divergences: int = 0, ppc_max_outside: float = 0.1,
+                 priors: dict | None = None, parameterization: str = "auto",
+                 centred_min_conversions: int = 500):
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.sampler = sampler
+        self.target_accept = target_accept
+        self.random_seed = random_seed
+        self.rhat_max = rhat_max
+        self.ess_min = ess_min
+        self.max_divergences = max_divergences
+        self.ppc_max_outside = ppc_max_outside
+        self.priors = priors
+        self.parameterization = parameterization
+        self.centred_min_conversions = centred_min_conversions
+
+    PRIORS = {"mu_alpha": (-2.5, 1.5), "sigma_alpha": 1.0, "mu_offer": (0.0, 0.5),
+              "sigma_offer": 0.25, "mu_beta": (0.0, 10.0), "sigma_beta": 5.0}
+
+    def _centred(self, c: pd.DataFrame) -> bool:
+        """Centred when every cell is informative, non-centred when some are sparse.
+
+        Measured here: with ~25,000 trials per cell the centred form sampled with no
+        divergences and 3-10x faster; with a few hundred trials per cell it diverged
+        and the non-centred form did not (the classic funnel, Betancourt & Girolami 2015).
+        """
+        if self.parameterization == "auto":
+            return bool(c.conversions.min() >= self.centred_min_conversions)
+        return self.parameterization == "centred"
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("draws", "tune", "chains", "sampler",
+                                               "target_accept", "random_seed", "rhat_max",
+                                               "ess_min", "max_divergences", "ppc_max_outside",
+                                               "priors", "parameterization",
+                                               "centred_min_conversions")}
+
+    def fit(self, counts: pd.DataFrame) -> DiscountResponseModel:
+        """Fit on sufficient statistics: columns segment, discount (fraction), n, conversions."""
+        if self.sampler not in SAMPLERS:
+            raise DiscountInputError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
+        # compiled code is cached in the checkout (git-ignored) so reruns skip compilation
+        os.environ.setdefault("PYTENSOR_FLAGS", "compiledir=.cache/pytensor")
+        os.environ.setdefault("NUMBA_CACHE_DIR", ".cache/numba")
+        import arviz as az
+        import pymc as pm
+
+        c = _check_counts(counts)
+        segs = sorted(c.segment.unique())
+        s_idx = c.segment.map({s: i for i, s in enumerate(segs)}).to_numpy()
+        d = c.discount.to_numpy(dtype=float)
+        pri = {**self.PRIORS, **(self.priors or {})}
+        coords = {"segment": segs}
+        with pm.Model(coords=coords):
+            mu_a = pm.Normal("mu_alpha", *pri["mu_alpha"])
+            sd_a = pm.HalfNormal("sigma_alpha", pri["sigma_alpha"])
+            mu_o = pm.Normal("mu_offer", *pri["mu_offer"])
+            sd_o = pm.HalfNormal("sigma_offer", pri["sigma_offer"])
+            mu_b = pm.Normal("mu_beta", *pri["mu_beta"])
+            sd_b = pm.HalfNormal("sigma_beta", pri["sigma_beta"])
+            if self._centred(c):
+                alpha = pm.Normal("alpha", mu_a, sd_a, dims="segment")
+                offer = pm.Normal("offer", mu_o, sd_o, dims="segment")
+                beta = pm.Normal("beta", mu_b, sd_b, dims="segment")
+            else:  # sparse cells: the non-centred form avoids the funnel
+                za = pm.Normal("z_alpha", 0, 1, dims="segment")
+                zo = pm.Normal("z_offer", 0, 1, dims="segment")
+                zb = pm.Normal("z_beta", 0, 1, dims="segment")
+                alpha = pm.Deterministic("alpha", mu_a + sd_a * za, dims="segment")
+                offer = pm.Deterministic("offer", mu_o + sd_o * zo, dims="segment")
+                beta = pm.Deterministic("beta", mu_b + sd_b * zb, dims="segment")
+            logit_p = alpha[s_idx] + offer[s_idx] * (d > 0) + beta[s_idx] * d
+            pm.Binomial("conversions", n=c.n.to_numpy(), logit_p=logit_p,
+                        observed=c.conversions.to_numpy())
+            kw = {"draws": self.draws, "tune": self.tune, "chains": self.chains,
+                  "random_seed": self.random_seed, "progressbar": False,
+                  "target_accept": self.target_accept}
+            if self.sampler == "pymc":
+                kw["cores"] = 1
+            idata = pm.sample(nuts_sampler=self.sampler, **kw)
+        self.segments_ = segs
+        self.counts_ = c
+        self.idata_ = idata
+        post = idata.posterior
+        self.alpha_ = post["alpha"].stack(sample=("chain", "draw")).transpose("sample", ...).values
+        self.offer_ = post["offer"].stack(sample=("chain", "draw")).transpose("sample", ...).values
+        self.beta_ = post["beta"].stack(sample=("chain", "draw")).transpose("sample", ...).values
+        summ = az.summary(idata, var_names=["alpha", "offer", "beta", "mu_alpha", "mu_offer",
+                                            "mu_beta", "sigma_alpha", "sigma_offer",
+                                            "sigma_beta"], kind="diagnostics")
+        divergences = int(idata.sample_stats["diverging"].sum())
+        self.diagnostics_ = Diagnostics(summ[["r_hat", "ess_bulk", "ess_tail"]], divergences,
+                                        self._ppc(c, s_idx, d),
+                                        {"rhat_max": self.rhat_max, "ess_min": self.ess_min,
+                                         "max_divergences": self.max_divergences,
+                                         "ppc_max_outside": self.ppc_max_outside})
+        self.converged_ = self.diagnostics_.ok
+        return self
+
+    def _ppc(self, c, s_idx, d) -> pd.DataFrame:
+        """Posterior predictive check per cell: observed count inside its 99% interval."""
+        rng = np.random.default_rng(self.random_seed)
+        p = self._p(self.alpha_[:, s_idx], self.offer_[:, s_idx], self.beta_[:, s_idx], d)
+        sims = rng.binomial(c.n.to_numpy(), p)
+        lo, hi = np.quantile(sims, [0.005, 0.995], axis=0)
+        obs = c.conversions.to_numpy()
+        return c.assign(observed_rate=obs / c.n, predicted_rate=p.mean(axis=0),
+                        pred_low=lo / c.n, pred_high=hi / c.n,
+                        inside=(obs >= lo) & (obs <= hi))
+
+    @staticmethod
+    def _p(a, o, b, d):
+        return 1 / (1 + np.exp(-(a + o * (np.asarray(d) > 0) + b * d)))
+
+    def conversion_draws(self, segment: str, discounts) -> np.ndarray:
+        """Posterior draws of P(buy | discount) for a segment: shape (samples, levels)."""
+        if segment not in self.segments_:
+            raise DiscountInputError(f"unknown segment {segment!r}; fitted: {self.segments_}")
+        i = self.segments_.index(segment)
+        d = np.asarray(discounts, dtype=float)[None, :]
+        return self._p(self.alpha_[:, i, None], self.offer_[:, i, None], self.beta_[:, i, None],
+                       d)
+
+    def summary(self) -> pd.DataFrame:
+        """Posterior mean and 90% interval of each segment's parameters."""
+        rows = []
+        for i, s in enumerate(self.segments_):
+            for name, arr in (("alpha", self.alpha_), ("offer", self.offer_),
+                              ("beta", self.beta_)):
+                x = arr[:, i]
+                lo, hi = np.quantile(x, [0.05, 0.95])
+                rows.append({"segment": s, "parameter": name, "mean": x.mean(), "low_90": lo,
+                             "high_90": hi})
+        return pd.DataFrame(rows)
+
+
+@dataclass
+class DiscountDecision:
+    """Per segment: the discount that maximizes expected incremental margin."""
+
+    table: pd.DataFrame  # segment x discount: expected incremental margin with interval
+    recommendations: pd.DataFrame
+    min_prob: float
+    converged: bool
+    diagnostics: list[str]
+
+    def summary(self) -> str:
+        lines = []
+        if not self.converged:
+            lines.append("WARNING: the fit failed its diagnostics (" + "; ".join(
+                self.diagnostics) + "): do not act on these numbers.")
+        for r in self.recommendations.itertuples():
+            if r.discount > 0:
+                lines.append(f"{r.segment}: offer {r.discount:.0%} — +{r.incremental_margin:.2f} "
+                             f"margin per message vs no discount [{r.low_90:.2f}, "
+                             f"{r.high_90:.2f}], P(beats 0%) {r.prob_beats_zero:.0%}.")
+            else:
+                lines.append(f"{r.segment}: no discount — the best level "
+                             f"({r.best_level:.0%}) beats 0% with probability "
+                             f"{r.prob_beats_zero:.0%} (< {self.min_prob:.0%}).")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def decide_discounts(model: DiscountResponseModel, economics: pd.DataFrame,
+                     levels=(0.0, 0.05, 0.10, 0.15, 0.20), message_cost: float = 0.0,
+                     min_prob: float = 0.9) -> DiscountDecision:
+    """The profit-maximizing discount per segment.
+
+    For each posterior draw, the expected margin per message at discount ``d`` is
+    ``P(buy | d) × (V × (1 − d) − C) − message_cost`` with ``V`` the segment's
+    average order value before discount and ``C`` its goods cost per order
+    (``economics`` columns ``segment, order_value, goods_cost``); the incremental
+    margin is that minus the same at ``d = 0``.  The chosen level maximizes the
+    posterior mean; it is recommended only when the posterior probability that it
+    beats no discount reaches ``min_prob``.  ``subsidy_avoided`` is what a blanket
+    offer of the chosen level would pay to customers who buy anyway:
+    ``P(buy | 0) × V × d`` per message.
+    """
+    econ = economics.set_index("segment")
+    levels = np.asarray(sorted(set(levels) | {0.0}), dtype=float)
+    rows, recs = [], []
+    for s in model.segments_:
+        if s not in econ.index:
+            raise DiscountInputError(f"economics: no order value / goods cost for segment {s!r}")
+        v, cost = float(econ.loc[s, "order_value"]), float(econ.loc[s, "goods_cost"])
+        p = model.conversion_draws(s, levels)  # (samples, levels)
+        margin = p * (v * (1 - levels)[None, :] - cost) - message_cost
+        inc = margin - margin[:, [0]]
+        mean = inc.mean(axis=0)
+        lo, hi = np.quantile(inc, [0.05, 0.95], axis=0)
+        beats = (inc > 0).mean(axis=0)
+        for j, d in enumerate(levels):
+            rows.append({"segment": s, "discount": d, "incremental_margin": mean[j],
+                         "low_90": lo[j], "high_90": hi[j], "prob_beats_zero": beats[j]})
+        j = int(np.argmax(mean))
+        send = j > 0 and beats[j] >= min_prob
+        recs.append({"segment": s, "best_level": levels[j],
+                     "discount": levels[j] if send else 0.0,
+                     "incremental_margin": mean[j] if send else 0.0,
+                     "low_90": lo[j] if send else 0.0, "high_90": hi[j] if send else 0.0,
+                     "prob_beats_zero": beats[j],
+                     "p_buy_at_zero": float(p[:, 0].mean()),
+                     "subsidy_avoided_per_message": float(p[:, 0].mean() * v * levels[j])})
+    return DiscountDecision(table=pd.DataFrame(rows), recommendations=pd.DataFrame(recs),
+                            min_prob=min_prob, converged=bool(model.converged_),
+                            diagnostics=model.diagnostics_.failures)
