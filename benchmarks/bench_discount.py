@@ -1,0 +1,69 @@
+"""Time to a converged posterior: 8 segments x 5 discount levels from 1M experiment rows.
+
+Counts the whole path a user waits for — import, aggregation to sufficient statistics,
+compilation and sampling (2 chains x 1,000 draws after 1,000 tuning) — cold (empty
+compile caches, a fresh process) and warm (caches filled), for each available sampler,
+in the same run.  Goal: under 30 s cold.
+
+Usage: python benchmarks/bench_discount.py [--samplers nutpie pymc numpyro]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, pandas as pd
+from workbench.models.discount import DiscountResponseModel
+rng = np.random.default_rng(0)
+n = 1_000_000
+levels = np.array([0, .05, .10, .15, .20])
+seg = rng.integers(0, 8, n); d = levels[rng.integers(0, 5, n)]
+a = np.linspace(-3.2, -2.2, 8)[seg]; b = np.linspace(0.5, 9, 8)[seg]
+y = rng.random(n) < 1 / (1 + np.exp(-(a + 0.1 * (d > 0) + b * d)))
+rows = pd.DataFrame({"segment": seg.astype(str), "discount": d, "converted": y})
+counts = (rows.groupby(["segment", "discount"]).converted.agg(["size", "sum"])
+          .rename(columns={"size": "n", "sum": "conversions"}).reset_index())
+m = DiscountResponseModel(sampler=sys.argv[1], random_seed=1).fit(counts)
+print(json.dumps({"seconds": time.perf_counter() - t0, "converged": m.converged_,
+                  "min_ess": float(m.diagnostics_.table.ess_bulk.min()),
+                  "divergences": m.diagnostics_.divergences}))
+"""
+
+
+def run(sampler: str, cache: Path) -> dict:
+    env = {**os.environ, "PYTENSOR_FLAGS": f"compiledir={cache / 'pytensor'}",
+           "NUMBA_CACHE_DIR": str(cache / "numba")}
+    out = subprocess.run([sys.executable, "-c", CHILD, sampler], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samplers", nargs="+", default=["nutpie", "pymc"])
+    args = ap.parse_args()
+    results = {}
+    for s in args.samplers:
+        with tempfile.TemporaryDirectory() as tmp:
+            cold = run(s, Path(tmp))
+            warm = run(s, Path(tmp))
+        results[s] = {"cold": cold, "warm": warm}
+        print(f"{s:8s} cold {cold['seconds']:6.1f} s   warm {warm['seconds']:6.1f} s   "
+              f"converged {cold['converged']}  min ESS {cold['min_ess']:.0f}  "
+              f"divergences {cold['divergences']}", flush=True)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "discount.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
