@@ -69,3 +69,22 @@ def test_deal_users_respond_more_to_discounts(tmp_path_factory):
     deal = np.where(u.prior_discounted_orders > 0, "deal", "full")
     r = u.assign(seg=deal).groupby(["seg", "discount"]).converted.mean().unstack()
     assert (r[0.2] - r[0.0])["deal"] > (r[0.2] - r[0.0])["full"]
+
+
+def test_discount_truth_matches_observed_conversion(small_dataset):
+    """At the level each customer was shown, the true purchase probability averages to the
+    observed conversion rate per level (within 4 SE plus a little for orders caused by other
+    campaigns inside the window)."""
+    from workbench.simulate.truth import discount_conversion_truth
+
+    u = discount_units(open_dataset(small_dataset)).execute()
+    t = discount_conversion_truth(small_dataset, u)
+    t["p_assigned"] = [row[f"p_buy_{round(100 * d):d}"] for d, (_, row)
+                       in zip(t.discount, t.iterrows(), strict=True)]
+    for d, g in t.groupby("discount"):
+        obs, exp = g.converted.mean(), g.p_assigned.mean()
+        se = np.sqrt(exp * (1 - exp) / len(g))
+        assert abs(obs - exp) < 4 * se + 0.01, (d, obs, exp)
+    # the true curve rises with the discount on average
+    means = [t[f"p_buy_{p}"].mean() for p in (0, 5, 10, 15, 20)]
+    assert means[-1] > means[0]

@@ -492,7 +492,8 @@ class _Engine:
         self.M = _Columns(["cust", "campaign", "channel", "t", "delivered", "open_t", "click_t",
                            "unsub_t", "disc", "cost", "experiment", "arm", "trigger_kind",
                            "trigger", "persuaded", "caused", "caused_order", "anyway",
-                           "machine", "p_persuade", "prod_start", "prod_len", "key"])
+                           "machine", "p_persuade", "logit0", "alive", "prod_start",
+                           "prod_len", "key"])
         self.msg_products = _Grow(np.int64)
         self.A = _Columns(["experiment", "unit_kind", "unit", "cust", "arm", "t"])
         self.experiments: list[str] = []
@@ -714,7 +715,16 @@ class _Engine:
         return out
 
     # ------------------------------------------------------------------ sending
-    def _persuasion_logit(self, m):
+    def discount_logit(self, cust: np.ndarray, discount_pct: np.ndarray) -> np.ndarray:
+        """The discount's part of a customer's persuasion logit: ``a_s 1{d>0} + b_s d``."""
+        rs = self.cfg.response
+        seg = self.segment[cust]
+        d = np.asarray(discount_pct, dtype=float) / 100.0
+        a = np.array([rs.discount_intercept[s] for s in PRICE_SEGMENTS])[seg]
+        b = np.array([rs.discount_slope[s] for s in PRICE_SEGMENTS])[seg]
+        return np.where(d > 0, a, 0.0) + b * d
+
+    def _persuasion_logit(self, m, with_discount: bool = True):
         """Logit of P(persuaded | delivered) for each message in batch ``m``.
 
         abandoned cart: ``base[type] + channel - (ln(delay / best[type]))^2 / (2 s^2)
@@ -724,13 +734,9 @@ class _Engine:
         """
         rs = self.cfg.response
         cust, ch, camp = m["cust"], m["channel"], m["campaign"]
-        seg = self.segment[cust]
-        d = m["disc"] / 100.0
         x = np.array([rs.channel_logit[c] for c in CHANNELS])[ch] + self.resp[ch, cust]
-        has_disc = d > 0
-        x += np.where(has_disc, np.array([rs.discount_intercept[s] for s in PRICE_SEGMENTS])[seg],
-                      0.0)
-        x += np.array([rs.discount_slope[s] for s in PRICE_SEGMENTS])[seg] * d
+        if with_discount:
+            x = x + self.discount_logit(cust, m["disc"])
         base = np.array([0.0] + [rs.campaign_base_logit[c] for c in CAMPAIGNS[1:]])[camp]
         cart = camp == C_CART
         if cart.any():
@@ -795,7 +801,9 @@ class _Engine:
         unsub = delivered & (ku(U_UNSUB, key) < p_unsub)
         unsub_t = np.where(unsub, np.maximum(np.minimum(open_t, t + 4 * HOUR), t) +
                            ku(U_UNSUB_T, key) * HOUR, np.inf)
+        logit0 = self._persuasion_logit(m, with_discount=False)
         return {"delivered": delivered, "alive": alive, "p_pers": p_pers, "persuaded": persuaded,
+                "logit0": logit0,
                 "email": email, "open_t": open_t, "click_t": click_t, "clicked": clicked,
                 "machine": machine, "unsub": unsub, "unsub_t": unsub_t}
 
@@ -835,9 +843,9 @@ class _Engine:
             n = t.size
         np.add.at(self.recent, (ch, cust, np.full(n, d % 7)), 1)
         (delivered, alive, p_pers, persuaded, email, open_t, click_t, clicked, machine,
-         unsub, unsub_t) = (e[k] for k in ("delivered", "alive", "p_pers", "persuaded", "email",
-                                           "open_t", "click_t", "clicked", "machine", "unsub",
-                                           "unsub_t"))
+         unsub, unsub_t, logit0) = (e[k] for k in (
+             "delivered", "alive", "p_pers", "persuaded", "email", "open_t", "click_t",
+             "clicked", "machine", "unsub", "unsub_t", "logit0"))
         np.minimum.at(self.unsub, (ch[unsub], cust[unsub]), unsub_t[unsub])
 
         # products shown in the message
@@ -922,7 +930,8 @@ class _Engine:
                    experiment=m["experiment"], arm=m["arm"], trigger_kind=m["trigger_kind"],
                    trigger=m["trigger"], persuaded=persuaded, caused=caused,
                    caused_order=caused_order, anyway=anyway, machine=machine & email,
-                   p_persuade=np.where(delivered & alive, p_pers, 0.0), prod_start=prod_start,
+                   p_persuade=np.where(delivered & alive, p_pers, 0.0), logit0=logit0,
+                   alive=alive, prod_start=prod_start,
                    prod_len=prod_len, key=key)
 
     def _message_products(self, m, ch):
@@ -1398,7 +1407,11 @@ class _Engine:
             "incremental_margin": pa.array(np.round(mar - sub - cost, 4)),
             "subsidy": pa.array(np.round(sub, 2)),
             "machine_open": pa.array(M["machine"][mo].astype(bool)),
-            "p_persuade": pa.array(M["p_persuade"][mo]),
+            "p_persuade": pa.array(M["p_persuade"][mo].astype(float)),
+            # with the segment's discount terms (truth/params.json) this gives P(persuaded) at
+            # any discount: sigmoid(logit_without_discount + a_s 1{d>0} + b_s d)
+            "persuasion_logit_without_discount": pa.array(M["logit0"][mo].astype(float)),
+            "alive_at_send": pa.array(M["alive"][mo].astype(bool)),
         })
         # carts
         H = self.H
@@ -1432,6 +1445,10 @@ class _Engine:
                                                    for k, v in self.channel_params.items()},
             "cart_best_delay_hours_structural": dict(cfg.response.cart_best_delay_hours),
             "natural_return_median_hours": dict(cfg.carts.natural_return_median_hours),
+            "discount_terms": {
+                s: {"offer": cfg.response.discount_intercept[s],
+                    "slope_per_unit_discount": cfg.response.discount_slope[s]}
+                for s in PRICE_SEGMENTS},
             "discount_response_logit": {
                 s: {"intercept": cfg.response.campaign_base_logit["seasonal"]
                     + cfg.response.discount_intercept[s],
