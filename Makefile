@@ -13,7 +13,7 @@ export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.cache/pytensor
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test lint bench lab lock clean
+.PHONY: install demo test test-slow lint bench lab lock clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
+
+# long recovery studies (large simulated stores, full posterior fits)
+test-slow: install
+	$(BIN)/python -m pytest -n 2 -q -m slow
 
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks

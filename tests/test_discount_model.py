@@ -163,3 +163,35 @@ def test_bad_discount_config_names_field(tmp_path):
         "data_hash": "x", "settings": {}, "converged": True, "diagnostic_failures": []}}}))
     with pytest.raises(ValueError, match="discount_pct"):
         load_discount(f)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap (measured): one shared slope prior shrinks the small deal-user segments toward "
+    "full-price ones; at 20k customers two of eight segments earn 57-70% of the true-best "
+    "margin, at 100k two earn 67% and 93%. Next: segment covariates in the hierarchy."))
+def test_recommendation_earns_close_to_the_true_best(tmp_path_factory):
+    """On a simulated store, the recommended discounts earn within a few percent of the
+    margin the true-best discounts would (per observable segment, truth from the simulator)."""
+    from workbench.features.discount import discount_counts, discount_units, segment_units
+    from workbench.models.discount import score_against_truth
+    from workbench.simulate import scenario, simulate
+    from workbench.simulate.truth import discount_conversion_truth
+    from workbench.store import open_dataset, save_simulation
+
+    store = simulate(scenario("default", n_customers=20_000), seed=44)
+    path = save_simulation(store, tmp_path_factory.mktemp("disc") / "ds")
+    u = discount_units(open_dataset(path)).execute()
+    u["segment"] = segment_units(u)
+    model = DiscountResponseModel(draws=1000, tune=1000, random_seed=2).fit(discount_counts(u))
+    conv = u[u.converted == 1]
+    econ = pd.DataFrame({"order_value": (conv.revenue + conv.discount_amount)
+                         .groupby(conv.segment).mean(),
+                         "goods_cost": conv.goods_cost.groupby(conv.segment).mean()})
+    econ = econ.reset_index()
+    d = decide_discounts(model, econ, levels=LEVELS, message_cost=0.004)
+    truth = discount_conversion_truth(path, u).assign(segment=u.segment)
+    score = score_against_truth(d, truth, econ, message_cost=0.004)
+    assert (score.share_of_best_margin >= 0.95).all(), score
+    # the subsidy avoided is what a blanket offer would pay sure things
+    assert (d.recommendations.subsidy_avoided_per_message >= 0).all()

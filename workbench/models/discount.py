@@ -351,3 +351,37 @@ def decide_discounts(model: DiscountResponseModel, economics: pd.DataFrame,
     return DiscountDecision(table=pd.DataFrame(rows), recommendations=pd.DataFrame(recs),
                             min_prob=min_prob, converged=bool(model.converged_),
                             diagnostics=model.diagnostics_.failures)
+
+
+def score_against_truth(decision: DiscountDecision, truth_units: pd.DataFrame,
+                        economics: pd.DataFrame, message_cost: float = 0.0) -> pd.DataFrame:
+    """Expected margin of the recommended discounts against the true-best ones.
+
+    ``truth_units`` is :func:`workbench.simulate.truth.discount_conversion_truth` output with a
+    ``segment`` column; per segment the true expected margin per message at level ``d`` is
+    ``mean_i P_i(buy | d) × (V (1 − d) − C) − message_cost``.  Returns, per segment, the true
+    best level, the margin it earns, the margin the recommendation earns and the share
+    captured.
+    """
+    econ = economics.set_index("segment")
+    levels = [c for c in truth_units.columns if c.startswith("p_buy_")]
+    rows = []
+    for r in decision.recommendations.itertuples():
+        g = truth_units[truth_units.segment == r.segment]
+        v, cost = float(econ.loc[r.segment, "order_value"]), float(econ.loc[r.segment,
+                                                                            "goods_cost"])
+        margin = {int(c.split("_")[-1]) / 100: g[c].mean() * (v * (1 - int(c.split("_")[-1])
+                                                                   / 100) - cost)
+                  - message_cost for c in levels}
+        best = max(margin, key=margin.get)
+        chosen = margin[min(margin, key=lambda d: abs(d - r.discount))]
+        rows.append({"segment": r.segment, "recommended": r.discount, "true_best": best,
+                     "true_margin_of_recommended": chosen, "true_best_margin": margin[best],
+                     "true_margin_at_zero": margin[0.0]})
+    out = pd.DataFrame(rows)
+    gain_best = out.true_best_margin - out.true_margin_at_zero
+    gain_rec = out.true_margin_of_recommended - out.true_margin_at_zero
+    out["share_of_best_margin"] = out.true_margin_of_recommended / out.true_best_margin
+    out["incremental_captured"] = np.where(gain_best > 0, gain_rec / gain_best.where(
+        gain_best > 0, 1), 1.0)
+    return out
