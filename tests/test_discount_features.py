@@ -88,3 +88,14 @@ def test_discount_truth_matches_observed_conversion(small_dataset):
     # the true curve rises with the discount on average
     means = [t[f"p_buy_{p}"].mean() for p in (0, 5, 10, 15, 20)]
     assert means[-1] > means[0]
+
+
+def test_segment_features_from_labels():
+    from workbench.features.discount import segment_features
+
+    f = segment_features(["deal-hi-recent", "full-lo-lapsed", "deal-hi-recent"])
+    assert list(f.index) == ["deal-hi-recent", "full-lo-lapsed"]
+    assert f.loc["deal-hi-recent"].tolist() == [1, 1, 1]
+    assert f.loc["full-lo-lapsed"].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="segment_units"):
+        segment_features(["weird"])

@@ -195,3 +195,10 @@ def test_recommendation_earns_close_to_the_true_best(tmp_path_factory):
     assert (score.share_of_best_margin >= 0.95).all(), score
     # the subsidy avoided is what a blanket offer would pay sure things
     assert (d.recommendations.subsidy_avoided_per_message >= 0).all()
+
+
+def test_segment_features_must_cover_every_segment():
+    counts, _ = synthetic_counts()
+    feats = pd.DataFrame({"x": [1.0]}, index=["flat"])
+    with pytest.raises(DiscountInputError, match="no row for segments"):
+        DiscountResponseModel().fit(counts, segment_features=feats)

@@ -114,3 +114,19 @@ def discount_counts(units: pd.DataFrame, segment: pd.Series | str = "segment") -
               revenue=("revenue", "sum"), goods_cost=("goods_cost", "sum"))
          .reset_index())
     return g
+
+
+def segment_features(segments) -> pd.DataFrame:
+    """0/1 features of the default segment labels (``deal-hi-recent`` ...), for pooling.
+
+    Index: segment; columns ``deal``, ``high_value``, ``recent``.
+    """
+    segs = sorted(set(segments))
+    parts = [s.split("-") for s in segs]
+    if any(len(p) != 3 for p in parts):
+        raise ValueError("segment_features expects labels made by segment_units "
+                         "(e.g. 'deal-hi-recent')")
+    return pd.DataFrame({"deal": [p[0] == "deal" for p in parts],
+                         "high_value": [p[1] == "hi" for p in parts],
+                         "recent": [p[2] == "recent" for p in parts]},
+                        index=pd.Index(segs, name="segment")).astype(int)

@@ -174,8 +174,18 @@ class DiscountResponseModel:
                                                "priors", "parameterization",
                                                "centred_min_conversions")}
 
-    def fit(self, counts: pd.DataFrame) -> DiscountResponseModel:
-        """Fit on sufficient statistics: columns segment, discount (fraction), n, conversions."""
+    def fit(self, counts: pd.DataFrame,
+            segment_features: pd.DataFrame | None = None) -> DiscountResponseModel:
+        """Fit on sufficient statistics: columns segment, discount (fraction), n, conversions.
+
+        ``segment_features`` (index: segment; numeric columns, e.g. 0/1 flags for past
+        discount use) moves each parameter's population mean with the segment's
+        features — ``alpha[s] ~ Normal(X[s] @ g_alpha, sigma_alpha)`` and likewise for
+        offer and beta — so small segments are pooled toward segments *like them*
+        rather than toward all segments (Gelman & Hill 2007, sec. 12.6, group-level
+        predictors).  Coefficients get ``Normal(0, 1)`` (offer, alpha) and
+        ``Normal(0, 5)`` (beta) priors.
+        """
         if self.sampler not in SAMPLERS:
             raise DiscountInputError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
         # compiled code is cached in the checkout (git-ignored) so reruns skip compilation
@@ -189,6 +199,14 @@ class DiscountResponseModel:
         s_idx = c.segment.map({s: i for i, s in enumerate(segs)}).to_numpy()
         d = c.discount.to_numpy(dtype=float)
         pri = {**self.PRIORS, **(self.priors or {})}
+        X = None
+        if segment_features is not None:
+            missing = [sg for sg in segs if sg not in segment_features.index]
+            if missing:
+                raise DiscountInputError(f"segment_features: no row for segments {missing}")
+            X = segment_features.loc[segs].astype(float)
+            X = (X - X.mean()).to_numpy()  # centred: the intercepts stay the population means
+        self.segment_features_ = None if X is None else segment_features.loc[segs]
         d_ref = float(c.discount[c.discount > 0].mean())
         self.d_ref_ = d_ref
         coords = {"segment": segs}
@@ -199,6 +217,11 @@ class DiscountResponseModel:
             sd_o = pm.HalfNormal("sigma_offer", pri["sigma_offer"])
             mu_b = pm.Normal("mu_beta", *pri["mu_beta"])
             sd_b = pm.HalfNormal("sigma_beta", pri["sigma_beta"])
+            if X is not None:
+                k = X.shape[1]
+                mu_a = mu_a + X @ pm.Normal("g_alpha", 0, 1, shape=k)
+                mu_o = mu_o + X @ pm.Normal("g_offer", 0, 1, shape=k)
+                mu_b = mu_b + X @ pm.Normal("g_beta", 0, 5, shape=k)
             if self._centred(c):
                 alpha = pm.Normal("alpha", mu_a, sd_a, dims="segment")
                 offer = pm.Normal("offer", mu_o, sd_o, dims="segment")
