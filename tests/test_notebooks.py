@@ -24,6 +24,7 @@ def test_committed_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NB_CUSTOMERS", "6000")
+    monkeypatch.setenv("WORKBENCH_NB_DRAWS", "300")
     monkeypatch.setenv("WORKBENCH_NB_OUT", str(tmp_path))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
@@ -35,4 +36,7 @@ def test_runs_headless(path, tmp_path, monkeypatch):
         cfg = json.loads((tmp_path / "abandoned_cart.json").read_text())
         assert set(cfg["abandoned_cart"]["policy"]) == {"impulse", "considered", "consumable"}
         assert (tmp_path / "cart_timing.html").stat().st_size > 100_000
+    if path.name.startswith("02_"):
+        cfg = json.loads((tmp_path / "discount.json").read_text())
+        assert cfg["discount"]["segments"] and "data_hash" in cfg["discount"]["fit"]
     assert os.environ["WORKBENCH_NB_OUT"] == str(tmp_path)

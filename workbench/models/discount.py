@@ -164,7 +164,9 @@ class DiscountResponseModel:
         and the non-centred form did not (the classic funnel, Betancourt & Girolami 2015).
         """
         if self.parameterization == "auto":
-            return bool(c.conversions.min() >= self.centred_min_conversions)
+            # with group-level predictors the residual scales are small: funnel territory
+            return bool(c.conversions.min() >= self.centred_min_conversions
+                        and self.segment_features_ is None)
         return self.parameterization == "centred"
 
     def get_params(self) -> dict:
@@ -288,6 +290,38 @@ class DiscountResponseModel:
         d = np.asarray(discounts, dtype=float)[None, :]
         return self._p(self.alpha_[:, i, None], self.offer_[:, i, None], self.beta_[:, i, None],
                        d)
+
+    def curves(self, levels=(0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)) -> pd.DataFrame:
+        """Posterior mean and 90% band of P(buy | d) per segment, with observed rates."""
+        rows = []
+        obs = self.counts_.assign(observed=self.counts_.conversions / self.counts_.n)
+        for s in self.segments_:
+            p = self.conversion_draws(s, levels)
+            lo, hi = np.quantile(p, [0.05, 0.95], axis=0)
+            for j, d in enumerate(levels):
+                o = obs[(obs.segment == s) & np.isclose(obs.discount, d)]
+                rows.append({"segment": s, "discount": d, "mean": p[:, j].mean(),
+                             "low_90": lo[j], "high_90": hi[j],
+                             "observed": o.observed.iloc[0] if len(o) else np.nan,
+                             "n": int(o.n.iloc[0]) if len(o) else 0})
+        return pd.DataFrame(rows)
+
+    def chart(self, levels=(0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)):
+        """Altair: posterior P(buy | discount) per segment (band) and observed rates (points)."""
+        import altair as alt
+
+        d = self.curves(levels)
+        base = alt.Chart(d).encode(x=alt.X("discount:Q", axis=alt.Axis(format="%"),
+                                           title="discount offered"))
+        band = base.mark_area(opacity=0.25).encode(y=alt.Y("low_90:Q", title="P(buy)",
+                                                           axis=alt.Axis(format="%")),
+                                                   y2="high_90:Q")
+        line = base.mark_line().encode(y="mean:Q")
+        pts = base.mark_point(filled=True, color="black").encode(
+            y="observed:Q", tooltip=["segment", "discount", "observed", "n", "mean"])
+        return (band + line + pts).properties(width=160, height=120).facet(
+            facet=alt.Facet("segment:N", title=None), columns=4).properties(
+            title="Posterior P(buy | discount): mean, 90% band, observed (points)")
 
     def summary(self) -> pd.DataFrame:
         """Posterior mean and 90% interval of each segment's parameters."""
