@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -136,3 +137,22 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
     assert requests == []
     assert errors == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_run_writes_discount_section_and_config(tmp_path_factory):
+    """On a store with a year of seasonal sends, workbench run fits the discount model, says
+    whether the fit passed its diagnostics, and exports the config only if it did."""
+    from workbench.simulate import scenario, simulate
+    from workbench.store import save_simulation
+
+    store = simulate(scenario("default", n_customers=8000), seed=3)
+    ds = save_simulation(store, tmp_path_factory.mktemp("run") / "ds")
+    out = tmp_path_factory.mktemp("out")
+    written = run_all(Path(ds), out, echo=lambda s: None)
+    html = written["report"].read_text()
+    assert 'id="discount"' in html
+    passed = "The fit passed its diagnostics" in html
+    assert passed == ("discount_config" in written)
+    if passed:
+        cfg = json.loads((out / "discount.json").read_text())
+        assert cfg["discount"]["fit"]["converged"] is True

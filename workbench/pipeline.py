@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .features import store_overview
-from .report import Report, Section, cart_timing_section, overview_section
+from .report import Report, Section, cart_timing_section, discount_section, overview_section
 from .schema import DatasetValidationError, validate
 from .store import load_manifest, open_dataset
 
@@ -37,7 +37,7 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
     :class:`~workbench.schema.DatasetValidationError` (with the full report)
     when the dataset is invalid; nothing is written then.
     """
-    manifest = load_manifest(dataset)
+    manifest = {**load_manifest(dataset), "_path": str(dataset)}
     report = validate(dataset)
     if not report.ok:
         raise DatasetValidationError(report)
@@ -51,9 +51,10 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
                 + (f" · seed {manifest['seed']}" if "seed" in manifest else ""))
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    timing = _cart_timing(con, manifest, out, written, echo)
-    if timing is not None:
-        sections.append(timing)
+    for analysis in (_cart_timing, _discount):
+        section = analysis(con, manifest, out, written, echo)
+        if section is not None:
+            sections.append(section)
     summary = {"dataset": str(dataset), "dataset_hash": manifest.get("dataset_hash"),
                "kpis": ov.kpis, "funnel": ov.funnel.to_dict(orient="records"),
                "messages": ov.messages.to_dict(orient="records")}
@@ -81,3 +82,56 @@ def _cart_timing(con, manifest, out: Path, written: dict, echo) -> Section | Non
         written["abandoned_cart_schema"] = _write_json(out / "abandoned_cart.schema.json",
                                                        json_schema())
     return cart_timing_section(study)
+
+
+def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
+    """Discount calibration: run when the dataset has a randomized discount experiment."""
+    import pandas as pd
+
+    from .campaigns.discount import save_discount, section_from_decision
+    from .features.discount import discount_counts, discount_units, segment_units
+    from .models.discount import (
+        DiscountInputError,
+        DiscountResponseModel,
+        decide_discounts,
+        score_against_truth,
+    )
+
+    units = discount_units(con).execute()
+    if units.empty:
+        echo("discount calibration: no randomized discount experiment; skipped")
+        return None
+    units["segment"] = segment_units(units)
+    try:
+        # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400 (measured)
+        model = DiscountResponseModel(draws=2000, tune=1500, random_seed=0).fit(
+            discount_counts(units))
+    except DiscountInputError as exc:
+        echo(f"discount calibration: not enough data ({exc})")
+        return discount_section(reason=f"There is not enough data to fit the model yet: {exc}")
+    conv = units[units.converted == 1]
+    econ = pd.DataFrame({"order_value": (conv.revenue + conv.discount_amount)
+                         .groupby(conv.segment).mean(),
+                         "goods_cost": conv.goods_cost.groupby(conv.segment).mean()})
+    econ = econ.reindex(model.segments_)
+    econ = econ.fillna(econ.mean()).rename_axis("segment").reset_index()
+    decision = decide_discounts(model, econ, message_cost=0.004)
+    exported = False
+    if decision.converged:
+        written["discount_config"] = save_discount(section_from_decision(decision, model),
+                                                   out / "discount.json")
+        exported = True
+    else:
+        echo("discount calibration: the fit failed its diagnostics; no config exported")
+    score = None
+    if "truth_discount_response" in con.list_tables():
+        from .simulate.truth import discount_conversion_truth
+
+        try:
+            truth = discount_conversion_truth(manifest["_path"], units).assign(
+                segment=units.segment)
+            score = score_against_truth(decision, truth, econ, message_cost=0.004)
+        except KeyError as exc:  # a dataset simulated before this truth was recorded
+            echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
+                 "re-simulate to score the decision")
+    return discount_section(model, decision, exported=exported, score=score)
