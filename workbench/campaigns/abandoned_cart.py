@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import __version__
+from ._io import load_section, save_section
 
 CONFIG_VERSION = "0.1"
 
@@ -62,34 +60,14 @@ class AbandonedCartSection(_Strict):
     provenance: Provenance
 
 
-def _atomic_write(path: str | Path, obj: dict) -> Path:
-    """Write JSON through a temporary file and ``os.replace``: never half a config."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def save_abandoned_cart(section: AbandonedCartSection, path: str | Path) -> Path:
     """Validate and write the section as JSON (atomically)."""
-    section = AbandonedCartSection.model_validate(section.model_dump())
-    return _atomic_write(path, {"abandoned_cart": section.model_dump(mode="json")})
+    return save_section(path, "abandoned_cart", section)
 
 
 def load_abandoned_cart(path: str | Path) -> AbandonedCartSection:
     """Load and validate; the error names the field that is wrong."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    try:
-        return AbandonedCartSection.model_validate(data["abandoned_cart"])
-    except KeyError as exc:
-        raise ValueError(f"{path}: no 'abandoned_cart' section") from exc
-    except ValidationError as exc:
-        raise ValueError(f"{path}: invalid abandoned_cart config:\n{exc}") from exc
+    return load_section(path, "abandoned_cart", AbandonedCartSection)
 
 
 def json_schema() -> dict:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
-from .abandoned_cart import _atomic_write
+from ._io import load_section, save_section
 
 CONFIG_VERSION = "0.1"
 
@@ -74,14 +73,10 @@ def section_from_decision(decision, model, override: bool = False) -> DiscountSe
 
 
 def save_discount(section: DiscountSection, path) -> Path:
-    return _atomic_write(path, {"discount": section.model_dump(mode="json")})
+    """Validate and write the section as JSON (atomically)."""
+    return save_section(path, "discount", section)
 
 
 def load_discount(path) -> DiscountSection:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    try:
-        return DiscountSection.model_validate(data["discount"])
-    except KeyError as exc:
-        raise ValueError(f"{path}: no 'discount' section") from exc
-    except ValidationError as exc:
-        raise ValueError(f"{path}: invalid discount config:\n{exc}") from exc
+    """Load and validate; the error names the field that is wrong."""
+    return load_section(path, "discount", DiscountSection)
