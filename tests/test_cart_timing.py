@@ -145,3 +145,16 @@ def test_bad_config_names_the_field(tmp_path, mutate, field):
     f.write_text(json.dumps(good))
     with pytest.raises(ValueError, match=field):
         load_abandoned_cart(f)
+
+
+def test_episodes_name_a_missing_table_or_column():
+    import ibis
+
+    from workbench.store import DatasetError
+
+    con = ibis.duckdb.connect()
+    with pytest.raises(DatasetError, match="no 'events' table"):
+        abandonment_episodes(con)
+    con.create_table("events", pd.DataFrame({"session_id": [1]}))
+    with pytest.raises(DatasetError, match=r"table 'events' lacks column\(s\) \['customer_id'"):
+        abandonment_episodes(con)

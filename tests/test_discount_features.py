@@ -99,3 +99,17 @@ def test_segment_features_from_labels():
     assert f.loc["full-lo-lapsed"].tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="segment_units"):
         segment_features(["weird"])
+
+
+def test_segment_economics(units):
+    from workbench.features.discount import segment_economics
+
+    u = units.assign(segment=segment_units(units))
+    e = segment_economics(u).set_index("segment")
+    conv = u[u.converted == 1]
+    seg = conv.segment.iloc[0]
+    c = conv[conv.segment == seg]
+    assert e.loc[seg, "order_value"] == pytest.approx((c.revenue + c.discount_amount).mean())
+    assert (e.order_value > e.goods_cost).all()
+    with pytest.raises(ValueError, match="no converting order"):
+        segment_economics(u.assign(converted=0))

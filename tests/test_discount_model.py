@@ -57,10 +57,14 @@ def test_decision_gives_flat_segment_no_discount(fitted):
     d = decide_discounts(model, econ, levels=LEVELS, message_cost=0.01, min_prob=0.9)
     r = d.recommendations.set_index("segment")
     assert r.loc["flat", "discount"] == 0.0
-    # the eager segment's best level is a real discount whose incremental margin is positive
-    assert r.loc["eager", "best_level"] > 0
-    assert r.loc["flat", "subsidy_avoided_per_message"] == pytest.approx(0.0) or \
-        r.loc["flat", "best_level"] == 0.0
+    # eager: truth says margin(d) = p(d) (80 (1 - d) - 40) peaks at a real discount, and the
+    # posterior is sharp enough (4,000 sends per cell) to recommend it
+    p = {dd: 1 / (1 + np.exp(-(-3.0 + 0.2 * (dd > 0) + 9.0 * dd))) for dd in LEVELS}
+    true_best = max(LEVELS, key=lambda dd: p[dd] * (80 * (1 - dd) - 40))
+    assert true_best > 0
+    assert r.loc["eager", "discount"] == pytest.approx(true_best)
+    assert r.loc["eager", "incremental_margin"] > 0
+    assert r.loc["flat", "best_level"] == 0.0
     assert "flat: no discount" in d.summary()
 
 
@@ -173,7 +177,12 @@ def test_bad_discount_config_names_field(tmp_path):
 def test_recommendation_earns_close_to_the_true_best(tmp_path_factory):
     """On a simulated store, the recommended discounts earn within a few percent of the
     margin the true-best discounts would (per observable segment, truth from the simulator)."""
-    from workbench.features.discount import discount_counts, discount_units, segment_units
+    from workbench.features.discount import (
+        discount_counts,
+        discount_units,
+        segment_economics,
+        segment_units,
+    )
     from workbench.models.discount import score_against_truth
     from workbench.simulate import scenario, simulate
     from workbench.simulate.truth import discount_conversion_truth
@@ -184,11 +193,7 @@ def test_recommendation_earns_close_to_the_true_best(tmp_path_factory):
     u = discount_units(open_dataset(path)).execute()
     u["segment"] = segment_units(u)
     model = DiscountResponseModel(draws=1000, tune=1000, random_seed=2).fit(discount_counts(u))
-    conv = u[u.converted == 1]
-    econ = pd.DataFrame({"order_value": (conv.revenue + conv.discount_amount)
-                         .groupby(conv.segment).mean(),
-                         "goods_cost": conv.goods_cost.groupby(conv.segment).mean()})
-    econ = econ.reset_index()
+    econ = segment_economics(u)
     d = decide_discounts(model, econ, levels=LEVELS, message_cost=0.004)
     truth = discount_conversion_truth(path, u).assign(segment=u.segment)
     score = score_against_truth(d, truth, econ, message_cost=0.004)
@@ -228,3 +233,12 @@ def test_simulation_based_calibration_of_the_slopes():
         hits.extend(((q[0] <= b) & (b <= q[1])).tolist())
     cover = np.mean(hits)
     assert abs(cover - 0.90) < 3 * np.sqrt(0.09 / len(hits)), cover
+
+
+def test_economics_are_checked(fitted):
+    model, _ = fitted
+    with pytest.raises(DiscountInputError, match="missing columns"):
+        decide_discounts(model, pd.DataFrame({"segment": model.segments_}))
+    econ = pd.DataFrame({"segment": model.segments_, "order_value": 0.0, "goods_cost": 1.0})
+    with pytest.raises(DiscountInputError, match="order_value must be > 0"):
+        decide_discounts(model, econ)

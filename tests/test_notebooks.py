@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -39,4 +38,3 @@ def test_runs_headless(path, tmp_path, monkeypatch):
     if path.name.startswith("02_"):
         cfg = json.loads((tmp_path / "discount.json").read_text())
         assert cfg["discount"]["segments"] and "data_hash" in cfg["discount"]["fit"]
-    assert os.environ["WORKBENCH_NB_OUT"] == str(tmp_path)

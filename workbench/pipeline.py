@@ -86,10 +86,13 @@ def _cart_timing(con, manifest, out: Path, written: dict, echo) -> Section | Non
 
 def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
     """Discount calibration: run when the dataset has a randomized discount experiment."""
-    import pandas as pd
-
     from .campaigns.discount import save_discount, section_from_decision
-    from .features.discount import discount_counts, discount_units, segment_units
+    from .features.discount import (
+        discount_counts,
+        discount_units,
+        segment_economics,
+        segment_units,
+    )
     from .models.discount import (
         DiscountInputError,
         DiscountResponseModel,
@@ -109,12 +112,7 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
     except DiscountInputError as exc:
         echo(f"discount calibration: not enough data ({exc})")
         return discount_section(reason=f"There is not enough data to fit the model yet: {exc}")
-    conv = units[units.converted == 1]
-    econ = pd.DataFrame({"order_value": (conv.revenue + conv.discount_amount)
-                         .groupby(conv.segment).mean(),
-                         "goods_cost": conv.goods_cost.groupby(conv.segment).mean()})
-    econ = econ.reindex(model.segments_)
-    econ = econ.fillna(econ.mean()).rename_axis("segment").reset_index()
+    econ = segment_economics(units, model.segments_)
     decision = decide_discounts(model, econ, message_cost=0.004)
     exported = False
     if decision.converged:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
+from ._tables import require_tables
+
 PURCHASE_TYPES = ("impulse", "considered", "consumable")
 
 
@@ -42,6 +44,16 @@ def abandonment_episodes(con, window_days: float = 7.0, campaign: str = "abandon
     recovered_at, hours_to_recovery, recovered_revenue, recovered_margin,
     duration_hours, event``.
     """
+    require_tables(con, "abandonment episodes", {
+        "events": ("session_id", "customer_id", "ts", "event_name", "product_id", "quantity",
+                   "price"),
+        "products": ("product_id", "purchase_type"),
+        "orders": ("order_id", "customer_id", "placed_at", "revenue"),
+        "order_items": ("order_id", "product_id", "quantity", "unit_cost"),
+        "messages": ("campaign", "trigger_id", "sent_at", "channel", "cost", "discount_pct",
+                     "clicked_at"),
+        "assignments": ("unit_type", "unit_id", "experiment", "arm"),
+        "customers": ("customer_id", "signup_at")})
     e, p = con.table("events"), con.table("products")
     o, oi, m, a = (con.table(n) for n in ("orders", "order_items", "messages", "assignments"))
     c = con.table("customers")

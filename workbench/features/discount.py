@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
+from ._tables import require_tables
+
 
 def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seasonal_discount"):
     """The experiment table as an Ibis expression (``.execute()`` for pandas).
@@ -35,6 +37,11 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
     experiment_prefix
         Experiments whose name starts with this are the discount experiments.
     """
+    require_tables(con, "discount units", {
+        "assignments": ("experiment", "unit_type", "customer_id", "arm", "assigned_at"),
+        "orders": ("order_id", "customer_id", "placed_at", "revenue", "discount_amount"),
+        "order_items": ("order_id", "quantity", "unit_cost"),
+        "customers": ("customer_id", "signup_at", "acquisition_channel")})
     a, o, oi, c = (con.table(n) for n in ("assignments", "orders", "order_items", "customers"))
     units = (a.filter((a.unit_type == "customer") & a.experiment.startswith(experiment_prefix))
              .select("experiment", "customer_id", "arm", sent_at=a.assigned_at)
@@ -130,3 +137,26 @@ def segment_features(segments) -> pd.DataFrame:
                          "high_value": [p[1] == "hi" for p in parts],
                          "recent": [p[2] == "recent" for p in parts]},
                         index=pd.Index(segs, name="segment")).astype(int)
+
+
+def segment_economics(units: pd.DataFrame, segments=None) -> pd.DataFrame:
+    """Average order value before discount and goods cost per order, per segment.
+
+    Measured on the experiment's own converting orders; a segment with no
+    conversion gets the average of the others.  Columns: ``segment, order_value,
+    goods_cost`` — what :func:`workbench.models.discount.decide_discounts` needs.
+    """
+    need = {"segment", "converted", "revenue", "discount_amount", "goods_cost"}
+    missing = need - set(units.columns)
+    if missing:
+        raise ValueError(f"discount units: missing columns {sorted(missing)}")
+    conv = units[units.converted == 1]
+    econ = pd.DataFrame({
+        "order_value": (conv.revenue + conv.discount_amount).groupby(conv.segment).mean(),
+        "goods_cost": conv.goods_cost.groupby(conv.segment).mean()})
+    segs = sorted(units.segment.unique()) if segments is None else list(segments)
+    econ = econ.reindex(segs)
+    if econ.isna().all().any():
+        raise ValueError("discount units: no converting order in any segment; the order value "
+                         "and goods cost cannot be measured")
+    return econ.fillna(econ.mean()).rename_axis("segment").reset_index()

@@ -380,7 +380,15 @@ def decide_discounts(model: DiscountResponseModel, economics: pd.DataFrame,
     offer of the chosen level would pay to customers who buy anyway:
     ``P(buy | 0) × V × d`` per message.
     """
+    missing = {"segment", "order_value", "goods_cost"} - set(economics.columns)
+    if missing:
+        raise DiscountInputError(f"economics: missing columns {sorted(missing)}; need segment, "
+                                 "order_value, goods_cost")
     econ = economics.set_index("segment")
+    bad = econ.index[(econ.order_value <= 0) | (econ.goods_cost < 0)].tolist()
+    if bad:
+        raise DiscountInputError(f"economics: order_value must be > 0 and goods_cost >= 0; "
+                                 f"segments {bad}")
     levels = np.asarray(sorted(set(levels) | {0.0}), dtype=float)
     rows, recs = [], []
     for s in model.segments_:
@@ -442,3 +450,21 @@ def score_against_truth(decision: DiscountDecision, truth_units: pd.DataFrame,
     out["incremental_captured"] = np.where(gain_best > 0, gain_rec / gain_best.where(
         gain_best > 0, 1), 1.0)
     return out
+
+
+def coverage_against_truth(model: DiscountResponseModel, truth_units: pd.DataFrame,
+                           levels=(0.0, 0.05, 0.10, 0.15, 0.20)) -> pd.DataFrame:
+    """Posterior 90% bands of P(buy | d) per segment next to the segment's true mean.
+
+    ``truth_units``: :func:`workbench.simulate.truth.discount_conversion_truth` output with
+    a ``segment`` column.  Adds ``truth`` and ``covered`` to :meth:`DiscountResponseModel.curves`.
+    """
+    cols = {d: f"p_buy_{round(100 * d):d}" for d in levels}
+    missing = [c for c in [*cols.values(), "segment"] if c not in truth_units.columns]
+    if missing:
+        raise DiscountInputError(f"truth units: missing columns {missing}")
+    true_curve = truth_units.groupby("segment")[list(cols.values())].mean()
+    curves = model.curves(levels)
+    curves["truth"] = [true_curve.loc[r.segment, cols[r.discount]] for r in curves.itertuples()]
+    curves["covered"] = (curves.low_90 <= curves.truth) & (curves.truth <= curves.high_90)
+    return curves

@@ -35,7 +35,6 @@ All time inside the engine is float days since ``config.start_date`` (UTC).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -437,14 +436,9 @@ class _Engine:
                    origin=occ_origin[happen], cause_msg=-1, key=occ_key[happen], moved=False)
         self.organic = {k: v.copy() for k, v in self.O.build().items()}
         self.n_organic = self.O.n
-        # mark which sessions ended in a purchase
-        imm = happen & ~abandon
-        self.session_purchase_order = {}
-        sess_of_imm = s_occ[imm]
         ord_idx = np.nonzero(happen)[0]  # order ids are in occasion order for happened ones
         order_id_of_occ = np.full(n_occ, -1)
         order_id_of_occ[ord_idx] = np.arange(ord_idx.size)
-        self.imm_sessions = (sess_of_imm, order_id_of_occ[imm])
 
         # --- abandoned carts (the unit of the timing experiment)
         ab_idx = np.nonzero(abandon)[0]
@@ -502,7 +496,6 @@ class _Engine:
         self.recent = np.zeros((2, cfg.n_customers, 7), dtype=np.int16)
         self.last_browse_msg = np.full(cfg.n_customers, -np.inf)
         self.caps = np.array([camp.caps.email_per_week, camp.caps.sms_per_week])
-        self.order_moved_session = {}
 
         # bucket the organic world by day
         cart_day = np.floor(self.cart_t).astype(int)
@@ -997,7 +990,6 @@ class _Engine:
         ok = o_idx >= 0
         o_idx, sessions, click_t, mids, disc = (a[ok] for a in (o_idx, sessions, click_t,
                                                                  mids, disc))
-        views = self.S.parts["views"]
         # order placed after the session's events
         t = click_t + 6 * EVENT_GAP
         self.organic["t"][o_idx] = t
@@ -1005,9 +997,6 @@ class _Engine:
         self.organic["msg"][o_idx] = mids
         self.organic["disc"][o_idx] = np.maximum(self.organic["disc"][o_idx], disc)
         self.organic["moved"][o_idx] = True
-        for s, o in zip(sessions, o_idx, strict=True):
-            self.order_moved_session[int(s)] = int(o)
-        del views
         self._follow_up(o_idx[~self.order_followed[o_idx]])
 
     def _caused_orders(self, w, m, mids, click_t, via, basket=None, products=None):
@@ -1025,7 +1014,7 @@ class _Engine:
             cat = np.where(has, self.p_cat[allp[np.minimum(pick, allp.size - 1)]], cat)
             u = np.stack([self.ku(U_BASKET + 2 + j, key) for j in range(10)], axis=1)
             basket = self.make_baskets(cust, cat, u)
-            self._refresh_baskets()
+            self.finalize_baskets()  # index the baskets made mid-loop
         sess_via = via[w]
         t = np.where(sess_via, click_t[w], t_direct)
         src = np.where(sess_via, np.where(m["channel"][w] == 0, SOURCES.index("email"),
@@ -1040,10 +1029,6 @@ class _Engine:
         o["id"] = ids
         self._follow_up(np.arange(cust.size), o)
         return ids
-
-    def _refresh_baskets(self):
-        """Index the baskets made mid-loop (caused orders)."""
-        self.finalize_baskets()
 
     # ------------------------------------------------------------------ assemble
     def run(self) -> SimulatedStore:
@@ -1569,7 +1554,3 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     """
     cfg = config or SimulationConfig()
     return _Engine(cfg, seed, progress).run()
-
-
-def truth_params_json(store: SimulatedStore) -> str:
-    return json.dumps(store.truth_params, indent=2, sort_keys=True)
