@@ -1,7 +1,8 @@
 """Time to a converged posterior: 8 segments x 5 discount levels from 1M experiment rows.
 
 Counts the whole path a user waits for — import, aggregation to sufficient statistics,
-compilation and sampling (2 chains x 1,000 draws after 1,000 tuning) — cold (empty
+compilation and sampling (2 chains x 1,000 draws after 1,000 tuning; with
+``--features`` also the pooled-on-flags model the pipeline fits, 2,000 draws) — cold (empty
 compile caches, a fresh process) and warm (caches filled), for each available sampler,
 in the same run.  Goal: under 30 s cold.
 
@@ -32,34 +33,46 @@ y = rng.random(n) < 1 / (1 + np.exp(-(a + 0.1 * (d > 0) + b * d)))
 rows = pd.DataFrame({"segment": seg.astype(str), "discount": d, "converted": y})
 counts = (rows.groupby(["segment", "discount"]).converted.agg(["size", "sum"])
           .rename(columns={"size": "n", "sum": "conversions"}).reset_index())
-m = DiscountResponseModel(sampler=sys.argv[1], random_seed=1).fit(counts)
+feats = None
+if sys.argv[2] == "features":  # segment s has flags = the bits of s, as deal/value/recency
+    idx = sorted(counts.segment.unique())
+    feats = pd.DataFrame({f"f{k}": [(int(s) >> k) & 1 for s in idx] for k in range(3)},
+                         index=idx)
+draws = int(sys.argv[3])
+m = DiscountResponseModel(sampler=sys.argv[1], random_seed=1, draws=draws).fit(
+    counts, segment_features=feats)
 print(json.dumps({"seconds": time.perf_counter() - t0, "converged": m.converged_,
                   "min_ess": float(m.diagnostics_.table.ess_bulk.min()),
                   "divergences": m.diagnostics_.divergences}))
 """
 
 
-def run(sampler: str, cache: Path) -> dict:
+def run(sampler: str, cache: Path, mode: str = "plain", draws: int = 1000) -> dict:
     env = {**os.environ, "PYTENSOR_FLAGS": f"compiledir={cache / 'pytensor'}",
            "NUMBA_CACHE_DIR": str(cache / "numba")}
-    out = subprocess.run([sys.executable, "-c", CHILD, sampler], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, sampler, mode, str(draws)], env=env,
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samplers", nargs="+", default=["nutpie", "pymc"])
+    ap.add_argument("--features", action="store_true",
+                    help="also time the model the pipeline fits: segments pooled on their "
+                         "flags (group-level predictors), 2,000 draws")
     args = ap.parse_args()
     results = {}
-    for s in args.samplers:
-        with tempfile.TemporaryDirectory() as tmp:
-            cold = run(s, Path(tmp))
-            warm = run(s, Path(tmp))
-        results[s] = {"cold": cold, "warm": warm}
-        print(f"{s:8s} cold {cold['seconds']:6.1f} s   warm {warm['seconds']:6.1f} s   "
-              f"converged {cold['converged']}  min ESS {cold['min_ess']:.0f}  "
-              f"divergences {cold['divergences']}", flush=True)
+    modes = [("plain", 1000)] + ([("features", 2000)] if args.features else [])
+    for mode, draws in modes:
+        for s in args.samplers:
+            with tempfile.TemporaryDirectory() as tmp:
+                cold = run(s, Path(tmp), mode, draws)
+                warm = run(s, Path(tmp), mode, draws)
+            results[f"{s}/{mode}"] = {"cold": cold, "warm": warm}
+            print(f"{s:8s} {mode:8s} cold {cold['seconds']:6.1f} s   warm "
+                  f"{warm['seconds']:6.1f} s   converged {cold['converged']}  min ESS "
+                  f"{cold['min_ess']:.0f}  divergences {cold['divergences']}", flush=True)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "discount.json").write_text(json.dumps(results, indent=2))

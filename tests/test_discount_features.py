@@ -73,8 +73,9 @@ def test_deal_users_respond_more_to_discounts(tmp_path_factory):
 
 def test_discount_truth_matches_observed_conversion(small_dataset):
     """At the level each customer was shown, the true purchase probability averages to the
-    observed conversion rate per level (within 4 SE plus a little for orders caused by other
-    campaigns inside the window)."""
+    observed conversion rate per level, within 4 SE (orders caused by other campaigns or
+    placed organically in the window are part of the truth, so no slack is needed; without
+    them the truth ran ~1.3 points low for recent customers at 100k, z-scores averaging 2.4)."""
     from workbench.simulate.truth import discount_conversion_truth
 
     u = discount_units(open_dataset(small_dataset)).execute()
@@ -83,8 +84,8 @@ def test_discount_truth_matches_observed_conversion(small_dataset):
                        in zip(t.discount, t.iterrows(), strict=True)]
     for d, g in t.groupby("discount"):
         obs, exp = g.converted.mean(), g.p_assigned.mean()
-        se = np.sqrt(exp * (1 - exp) / len(g))
-        assert abs(obs - exp) < 4 * se + 0.01, (d, obs, exp)
+        se = np.sqrt((g.p_assigned * (1 - g.p_assigned)).sum()) / len(g)
+        assert abs(obs - exp) < 4 * se, (d, obs, exp)
     # the true curve rises with the discount on average
     means = [t[f"p_buy_{p}"].mean() for p in (0, 5, 10, 15, 20)]
     assert means[-1] > means[0]
@@ -99,6 +100,23 @@ def test_segment_features_from_labels():
     assert f.loc["full-lo-lapsed"].tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="segment_units"):
         segment_features(["weird"])
+    # a channel dimension becomes one 0/1 column per channel after the first
+    f = segment_features(["deal-email", "full-paid_search", "deal-paid_search"])
+    assert list(f.columns) == ["deal", "channel_paid_search"]
+    assert f.loc["full-paid_search"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="some labels carry a channel"):
+        segment_features(["deal-hi", "full-lo-email"])
+
+
+def test_segment_definition_is_a_parameter(units):
+    by_channel = segment_units(units, by=("deal", "channel"))
+    chan = units.acquisition_channel.astype(str).str.replace("-", "_")
+    deal = np.where(units.prior_discounted_orders > 0, "deal", "full")
+    assert (by_channel == pd.Series(deal, index=units.index) + "-" + chan).all()
+    # a recency split of 0 days makes everyone lapsed
+    assert segment_units(units, recency_split_days=-1).str.endswith("lapsed").all()
+    with pytest.raises(ValueError, match="subset of"):
+        segment_units(units, by=("deal", "weather"))
 
 
 def test_segment_economics(units):

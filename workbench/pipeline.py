@@ -91,6 +91,7 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
         discount_counts,
         discount_units,
         segment_economics,
+        segment_features,
         segment_units,
     )
     from .models.discount import (
@@ -107,8 +108,9 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
     units["segment"] = segment_units(units)
     try:
         # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400 (measured)
+        # segments are pooled toward segments like them (their deal / value / recency flags)
         model = DiscountResponseModel(draws=2000, tune=1500, random_seed=0).fit(
-            discount_counts(units))
+            discount_counts(units), segment_features=segment_features(units.segment))
     except DiscountInputError as exc:
         echo(f"discount calibration: not enough data ({exc})")
         return discount_section(reason=f"There is not enough data to fit the model yet: {exc}")

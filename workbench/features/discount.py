@@ -88,29 +88,48 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
     ).order_by("experiment", "customer_id")
 
 
-def segment_units(units: pd.DataFrame, aov_split: float | None = None,
-                  recency_split_days: float = 60.0) -> pd.Series:
-    """The default observable segmentation: 2 × 2 × 2 = 8 segments.
+SEGMENT_DIMENSIONS = ("deal", "value", "recency", "channel")
 
-    * ``deal`` / ``full``: the customer used a discount on some earlier order;
-    * ``hi`` / ``lo``: earlier average order value above ``aov_split`` (default:
-      its median over the units);
-    * ``recent`` / ``lapsed``: last order within ``recency_split_days``.
+
+def segment_units(units: pd.DataFrame, aov_split: float | None = None,
+                  recency_split_days: float = 60.0,
+                  by: tuple[str, ...] = ("deal", "value", "recency")) -> pd.Series:
+    """The observable segmentation; by default 2 × 2 × 2 = 8 segments.
+
+    Dimensions (``by``, in this order in the label, joined by ``-``):
+
+    * ``deal``: ``deal`` / ``full`` — the customer used a discount on some earlier order;
+    * ``value``: ``hi`` / ``lo`` — earlier average order value above ``aov_split``
+      (default: its median over the units);
+    * ``recency``: ``recent`` / ``lapsed`` — last order within ``recency_split_days``;
+    * ``channel``: the acquisition channel (e.g. ``paid_search``).
 
     Customers with no earlier order count as ``full``, ``lo`` and ``lapsed``.
     """
-    need = {"prior_discounted_orders", "prior_aov", "recency_days"}
-    missing = need - set(units.columns)
+    unknown = [b for b in by if b not in SEGMENT_DIMENSIONS]
+    if unknown or not by:
+        raise ValueError(f"segment_units: by must be a non-empty subset of "
+                         f"{SEGMENT_DIMENSIONS}; got {list(by)}")
+    need = {"deal": "prior_discounted_orders", "value": "prior_aov",
+            "recency": "recency_days", "channel": "acquisition_channel"}
+    missing = sorted({need[b] for b in by} - set(units.columns))
     if missing:
-        raise ValueError(f"discount units: missing columns {sorted(missing)}")
-    aov = units["prior_aov"].astype(float)
-    split = float(np.nanmedian(aov)) if aov_split is None else aov_split
-    deal = np.where(units["prior_discounted_orders"].fillna(0) > 0, "deal", "full")
-    value = np.where(aov.fillna(-np.inf) > split, "hi", "lo")
-    rec = np.where(units["recency_days"].astype(float).fillna(np.inf) <= recency_split_days,
-                   "recent", "lapsed")
-    return pd.Series([f"{a}-{b}-{r}" for a, b, r in zip(deal, value, rec, strict=True)],
-                     index=units.index, name="segment")
+        raise ValueError(f"discount units: missing columns {missing}")
+    parts = []
+    for b in by:
+        if b == "deal":
+            parts.append(np.where(units["prior_discounted_orders"].fillna(0) > 0, "deal", "full"))
+        elif b == "value":
+            aov = units["prior_aov"].astype(float)
+            split = float(np.nanmedian(aov)) if aov_split is None else aov_split
+            parts.append(np.where(aov.fillna(-np.inf) > split, "hi", "lo"))
+        elif b == "recency":
+            rec = units["recency_days"].astype(float).fillna(np.inf)
+            parts.append(np.where(rec <= recency_split_days, "recent", "lapsed"))
+        else:
+            parts.append(units["acquisition_channel"].astype(str).str.replace("-", "_").to_numpy())
+    return pd.Series(["-".join(t) for t in zip(*parts, strict=True)], index=units.index,
+                     name="segment")
 
 
 def discount_counts(units: pd.DataFrame, segment: pd.Series | str = "segment") -> pd.DataFrame:
@@ -124,19 +143,44 @@ def discount_counts(units: pd.DataFrame, segment: pd.Series | str = "segment") -
 
 
 def segment_features(segments) -> pd.DataFrame:
-    """0/1 features of the default segment labels (``deal-hi-recent`` ...), for pooling.
+    """Numeric features of segment labels made by :func:`segment_units`, for pooling.
 
-    Index: segment; columns ``deal``, ``high_value``, ``recent``.
+    Index: segment.  A 0/1 column per binary dimension present in the labels
+    (``deal``, ``high_value``, ``recent``) and one 0/1 column per acquisition
+    channel after the first (alphabetical) when labels carry a channel.
     """
     segs = sorted(set(segments))
-    parts = [s.split("-") for s in segs]
-    if any(len(p) != 3 for p in parts):
+    flags = {"deal": ("deal", "full"), "high_value": ("hi", "lo"),
+             "recent": ("recent", "lapsed")}
+    cols: dict[str, list[int]] = {}
+    channels: list[str | None] = []
+    for s in segs:
+        rest = []
+        for tok in s.split("-"):
+            for name, (yes, no) in flags.items():
+                if tok in (yes, no):
+                    cols.setdefault(name, []).append(int(tok == yes))
+                    break
+            else:
+                rest.append(tok)
+        if len(rest) > 1:
+            raise ValueError(f"segment_features expects labels made by segment_units "
+                             f"(e.g. 'deal-hi-recent'); cannot read {s!r}")
+        channels.append(rest[0] if rest else None)
+    if not cols and all(c is None for c in channels) or any(
+            len(v) != len(segs) for v in cols.values()):
         raise ValueError("segment_features expects labels made by segment_units "
-                         "(e.g. 'deal-hi-recent')")
-    return pd.DataFrame({"deal": [p[0] == "deal" for p in parts],
-                         "high_value": [p[1] == "hi" for p in parts],
-                         "recent": [p[2] == "recent" for p in parts]},
-                        index=pd.Index(segs, name="segment")).astype(int)
+                         "(e.g. 'deal-hi-recent'), the same dimensions in every label")
+    out = pd.DataFrame(cols, index=pd.Index(segs, name="segment"))
+    if any(c is not None for c in channels):
+        if any(c is None for c in channels):
+            raise ValueError("segment_features: some labels carry a channel and some do not")
+        for ch in sorted(set(channels))[1:]:
+            out[f"channel_{ch}"] = [int(c == ch) for c in channels]
+    if out.shape[1] == 0:
+        raise ValueError(f"segment_features: labels {segs[:3]} carry nothing to pool on; "
+                         "expected labels made by segment_units (e.g. 'deal-hi-recent')")
+    return out.astype(int)
 
 
 def segment_economics(units: pd.DataFrame, segments=None) -> pd.DataFrame:

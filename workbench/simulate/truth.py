@@ -15,7 +15,8 @@ from ..store import read_table, read_truth_params
 
 
 def discount_conversion_truth(dataset, units: pd.DataFrame,
-                              levels=(0.0, 0.05, 0.10, 0.15, 0.20)) -> pd.DataFrame:
+                              levels=(0.0, 0.05, 0.10, 0.15, 0.20),
+                              window_days: float = 7.0) -> pd.DataFrame:
     """True P(buy within the window | discount) for each unit of the discount experiment.
 
     For a customer sent seasonal messages at one send (one per channel), with
@@ -23,11 +24,14 @@ def discount_conversion_truth(dataset, units: pd.DataFrame,
 
         P(buy | d) = A + (1 - A) * (1 - Π_m (1 - delivered_m · alive · σ(l_m + a_s 1{d>0} + b_s d)))
 
-    where ``A`` is 1 when the customer would have bought in the window anyway
-    (an organic order), ``l_m`` each message's persuasion logit without the
-    discount and ``a_s, b_s`` the segment's discount terms (truth/params.json).
-    ``units`` is :func:`workbench.features.discount.discount_units` output.
-    Returns ``units`` with one column ``p_buy_<pct>`` per level.
+    where ``A`` is 1 when the customer places some order in the unit's window
+    (``window_days``, as in ``discount_units``) that this send did not cause — an
+    organic order or one caused by another campaign's message; with common random
+    numbers those happen whatever the discount — ``l_m`` is each message's
+    persuasion logit without the discount and ``a_s, b_s`` the segment's discount
+    terms (truth/params.json).  ``units`` is
+    :func:`workbench.features.discount.discount_units` output.  Returns ``units``
+    with one column ``p_buy_<pct>`` per level.
     """
     params = read_truth_params(dataset)["discount_terms"]
     m = read_table(dataset, "messages")
@@ -44,6 +48,8 @@ def discount_conversion_truth(dataset, units: pd.DataFrame,
     live = (u.delivered.fillna(False) & u.alive_at_send.fillna(False)).to_numpy(dtype=float)
     out = units.copy()
     anyway = u.groupby(["experiment", "customer_id"], sort=False).would_buy_anyway.max()
+    anyway |= _other_order_in_window(dataset, units, m, window_days).reindex(
+        anyway.index, fill_value=False)
     for d in levels:
         p = live * expit(u.persuasion_logit_without_discount.to_numpy()
                          + np.where(d > 0, offer, 0.0) + slope * d)
@@ -54,3 +60,24 @@ def discount_conversion_truth(dataset, units: pd.DataFrame,
         out[f"p_buy_{round(100 * d):d}"] = prob.reindex(
             pd.MultiIndex.from_frame(units[["experiment", "customer_id"]])).to_numpy()
     return out
+
+
+def _other_order_in_window(dataset, units: pd.DataFrame, seasonal: pd.DataFrame,
+                           window_days: float) -> pd.Series:
+    """Per unit: an order in ``(sent, sent + window]`` that the unit's own send did not cause.
+
+    ``seasonal`` is the seasonal messages joined with their truth (``caused_order_id``).
+    """
+    orders = read_table(dataset, "orders")[["order_id", "customer_id", "placed_at"]]
+    own = seasonal.dropna(subset=["caused_order_id"])[["customer_id", "sent_at",
+                                                         "caused_order_id"]]
+    u = units[["experiment", "customer_id", "sent_at"]]
+    j = u.merge(orders, on="customer_id")
+    j = j[(j.placed_at > j.sent_at)
+          & (j.placed_at <= j.sent_at + pd.Timedelta(days=window_days))]
+    caused_here = j.merge(own, left_on=["customer_id", "sent_at", "order_id"],
+                          right_on=["customer_id", "sent_at", "caused_order_id"],
+                          how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    j = j[~caused_here]
+    return pd.Series(True, index=pd.MultiIndex.from_frame(
+        j[["experiment", "customer_id"]].drop_duplicates()))
