@@ -29,6 +29,11 @@ n = 1_000_000
 levels = np.array([0, .05, .10, .15, .20])
 seg = rng.integers(0, 8, n); d = levels[rng.integers(0, 5, n)]
 a = np.linspace(-3.2, -2.2, 8)[seg]; b = np.linspace(0.5, 9, 8)[seg]
+if sys.argv[2] == "features":  # flags explain most, not all, of the spread (as in a store)
+    bits = (np.arange(8)[:, None] >> np.arange(3)) & 1
+    noise = np.random.default_rng(7).normal(0, 1, (2, 8))
+    a = (-3.2 + bits @ [0.3, 0.5, 0.2] + 0.15 * noise[0])[seg]
+    b = (0.5 + bits @ [5.0, 2.0, 1.0] + 1.0 * noise[1])[seg]
 y = rng.random(n) < 1 / (1 + np.exp(-(a + 0.1 * (d > 0) + b * d)))
 rows = pd.DataFrame({"segment": seg.astype(str), "discount": d, "converted": y})
 counts = (rows.groupby(["segment", "discount"]).converted.agg(["size", "sum"])
