@@ -132,11 +132,38 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
             >= n_charts
         assert page.locator("section#overview .kpi").count() >= 6
         assert page.locator("section#cart-timing [data-chart]").count() == 2
+        assert page.locator("section#attribution [data-chart]").count() == 2
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert requests == []
     assert errors == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_attribution_section_and_summary_match_the_analysis(small_dataset, tmp_path):
+    """The report's attribution numbers and attribution.json come from the analysis object:
+    recomputing the point credit (no bootstrap) gives the same revenue per campaign."""
+    from workbench.attribution.analysis import analyze_attribution
+    from workbench.campaigns.attribution import load_attribution
+    from workbench.simulate.truth import campaign_incremental_revenue
+    from workbench.store import open_dataset
+
+    written = run_all(Path(small_dataset), tmp_path, echo=lambda s: None)
+    summ = load_attribution(written["attribution_summary"])
+    truth = campaign_incremental_revenue(small_dataset)
+    a = analyze_attribution(open_dataset(small_dataset), truth=truth, n_boot=0)
+    table = a.campaign_table("value")
+    for camp, credit in summ.campaigns.items():
+        for model, revenue in credit.revenue_by_model.items():
+            assert revenue == pytest.approx(table.loc[camp, model]), (camp, model)
+        lo, hi = credit.interval_95_by_model["markov"]
+        assert lo <= credit.revenue_by_model["markov"] <= hi
+        assert credit.true_incremental_revenue == pytest.approx(table.loc[camp, "truth"])
+    assert summ.ranking_against_truth and set(summ.ranking_against_truth) == set(summ.models)
+    html = written["report"].read_text()
+    assert 'id="attribution"' in html
+    lc = a.by_campaign[a.by_campaign.is_campaign].groupby("model").value.sum()["last_click"]
+    assert f"{lc:,.0f}" in html
 
 
 def test_run_writes_discount_section_and_config(tmp_path_factory):

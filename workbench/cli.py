@@ -1,4 +1,4 @@
-"""The ``workbench`` command line: simulate, validate, run.
+"""The ``workbench`` command line: simulate, validate, run, experiment, attribution.
 
 Every command prints where its output went; errors are one clear message and a
 non-zero exit code, never a traceback.
@@ -183,6 +183,43 @@ def experiment(file, arm, outcome, control, covariate, segment, kind, alpha, as_
     except ExperimentInputError as exc:
         _fail(str(exc), 2)
     click.echo(res.to_json() if as_json else res.summary())
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", "model_name", default="markov", show_default=True,
+              help="first_touch, last_click, last_non_direct, linear, position, time_decay, "
+                   "markov or shapley.")
+@click.option("--order", type=click.IntRange(min=1), default=None,
+              help="Markov chain order (markov only; default 1).")
+@click.option("--sep", default=">", show_default=True, help="Separator of touches in a path.")
+@click.option("--collapse-repeats", is_flag=True,
+              help="Count consecutive identical touches once (changes touch-based rules and "
+                   "Markov order >= 2).")
+@click.option("--boot", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap replicates over journeys for the intervals (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def attribution(file, model_name, order, sep, collapse_repeats, n_boot, as_json):
+    """Attribute conversions and value to channels from an aggregated-paths CSV.
+
+    FILE has the columns path (touches separated by ">"), total_conversions,
+    total_conversion_value and total_null, as R's ChannelAttribution reads them.
+    Prints conversions and value per channel with bootstrap intervals (and the
+    removal effects for markov).
+    """
+    from .attribution import AttributionInputError, attribute, read_paths
+
+    opts = {"n_boot": n_boot}
+    if order is not None:
+        if model_name != "markov":
+            _fail("--order applies to --model markov only", 2)
+        opts["order"] = order
+    try:
+        paths = read_paths(file, sep=sep, collapse_repeats=collapse_repeats)
+        res = attribute(paths, model_name, **opts)
+    except (AttributionInputError, ValueError) as exc:
+        _fail(str(exc), 2)
+    click.echo(json.dumps(res.to_dict(), indent=2) if as_json else res.summary())
 
 
 @main.command()

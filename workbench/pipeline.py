@@ -15,7 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .features import store_overview
-from .report import Report, Section, cart_timing_section, discount_section, overview_section
+from .report import (
+    Report,
+    Section,
+    attribution_section,
+    cart_timing_section,
+    discount_section,
+    overview_section,
+)
 from .schema import DatasetValidationError, validate
 from .store import load_manifest, open_dataset
 
@@ -51,7 +58,7 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
                 + (f" · seed {manifest['seed']}" if "seed" in manifest else ""))
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for analysis in (_cart_timing, _discount):
+    for analysis in (_cart_timing, _discount, _attribution):
         section = analysis(con, manifest, out, written, echo)
         if section is not None:
             sections.append(section)
@@ -135,3 +142,25 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
             echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
                  "re-simulate to score the decision")
     return discount_section(model, decision, exported=exported, score=score)
+
+
+def _attribution(con, manifest, out: Path, written: dict, echo) -> Section | None:
+    """Attribution: every model on the store's journeys; truth scoring on simulated data."""
+    from .attribution import AttributionInputError
+    from .attribution.analysis import analyze_attribution, window_sweep
+    from .campaigns.attribution import save_attribution, summary_from_analysis
+
+    truth = None
+    if "truth_messages" in con.list_tables():
+        from .simulate.truth import campaign_incremental_revenue
+
+        truth = campaign_incremental_revenue(manifest["_path"])
+    try:
+        analysis = analyze_attribution(con, truth=truth, n_boot=100)
+        sweep = window_sweep(con, truth=truth, windows=(1, 3, 5, 7, 14))
+    except AttributionInputError as exc:
+        echo(f"attribution: skipped ({exc})")
+        return attribution_section(reason=f"No journeys to attribute: {exc}")
+    written["attribution_summary"] = save_attribution(
+        summary_from_analysis(analysis, manifest.get("dataset_hash")), out / "attribution.json")
+    return attribution_section(analysis, sweep)

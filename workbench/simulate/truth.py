@@ -81,3 +81,22 @@ def _other_order_in_window(dataset, units: pd.DataFrame, seasonal: pd.DataFrame,
     j = j[~caused_here]
     return pd.Series(True, index=pd.MultiIndex.from_frame(
         j[["experiment", "customer_id"]].drop_duplicates()))
+
+
+def campaign_incremental_revenue(dataset, label: str = "campaign_channel") -> pd.Series:
+    """True incremental revenue per campaign label: what each campaign's messages caused.
+
+    The sum over messages of ``truth/messages.incremental_revenue`` — revenue of the
+    orders a message caused that would not have happened without it — labelled as
+    :func:`workbench.features.journeys.journeys` labels touches (``abandoned_cart_email``,
+    ``email`` or ``abandoned_cart``), so attribution credit can be scored against it.
+    Visits from other sources have no causal truth here and are not in the result.
+    """
+    m = read_table(dataset, "messages")[["message_id", "campaign", "channel"]]
+    tm = read_table(dataset, "truth/messages")[["message_id", "incremental_revenue"]]
+    j = m.merge(tm, on="message_id")
+    key = {"campaign_channel": j.campaign + "_" + j.channel, "channel": j.channel,
+           "campaign": j.campaign}
+    if label not in key:
+        raise ValueError(f"label must be one of {sorted(key)}, not {label!r}")
+    return j.groupby(key[label]).incremental_revenue.sum().rename("true_incremental_revenue")

@@ -1,0 +1,623 @@
+"""Customer paths: the one input every attribution model consumes.
+
+Two ways in, one object out:
+
+* :func:`read_paths` reads **aggregated paths**, the format of R's
+  ``ChannelAttribution`` (Altomare & Loris): one row per path such as
+  ``"email > sms > direct"`` with ``total_conversions``,
+  ``total_conversion_value`` and ``total_null`` (journeys on that path that did
+  not convert).
+* :func:`paths_from_journeys` reads **touch-level journeys** (one row per touch,
+  with timestamps) and keeps each touch's age at the journey's end, which the
+  time-decay model needs.
+
+Both return :class:`Paths`: paths as integer channel codes in a flat array with
+row offsets (CSR layout), the counts per row, and the channel names.
+
+Conventions that change numbers, and where they are set:
+
+* ``collapse_repeats`` (default ``False``, as ``ChannelAttribution``): whether
+  consecutive identical touches (``email > email > sms``) count once. It changes
+  the touch-based rules (linear, position-based, time-decay) and Markov chains of
+  order >= 2; it cannot change first touch, last click, Shapley (channel sets)
+  or the first-order Markov chain (self-loops do not change absorption
+  probabilities).
+* Rows need not be unique: every model is additive over rows, so two rows with
+  the same path count as one row with the summed counts
+  (:meth:`Paths.aggregate` merges them).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from os import PathLike
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["AttributionInputError", "Paths", "paths_from_journeys", "read_paths"]
+
+#: separators looked for when the path column never contains ``sep``
+CANDIDATE_SEPARATORS = (">", "|", ",", ";", "/", "\t", "→", "»", "<")
+
+
+class AttributionInputError(ValueError):
+    """Bad attribution input; the message names the column and the rows."""
+
+
+def _rows(mask: np.ndarray, index: pd.Index | None = None, k: int = 5) -> str:
+    """``'rows 3, 7, 9 (and 4 more)'`` for the first ``k`` True positions of ``mask``."""
+    pos = np.flatnonzero(mask)
+    labels = list(pos[:k] if index is None else index[pos[:k]])
+    labels = [x.item() if hasattr(x, "item") else x for x in labels]
+    more = f" (and {len(pos) - k} more)" if len(pos) > k else ""
+    word = "row" if len(pos) == 1 else "rows"
+    return f"{word} {', '.join(map(str, labels))}{more}"
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Paths:
+    """Customer paths as integer channel codes with their outcomes.
+
+    Path ``i`` is ``channels[codes[offsets[i]:offsets[i + 1]]]``, observed
+    ``conversions[i]`` times converting (worth ``value[i]`` in total) and
+    ``nulls[i]`` times not converting.  ``ages_days``, when present, is aligned
+    with ``codes``: the age of each touch at the end of its journey
+    (``end_ts - touch_ts`` in days), which the time-decay model needs.
+
+    Build it with :func:`read_paths`, :func:`paths_from_journeys` or
+    :meth:`from_sequences`; the constructor checks shapes and ranges.
+
+    Examples
+    --------
+    >>> p = Paths.from_sequences([["email", "sms"], ["sms"]], conversions=[1, 0],
+    ...                          value=[30.0, 0.0], nulls=[2, 5])
+    >>> p.n_paths, p.channels, p.total_conversions
+    (2, ('email', 'sms'), 1.0)
+    >>> p.to_frame()["path"].tolist()
+    ['email > sms', 'sms']
+    """
+
+    channels: tuple[str, ...]
+    codes: np.ndarray
+    offsets: np.ndarray
+    conversions: np.ndarray
+    value: np.ndarray
+    nulls: np.ndarray
+    ages_days: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "channels", tuple(str(c) for c in self.channels))
+        set_(self, "codes", _readonly(np.asarray(self.codes, dtype=np.int32)))
+        set_(self, "offsets", _readonly(np.asarray(self.offsets, dtype=np.int64)))
+        for name in ("conversions", "value", "nulls"):
+            set_(self, name, _readonly(np.asarray(getattr(self, name), dtype=np.float64)))
+        if self.ages_days is not None:
+            set_(self, "ages_days", _readonly(np.asarray(self.ages_days, dtype=np.float64)))
+        n = len(self.offsets) - 1
+        if n < 1 or self.offsets[0] != 0 or self.offsets[-1] != len(self.codes):
+            raise AttributionInputError("Paths: offsets must start at 0 and end at len(codes), "
+                                        "with at least one path")
+        if np.any(np.diff(self.offsets) < 1):
+            raise AttributionInputError(
+                f"Paths: empty path at {_rows(np.diff(self.offsets) < 1)}")
+        if len(set(self.channels)) != len(self.channels):
+            raise AttributionInputError("Paths: channel names must be unique")
+        if len(self.codes) and (self.codes.min() < 0 or self.codes.max() >= len(self.channels)):
+            raise AttributionInputError("Paths: a channel code is outside 0..n_channels-1")
+        for name in ("conversions", "value", "nulls"):
+            a = getattr(self, name)
+            if a.shape != (n,):
+                raise AttributionInputError(f"Paths: {name} must have one entry per path ({n})")
+            if not np.all(np.isfinite(a)):
+                raise AttributionInputError(f"Paths: {name} is missing or infinite at "
+                                            f"{_rows(~np.isfinite(a))}")
+            if np.any(a < 0):
+                raise AttributionInputError(f"Paths: {name} is negative at {_rows(a < 0)}")
+        if self.ages_days is not None:
+            if self.ages_days.shape != self.codes.shape:
+                raise AttributionInputError("Paths: ages_days must align with codes")
+            if not np.all(np.isfinite(self.ages_days)) or np.any(self.ages_days < 0):
+                raise AttributionInputError("Paths: ages_days must be finite and >= 0")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_sequences(cls, sequences: Sequence[Sequence[str]], conversions: Sequence[float],
+                       value: Sequence[float] | None = None, nulls: Sequence[float] | None = None,
+                       ages_days: Sequence[Sequence[float]] | None = None) -> Paths:
+        """Paths from Python lists of channel names (small data, tests, examples).
+
+        Counts are checked like :func:`read_paths` checks a file.
+        """
+        seqs = [list(map(str, s)) for s in sequences]
+        n = len(seqs)
+        frame = pd.DataFrame({
+            "path": [" > ".join(s) for s in seqs],
+            "total_conversions": list(conversions),
+            "total_conversion_value": list(value) if value is not None else [0.0] * n,
+            "total_null": list(nulls) if nulls is not None else [0.0] * n})
+        bad = [i for i, s in enumerate(seqs) if not s or any(not c.strip() for c in s)]
+        if bad:
+            raise AttributionInputError(f"column 'path': empty path or touch at "
+                                        f"{_rows(np.isin(np.arange(n), bad))}")
+        _check_counts(frame, "total_conversions", "total_conversion_value", "total_null")
+        channels = tuple(sorted({c for s in seqs for c in s}))
+        lookup = {c: i for i, c in enumerate(channels)}
+        codes = np.fromiter((lookup[c] for s in seqs for c in s), dtype=np.int32)
+        offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])])
+        ages = None
+        if ages_days is not None:
+            ages = np.concatenate([np.asarray(a, dtype=float) for a in ages_days])
+        return cls(channels, codes, offsets, frame["total_conversions"].to_numpy(float),
+                   frame["total_conversion_value"].to_numpy(float),
+                   frame["total_null"].to_numpy(float), ages)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def n_paths(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def n_touches(self) -> int:
+        return len(self.codes)
+
+    @property
+    def total_conversions(self) -> float:
+        return float(self.conversions.sum())
+
+    @property
+    def total_value(self) -> float:
+        return float(self.value.sum())
+
+    @property
+    def total_nulls(self) -> float:
+        return float(self.nulls.sum())
+
+    @property
+    def has_times(self) -> bool:
+        return self.ages_days is not None
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @cached_property
+    def touch_row(self) -> np.ndarray:
+        """Row (path) index of every touch."""
+        return np.repeat(np.arange(self.n_paths), self.lengths)
+
+    @cached_property
+    def touch_position(self) -> np.ndarray:
+        """0-based position of every touch inside its path."""
+        return np.arange(self.n_touches) - self.offsets[self.touch_row]
+
+    def path_strings(self, sep: str = " > ") -> list[str]:
+        names = np.asarray(self.channels, dtype=object)[self.codes]
+        return [sep.join(names[a:b]) for a, b in itertools.pairwise(self.offsets)]
+
+    def to_frame(self, sep: str = " > ") -> pd.DataFrame:
+        """The aggregated-path table (``ChannelAttribution`` column names)."""
+        return pd.DataFrame({"path": self.path_strings(sep),
+                             "total_conversions": self.conversions,
+                             "total_conversion_value": self.value,
+                             "total_null": self.nulls})
+
+    # ------------------------------------------------------------------ transforms
+    def collapse_repeats(self) -> Paths:
+        """Consecutive identical touches count once (``a > a > b`` → ``a > b``).
+
+        The kept touch of a run is its last (most recent) one, so a time-decay
+        weight uses the latest of the repeated touches.
+        """
+        nxt_same = np.zeros(self.n_touches, dtype=bool)
+        nxt_same[:-1] = self.codes[:-1] == self.codes[1:]
+        nxt_same[self.offsets[1:] - 1] = False  # the last touch of a row is always kept
+        keep = ~nxt_same
+        new_len = np.bincount(self.touch_row[keep], minlength=self.n_paths)
+        offsets = np.concatenate([[0], np.cumsum(new_len)])
+        ages = None if self.ages_days is None else self.ages_days[keep]
+        return Paths(self.channels, self.codes[keep], offsets, self.conversions, self.value,
+                     self.nulls, ages)
+
+    def aggregate(self) -> Paths:
+        """Merge rows with the same channel sequence (drops touch times).
+
+        Every model gives the same credit before and after, except time-decay,
+        which needs the times this drops.
+        """
+        first, inv = self._group_identical()
+        order = np.argsort(first, kind="stable")  # keep first-seen order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        grp = rank[inv]
+        k = len(order)
+        rows = first[order]
+        lengths = self.lengths[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        idx = _ranges(self.offsets[rows], lengths)
+        return Paths(self.channels, self.codes[idx], offsets,
+                     np.bincount(grp, self.conversions, minlength=k),
+                     np.bincount(grp, self.value, minlength=k),
+                     np.bincount(grp, self.nulls, minlength=k))
+
+    def _group_identical(self) -> tuple[np.ndarray, np.ndarray]:
+        """Group rows with identical sequences: (first row of each group, group of each row).
+
+        A 64-bit polynomial hash of (length, codes) groups the rows in one sort;
+        every row is then compared touch by touch with its group's first row, so
+        a hash collision cannot merge different paths (it falls back to an exact
+        sort of padded rows).
+        """
+        mult = np.uint64(0x9E3779B97F4A7C15)
+        pos = self.touch_position.astype(np.uint64)
+        # mult^pos by repeated squaring, wrapping mod 2^64
+        powers = np.ones(self.n_touches, dtype=np.uint64)
+        base, e = np.full(self.n_touches, mult), pos.copy()
+        with np.errstate(over="ignore"):
+            while e.any():
+                odd = (e & np.uint64(1)).astype(bool)
+                powers[odd] *= base[odd]
+                base *= base
+                e >>= np.uint64(1)
+            terms = (self.codes.astype(np.uint64) + np.uint64(1)) * powers
+            h = np.add.reduceat(terms, self.offsets[:-1]) \
+                + self.lengths.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        inv = inv.ravel()
+        rep = first[inv]  # first row with the same hash
+        same = self.lengths[rep] == self.lengths
+        if same.all():
+            rep_touch = self.offsets[rep][self.touch_row] + self.touch_position
+            same = np.bitwise_and.reduceat(self.codes[rep_touch] == self.codes,
+                                           self.offsets[:-1]).astype(bool)
+        if same.all():
+            return first, inv
+        width = int(self.lengths.max())  # collision: exact but slower
+        mat = np.full((self.n_paths, width + 1), -1, dtype=np.int32)
+        mat[:, 0] = self.lengths
+        mat[self.touch_row, self.touch_position + 1] = self.codes
+        _, first, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
+        return first, inv.ravel()
+
+    def drop_unused_channels(self) -> Paths:
+        """Recode so that every listed channel appears on some path."""
+        used = np.unique(self.codes)
+        if len(used) == self.n_channels:
+            return self
+        remap = np.full(self.n_channels, -1, dtype=np.int32)
+        remap[used] = np.arange(len(used))
+        return Paths(tuple(self.channels[i] for i in used), remap[self.codes], self.offsets,
+                     self.conversions, self.value, self.nulls, self.ages_days)
+
+    def __repr__(self) -> str:
+        return (f"Paths({self.n_paths:,} paths, {self.n_channels} channels, "
+                f"{self.total_conversions:,.0f} conversions, {self.total_nulls:,.0f} nulls, "
+                f"value {self.total_value:,.2f}{', with touch times' if self.has_times else ''})")
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for every pair, vectorized."""
+    total = int(lengths.sum())
+    step = np.ones(total, dtype=np.int64)
+    heads = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    step[heads] = starts - np.concatenate([[0], (starts + lengths - 1)[:-1]])
+    step[0] = starts[0]
+    return np.cumsum(step)
+
+
+# ---------------------------------------------------------------------------- aggregated paths
+def _check_counts(df: pd.DataFrame, conv_col: str, value_col: str | None,
+                  null_col: str | None) -> None:
+    """Numeric, finite, non-negative counts; no all-zero row; something to attribute."""
+    for col in (c for c in (conv_col, value_col, null_col) if c is not None):
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = (num.isna() & raw.notna()).to_numpy()
+        if bad.any():
+            ex = raw[bad].iloc[0]
+            raise AttributionInputError(f"column {col!r}: non-numeric value at "
+                                        f"{_rows(bad, df.index)} (e.g. {ex!r})")
+        miss = raw.isna().to_numpy()
+        if miss.any():
+            raise AttributionInputError(f"column {col!r}: missing value at {_rows(miss, df.index)}")
+        arr = num.to_numpy(dtype=float)
+        if not np.all(np.isfinite(arr)):
+            raise AttributionInputError(
+                f"column {col!r}: infinite value at {_rows(~np.isfinite(arr), df.index)}")
+        if np.any(arr < 0):
+            raise AttributionInputError(f"column {col!r}: negative value at "
+                                        f"{_rows(arr < 0, df.index)}")
+        df[col] = arr
+    conv = df[conv_col].to_numpy(float)
+    nulls = df[null_col].to_numpy(float) if null_col is not None else np.zeros(len(df))
+    zero = (conv == 0) & (nulls == 0)
+    if zero.any():
+        cols = f"{conv_col!r} and {null_col!r}" if null_col is not None else repr(conv_col)
+        raise AttributionInputError(f"columns {cols}: every count is zero at "
+                                    f"{_rows(zero, df.index)}: a path nobody took")
+    if value_col is not None:
+        orphan = (conv == 0) & (df[value_col].to_numpy(float) > 0)
+        if orphan.any():
+            raise AttributionInputError(f"column {value_col!r}: value without a conversion "
+                                        f"({conv_col!r} is 0) at {_rows(orphan, df.index)}")
+    if conv.sum() <= 0:
+        raise AttributionInputError(f"column {conv_col!r}: no row has a conversion — nothing to "
+                                    "attribute")
+
+
+def _sniff_delimiter(path: str | PathLike) -> str:
+    with open(path, newline="", encoding="utf-8") as fh:
+        head = fh.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _split_paths(text: pd.Series, sep: str, path_col: str) -> tuple[np.ndarray, np.ndarray,
+                                                                     tuple[str, ...]]:
+    """Split, strip and encode path strings: (codes, offsets, channel names).
+
+    Vectorized in Arrow's C++ kernels (split, trim, dictionary-encode): about 2 s
+    for 1M paths of 10 touches, 4x faster than splitting Python strings.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:  # zero-copy when pandas already stores the strings in Arrow
+        arr = pa.array(text)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(text.to_numpy(dtype=object), type=pa.large_string())
+    lists = pc.split_pattern(arr, pattern=sep)
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    tokens = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+    enc = pc.dictionary_encode(tokens).combine_chunks() if isinstance(
+        tokens, pa.ChunkedArray) else pc.dictionary_encode(tokens)
+    raw_codes = enc.indices.to_numpy(zero_copy_only=False)
+    raw_names = enc.dictionary.to_pylist()
+    names = sorted(set(raw_names) - {""})
+    lookup = {n: i for i, n in enumerate(names)}
+    remap = np.array([lookup.get(s, -1) for s in raw_names], dtype=np.int32)
+    codes = remap[raw_codes]
+    if np.any(codes < 0):
+        row = np.repeat(np.arange(len(text)), lengths)
+        bad = np.zeros(len(text), dtype=bool)
+        bad[row[codes < 0]] = True
+        ex = text.iloc[int(np.flatnonzero(bad)[0])]
+        raise AttributionInputError(f"column {path_col!r}: empty touch (nothing between two "
+                                    f"{sep!r}) at {_rows(bad, text.index)} (e.g. {ex!r})")
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return codes, offsets, tuple(names)
+
+
+def read_paths(path_or_df: str | PathLike | pd.DataFrame, sep: str = ">",
+               path_col: str = "path", conv_col: str = "total_conversions",
+               value_col: str | None = "total_conversion_value",
+               null_col: str | None = "total_null", *, collapse_repeats: bool = False,
+               delimiter: str | None = None) -> Paths:
+    """Read aggregated paths (``ChannelAttribution``'s format) into :class:`Paths`.
+
+    Parameters
+    ----------
+    path_or_df
+        A DataFrame, or a CSV file (its delimiter is sniffed among ``,`` ``;``
+        and tab unless ``delimiter`` is given; ``ChannelAttribution``'s sample
+        data uses ``;``).
+    sep
+        Separator between touches inside a path; spaces around it are ignored
+        (``"email > sms"`` and ``"email>sms"`` are the same path).
+    path_col, conv_col, value_col, null_col
+        Column names. ``value_col=None`` means no revenue (all zero);
+        ``null_col=None`` means no non-converting journeys (the Markov chain then
+        has no null transitions, as in ``ChannelAttribution`` without
+        ``var_null``).
+    collapse_repeats
+        Count consecutive identical touches once (default ``False``, as
+        ``ChannelAttribution``); see :meth:`Paths.collapse_repeats`.
+    delimiter
+        CSV delimiter; sniffed when ``None``.
+
+    Returns
+    -------
+    Paths
+        One row per input row, in input order; channel codes follow the sorted
+        channel names.
+
+    Raises
+    ------
+    AttributionInputError
+        Naming the column and the rows: missing column, empty path or touch, a
+        path column that never contains ``sep`` while another separator appears,
+        non-numeric, missing or negative counts, a row whose counts are all zero,
+        value on a row without conversions, or no conversion at all.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"path": ["email > sms", "sms"], "total_conversions": [2, 1],
+    ...                    "total_conversion_value": [80.0, 20.0], "total_null": [3, 4]})
+    >>> read_paths(df)
+    Paths(2 paths, 2 channels, 3 conversions, 7 nulls, value 100.00)
+    """
+    if isinstance(path_or_df, pd.DataFrame):
+        df = path_or_df.copy()
+    else:
+        delim = delimiter or _sniff_delimiter(path_or_df)
+        df = pd.read_csv(path_or_df, sep=delim, dtype={path_col: "string"},
+                         keep_default_na=True)
+    if not sep:
+        raise AttributionInputError("sep must be a non-empty string")
+    wanted = [c for c in (path_col, conv_col, value_col, null_col) if c is not None]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        hint = ("; pass value_col=None / null_col=None when the data has no such column"
+                if set(missing) & {value_col, null_col} else "")
+        raise AttributionInputError(f"missing column(s) {missing}; the data has "
+                                    f"{list(map(str, df.columns))}{hint}")
+    if len(df) == 0:
+        raise AttributionInputError("no rows: nothing to attribute")
+    df = df[wanted].copy()
+    text = df[path_col].astype("string")
+    empty = (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool)
+    if empty.any():
+        raise AttributionInputError(f"column {path_col!r}: empty path at {_rows(empty, df.index)}")
+    has_sep = text.str.contains(sep, regex=False).to_numpy(dtype=bool)
+    if not has_sep.any():
+        for cand in CANDIDATE_SEPARATORS:
+            if cand == sep or cand in sep:
+                continue
+            hit = text.str.contains(cand, regex=False).to_numpy(dtype=bool)
+            if hit.any():
+                i = int(np.flatnonzero(hit)[0])
+                raise AttributionInputError(
+                    f"column {path_col!r}: the separator {sep!r} appears in no row, but "
+                    f"{cand!r} appears in {int(hit.sum())} of {len(df)} rows (e.g. row "
+                    f"{df.index[i]}: {text.iloc[i]!r}); pass sep={cand!r}")
+    _check_counts(df, conv_col, value_col, null_col)
+    codes, offsets, names = _split_paths(text, sep, path_col)
+    n = len(df)
+    paths = Paths(names, codes, offsets, df[conv_col].to_numpy(float),
+                  df[value_col].to_numpy(float) if value_col is not None else np.zeros(n),
+                  df[null_col].to_numpy(float) if null_col is not None else np.zeros(n))
+    return paths.collapse_repeats() if collapse_repeats else paths
+
+
+# ---------------------------------------------------------------------------- journeys
+JOURNEY_COLUMNS = ("journey_id", "touch_index", "channel", "touch_ts", "end_ts", "converted",
+                   "value")
+
+
+def paths_from_journeys(journeys: pd.DataFrame, *, collapse_repeats: bool = False,
+                        keep_times: bool = True) -> Paths:
+    """Touch-level journeys → :class:`Paths`.
+
+    Parameters
+    ----------
+    journeys
+        One row per touch with columns ``journey_id``, ``touch_index`` (order of
+        the touch inside its journey, unique per journey), ``channel`` (label),
+        ``touch_ts`` and ``end_ts`` (UTC timestamps: the touch, and the
+        conversion or the end of the observation window), ``converted`` (bool)
+        and ``value`` (revenue of the conversion; 0 when not converted).
+        ``end_ts``, ``converted`` and ``value`` are per journey and must be the
+        same on all its rows.
+    collapse_repeats
+        Count consecutive identical touches once; see :meth:`Paths.collapse_repeats`.
+    keep_times
+        ``True`` (default): one row per journey with each touch's age
+        ``(end_ts - touch_ts)`` in days, so :class:`~workbench.attribution.TimeDecay`
+        can use real times. ``False``: journeys with the same channel sequence
+        are merged into one row (smaller, no times).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.Timestamp("2024-01-10", tz="UTC")
+    >>> j = pd.DataFrame({"journey_id": [1, 1, 2], "touch_index": [0, 1, 0],
+    ...                   "channel": ["email", "sms", "sms"],
+    ...                   "touch_ts": [t - pd.Timedelta(days=7), t, t],
+    ...                   "end_ts": [t, t, t], "converted": [True, True, False],
+    ...                   "value": [50.0, 50.0, 0.0]})
+    >>> p = paths_from_journeys(j)
+    >>> p.path_strings(), p.ages_days.tolist()
+    (['email > sms', 'sms'], [7.0, 0.0, 0.0])
+    """
+    missing = [c for c in JOURNEY_COLUMNS if c not in journeys.columns]
+    if missing:
+        raise AttributionInputError(f"journeys: missing column(s) {missing}; the data has "
+                                    f"{list(map(str, journeys.columns))}")
+    if len(journeys) == 0:
+        raise AttributionInputError("journeys: no rows: nothing to attribute")
+    df = journeys[list(JOURNEY_COLUMNS)].reset_index(drop=True)
+    for col in ("journey_id", "touch_index", "channel", "touch_ts", "end_ts", "converted"):
+        miss = df[col].isna().to_numpy()
+        if miss.any():
+            raise AttributionInputError(f"journeys: column {col!r} is missing at "
+                                        f"{_rows(miss, journeys.index)}")
+    for col in ("touch_ts", "end_ts"):
+        if not pd.api.types.is_datetime64_any_dtype(df[col]):
+            raise AttributionInputError(f"journeys: column {col!r} must be timestamps "
+                                        f"(UTC), not {df[col].dtype}")
+    chan = df["channel"].astype("string").str.strip()
+    blank = (chan == "").to_numpy(dtype=bool)
+    if blank.any():
+        raise AttributionInputError(f"journeys: column 'channel' is empty at "
+                                    f"{_rows(blank, journeys.index)}")
+    value = pd.to_numeric(df["value"], errors="coerce").to_numpy(float)
+    if not pd.api.types.is_bool_dtype(df["converted"]):
+        flag = pd.to_numeric(df["converted"], errors="coerce")
+        bad = ~flag.isin([0, 1]).to_numpy(dtype=bool)
+        if bad.any():
+            raise AttributionInputError(f"journeys: column 'converted' must be True/False (or "
+                                        f"1/0) at {_rows(bad, journeys.index)}")
+    conv = df["converted"].astype(bool).to_numpy()
+    try:
+        age = ((df["end_ts"] - df["touch_ts"]) / pd.Timedelta(days=1)).to_numpy(float)
+    except TypeError as exc:
+        raise AttributionInputError(f"journeys: touch_ts and end_ts cannot be subtracted "
+                                    f"({exc}); give both as UTC timestamps") from exc
+    jid, _ = pd.factorize(df["journey_id"])
+
+    def per_journey_bad(col: str, values: np.ndarray | pd.Series) -> None:
+        s = pd.Series(values)
+        n_distinct = s.groupby(jid).nunique(dropna=False).to_numpy()
+        bad = n_distinct[jid] > 1
+        if bad.any():
+            ids = pd.unique(df["journey_id"][bad])[:5].tolist()
+            raise AttributionInputError(f"journeys: column {col!r} differs between the touches "
+                                        f"of journey(s) {ids}; it must be one value per journey")
+
+    per_journey_bad("end_ts", df["end_ts"].to_numpy())
+    per_journey_bad("converted", conv)
+    per_journey_bad("value", value)
+    if np.any(~np.isfinite(value) & conv):
+        raise AttributionInputError(f"journeys: column 'value' is missing or non-numeric at "
+                                    f"{_rows(~np.isfinite(value) & conv, journeys.index)}")
+    value = np.where(np.isfinite(value), value, 0.0)
+    if np.any(value < 0):
+        raise AttributionInputError(f"journeys: column 'value' is negative at "
+                                    f"{_rows(value < 0, journeys.index)}")
+    if np.any(~conv & (value > 0)):
+        raise AttributionInputError(f"journeys: column 'value' is positive on a journey that did "
+                                    f"not convert at {_rows(~conv & (value > 0), journeys.index)}")
+    if np.any(age < 0):
+        raise AttributionInputError(f"journeys: touch_ts is after end_ts at "
+                                    f"{_rows(age < 0, journeys.index)}")
+    order = np.lexsort((df["touch_index"].to_numpy(), jid))
+    jid_s = jid[order]
+    idx_s = df["touch_index"].to_numpy()[order]
+    dup = np.zeros(len(df), dtype=bool)
+    dup[1:] = (jid_s[1:] == jid_s[:-1]) & (idx_s[1:] == idx_s[:-1])
+    if dup.any():
+        ids = pd.unique(df["journey_id"].to_numpy()[order][dup])[:5].tolist()
+        raise AttributionInputError(f"journeys: touch_index repeats within journey(s) {ids}")
+    names, ch_codes = np.unique(chan.to_numpy(dtype=object)[order].astype(str),
+                                return_inverse=True)
+    n_j = int(jid.max()) + 1
+    lengths = np.bincount(jid_s, minlength=n_j)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    first = offsets[:-1]
+    j_conv = conv[order][first].astype(float)
+    j_value = value[order][first]
+    if j_conv.sum() <= 0:
+        raise AttributionInputError("journeys: no journey converted — nothing to attribute")
+    paths = Paths(tuple(names), ch_codes.astype(np.int32), offsets, j_conv, j_value,
+                  1.0 - j_conv, age[order])
+    if collapse_repeats:
+        paths = paths.collapse_repeats()
+    return paths if keep_times else paths.aggregate()
