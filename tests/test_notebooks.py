@@ -24,6 +24,7 @@ def test_committed_without_outputs(path):
 def test_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NB_CUSTOMERS", "6000")
     monkeypatch.setenv("WORKBENCH_NB_DRAWS", "300")
+    monkeypatch.setenv("WORKBENCH_NB_BOOT", "20")
     monkeypatch.setenv("WORKBENCH_NB_OUT", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_NB_STUDY_STORES", "1")
     monkeypatch.setenv("WORKBENCH_NB_STUDY_CUSTOMERS", "6000")
@@ -37,6 +38,10 @@ def test_runs_headless(path, tmp_path, monkeypatch):
         cfg = json.loads((tmp_path / "abandoned_cart.json").read_text())
         assert set(cfg["abandoned_cart"]["policy"]) == {"impulse", "considered", "consumable"}
         assert (tmp_path / "cart_timing.html").stat().st_size > 100_000
+    if path.name.startswith("03_"):
+        cfg = json.loads((tmp_path / "attribution.json").read_text())
+        assert cfg["attribution"]["campaigns"] and cfg["attribution"]["ranking_against_truth"]
+        assert (tmp_path / "attribution.html").stat().st_size > 100_000
     if path.name.startswith("02_"):
         cfg = json.loads((tmp_path / "discount.json").read_text())
         assert cfg["discount"]["segments"] and "data_hash" in cfg["discount"]["fit"]

@@ -361,3 +361,13 @@ def test_opens_peak_at_the_preferred_send_hour(uncapped_store):
     hi = opened[x.email_responsiveness > 0.5]
     lo = opened[x.email_responsiveness < -0.5]
     assert hi.mean() > lo.mean()
+
+
+def test_wb_simulate_stays_callable_after_a_submodule_import():
+    """Importing workbench.simulate.truth binds the package to ``workbench.simulate``; the
+    package forwards calls so ``wb.simulate(...)`` keeps working in notebooks."""
+    import workbench as wb
+    import workbench.simulate.truth  # noqa: F401
+
+    assert type(wb.simulate(wb.scenario("tiny", n_customers=50), seed=1)).__name__ == \
+        "SimulatedStore"
