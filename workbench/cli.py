@@ -1,4 +1,4 @@
-"""The ``workbench`` command line: simulate, validate, run, experiment, attribution.
+"""The ``workbench`` command line: simulate, validate, run, experiment, attribution, clv.
 
 Every command prints where its output went; errors are one clear message and a
 non-zero exit code, never a traceback.
@@ -220,6 +220,68 @@ def attribution(file, model_name, order, sep, collapse_repeats, n_boot, as_json)
     except (AttributionInputError, ValueError) as exc:
         _fail(str(exc), 2)
     click.echo(json.dumps(res.to_dict(), indent=2) if as_json else res.summary())
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", "model_name", type=click.Choice(["bgnbd", "mbgnbd", "paretonbd"]),
+              default="bgnbd", show_default=True, help="Purchase model.")
+@click.option("--spend", is_flag=True, help="Also fit the Gamma-Gamma spend model "
+              "(needs monetary_value, or amount in a transaction log).")
+@click.option("--calibration-end", default=None,
+              help="FILE is a transaction log (customer_id, timestamp, amount): summarize it "
+                   "up to this date first.")
+@click.option("--time-unit", type=click.Choice(["days", "weeks", "months"]), default=None,
+              help="Unit of recency and T (RFM file: what the file uses, default days; "
+                   "transaction log: the unit to summarize in, default days).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def clv(file, model_name, spend, calibration_end, time_unit, as_json):
+    """Fit a CLV model to FILE and print its parameters and log-likelihood.
+
+    FILE is an RFM summary CSV (customer_id, frequency, recency, T[, monetary_value]) or,
+    with --calibration-end, a transaction log (customer_id, timestamp, amount).
+    """
+    import pandas as pd
+
+    from .features.rfm import rfm_from_transactions
+    from .models.clv import (
+        BetaGeoModel,
+        CLVInputError,
+        GammaGammaModel,
+        ModifiedBetaGeoModel,
+        ParetoNBDModel,
+    )
+
+    unit = time_unit or "days"
+    try:
+        df = pd.read_csv(file)
+        if calibration_end is not None:
+            df = rfm_from_transactions(df, calibration_end, time_unit=unit)
+        cls = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel,
+               "paretonbd": ParetoNBDModel}[model_name]
+        m = cls(time_unit=unit).fit(df)
+        out = {"model": model_name, "time_unit": unit, "customers": m.n_customers_,
+               "params": m.params_.to_dict(), "standard_errors": m.se_.to_dict(),
+               "log_likelihood": m.log_likelihood_, "converged": m.converged_}
+        if spend:
+            g = GammaGammaModel(time_unit=unit).fit(df)
+            out["spend"] = {"model": "gamma_gamma", "customers": g.n_customers_,
+                            "params": g.params_.to_dict(), "standard_errors": g.se_.to_dict(),
+                            "log_likelihood": g.log_likelihood_, "converged": g.converged_}
+    except (CLVInputError, ValueError, KeyError) as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(f"{model_name}: {out['customers']} customers, time unit {unit}, "
+                   f"log-likelihood {out['log_likelihood']:.2f}")
+        for k, v in out["params"].items():
+            click.echo(f"  {k} = {v:.6g} (SE {out['standard_errors'][k]:.3g})")
+        if spend:
+            click.echo(f"gamma_gamma: {out['spend']['customers']} customers, log-likelihood "
+                       f"{out['spend']['log_likelihood']:.2f}")
+            for k, v in out["spend"]["params"].items():
+                click.echo(f"  {k} = {v:.6g}")
 
 
 @main.command()

@@ -1,0 +1,1 @@
+"""Reference data files (see README.md here)."""
