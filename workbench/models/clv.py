@@ -1499,9 +1499,11 @@ class _BayesianMixin:
                                                           "prior_sd")}}
 
     def _laplace(self, x0, args, total_w):
-        """Posterior mode (the MLE; the weak prior moves it negligibly) and the Cholesky
-        factor of its covariance in log-parameter space (identity if not positive
-        definite)."""
+        """Laplace approximation: the mode and the Cholesky factor of its covariance.
+
+        The mode is the MLE (the weak prior moves it negligibly); the covariance is in
+        log-parameter space (identity if not positive definite).
+        """
         with _one_blas_thread():
             res, _ = _fit_mle(self._loglik, np.asarray(x0, dtype=float), args,
                               float(total_w), self.tol, self.maxiter)
