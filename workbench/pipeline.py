@@ -20,6 +20,7 @@ from .report import (
     Section,
     attribution_section,
     cart_timing_section,
+    clv_section,
     discount_section,
     overview_section,
 )
@@ -58,7 +59,7 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
                 + (f" · seed {manifest['seed']}" if "seed" in manifest else ""))
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for analysis in (_cart_timing, _discount, _attribution):
+    for analysis in (_cart_timing, _discount, _attribution, _clv):
         section = analysis(con, manifest, out, written, echo)
         if section is not None:
             sections.append(section)
@@ -164,3 +165,24 @@ def _attribution(con, manifest, out: Path, written: dict, echo) -> Section | Non
     written["attribution_summary"] = save_attribution(
         summary_from_analysis(analysis, manifest.get("dataset_hash")), out / "attribution.json")
     return attribution_section(analysis, sweep)
+
+
+def _clv(con, manifest, out: Path, written: dict, echo) -> Section | None:
+    """CLV: fit on all but the last 90 days, validate on them, score every customer."""
+    from .models.clv import CLVInputError
+    from .models.clv_analysis import analyze_clv
+
+    try:
+        analysis = analyze_clv(con, dataset=manifest["_path"])
+    except (CLVInputError, ValueError) as exc:
+        echo(f"clv: skipped ({exc})")
+        return clv_section(reason=f"Not enough order history to fit the CLV models: {exc}")
+    sc = analysis.scorecard
+    tmp = out / f".clv_scorecard.{uuid.uuid4().hex[:8]}.tmp.csv"
+    try:
+        sc.to_csv(tmp, index=False)
+        os.replace(tmp, out / "clv_scorecard.csv")
+    finally:
+        tmp.unlink(missing_ok=True)
+    written["clv_scorecard"] = out / "clv_scorecard.csv"
+    return clv_section(analysis)

@@ -1,0 +1,276 @@
+"""CLV on a store's own data: fit, holdout validation, value by acquisition, churn flags.
+
+:func:`analyze_clv` splits the order history at ``calibration_end``, fits a
+purchase model and the Gamma-Gamma spend model on the calibration period,
+validates the predictions against the holdout period (by frequency bucket and
+cumulatively over time, with error metrics), values every customer over a
+horizon (the scorecard), compares acquisition channels (do customers acquired
+with a discount have lower value?), flags valuable customers at risk and
+promising new ones, and on simulated data checks P(alive) against the
+simulator's truth.  Notebook 04, the report and ``workbench run`` read the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .clv import (
+    BetaGeoModel,
+    GammaGammaModel,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    clv_scorecard,
+)
+
+MODELS = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "paretonbd": ParetoNBDModel}
+
+
+@dataclass
+class CLVAnalysis:
+    """Fitted CLV models with their validation and the decisions they support."""
+
+    rfm: pd.DataFrame  # calibration RFM + holdout columns + acquisition_channel
+    model: object
+    spend: GammaGammaModel
+    validation: pd.DataFrame  # frequency bucket: customers, actual, predicted holdout purchases
+    metrics: dict  # holdout error metrics
+    tracking: pd.DataFrame  # days after calibration end: cumulative actual vs predicted
+    scorecard: pd.DataFrame  # one row per customer (the CLV scorecard + channel)
+    by_channel: pd.DataFrame  # acquisition channel: customers, mean CLV with interval, ...
+    flags: pd.DataFrame  # customers flagged: at_risk / promising_new
+    truth: pd.DataFrame | None = None  # P(alive) calibration against the simulator
+    settings: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        m = self.metrics
+        s = self.settings
+        lines = [
+            f"{self.model.NAME} and Gamma-Gamma fitted on {len(self.rfm):,} customers up to "
+            f"{s['calibration_end']:%Y-%m-%d}; over the {s['holdout_days']:.0f}-day holdout "
+            f"the model predicted {m['predicted_total']:,.0f} repeat purchases and "
+            f"{m['actual_total']:,.0f} happened ({m['total_error_pct']:+.1f}%); per customer "
+            f"MAE {m['mae']:.3f}, RMSE {m['rmse']:.3f} purchases."]
+        bc = self.by_channel.sort_values("mean_predicted_clv", ascending=False)
+        top, low = bc.iloc[0], bc.iloc[-1]
+        lines.append(f"Predicted {s['horizon_days']:.0f}-day CLV per customer is highest for "
+                     f"{top.acquisition_channel} ({top.mean_predicted_clv:,.2f}) and lowest "
+                     f"for {low.acquisition_channel} ({low.mean_predicted_clv:,.2f}).")
+        if "discount_promo" in set(bc.acquisition_channel):
+            d = self.discount_acquired_gap()
+            lines.append(f"Customers acquired with a discount are worth "
+                         f"{d['difference']:+,.2f} per customer against the others "
+                         f"(95% interval {d['low']:+,.2f} to {d['high']:+,.2f}).")
+        n_risk = int((self.flags.flag == "at_risk").sum())
+        n_new = int((self.flags.flag == "promising_new").sum())
+        lines.append(f"{n_risk:,} valuable customers are at risk (P(alive) below "
+                     f"{s['alive_threshold']:.0%}) and {n_new:,} new customers look promising.")
+        if self.truth is not None:
+            t = self.truth
+            lines.append(f"Against the simulator's truth, mean predicted P(alive) "
+                         f"{t.predicted.mean() if 'predicted' in t else np.nan:.1%} vs "
+                         f"{self.settings.get('true_alive_share', np.nan):.1%} actually alive.")
+        return " ".join(lines)
+
+    def discount_acquired_gap(self) -> dict:
+        """Mean predicted CLV of discount-acquired customers minus the others'.
+
+        With a normal-approximation 95% interval (Welch: unequal variances).
+        """
+        sc = self.scorecard
+        a = sc.loc[sc.acquisition_channel == "discount_promo", "predicted_clv"]
+        b = sc.loc[sc.acquisition_channel != "discount_promo", "predicted_clv"]
+        diff = a.mean() - b.mean()
+        se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        return {"difference": float(diff), "low": float(diff - 1.96 * se),
+                "high": float(diff + 1.96 * se), "n_discount": len(a), "n_other": len(b)}
+
+    def _repr_html_(self) -> str:
+        return (f"<p>{self.summary()}</p>" + self.validation.round(3).to_html(index=False)
+                + self.by_channel.round(2).to_html(index=False))
+
+    def chart(self):
+        """Altair: holdout purchases by frequency bucket, and cumulative over the holdout.
+
+        Predicted against actual in both (Fader, Hardie & Lee 2005, figs. 3-4).
+        """
+        import altair as alt
+
+        v = self.validation.melt(id_vars=["frequency_bucket"],
+                                 value_vars=["actual", "predicted"], var_name="series",
+                                 value_name="purchases")
+        bars = alt.Chart(v).mark_bar().encode(
+            x=alt.X("frequency_bucket:O", title="repeat purchases in calibration"),
+            xOffset="series:N", y=alt.Y("purchases:Q", title="mean holdout purchases"),
+            color=alt.Color("series:N", title=None),
+            tooltip=["frequency_bucket", "series", alt.Tooltip("purchases:Q", format=".3f")])
+        t = self.tracking.melt(id_vars=["day"], value_vars=["actual", "predicted"],
+                               var_name="series", value_name="cumulative")
+        line = alt.Chart(t).mark_line().encode(
+            x=alt.X("day:Q", title="days after calibration end"),
+            y=alt.Y("cumulative:Q", title="cumulative repeat purchases"),
+            color=alt.Color("series:N", title=None))
+        return alt.hconcat(bars.properties(width=280, height=200, title="Holdout by bucket"),
+                           line.properties(width=280, height=200, title="Cumulative"))
+
+    def channel_chart(self):
+        """Altair: mean predicted CLV per acquisition channel with its 95% interval."""
+        import altair as alt
+
+        d = self.by_channel
+        base = alt.Chart(d).encode(y=alt.Y("acquisition_channel:N", title=None,
+                                           sort="-x"))
+        bars = base.mark_bar().encode(
+            x=alt.X("mean_predicted_clv:Q", title="mean predicted CLV per customer"),
+            tooltip=["acquisition_channel", "customers",
+                     alt.Tooltip("mean_predicted_clv:Q", format=",.2f"),
+                     alt.Tooltip("mean_p_alive:Q", format=".1%")])
+        err = base.mark_rule(color="black").encode(x="clv_low:Q", x2="clv_high:Q")
+        return (bars + err).properties(width=360, height=160,
+                                       title="Customer value by acquisition channel")
+
+
+def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: str = "bgnbd",
+                time_unit: str = "weeks", horizon_days: float = 365.0,
+                annual_discount_rate: float = 0.10, margin: float = 0.35,
+                value_quantile: float = 0.8, alive_threshold: float = 0.5,
+                new_customer_days: float = 60.0, dataset=None) -> CLVAnalysis:
+    """Fit, validate and apply the CLV models on a dataset's orders.
+
+    Parameters
+    ----------
+    con
+        A connection from :func:`workbench.store.open_dataset`.
+    calibration_end, holdout_days
+        Where the calibration period ends (default: ``holdout_days`` before the last
+        order) and how long the holdout is (days).
+    model, time_unit
+        ``bgnbd``, ``mbgnbd`` or ``paretonbd``; the unit the RFM summary is in.
+    horizon_days, annual_discount_rate, margin
+        CLV horizon (days), the yearly discount rate (converted to a monthly rate, the
+        discounting period) and the gross margin on net revenue.  Spend is modelled on
+        gross order value and the store's measured returns rate (share of revenue
+        refunded in the calibration period) is taken off every value.
+    value_quantile, alive_threshold, new_customer_days
+        Churn flags: customers above this quantile of historic value with P(alive)
+        below the threshold are ``at_risk``; customers younger than
+        ``new_customer_days`` above the quantile of predicted CLV are ``promising_new``.
+    dataset
+        The dataset path, to check P(alive) against the simulator's truth when present.
+    """
+    from ..features.rfm import TIME_UNITS, rfm_summary, transactions
+
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)}, not {time_unit!r}")
+    tx = transactions(con)
+    last = pd.Timestamp(tx.ts.max().execute())
+    last = last.tz_localize("UTC") if last.tzinfo is None else last
+    cal = (last - pd.Timedelta(days=holdout_days)) if calibration_end is None else pd.Timestamp(
+        calibration_end)
+    cal = cal.tz_localize("UTC") if cal.tzinfo is None else cal
+    obs = cal + pd.Timedelta(days=holdout_days)
+    unit = TIME_UNITS[time_unit]
+    # spend is modelled on gross order value (Gamma-Gamma needs positive amounts; an order
+    # returned in full would give 0) and returns enter as the store's measured rate
+    rfm = rfm_summary(con, calibration_end=cal, observation_end=obs, time_unit=time_unit,
+                      net_of_returns=False)
+    net = rfm_summary(con, calibration_end=cal, time_unit=time_unit, net_of_returns=True)
+    returns_rate = float(1 - net.historic_revenue.sum() / rfm.historic_revenue.sum())
+    ch = con.table("customers").select("customer_id", "acquisition_channel").execute()
+    rfm = rfm.merge(ch, on="customer_id", how="left")
+    m = MODELS[model](time_unit=time_unit).fit(rfm)
+    g = GammaGammaModel(time_unit=time_unit).fit(rfm[rfm.frequency > 0])
+
+    # holdout validation by frequency bucket (Fader, Hardie & Lee 2005, fig. 4)
+    pred = m.expected_purchases(rfm, holdout_days / unit)
+    bucket = np.minimum(rfm.frequency, 7)
+    v = pd.DataFrame({"frequency_bucket": bucket, "actual": rfm.frequency_holdout,
+                      "predicted": pred}).groupby("frequency_bucket").agg(
+        customers=("actual", "size"), actual=("actual", "mean"),
+        predicted=("predicted", "mean")).reset_index()
+    v["frequency_bucket"] = v.frequency_bucket.map(lambda b: "7+" if b == 7 else str(b))
+    err = pred - rfm.frequency_holdout
+    metrics = {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
+               "bias": float(err.mean()), "predicted_total": float(pred.sum()),
+               "actual_total": float(rfm.frequency_holdout.sum()),
+               "bucket_mae": float(np.abs(v.predicted - v.actual).mean())}
+    metrics["total_error_pct"] = 100 * (metrics["predicted_total"] / max(
+        metrics["actual_total"], 1e-12) - 1)
+
+    # cumulative tracking over the holdout (FHL 2005, fig. 3), weekly steps
+    days = np.arange(7.0, holdout_days + 1e-9, 7.0)
+    if not len(days) or days[-1] < holdout_days:
+        days = np.append(days, holdout_days)
+    hold = tx.filter((tx.ts > cal) & (tx.ts <= obs)).execute()
+    hold = hold[hold.customer_id.isin(set(rfm.customer_id))]
+    hold_days = hold.assign(day=pd.to_datetime(hold.ts, utc=True).dt.floor("D")).drop_duplicates(
+        ["customer_id", "day"])
+    elapsed = ((hold_days.day - cal.floor("D")).dt.total_seconds() / 86400).to_numpy()
+    tracking = pd.DataFrame({
+        "day": days, "actual": [(elapsed <= d).sum() for d in days],
+        "predicted": [m.expected_purchases(rfm, d / unit).sum() for d in days]})
+
+    # value: the scorecard over the horizon, monthly discounting
+    period = 30.4375 / unit
+    rate = (1 + annual_discount_rate) ** (30.4375 / 365.25) - 1
+    sc = clv_scorecard(m, g, rfm, calibration_end=cal, horizon=horizon_days / unit,
+                       period=period, discount_rate=rate, margin=margin,
+                       returns_rate=returns_rate).table
+    sc = sc.merge(rfm[["customer_id", "acquisition_channel"]], on="customer_id")
+    sc["p_alive"] = 1 - sc.churn_probability
+
+    by = sc.groupby("acquisition_channel").agg(
+        customers=("customer_id", "size"), mean_predicted_clv=("predicted_clv", "mean"),
+        sd=("predicted_clv", "std"), mean_historic_clv=("historic_clv", "mean"),
+        mean_p_alive=("p_alive", "mean"),
+        mean_predicted_orders=("predicted_number_of_orders", "mean")).reset_index()
+    se = by.sd / np.sqrt(by.customers)
+    by["clv_low"], by["clv_high"] = by.mean_predicted_clv - 1.96 * se, \
+        by.mean_predicted_clv + 1.96 * se
+    by = by.drop(columns="sd")
+
+    hist_cut = sc.historic_clv.quantile(value_quantile)
+    risk = sc[(sc.historic_clv >= hist_cut) & (sc.p_alive < alive_threshold)].assign(
+        flag="at_risk").sort_values("historic_clv", ascending=False)
+    clv_cut = sc.predicted_clv.quantile(value_quantile)
+    new = sc[(sc["T"] * unit <= new_customer_days) & (sc.predicted_clv >= clv_cut)].assign(
+        flag="promising_new").sort_values("predicted_clv", ascending=False)
+    cols = ["customer_id", "flag", "acquisition_channel", "historic_clv", "predicted_clv",
+            "p_alive", "predicted_number_of_orders", "expected_date_of_next_order"]
+    flags = pd.concat([risk[cols], new[cols]], ignore_index=True)
+
+    settings = {"calibration_end": cal, "holdout_days": holdout_days, "model": model,
+                "returns_rate": returns_rate,
+                "time_unit": time_unit, "horizon_days": horizon_days,
+                "annual_discount_rate": annual_discount_rate, "margin": margin,
+                "value_quantile": value_quantile, "alive_threshold": alive_threshold,
+                "new_customer_days": new_customer_days}
+    truth = None
+    if dataset is not None and "truth_customers" in con.list_tables():
+        truth = _alive_truth(dataset, sc, cal)
+        settings["true_alive_share"] = float(truth.attrs["true_alive_share"])
+    return CLVAnalysis(rfm=rfm, model=m, spend=g, validation=v, metrics=metrics,
+                       tracking=tracking, scorecard=sc, by_channel=by, flags=flags,
+                       truth=truth, settings=settings)
+
+
+def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:
+    """P(alive at calibration end) by decile of the prediction against the truth.
+
+    A customer is truly alive at ``cal`` when the simulator's dropout time is later.
+    """
+    from ..store import read_table
+
+    t = read_table(dataset, "truth/customers")[["customer_id", "dropped_out_at"]]
+    d = sc[["customer_id", "p_alive"]].merge(t, on="customer_id")
+    drop = pd.to_datetime(d.dropped_out_at, utc=True)
+    d["alive"] = drop.isna() | (drop > cal)
+    d["decile"] = pd.qcut(d.p_alive.rank(method="first"), 10, labels=False)
+    out = d.groupby("decile").agg(customers=("alive", "size"), predicted=("p_alive", "mean"),
+                                  actual=("alive", "mean")).reset_index()
+    out.attrs["true_alive_share"] = float(d.alive.mean())
+    return out
