@@ -25,6 +25,7 @@ def test_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NB_CUSTOMERS", "6000")
     monkeypatch.setenv("WORKBENCH_NB_DRAWS", "300")
     monkeypatch.setenv("WORKBENCH_NB_BOOT", "20")
+    monkeypatch.setenv("WORKBENCH_NB_HOLDOUT_DAYS", "60")
     monkeypatch.setenv("WORKBENCH_NB_OUT", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_NB_STUDY_STORES", "1")
     monkeypatch.setenv("WORKBENCH_NB_STUDY_CUSTOMERS", "6000")
@@ -42,6 +43,13 @@ def test_runs_headless(path, tmp_path, monkeypatch):
         cfg = json.loads((tmp_path / "attribution.json").read_text())
         assert cfg["attribution"]["campaigns"] and cfg["attribution"]["ranking_against_truth"]
         assert (tmp_path / "attribution.html").stat().st_size > 100_000
+    if path.name.startswith("04_"):
+        import pandas as pd
+
+        sc = pd.read_csv(tmp_path / "clv_scorecard.csv")
+        assert {"historic_clv", "predicted_clv", "churn_probability",
+                "expected_date_of_next_order"} <= set(sc.columns)
+        assert (tmp_path / "clv.html").stat().st_size > 100_000
     if path.name.startswith("02_"):
         cfg = json.loads((tmp_path / "discount.json").read_text())
         assert cfg["discount"]["segments"] and "data_hash" in cfg["discount"]["fit"]
