@@ -304,7 +304,8 @@ class DiscountResponseModel:
         self.beta_ = post["beta"].stack(sample=("chain", "draw")).transpose("sample", ...).values
         summ = az.summary(idata, var_names=["alpha", "offer", "beta", "mu_alpha", "mu_offer",
                                             "mu_beta", "sigma_alpha", "sigma_offer",
-                                            "sigma_beta"], kind="diagnostics")
+                                            "sigma_beta"], kind="diagnostics",
+                          round_to="none")  # judge unrounded R-hat (rounding hides 1.01x)
         divergences = int(idata.sample_stats["diverging"].sum())
         self.diagnostics_ = Diagnostics(summ[["r_hat", "ess_bulk", "ess_tail"]], divergences,
                                         self._ppc(c, s_idx, d),
