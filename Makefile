@@ -49,9 +49,17 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks
 
+# comparison tools (ChannelAttribution, lifetimes, PyMC-Marketing) go into throwaway
+# venvs under .cache/, never into the project's environment
 bench: install
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_experiment.py
+	$(BIN)/python benchmarks/bench_discount.py --samplers nutpie pymc --features
+	$(BIN)/python benchmarks/bench_attribution.py
+	@test -x .cache/bench-clv-venv/bin/python || { $(PYTHON) -m venv .cache/bench-clv-venv && \
+	  .cache/bench-clv-venv/bin/pip install -q "lifetimes==0.11.3" "pandas<2.2" "numpy<2" \
+	  "scipy<1.14" autograd pyarrow pymc-marketing; }
+	$(BIN)/python benchmarks/bench_clv.py
 
 # JupyterLab on the walkthrough notebooks
 lab: install

@@ -1,0 +1,132 @@
+"""The campaign config: schema round trip, validation, diff in words, replay, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.campaigns.config import (
+    CampaignConfig,
+    ConfigError,
+    baseline_from_dataset,
+    diff_configs,
+    json_schema,
+    load_config,
+    save_config,
+)
+from workbench.campaigns.replay import METRICS, replay
+from workbench.cli import main
+
+
+def _with(cfg: CampaignConfig, edit) -> CampaignConfig:
+    d = cfg.model_dump(mode="json")
+    edit(d)
+    return CampaignConfig.model_validate(d)
+
+
+def test_round_trip_and_schema(tmp_path):
+    cfg = _with(CampaignConfig(), lambda d: d["discount_rule"]["by_segment"].update(
+        {"deal-hi-recent": 15.0}))
+    f = save_config(cfg, tmp_path / "c.json")
+    assert load_config(f) == cfg
+    assert json.loads(f.read_text()) == cfg.model_dump(mode="json")
+    schema = json_schema()
+    assert {"campaigns", "discount_rule", "provenance"} <= set(schema["properties"])
+    # the schema knows the campaigns' own constraints
+    assert "AbandonedCartCampaign" in schema["$defs"]
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["campaigns"].update({"win_back": {"enabled": True}}), "campaigns.win_back"),
+    (lambda d: d["campaigns"]["abandoned_cart"]["policy"]["considered"].update(
+        {"delay_hours": -1}), "campaigns.abandoned_cart.policy.considered.delay_hours"),
+    (lambda d: d["campaigns"]["abandoned_cart"]["policy"]["impulse"].update(
+        {"discount_pct": 100}), "campaigns.abandoned_cart.policy.impulse.discount_pct"),
+    (lambda d: d["campaigns"]["caps"].update({"sms_per_week": 0}),
+     "campaigns.caps.sms_per_week"),
+    (lambda d: d["discount_rule"]["by_segment"].update({"deal": 120}), "discount_rule"),
+    (lambda d: d["campaigns"]["abandoned_cart"]["policy"].update(
+        {"gadgets": {"channel": "email", "delay_hours": 2}}), "unknown purchase type"),
+])
+def test_bad_configs_name_the_field(tmp_path, edit, field):
+    d = CampaignConfig().model_dump(mode="json")
+    edit(d)
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(d))
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_config(f)
+
+
+def test_diff_in_words():
+    a = CampaignConfig()
+    b = _with(a, lambda d: (
+        d["campaigns"]["abandoned_cart"]["policy"]["considered"].update({"delay_hours": 1.0}),
+        d["campaigns"]["caps"].update({"sms_per_week": 1}),
+        d["campaigns"]["post_purchase"].update({"products_per_email": 3}),
+        d["campaigns"]["seasonal"].update({"enabled": False}),
+        d["discount_rule"]["by_segment"].update({"deal-hi-recent": 15.0})))
+    assert diff_configs(a, b) == [
+        "abandoned-cart reminder for considered products: delay 4 h → 1 h",
+        "SMS per customer per week (cap): 2 → 1",
+        "post-purchase cross-sell campaign: products per email 4 → 3",
+        "seasonal campaign: on → off",
+        "discount for segment deal-hi-recent: new, 15%"]
+    assert diff_configs(a, a) == []
+    # provenance is not a setting
+    assert diff_configs(a, _with(a, lambda d: d["provenance"].update({"dataset_hash": "x"}))) \
+        == []
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tiny_store, tmp_path_factory):
+    from workbench.store import save_simulation
+
+    return save_simulation(tiny_store, tmp_path_factory.mktemp("rp") / "tiny")
+
+
+def test_replay_is_deterministic_and_zero_for_the_same_config(tiny_dataset):
+    base = baseline_from_dataset(tiny_dataset)
+    same = replay(tiny_dataset, base, replications=2)
+    assert (same.table.difference == 0).all() and (same.table.high == 0).all()
+    assert same.changes == []
+    new = _with(base, lambda d: d["campaigns"]["abandoned_cart"].update(
+        {"experiment_share": 0.0}))
+    r1 = replay(tiny_dataset, new, replications=2)
+    r2 = replay(tiny_dataset, new, replications=2)
+    assert r1.table.equals(r2.table)
+    assert list(r1.table.metric) == list(METRICS)
+    # the replayed baseline is the dataset's own store (replication 0, the dataset's seed)
+    from workbench.campaigns.replay import store_metrics
+
+    assert r1.runs.query("replication == 0 and config == 'baseline'").revenue.iloc[0] == \
+        pytest.approx(store_metrics(_store_of(tiny_dataset))["revenue"])
+
+
+def _store_of(dataset):
+    from workbench.simulate import SimulationConfig, simulate
+    from workbench.store import load_manifest
+
+    m = load_manifest(dataset)
+    return simulate(SimulationConfig.model_validate(m["config"]), seed=m["seed"])
+
+
+def test_cli_replay_and_schema(tiny_dataset, tmp_path):
+    base = baseline_from_dataset(tiny_dataset)
+    new = _with(base, lambda d: d["campaigns"]["post_purchase"].update({"enabled": False}))
+    f = save_config(new, tmp_path / "new.json")
+    out = CliRunner().invoke(main, ["replay", "--dataset", str(tiny_dataset), "--config",
+                                    str(f), "--replications", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    res = json.loads(out.output)
+    assert res["changes"] == ["post-purchase cross-sell campaign: on → off"]
+    sent = {r["metric"]: r for r in res["table"]}["messages_sent"]
+    assert sent["difference"] < 0  # no post-purchase messages any more
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"campaigns": {"caps": {"email_per_week": 0}}}))
+    out = CliRunner().invoke(main, ["replay", "--dataset", str(tiny_dataset), "--config",
+                                    str(bad)])
+    assert out.exit_code == 2 and "campaigns.caps.email_per_week" in out.output
+    out = CliRunner().invoke(main, ["schema", "--campaign-config"])
+    assert out.exit_code == 0 and "CampaignConfig" in json.loads(out.output)["title"]

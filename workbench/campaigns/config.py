@@ -1,0 +1,252 @@
+"""One typed, versioned campaign config for every automated campaign.
+
+The campaign settings are the simulator's own types
+(:class:`workbench.simulate.config.Campaigns`: abandoned cart with delays, channel
+and discount per purchase type, browse abandonment, post-purchase cross-sell with
+products per email and per SMS, replenishment timing, seasonal offers, frequency
+caps), so every config the workbench exports can be replayed in the simulator
+before it ships (:mod:`workbench.campaigns.replay`).  Around them: the discount
+rule per customer segment (from the discount calibration), where the config came
+from (dataset hash, analyses, model settings, package version) and report
+metadata (the attribution summary).
+
+Loading validates and names the field that is wrong; :func:`diff_configs` says
+what changed in words a marketer reads ("abandoned-cart reminder for considered
+products: delay 1 h → 4 h").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .. import __version__
+from ..simulate.config import PURCHASE_TYPES, Campaigns
+from ._io import atomic_write_json
+
+CONFIG_VERSION = "1.0"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiscountRule(_Strict):
+    """Discount per customer segment in abandoned-cart and seasonal messages (percent)."""
+
+    default_pct: float = Field(0.0, ge=0, lt=100)
+    by_segment: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _pcts(self) -> DiscountRule:
+        bad = {k: v for k, v in self.by_segment.items() if not 0 <= v < 100}
+        if bad:
+            raise ValueError(f"discount_rule.by_segment: discounts must be in [0, 100) percent; "
+                             f"got {bad}")
+        return self
+
+
+class Provenance(_Strict):
+    dataset_hash: str | None = None
+    analyses: list[str] = Field(default_factory=list)
+    model_settings: dict[str, Any] = Field(default_factory=dict)
+    package_version: str = __version__
+    notes: list[str] = Field(default_factory=list)
+
+
+class CampaignConfig(_Strict):
+    """Everything the automated campaigns need, and where it came from."""
+
+    config_version: str = CONFIG_VERSION
+    campaigns: Campaigns = Field(default_factory=Campaigns)
+    discount_rule: DiscountRule = Field(default_factory=DiscountRule)
+    provenance: Provenance = Field(default_factory=Provenance)
+    report_metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_purchase_types(self) -> CampaignConfig:
+        unknown = sorted(set(self.campaigns.abandoned_cart.policy) - set(PURCHASE_TYPES))
+        if unknown:
+            raise ValueError(f"campaigns.abandoned_cart.policy: unknown purchase type(s) "
+                             f"{unknown}; known: {list(PURCHASE_TYPES)}")
+        return self
+
+
+class ConfigError(ValueError):
+    """A config file that does not validate; the message names the file and field."""
+
+
+def json_schema() -> dict:
+    """The published JSON Schema of :class:`CampaignConfig` (generated from the types)."""
+    return CampaignConfig.model_json_schema()
+
+
+def save_config(config: CampaignConfig, path) -> Path:
+    """Validate and write the config as JSON, atomically."""
+    config = CampaignConfig.model_validate(config.model_dump())
+    return atomic_write_json(path, config.model_dump(mode="json"))
+
+
+def load_config(path) -> CampaignConfig:
+    """Load and validate a config file; the error names the field that is wrong."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read a JSON config ({exc})") from exc
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid campaign config:"]
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            lines.append(f"  {where}: {e['msg']}")
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def baseline_from_dataset(dataset) -> CampaignConfig:
+    """The campaigns a simulated dataset ran under, as a config."""
+    from ..store import load_manifest
+
+    m = load_manifest(dataset)
+    if "config" not in m:
+        raise ConfigError(f"{dataset}: the manifest records no simulator config")
+    return CampaignConfig(campaigns=Campaigns.model_validate(m["config"]["campaigns"]),
+                          provenance=Provenance(dataset_hash=m.get("dataset_hash"),
+                                                analyses=["baseline (as simulated)"]))
+
+
+def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
+                         attribution=None) -> CampaignConfig:
+    """``base`` with the analyses' exported sections applied.
+
+    ``abandoned_cart``: an :class:`~workbench.campaigns.abandoned_cart.AbandonedCartSection`
+    (channel and delay per purchase type; a type whose recommendation is not to send
+    keeps its settings and is noted); ``discount``: a
+    :class:`~workbench.campaigns.discount.DiscountSection` (discount per segment);
+    ``attribution``: an attribution summary kept as report metadata.
+    """
+    data = base.model_dump(mode="json")
+    prov = data["provenance"]
+    if abandoned_cart is not None:
+        pol = data["campaigns"]["abandoned_cart"]["policy"]
+        for ptype, p in abandoned_cart.policy.items():
+            if p.send:
+                pol[ptype] = {**pol.get(ptype, {}), "channel": p.channel,
+                              "delay_hours": p.delay_hours}
+            else:
+                prov["notes"].append(f"abandoned cart, {ptype}: the evidence says not to "
+                                     "send; the current reminder is kept until a holdout "
+                                     "confirms it")
+        prov["analyses"].append("abandoned-cart timing")
+        prov["model_settings"]["abandoned_cart"] = abandoned_cart.provenance.model_dump(
+            mode="json")
+    if discount is not None:
+        data["discount_rule"]["by_segment"] = {s: v.discount_pct
+                                               for s, v in discount.segments.items()}
+        prov["analyses"].append("discount calibration")
+        prov["model_settings"]["discount"] = discount.fit.model_dump(mode="json")
+    if attribution is not None:
+        data["report_metadata"]["attribution"] = attribution.model_dump(mode="json")
+        prov["analyses"].append("attribution")
+    return CampaignConfig.model_validate(data)
+
+
+# ------------------------------------------------------------------------------ diff
+_PHRASES = {
+    "enabled": "on", "delay_hours": "delay", "delay_days": "delay", "lead_days":
+    "sent before supply runs out", "channel": "channel", "discount_pct": "discount",
+    "products_per_email": "products per email", "products_per_sms": "products per SMS",
+    "email_per_week": "emails per customer per week (cap)",
+    "sms_per_week": "SMS per customer per week (cap)", "experiment_share":
+    "share of carts in the timing experiment", "min_views": "product views needed",
+    "suppress_days": "days between browse reminders", "window_days": "offer window",
+    "discount_arms_pct": "discount levels tested", "default_pct": "default discount",
+}
+_CAMPAIGNS = {"abandoned_cart": "abandoned-cart", "browse_abandonment": "browse-abandonment",
+              "post_purchase": "post-purchase cross-sell", "replenishment": "replenishment",
+              "seasonal": "seasonal", "caps": "frequency caps"}
+
+
+def _fmt(key: str, v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if v is None:
+        return "none"
+    if key.endswith("_hours") and isinstance(v, int | float):
+        return f"{v:g} h"
+    if key.endswith("_days") and isinstance(v, int | float):
+        return f"{v:g} days"
+    if key.endswith("_pct") and isinstance(v, int | float):
+        return f"{v:g}%"
+    if key == "experiment_share":
+        return f"{100 * v:g}%"
+    if isinstance(v, list):
+        return ", ".join(_fmt(key, x) for x in v) if v and not isinstance(v[0], dict) else \
+            f"{len(v)} entries"
+    return str(v)
+
+
+def _label(path: tuple) -> str:
+    if path[:1] == ("campaigns",):
+        path = path[1:]
+        camp = _CAMPAIGNS.get(path[0], path[0].replace("_", " "))
+        if path[0] == "abandoned_cart" and len(path) >= 3 and path[1] == "policy":
+            return f"{camp} reminder for {path[2]} products: {_PHRASES.get(path[-1], path[-1])}"
+        if path[0] == "seasonal" and len(path) >= 3 and path[1] == "events":
+            return f"seasonal event #{int(path[2]) + 1}: {_PHRASES.get(path[-1], path[-1])}"
+        if path[0] == "caps":
+            return _PHRASES.get(path[-1], path[-1].replace("_", " "))
+        if path[1:] == ("enabled",):
+            return f"{camp} campaign"
+        rest = [_PHRASES.get(p, str(p).replace("_", " ")) for p in path[1:]]
+        return f"{camp} campaign: {' '.join(rest)}"
+    if path[:2] == ("discount_rule", "by_segment"):
+        return f"discount for segment {path[2]}"
+    return " › ".join(_PHRASES.get(str(p), str(p).replace("_", " ")) for p in path)
+
+
+def _walk(a, b, path=()):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            yield from _walk(a.get(k), b.get(k), (*path, k))
+    elif (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+          and all(isinstance(x, dict) for x in a + b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _walk(x, y, (*path, i))
+    elif a != b:
+        yield path, a, b
+
+
+def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
+    """What changed from ``old`` to ``new``, one sentence per setting.
+
+    Provenance and report metadata are not settings and are left out.
+
+    >>> from workbench.campaigns.config import CampaignConfig
+    >>> a = CampaignConfig()
+    >>> d = a.model_dump(); d["campaigns"]["abandoned_cart"]["policy"]["considered"][
+    ...     "delay_hours"] = 1.0
+    >>> diff_configs(CampaignConfig.model_validate(d), a)
+    ['abandoned-cart reminder for considered products: delay 1 h → 4 h']
+    """
+    a = old.model_dump(mode="json", exclude={"provenance", "report_metadata"})
+    b = new.model_dump(mode="json", exclude={"provenance", "report_metadata"})
+    out = []
+    for path, x, y in _walk(a, b):
+        key = str(path[-1])
+        if x is None and y is not None and path[:2] == ("discount_rule", "by_segment"):
+            out.append(f"{_label(path)}: new, {_fmt('x_pct', y)}")
+        elif y is None and x is not None and path[:2] == ("discount_rule", "by_segment"):
+            out.append(f"{_label(path)}: removed (was {_fmt('x_pct', x)})")
+        else:
+            k = "x_pct" if path[:2] == ("discount_rule", "by_segment") else key
+            label = _label(path)
+            phrase = _PHRASES.get(key)
+            if phrase and label.endswith(f": {phrase}"):  # "…: delay 1 h → 4 h"
+                out.append(f"{label} {_fmt(k, x)} → {_fmt(k, y)}")
+            else:
+                out.append(f"{label}: {_fmt(k, x)} → {_fmt(k, y)}")
+    return out
