@@ -130,3 +130,19 @@ def test_cli_replay_and_schema(tiny_dataset, tmp_path):
     assert out.exit_code == 2 and "campaigns.caps.email_per_week" in out.output
     out = CliRunner().invoke(main, ["schema", "--campaign-config"])
     assert out.exit_code == 0 and "CampaignConfig" in json.loads(out.output)["title"]
+
+
+def test_change_section_shows_the_replays_numbers(tiny_dataset):
+    from workbench.report import change_section
+
+    base = baseline_from_dataset(tiny_dataset)
+    new = _with(base, lambda d: d["campaigns"]["abandoned_cart"].update(
+        {"experiment_share": 0.0}))
+    res = replay(tiny_dataset, new, replications=2)
+    sec = change_section(res.changes, res)
+    k = {x.key: x for x in sec.kpis}
+    t = res.table.set_index("metric")
+    assert k["chg-margin"].value == f"{t.loc['margin', 'difference']:+,.0f}"
+    assert f"{t.loc['revenue', 'low']:+,.0f}" in k["chg-revenue"].note
+    assert any("share of carts in the timing experiment 100% → 0%" in p
+               for p in sec.paragraphs)

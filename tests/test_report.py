@@ -133,11 +133,18 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
         assert page.locator("section#overview .kpi").count() >= 6
         assert page.locator("section#cart-timing [data-chart]").count() == 2
         assert page.locator("section#attribution [data-chart]").count() == 2
+        assert page.locator("section#changes [data-chart]").count() == 1
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert requests == []
     assert errors == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    # the exported campaign config validates, says where it came from, and its replayed
+    # effect in the report is the replay's own numbers
+    from workbench.campaigns.config import load_config
+
+    cfg = load_config(written["campaign_config"])
+    assert cfg.provenance.dataset_hash and "attribution" in cfg.report_metadata
 
 
 def test_attribution_section_and_summary_match_the_analysis(small_dataset, tmp_path):

@@ -63,6 +63,9 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
         section = analysis(con, manifest, out, written, echo)
         if section is not None:
             sections.append(section)
+    section = _campaign_config(manifest, out, written, echo)
+    if section is not None:
+        sections.insert(1, section)
     summary = {"dataset": str(dataset), "dataset_hash": manifest.get("dataset_hash"),
                "kpis": ov.kpis, "funnel": ov.funnel.to_dict(orient="records"),
                "messages": ov.messages.to_dict(orient="records")}
@@ -186,3 +189,44 @@ def _clv(con, manifest, out: Path, written: dict, echo) -> Section | None:
         tmp.unlink(missing_ok=True)
     written["clv_scorecard"] = out / "clv_scorecard.csv"
     return clv_section(analysis)
+
+
+def _campaign_config(manifest, out: Path, written: dict, echo) -> Section | None:
+    """The campaign config built from the analyses' exports, and its replayed effect."""
+    from .campaigns.abandoned_cart import load_abandoned_cart
+    from .campaigns.attribution import load_attribution
+    from .campaigns.config import (
+        CampaignConfig,
+        baseline_from_dataset,
+        diff_configs,
+        json_schema,
+        save_config,
+        with_recommendations,
+    )
+    from .campaigns.discount import load_discount
+    from .report import change_section
+
+    simulated = "config" in manifest
+    base = baseline_from_dataset(manifest["_path"]) if simulated else CampaignConfig()
+    new = with_recommendations(
+        base,
+        abandoned_cart=(load_abandoned_cart(written["abandoned_cart_config"])
+                        if "abandoned_cart_config" in written else None),
+        discount=(load_discount(written["discount_config"])
+                  if "discount_config" in written else None),
+        attribution=(load_attribution(written["attribution_summary"])
+                     if "attribution_summary" in written else None))
+    new.provenance.dataset_hash = manifest.get("dataset_hash")
+    written["campaign_config"] = save_config(new, out / "campaign_config.json")
+    written["campaign_config_schema"] = _write_json(out / "campaign_config.schema.json",
+                                                    json_schema())
+    if not simulated:
+        return change_section(diff_configs(base, new), None,
+                              "This dataset was not simulated, so the change cannot be "
+                              "replayed; review the differences before deploying.")
+    from .campaigns.replay import replay
+
+    n = min(int(manifest["config"].get("n_customers", 5000)), 5000)
+    res = replay(manifest["_path"], new, base, replications=3, n_customers=n)
+    echo(f"replay: {len(res.changes)} setting(s) changed; replayed on {n:,} customers x 3")
+    return change_section(res.changes, res)

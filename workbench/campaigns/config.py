@@ -119,14 +119,17 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
-                         attribution=None) -> CampaignConfig:
+                         attribution=None, keep_experiment_share: float = 0.1
+                         ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
 
     ``abandoned_cart``: an :class:`~workbench.campaigns.abandoned_cart.AbandonedCartSection`
     (channel and delay per purchase type; a type whose recommendation is not to send
     keeps its settings and is noted); ``discount``: a
     :class:`~workbench.campaigns.discount.DiscountSection` (discount per segment);
-    ``attribution``: an attribution summary kept as report metadata.
+    ``attribution``: an attribution summary kept as report metadata.  Applying a cart
+    policy leaves ``keep_experiment_share`` of carts in the timing experiment (its
+    holdout and arms), so the effect keeps being measured after the change.
     """
     data = base.model_dump(mode="json")
     prov = data["provenance"]
@@ -140,6 +143,7 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                 prov["notes"].append(f"abandoned cart, {ptype}: the evidence says not to "
                                      "send; the current reminder is kept until a holdout "
                                      "confirms it")
+        data["campaigns"]["abandoned_cart"]["experiment_share"] = keep_experiment_share
         prov["analyses"].append("abandoned-cart timing")
         prov["model_settings"]["abandoned_cart"] = abandoned_cart.provenance.model_dump(
             mode="json")

@@ -300,7 +300,38 @@ def clv_section(analysis=None, reason: str = "") -> Section:
                                       "channels": analysis.channel_chart()}, tables=tables)
 
 
+def change_section(changes: list[str], replay=None, reason: str = "") -> Section:
+    """What the recommended config changes, and its effect replayed in the simulator."""
+    title, anchor = "What changes: the recommended campaign config", "changes"
+    intro = ("The analyses below recommend settings; together they make the campaign config "
+             "in campaign_config.json. Before anyone deploys it, the same store is "
+             "re-simulated under the current and the recommended config with the same random "
+             "numbers, so the difference is the change's effect.")
+    paragraphs = [intro]
+    paragraphs += (["Changes: " + "; ".join(changes) + "."] if changes else
+                   ["The recommended config is the same as the current one."])
+    if reason:
+        paragraphs.append(reason)
+    if replay is None:
+        return Section(title=title, anchor=anchor, paragraphs=paragraphs)
+    t = replay.table.set_index("metric")
+    n = replay.settings["replications"]
+    kpis = [Kpi(f"chg-{k}", f"{k.replace('_', ' ')} (replayed)",
+                f"{t.loc[k, 'difference']:+,.0f}",
+                f"95% [{t.loc[k, 'low']:+,.0f}, {t.loc[k, 'high']:+,.0f}] over {n} runs")
+            for k in ("margin", "revenue", "recovered_carts", "unsubscribes")]
+    paragraphs.append(f"Replayed on {replay.settings.get('n_customers', 'all'):,} customers, "
+                      f"{n} paired replications." if isinstance(
+                          replay.settings.get("n_customers"), int) else
+                      f"Replayed with {n} paired replications.")
+    paragraphs += replay.notes
+    return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
+                   charts={"replay": replay.chart()},
+                   tables=[("Replayed effect per metric", replay.table)])
+
+
 __all__ = ["Kpi", "Report", "Section", "cart_timing_section", "discount_section",
+           "change_section",
            "clv_section",
            "attribution_section",
            "overview_section"]
