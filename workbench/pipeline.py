@@ -54,6 +54,11 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
     currency = manifest.get("config", {}).get("currency", "USD")
     ov = store_overview(con, currency=currency)
     sections = [overview_section(ov)]
+    if "messages" in con.list_tables() and con.table("messages").count().execute():
+        from .features.operations import message_funnel, weekly_efficiency
+        from .report import operations_section
+
+        sections.append(operations_section(message_funnel(con), weekly_efficiency(con)))
     subtitle = (f"Dataset {dataset} · hash {manifest.get('dataset_hash', '?')} · "
                 f"{manifest.get('generator', 'imported')}"
                 + (f" · seed {manifest['seed']}" if "seed" in manifest else ""))
