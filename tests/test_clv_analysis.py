@@ -37,6 +37,12 @@ def test_p_alive_is_calibrated_against_the_truth(analysis):
                                                                         ) + 0.03
     # higher predicted deciles are more often truly alive
     assert t.actual.iloc[-3:].mean() > t.actual.iloc[:3].mean()
+    # per channel, the truth's expected organic purchases are below what happened (the
+    # campaigns add orders) and the prediction, fitted on all orders, is near what happened
+    tc = analysis.settings["truth_by_channel"]
+    assert tc.customers.sum() == len(analysis.rfm)
+    assert (tc.true_expected_organic < tc.actual).all()
+    assert abs(tc.predicted.sum() / tc.actual.sum() - 1) < 0.15
 
 
 def test_value_by_channel_and_flags(analysis):

@@ -253,6 +253,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     if dataset is not None and "truth_customers" in con.list_tables():
         truth = _alive_truth(dataset, sc, cal)
         settings["true_alive_share"] = float(truth.attrs["true_alive_share"])
+        settings["truth_by_channel"] = _purchase_truth(dataset, rfm, pred, cal, obs)
     return CLVAnalysis(rfm=rfm, model=m, spend=g, validation=v, metrics=metrics,
                        tracking=tracking, scorecard=sc, by_channel=by, flags=flags,
                        truth=truth, settings=settings)
@@ -274,3 +275,27 @@ def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:
                                   actual=("alive", "mean")).reset_index()
     out.attrs["true_alive_share"] = float(d.alive.mean())
     return out
+
+
+def _purchase_truth(dataset, rfm: pd.DataFrame, pred: np.ndarray, cal: pd.Timestamp,
+                    obs: pd.Timestamp) -> pd.DataFrame:
+    """Predicted holdout purchases per acquisition channel against the truth's expectation.
+
+    The simulator knows each customer's purchase rate and dropout time, so the expected
+    number of organic purchases in the holdout is ``rate × days alive in (cal, obs]`` —
+    what the model estimates, without the holdout's Poisson noise.  Campaign-caused
+    orders are on top of it (in ``actual``, not in the truth's expectation).
+    """
+    from ..store import read_table
+
+    t = read_table(dataset, "truth/customers")[["customer_id", "purchase_rate_per_day",
+                                                "dropped_out_at"]]
+    d = rfm[["customer_id", "acquisition_channel", "frequency_holdout"]].assign(
+        predicted=pred).merge(t, on="customer_id")
+    drop = pd.to_datetime(d.dropped_out_at, utc=True).fillna(obs)
+    alive_days = ((drop.clip(upper=obs) - cal).dt.total_seconds() / 86400).clip(lower=0)
+    d["true_expected"] = d.purchase_rate_per_day * alive_days
+    out = d.groupby("acquisition_channel").agg(
+        customers=("customer_id", "size"), predicted=("predicted", "sum"),
+        true_expected_organic=("true_expected", "sum"), actual=("frequency_holdout", "sum"))
+    return out.reset_index()

@@ -293,6 +293,9 @@ def clv_section(analysis=None, reason: str = "") -> Section:
               ("Value by acquisition channel (95% intervals)", analysis.by_channel)]
     if analysis.truth is not None:
         tables.append(("P(alive) by decile against the simulator's truth", analysis.truth))
+        tables.append(("Holdout purchases per acquisition channel: predicted, the truth's "
+                       "expected organic purchases (rate × days alive) and what happened "
+                       "(campaign-caused orders included)", s["truth_by_channel"]))
     top = analysis.flags[analysis.flags.flag == "at_risk"].head(10)
     tables.append(("Most valuable customers at risk (top 10)", top))
     return Section(title=title, anchor=anchor, paragraphs=[intro, analysis.summary()],
