@@ -114,3 +114,16 @@ def test_cli_markov_order_and_errors(paths_csv, tmp_path):
     assert bad.exit_code == 2 and "total_conversions" in bad.output
     unknown = CliRunner().invoke(main, ["attribution", str(paths_csv), "--model", "magic"])
     assert unknown.exit_code == 2 and "magic" in unknown.output
+
+
+def test_weekly_last_click_adds_up_to_the_whole_period(small_dataset, analysis):
+    """Last click credits each journey on its own, so the weekly credit summed over weeks is
+    the whole period's credit, campaign by campaign."""
+    from workbench.attribution.analysis import weekly_attribution
+
+    w = weekly_attribution(open_dataset(small_dataset), models=("last_click", "linear"))
+    lc = w[w.model == "last_click"].groupby("campaign").value.sum()
+    whole = analysis.campaign_table("value")["last_click"]
+    for c, v in lc.items():
+        assert v == pytest.approx(whole[c])
+    assert set(w.model) == {"last_click", "linear"}

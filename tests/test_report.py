@@ -132,7 +132,7 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
             >= n_charts
         assert page.locator("section#overview .kpi").count() >= 6
         assert page.locator("section#cart-timing [data-chart]").count() == 2
-        assert page.locator("section#attribution [data-chart]").count() == 2
+        assert page.locator("section#attribution [data-chart]").count() == 3
         assert page.locator("section#changes [data-chart]").count() == 1
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()

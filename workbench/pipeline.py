@@ -156,7 +156,7 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
 def _attribution(con, manifest, out: Path, written: dict, echo) -> Section | None:
     """Attribution: every model on the store's journeys; truth scoring on simulated data."""
     from .attribution import AttributionInputError
-    from .attribution.analysis import analyze_attribution, window_sweep
+    from .attribution.analysis import analyze_attribution, weekly_attribution, window_sweep
     from .campaigns.attribution import save_attribution, summary_from_analysis
 
     truth = None
@@ -167,12 +167,13 @@ def _attribution(con, manifest, out: Path, written: dict, echo) -> Section | Non
     try:
         analysis = analyze_attribution(con, truth=truth, n_boot=100)
         sweep = window_sweep(con, truth=truth, windows=(1, 3, 5, 7, 14))
+        weekly = weekly_attribution(con)
     except AttributionInputError as exc:
         echo(f"attribution: skipped ({exc})")
         return attribution_section(reason=f"No journeys to attribute: {exc}")
     written["attribution_summary"] = save_attribution(
         summary_from_analysis(analysis, manifest.get("dataset_hash")), out / "attribution.json")
-    return attribution_section(analysis, sweep)
+    return attribution_section(analysis, sweep, weekly=weekly)
 
 
 def _clv(con, manifest, out: Path, written: dict, echo) -> Section | None:

@@ -256,3 +256,45 @@ def window_sweep_chart(sweep: pd.DataFrame):
     return line.properties(width=360, height=200,
                            title="Longer windows and counted opens inflate message credit "
                                  "(red: true incremental revenue)")
+
+
+def weekly_attribution(con, models=("last_click", "markov"), **journey_options) -> pd.DataFrame:
+    """Revenue credited to each campaign per week, under each model.
+
+    The weekly strategic view, last click and multi-touch side by side, by the week of
+    the conversion.  Every week's journeys (with the non-converting journeys that ended in it) are
+    attributed on their own, without the bootstrap.  Columns ``week, model, campaign,
+    value``.
+    """
+    from ..features.journeys import journeys_frame
+
+    jr = journeys_frame(con, **journey_options)
+    jr["week"] = jr.end_ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(
+        "W-SUN").dt.start_time
+    camp = jr.drop_duplicates("channel").set_index("channel")
+    campaign_of = camp.campaign.fillna(camp.medium)
+    rows = []
+    for week, g in jr.groupby("week"):
+        if not g.converted.any():
+            continue
+        res = compare(paths_from_journeys(g), list(models), n_boot=0).results
+        for label, r in res.items():
+            t = r.table.assign(campaign=r.table.channel.map(campaign_of))
+            for c, v in t.groupby("campaign").value.sum().items():
+                rows.append({"week": week, "model": label, "campaign": c, "value": v})
+    out = pd.DataFrame(rows)
+    msg = set(jr.campaign.dropna())
+    return out[out.campaign.isin(msg)].reset_index(drop=True)
+
+
+def weekly_attribution_chart(weekly: pd.DataFrame):
+    """Altair: weekly revenue credited to each campaign, one line per model."""
+    import altair as alt
+
+    return alt.Chart(weekly).mark_line().encode(
+        x=alt.X("week:T", title="week"), y=alt.Y("value:Q", title="revenue credited"),
+        color=alt.Color("model:N", title="model"),
+        tooltip=["week:T", "campaign", "model", alt.Tooltip("value:Q", format=",.0f")],
+    ).properties(width=220, height=120).facet(
+        facet=alt.Facet("campaign:N", title=None), columns=3).properties(
+        title="Weekly revenue by campaign: last click against multi-touch")

@@ -220,7 +220,8 @@ def discount_section(model=None, decision=None, reason: str = "", exported: bool
                    charts={"curves": model.chart()}, tables=tables)
 
 
-def attribution_section(analysis=None, sweep=None, reason: str = "") -> Section:
+def attribution_section(analysis=None, sweep=None, reason: str = "",
+                        weekly=None) -> Section:
     """The attribution section from an attribution analysis and a window sweep.
 
     Every model side by side, the shift away from last click, the truth scoring and
@@ -266,6 +267,12 @@ def attribution_section(analysis=None, sweep=None, reason: str = "") -> Section:
                           f"to email and SMS from {lo:,.0f} to {hi:,.0f}; counting opens "
                           f"adds more.")
         tables.append(("Attribution-window sweep", sweep))
+    if weekly is not None and len(weekly):
+        from ..attribution.analysis import weekly_attribution_chart
+
+        charts["weekly"] = weekly_attribution_chart(weekly)
+        paragraphs.append("Week by week, the gap between last click and the multi-touch view "
+                          "is shown per campaign (each week attributed on its own journeys).")
     return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
                    charts=charts, tables=tables)
 
