@@ -134,6 +134,7 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
         assert page.locator("section#cart-timing [data-chart]").count() == 2
         assert page.locator("section#attribution [data-chart]").count() == 3
         assert page.locator("section#changes [data-chart]").count() == 1
+        assert page.locator("section#clv [data-chart]").count() == 3
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert requests == []

@@ -43,6 +43,25 @@ class CLVAnalysis:
     flags: pd.DataFrame  # customers flagged: at_risk / promising_new
     truth: pd.DataFrame | None = None  # P(alive) calibration against the simulator
     settings: dict = field(default_factory=dict)
+    cohorts: dict | None = None  # retention / revenue triangles by acquisition channel
+
+    def cohort_chart(self):
+        """Altair: cumulative revenue per acquired customer, by acquisition channel.
+
+        Months since acquisition on x: the value trend the CLV predicts forward.
+        """
+        import altair as alt
+
+        rev = self.cohorts["revenue"]
+        d = (rev.groupby(["acquisition_channel", "age"]).cumulative_per_customer.mean()
+             .reset_index())
+        return alt.Chart(d).mark_line(point=True).encode(
+            x=alt.X("age:Q", title="months since first order"),
+            y=alt.Y("cumulative_per_customer:Q", title="cumulative revenue per customer"),
+            color=alt.Color("acquisition_channel:N", title="acquired by"),
+            tooltip=["acquisition_channel", "age",
+                     alt.Tooltip("cumulative_per_customer:Q", format=",.2f")]).properties(
+            width=420, height=220, title="Cohorts: value accumulated by acquisition channel")
 
     def summary(self) -> str:
         m = self.metrics
@@ -254,9 +273,12 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
         truth = _alive_truth(dataset, sc, cal)
         settings["true_alive_share"] = float(truth.attrs["true_alive_share"])
         settings["truth_by_channel"] = _purchase_truth(dataset, rfm, pred, cal, obs)
+    from ..features.rfm import cohort_triangles
+
+    cohorts = cohort_triangles(con, by="acquisition_channel")
     return CLVAnalysis(rfm=rfm, model=m, spend=g, validation=v, metrics=metrics,
                        tracking=tracking, scorecard=sc, by_channel=by, flags=flags,
-                       truth=truth, settings=settings)
+                       truth=truth, settings=settings, cohorts=cohorts)
 
 
 def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:

@@ -307,7 +307,8 @@ def clv_section(analysis=None, reason: str = "") -> Section:
     tables.append(("Most valuable customers at risk (top 10)", top))
     return Section(title=title, anchor=anchor, paragraphs=[intro, analysis.summary()],
                    kpis=kpis, charts={"validation": analysis.chart(),
-                                      "channels": analysis.channel_chart()}, tables=tables)
+                                      "channels": analysis.channel_chart(),
+                                      "cohorts": analysis.cohort_chart()}, tables=tables)
 
 
 def change_section(changes: list[str], replay=None, reason: str = "") -> Section:
