@@ -1033,6 +1033,21 @@ class ParetoNBDModel(BetaGeoModel):
 # ----------------------------------------------------------------------------- spend
 
 
+def _gg_rows(rfm, weights, compress: bool):
+    """Repeat buyers' (frequency, spend, weight) rows for Gamma-Gamma, compressed."""
+    d = check_rfm(rfm, monetary=True, weights=weights)
+    keep = d["x"] > 0
+    if keep.sum() < 3:
+        raise CLVInputError("rfm: Gamma-Gamma needs at least 3 customers with repeat "
+                            f"purchases (frequency > 0); got {int(keep.sum())}")
+    x, m, w = d["x"][keep], d["m"][keep], d["w"][keep]
+    n_customers = w.sum()
+    if compress:
+        (x, m), inv = _unique_rows(x, m)
+        w = np.bincount(inv, weights=w, minlength=len(x))
+    return x, m, w, n_customers
+
+
 class GammaGammaModel(_Fitter):
     """Gamma-Gamma model of the average spend per purchase (FHL 2005b; Fader & Hardie 2013).
 
@@ -1056,20 +1071,11 @@ class GammaGammaModel(_Fitter):
 
     def fit(self, rfm: pd.DataFrame, weights=None) -> GammaGammaModel:
         """Fit on the customers with repeat purchases; ``weights`` count identical rows."""
-        d = check_rfm(rfm, monetary=True, weights=weights)
-        keep = d["x"] > 0
-        if keep.sum() < 3:
-            raise CLVInputError("rfm: Gamma-Gamma needs at least 3 customers with repeat "
-                                f"purchases (frequency > 0); got {int(keep.sum())}")
-        x, m, w = d["x"][keep], d["m"][keep], d["w"][keep]
-        if self.compress:
-            (x, m), inv = _unique_rows(x, m)
-            w = np.bincount(inv, weights=w, minlength=len(x))
+        x, m, w, n_customers = _gg_rows(rfm, weights, self.compress)
         self.data_ = pd.DataFrame({"frequency": x, "monetary_value": m, "weight": w})
         mean_m = np.average(m, weights=w)
         x0 = np.log([1.0, 2.0, mean_m])
-        return self._finish_fit(x0, (x, m, w, 0, _gg_groups(x, m, w)), w.sum(),
-                                d["w"][keep].sum())
+        return self._finish_fit(x0, (x, m, w, 0, _gg_groups(x, m, w)), w.sum(), n_customers)
 
     def set_params(self, **params) -> GammaGammaModel:
         """Use given parameter values (e.g. published ones) instead of fitting."""
@@ -1668,20 +1674,12 @@ class BayesianGammaGammaModel(_BayesianMixin, GammaGammaModel):
 
     def fit(self, rfm: pd.DataFrame, weights=None) -> BayesianGammaGammaModel:
         """Sample the posterior given the customers with repeat purchases."""
-        d = check_rfm(rfm, monetary=True, weights=weights)
-        keep = d["x"] > 0
-        if keep.sum() < 3:
-            raise CLVInputError("rfm: Gamma-Gamma needs at least 3 customers with repeat "
-                                f"purchases (frequency > 0); got {int(keep.sum())}")
-        x, m, w = d["x"][keep], d["m"][keep], d["w"][keep]
-        if self.compress:
-            (x, m), inv = _unique_rows(x, m)
-            w = np.bincount(inv, weights=w, minlength=len(x))
+        x, m, w, n_customers = _gg_rows(rfm, weights, self.compress)
         self.data_ = pd.DataFrame({"frequency": x, "monetary_value": m, "weight": w})
         centres = np.array([0.0, 0.0, np.log(np.average(m, weights=w))])
         x0 = np.log([1.0, 2.0, np.average(m, weights=w)])
         return self._sample(_pt_gg_ll, centres, (x, m, w, 0, _gg_groups(x, m, w)),
-                            d["w"][keep].sum(), x0=x0)
+                            n_customers, x0=x0)
 
 
 __all__ = [
