@@ -47,6 +47,8 @@ def test_round_trip_and_schema(tmp_path):
     (lambda d: d["campaigns"]["caps"].update({"sms_per_week": 0}),
      "campaigns.caps.sms_per_week"),
     (lambda d: d["discount_rule"]["by_segment"].update({"deal": 120}), "discount_rule"),
+    (lambda d: d["campaigns"]["seasonal"].update({"holdout_share": 1.0}),
+     "campaigns.seasonal.holdout_share"),
     (lambda d: d["campaigns"]["abandoned_cart"]["policy"].update(
         {"gadgets": {"channel": "email", "delay_hours": 2}}), "unknown purchase type"),
 ])
@@ -66,11 +68,13 @@ def test_diff_in_words():
         d["campaigns"]["caps"].update({"sms_per_week": 1}),
         d["campaigns"]["post_purchase"].update({"products_per_email": 3}),
         d["campaigns"]["seasonal"].update({"enabled": False}),
-        d["discount_rule"]["by_segment"].update({"deal-hi-recent": 15.0})))
+        d["discount_rule"]["by_segment"].update({"deal-hi-recent": 15.0}),
+        d["campaigns"]["replenishment"].update({"holdout_share": 0.1})))
     assert diff_configs(a, b) == [
         "abandoned-cart reminder for considered products: delay 4 h → 1 h",
         "SMS per customer per week (cap): 2 → 1",
         "post-purchase cross-sell campaign: products per email 4 → 3",
+        "replenishment campaign: customers held out 0% → 10%",
         "seasonal campaign: on → off",
         "discount for segment deal-hi-recent: new, 15%"]
     assert diff_configs(a, a) == []

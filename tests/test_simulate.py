@@ -371,3 +371,25 @@ def test_wb_simulate_stays_callable_after_a_submodule_import():
 
     assert type(wb.simulate(wb.scenario("tiny", n_customers=50), seed=1)).__name__ == \
         "SimulatedStore"
+
+
+def test_campaign_holdout_never_messages_its_customers():
+    """holdout_share: a fixed share of customers never gets that campaign's messages; the
+    share held out among the would-be recipients is within 4 binomial SE of the setting."""
+    import numpy as np
+
+    from workbench.simulate.config import SimulationConfig
+
+    cfg = scenario("small")
+    base = simulate(cfg, seed=3).to_pandas("messages")
+    d = cfg.model_dump()
+    d["campaigns"]["post_purchase"]["holdout_share"] = 0.5
+    held = simulate(SimulationConfig.model_validate(d), seed=3).to_pandas("messages")
+    would = set(base[base.campaign == "post_purchase"].customer_id)
+    got = set(held[held.campaign == "post_purchase"].customer_id)
+    assert got <= would | set(held.customer_id)  # nobody new is messaged
+    share_out = 1 - len(got & would) / len(would)
+    assert abs(share_out - 0.5) < 4 * np.sqrt(0.25 / len(would)), share_out
+    # other campaigns keep their customers (only caps freed by fewer messages differ)
+    b = base[base.campaign == "seasonal"].customer_id.nunique()
+    assert held[held.campaign == "seasonal"].customer_id.nunique() == pytest.approx(b, rel=0.02)

@@ -168,6 +168,7 @@ _PHRASES = {
     "share of carts in the timing experiment", "min_views": "product views needed",
     "suppress_days": "days between browse reminders", "window_days": "offer window",
     "discount_arms_pct": "discount levels tested", "default_pct": "default discount",
+    "holdout_share": "customers held out",
 }
 _CAMPAIGNS = {"abandoned_cart": "abandoned-cart", "browse_abandonment": "browse-abandonment",
               "post_purchase": "post-purchase cross-sell", "replenishment": "replenishment",
@@ -185,7 +186,7 @@ def _fmt(key: str, v) -> str:
         return f"{v:g} days"
     if key.endswith("_pct") and isinstance(v, int | float):
         return f"{v:g}%"
-    if key == "experiment_share":
+    if key in ("experiment_share", "holdout_share"):
         return f"{100 * v:g}%"
     if isinstance(v, list):
         return ", ".join(_fmt(key, x) for x in v) if v and not isinstance(v[0], dict) else \

@@ -257,6 +257,8 @@ class CartPolicy(_Model):
 
 class AbandonedCartCampaign(_Model):
     enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
     experiment_share: float = Field(1.0, ge=0, le=1)
     arms: list[CartArm] = Field(default_factory=_default_cart_arms)
     policy: dict[str, CartPolicy] = Field(
@@ -275,6 +277,8 @@ class AbandonedCartCampaign(_Model):
 
 class BrowseAbandonmentCampaign(_Model):
     enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
     delay_hours: float = Field(3.0, gt=0)
     min_views: int = Field(2, ge=1)
     suppress_days: float = Field(7.0, ge=0)
@@ -283,6 +287,8 @@ class BrowseAbandonmentCampaign(_Model):
 
 class PostPurchaseCampaign(_Model):
     enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
     delay_days: float = Field(7.0, gt=0)
     products_per_email: int = Field(4, ge=1, le=8)
     products_per_sms: int = Field(1, ge=1, le=2)
@@ -291,6 +297,8 @@ class PostPurchaseCampaign(_Model):
 
 class ReplenishmentCampaign(_Model):
     enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
     lead_days: float = Field(3.0, ge=0, description="send this long before supply runs out")
     channel: Channel = "email"
 
@@ -313,6 +321,8 @@ class SeasonalEvent(_Model):
 
 class SeasonalCampaign(_Model):
     enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
     events: list[SeasonalEvent] = Field(
         default_factory=lambda: [
             SeasonalEvent(name="spring_sale", day_of_year=80),

@@ -70,7 +70,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 # keyed-uniform streams (never reuse a number for two purposes)
 (U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
  U_UNSUB, U_UNSUB_T, U_MACHINE_T, U_CAUSED_T, U_BASKET, U_PRODUCTS, U_SEAS_ARM,
- U_RESP) = range(100, 117)
+ U_RESP, U_HOLDOUT) = range(100, 118)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -496,6 +496,12 @@ class _Engine:
         self.recent = np.zeros((2, cfg.n_customers, 7), dtype=np.int16)
         self.last_browse_msg = np.full(cfg.n_customers, -np.inf)
         self.caps = np.array([camp.caps.email_per_week, camp.caps.sms_per_week])
+        # per-campaign holdout: customers who never get that campaign's messages
+        self.holdout = np.array([camp.abandoned_cart.holdout_share,
+                                 camp.browse_abandonment.holdout_share,
+                                 camp.post_purchase.holdout_share,
+                                 camp.replenishment.holdout_share,
+                                 camp.seasonal.holdout_share])
 
         # bucket the organic world by day
         cart_day = np.floor(self.cart_t).astype(int)
@@ -805,6 +811,9 @@ class _Engine:
         t, cust, ch = m["t"], m["cust"], m["channel"]
         # still relevant?
         ok = self._reachable(ch, cust, t)
+        hold = self.holdout[m["campaign"]]
+        if hold.any():  # a customer's holdout membership is fixed per campaign
+            ok &= self.ku(U_HOLDOUT, cust.astype(np.int64) * 8 + m["campaign"]) >= hold
         cart = m["campaign"] == C_CART
         ok[cart] &= self.cart_natural_t[m["ref"][cart]] > t[cart]
         m = {k: v[ok] for k, v in m.items()}
