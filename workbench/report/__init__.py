@@ -68,7 +68,8 @@ def _table_html(caption: str, df: pd.DataFrame) -> str:
     fmt = df.copy()
     for col in fmt.columns:
         if pd.api.types.is_float_dtype(fmt[col]):
-            is_rate = col.endswith(("rate", "share", "conversion")) or "share_of" in col
+            is_rate = (col.endswith(("rate", "share", "conversion")) or "share_of" in col
+                       or "_rate_" in col)
             fmt[col] = fmt[col].map(lambda v, r=is_rate: "" if pd.isna(v) else
                                     (f"{v:.1%}" if r else f"{v:,.2f}"))
         elif pd.api.types.is_datetime64_any_dtype(fmt[col]):
