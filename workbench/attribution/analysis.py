@@ -44,7 +44,7 @@ class AttributionAnalysis:
                                          aggfunc="sum")
         w = w[[m for m in self.comparison.results if m in w.columns]]
         if self.truth is not None and measure == "value":
-            w["truth"] = _to_campaign(self.truth).reindex(w.index)
+            w["truth"] = campaign_totals(self.truth).reindex(w.index)
         return w
 
     def summary(self) -> str:
@@ -94,7 +94,7 @@ class AttributionAnalysis:
         err = base.mark_rule(color="black").encode(x="value_low:Q", x2="value_high:Q")
         layers = bars + err
         if self.truth is not None:
-            t = _to_campaign(self.truth).rename("truth").reset_index()
+            t = campaign_totals(self.truth).rename("truth").reset_index()
             t.columns = ["campaign", "truth"]
             rule = alt.Chart(t).mark_rule(color="crimson", strokeWidth=2).encode(
                 x="truth:Q", tooltip=["campaign", alt.Tooltip("truth:Q", format=",.0f")])
@@ -116,7 +116,8 @@ def _campaign_of(label: str) -> str:
     return label
 
 
-def _to_campaign(s: pd.Series) -> pd.Series:
+def campaign_totals(s: pd.Series) -> pd.Series:
+    """Sum a series indexed by touch label (``abandoned_cart_email``) to campaigns."""
     return s.groupby([_campaign_of(i) for i in s.index]).sum()
 
 

@@ -46,9 +46,9 @@ def summary_from_analysis(analysis, dataset_hash: str | None = None) -> Attribut
     b = analysis.by_campaign[analysis.by_campaign.is_campaign]
     truth = None
     if analysis.truth is not None:
-        from ..attribution.analysis import _to_campaign
+        from ..attribution.analysis import campaign_totals
 
-        truth = _to_campaign(analysis.truth)
+        truth = campaign_totals(analysis.truth)
     camps = {}
     for c, g in b.groupby("campaign"):
         camps[str(c)] = CampaignCredit(

@@ -68,7 +68,8 @@ def journeys(con, lookback_days: float = 30.0, windows: dict | None = None,
     Returns
     -------
     Columns ``journey_id, customer_id, touch_index, channel, campaign, medium,
-    interaction, touch_ts, end_ts, converted, value, order_id`` — what
+    interaction, message_id (the message touched; empty for visits), touch_ts, end_ts,
+    converted, value, order_id`` — what
     :func:`workbench.attribution.paths_from_journeys` reads (``channel`` holds the
     label).
     """
@@ -111,12 +112,14 @@ def journeys(con, lookback_days: float = 30.0, windows: dict | None = None,
                               channel=tag(t.campaign, t.channel),
                               campaign=t.campaign, medium=t.channel,
                               interaction=ibis.literal(inter),
+                              message_id=t.message_id.cast("int64"),
                               window_s=ibis.literal(int(days * 86400))))
     if include_visits:
         v = s.filter(s.message_id.isnull())
         parts.append(v.select(customer_id=v.customer_id, touch_ts=v.started_at,
                               channel=v.source, campaign=ibis.literal(None, "string"),
                               medium=v.source, interaction=ibis.literal("visit"),
+                              message_id=ibis.literal(None, "int64"),
                               window_s=ibis.literal(int(lookback_days * 86400))))
     if not parts:
         raise ValueError("journeys: no touch type left (opens off, no windows, no visits)")
@@ -139,8 +142,8 @@ def journeys(con, lookback_days: float = 30.0, windows: dict | None = None,
     conv = conv.filter(conv.touch_ts.epoch_seconds() >= conv.end_ts.epoch_seconds()
                        - conv.window_s)
     conv = conv.select("customer_id", "touch_ts", "channel", "campaign", "medium",
-                       "interaction", "end_ts", "order_id", converted=ibis.literal(True),
-                       value=conv.value.cast("float64"))
+                       "interaction", "message_id", "end_ts", "order_id",
+                       converted=ibis.literal(True), value=conv.value.cast("float64"))
 
     # non-converting: touches after the customer's last order, inside the lookback at the end
     end = ibis.greatest(m.sent_at.max().as_scalar(), m.opened_at.max().as_scalar(),
@@ -152,8 +155,9 @@ def journeys(con, lookback_days: float = 30.0, windows: dict | None = None,
                        & (tail.touch_ts.epoch_seconds() >= end.epoch_seconds()
                           - ibis.least(tail.window_s, int(lookback_days * 86400))))
     tail = tail.select("customer_id", "touch_ts", "channel", "campaign", "medium",
-                       "interaction", end_ts=end, order_id=ibis.literal(None, "int64"),
-                       converted=ibis.literal(False), value=ibis.literal(0.0))
+                       "interaction", "message_id", end_ts=end,
+                       order_id=ibis.literal(None, "int64"), converted=ibis.literal(False),
+                       value=ibis.literal(0.0))
     allj = conv.union(tail)
     # journey id: dense rank of (customer, end); touch index: order within the journey
     jw = ibis.window(order_by=[_.customer_id, _.end_ts])
@@ -161,8 +165,8 @@ def journeys(con, lookback_days: float = 30.0, windows: dict | None = None,
     tw = ibis.window(group_by=_.journey_id, order_by=[_.touch_ts, _.channel])
     allj = allj.mutate(touch_index=ibis.row_number().over(tw).cast("int64"))
     return allj.select("journey_id", "customer_id", "touch_index", "channel", "campaign",
-                       "medium", "interaction", "touch_ts", "end_ts", "converted", "value",
-                       "order_id").order_by("journey_id", "touch_index")
+                       "medium", "interaction", "message_id", "touch_ts", "end_ts",
+                       "converted", "value", "order_id").order_by("journey_id", "touch_index")
 
 
 def journeys_frame(con, **options) -> pd.DataFrame:

@@ -83,8 +83,10 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logit
 
-TIME_UNITS_IN_DAYS = {"hours": 1 / 24, "days": 1.0, "weeks": 7.0, "months": 365.25 / 12,
-                      "years": 365.25}
+from ..features.rfm import TIME_UNITS
+
+#: days per time unit — one table for the RFM features and the models
+TIME_UNITS_IN_DAYS = TIME_UNITS
 _LOG_BOUND = 25.0  # log-parameters live in [-25, 25]; reaching it means "not identified"
 
 
@@ -1488,6 +1490,14 @@ class _BayesianMixin:
     scale, so the fit does not depend on the unit.
     """
 
+    def __init__(self, time_unit: str = "days", compress: bool = True, draws: int = 1000,
+                 tune: int = 1000, chains: int = 2, sampler: str = "nutpie",
+                 target_accept: float = 0.9, random_seed: int | None = 0,
+                 prior_sd: float = 3.0):
+        super().__init__(time_unit=time_unit, compress=compress)
+        self._bayes_settings(draws, tune, chains, sampler, target_accept, random_seed,
+                             prior_sd)
+
     def _bayes_settings(self, draws, tune, chains, sampler, target_accept, random_seed,
                         prior_sd):
         self.draws = draws
@@ -1639,14 +1649,6 @@ class BayesianBetaGeoModel(_BayesianMixin, BetaGeoModel):
     and :func:`clv_scorecard` propagates the draws into its intervals.
     """
 
-    def __init__(self, time_unit: str = "days", compress: bool = True, draws: int = 1000,
-                 tune: int = 1000, chains: int = 2, sampler: str = "nutpie",
-                 target_accept: float = 0.9, random_seed: int | None = 0,
-                 prior_sd: float = 3.0):
-        super().__init__(time_unit=time_unit, compress=compress)
-        self._bayes_settings(draws, tune, chains, sampler, target_accept, random_seed,
-                             prior_sd)
-
     def fit(self, rfm: pd.DataFrame, weights=None) -> BayesianBetaGeoModel:
         """Sample the posterior given an RFM summary (``weights``: counts, optional)."""
         d = check_rfm(rfm, weights=weights)
@@ -1663,14 +1665,6 @@ class BayesianBetaGeoModel(_BayesianMixin, BetaGeoModel):
 
 class BayesianGammaGammaModel(_BayesianMixin, GammaGammaModel):
     """Gamma-Gamma with a posterior (PyMC); see :class:`BayesianBetaGeoModel`."""
-
-    def __init__(self, time_unit: str = "days", compress: bool = True, draws: int = 1000,
-                 tune: int = 1000, chains: int = 2, sampler: str = "nutpie",
-                 target_accept: float = 0.9, random_seed: int | None = 0,
-                 prior_sd: float = 3.0):
-        super().__init__(time_unit=time_unit, compress=compress)
-        self._bayes_settings(draws, tune, chains, sampler, target_accept, random_seed,
-                             prior_sd)
 
     def fit(self, rfm: pd.DataFrame, weights=None) -> BayesianGammaGammaModel:
         """Sample the posterior given the customers with repeat purchases."""

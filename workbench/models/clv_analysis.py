@@ -234,8 +234,9 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
         "predicted": [m.expected_purchases(rfm, d / unit).sum() for d in days]})
 
     # value: the scorecard over the horizon, monthly discounting
-    period = 30.4375 / unit
-    rate = (1 + annual_discount_rate) ** (30.4375 / 365.25) - 1
+    month, year = TIME_UNITS["months"], TIME_UNITS["years"]
+    period = month / unit
+    rate = (1 + annual_discount_rate) ** (month / year) - 1
     sc = clv_scorecard(m, g, rfm, calibration_end=cal, horizon=horizon_days / unit,
                        period=period, discount_rate=rate, margin=margin,
                        returns_rate=returns_rate).table
