@@ -26,16 +26,24 @@ def _with(cfg: CampaignConfig, edit) -> CampaignConfig:
     return CampaignConfig.model_validate(d)
 
 
+RULE = {"segmentation": {"by": ["deal", "value", "recency"], "aov_split": 55.0},
+        "discount_pct": {"deal-hi-recent": 15.0}}
+
+
+def _rule(d, campaign="seasonal", **upd):
+    d["campaigns"][campaign]["discount_rule"] = json.loads(json.dumps(RULE)) | upd
+
+
 def test_round_trip_and_schema(tmp_path):
-    cfg = _with(CampaignConfig(), lambda d: d["discount_rule"]["by_segment"].update(
-        {"deal-hi-recent": 15.0}))
+    cfg = _with(CampaignConfig(), _rule)
     f = save_config(cfg, tmp_path / "c.json")
     assert load_config(f) == cfg
     assert json.loads(f.read_text()) == cfg.model_dump(mode="json")
     schema = json_schema()
-    assert {"campaigns", "discount_rule", "provenance"} <= set(schema["properties"])
-    # the schema knows the campaigns' own constraints
-    assert "AbandonedCartCampaign" in schema["$defs"]
+    assert {"campaigns", "provenance"} <= set(schema["properties"])
+    # the schema knows the campaigns' own constraints, the segment rule among them
+    assert {"AbandonedCartCampaign", "SegmentDiscountRule", "Segmentation"} <= set(
+        schema["$defs"])
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -46,7 +54,15 @@ def test_round_trip_and_schema(tmp_path):
         {"discount_pct": 100}), "campaigns.abandoned_cart.policy.impulse.discount_pct"),
     (lambda d: d["campaigns"]["caps"].update({"sms_per_week": 0}),
      "campaigns.caps.sms_per_week"),
-    (lambda d: d["discount_rule"]["by_segment"].update({"deal": 120}), "discount_rule"),
+    (lambda d: _rule(d, discount_pct={"deal-hi-recent": 120}),
+     "campaigns.seasonal.discount_rule"),
+    (lambda d: _rule(d, "abandoned_cart", discount_pct={"deal-hi": 5}),
+     "campaigns.abandoned_cart.discount_rule"),
+    (lambda d: _rule(d, segmentation={"by": ["value"]}), "aov_split"),
+    (lambda d: _rule(d, segmentation={"by": ["deal", "weather"]}),
+     "campaigns.seasonal.discount_rule.segmentation.by.1"),
+    (lambda d: d["campaigns"]["seasonal"].update({"experiment_share": 1.5}),
+     "campaigns.seasonal.experiment_share"),
     (lambda d: d["campaigns"]["seasonal"].update({"holdout_share": 1.0}),
      "campaigns.seasonal.holdout_share"),
     (lambda d: d["campaigns"]["abandoned_cart"]["policy"].update(
@@ -67,16 +83,26 @@ def test_diff_in_words():
         d["campaigns"]["abandoned_cart"]["policy"]["considered"].update({"delay_hours": 1.0}),
         d["campaigns"]["caps"].update({"sms_per_week": 1}),
         d["campaigns"]["post_purchase"].update({"products_per_email": 3}),
-        d["campaigns"]["seasonal"].update({"enabled": False}),
-        d["discount_rule"]["by_segment"].update({"deal-hi-recent": 15.0}),
+        d["campaigns"]["seasonal"].update({"enabled": False, "experiment_share": 0.1}),
+        _rule(d),
         d["campaigns"]["replenishment"].update({"holdout_share": 0.1})))
     assert diff_configs(a, b) == [
         "abandoned-cart reminder for considered products: delay 4 h → 1 h",
         "SMS per customer per week (cap): 2 → 1",
         "post-purchase cross-sell campaign: products per email 4 → 3",
         "replenishment campaign: customers held out 0% → 10%",
+        "seasonal discount for segments not listed: new, 0%",
+        "seasonal discount for segment deal-hi-recent: new, 15%",
+        "seasonal high-value means average order above: new, 55.00",
+        "seasonal discount segments cut by: new, deal, value, recency",
+        "seasonal recent means last order within: new, 60 days",
         "seasonal campaign: on → off",
-        "discount for segment deal-hi-recent: new, 15%"]
+        "seasonal campaign: share of customers in the discount experiment: 100% → 10%"]
+    c = _with(b, lambda d: d["campaigns"]["seasonal"]["discount_rule"]["discount_pct"].update(
+        {"deal-hi-recent": 10.0, "full-lo-lapsed": 5.0}))
+    assert diff_configs(b, c) == [
+        "seasonal discount for segment deal-hi-recent: 15% → 10%",
+        "seasonal discount for segment full-lo-lapsed: new, 5%"]
     assert diff_configs(a, a) == []
     # provenance is not a setting
     assert diff_configs(a, _with(a, lambda d: d["provenance"].update({"dataset_hash": "x"}))) \

@@ -116,12 +116,14 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
         decide_discounts,
         score_against_truth,
     )
+    from .segments import Segmentation
 
     units = discount_units(con).execute()
     if units.empty:
         echo("discount calibration: no randomized discount experiment; skipped")
         return None
-    units["segment"] = segment_units(units)
+    segmentation = Segmentation().resolved(units.prior_aov)
+    units["segment"] = segment_units(units, segmentation=segmentation)
     try:
         # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400 (measured)
         # segments are pooled toward segments like them (their deal / value / recency flags)
@@ -134,8 +136,9 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
     decision = decide_discounts(model, econ, message_cost=0.004)
     exported = False
     if decision.converged:
-        written["discount_config"] = save_discount(section_from_decision(decision, model),
-                                                   out / "discount.json")
+        written["discount_config"] = save_discount(
+            section_from_decision(decision, model, segmentation=segmentation),
+            out / "discount.json")
         exported = True
     else:
         echo("discount calibration: the fit failed its diagnostics; no config exported")

@@ -4,11 +4,11 @@ The campaign settings are the simulator's own types
 (:class:`workbench.simulate.config.Campaigns`: abandoned cart with delays, channel
 and discount per purchase type, browse abandonment, post-purchase cross-sell with
 products per email and per SMS, replenishment timing, seasonal offers, frequency
-caps), so every config the workbench exports can be replayed in the simulator
-before it ships (:mod:`workbench.campaigns.replay`).  Around them: the discount
-rule per customer segment (from the discount calibration), where the config came
-from (dataset hash, analyses, model settings, package version) and report
-metadata (the attribution summary).
+caps, holdouts, and the discount rule per observable customer segment for seasonal
+offers and abandoned carts), so every config the workbench exports can be replayed
+in the simulator before it ships (:mod:`workbench.campaigns.replay`).  Around them:
+where the config came from (dataset hash, analyses, model settings, package
+version) and report metadata (the attribution summary).
 
 Loading validates and names the field that is wrong; :func:`diff_configs` says
 what changed in words a marketer reads ("abandoned-cart reminder for considered
@@ -24,29 +24,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .. import __version__
+from ..segments import SegmentDiscountRule
 from ..simulate.config import PURCHASE_TYPES, Campaigns
 from ._io import atomic_write_json
 
-CONFIG_VERSION = "1.0"
+CONFIG_VERSION = "1.1"  # 1.1: the segment discount rule moved into the campaigns
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class DiscountRule(_Strict):
-    """Discount per customer segment in abandoned-cart and seasonal messages (percent)."""
-
-    default_pct: float = Field(0.0, ge=0, lt=100)
-    by_segment: dict[str, float] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _pcts(self) -> DiscountRule:
-        bad = {k: v for k, v in self.by_segment.items() if not 0 <= v < 100}
-        if bad:
-            raise ValueError(f"discount_rule.by_segment: discounts must be in [0, 100) percent; "
-                             f"got {bad}")
-        return self
 
 
 class Provenance(_Strict):
@@ -62,7 +48,6 @@ class CampaignConfig(_Strict):
 
     config_version: str = CONFIG_VERSION
     campaigns: Campaigns = Field(default_factory=Campaigns)
-    discount_rule: DiscountRule = Field(default_factory=DiscountRule)
     provenance: Provenance = Field(default_factory=Provenance)
     report_metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -119,17 +104,21 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
-                         attribution=None, keep_experiment_share: float = 0.1
+                         attribution=None, keep_experiment_share: float = 0.1,
+                         discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
 
     ``abandoned_cart``: an :class:`~workbench.campaigns.abandoned_cart.AbandonedCartSection`
     (channel and delay per purchase type; a type whose recommendation is not to send
     keeps its settings and is noted); ``discount``: a
-    :class:`~workbench.campaigns.discount.DiscountSection` (discount per segment);
-    ``attribution``: an attribution summary kept as report metadata.  Applying a cart
-    policy leaves ``keep_experiment_share`` of carts in the timing experiment (its
-    holdout and arms), so the effect keeps being measured after the change.
+    :class:`~workbench.campaigns.discount.DiscountSection`, applied as a
+    :class:`~workbench.segments.SegmentDiscountRule` to ``discount_campaigns``
+    (``"seasonal"``, where the discount was randomized and measured, and optionally
+    ``"abandoned_cart"``, an extrapolation the notes record); ``attribution``: an
+    attribution summary kept as report metadata.  Applying a recommendation leaves
+    ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
+    produced it, so the effect keeps being measured after the change.
     """
     data = base.model_dump(mode="json")
     prov = data["provenance"]
@@ -148,8 +137,23 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         prov["model_settings"]["abandoned_cart"] = abandoned_cart.provenance.model_dump(
             mode="json")
     if discount is not None:
-        data["discount_rule"]["by_segment"] = {s: v.discount_pct
-                                               for s, v in discount.segments.items()}
+        unknown = sorted(set(discount_campaigns) - {"seasonal", "abandoned_cart"})
+        if unknown:
+            raise ValueError(f"discount_campaigns: a segment discount rule applies to "
+                             f"'seasonal' and 'abandoned_cart', not {unknown}")
+        if discount.segmentation is None:
+            raise ValueError("the discount section records no segmentation, so its segments "
+                             "cannot be found at send time; export it with "
+                             "section_from_decision(..., segmentation=...)")
+        rule = SegmentDiscountRule(
+            segmentation=discount.segmentation,
+            discount_pct={s: v.discount_pct for s, v in discount.segments.items()})
+        for camp in discount_campaigns:
+            data["campaigns"][camp]["discount_rule"] = rule.model_dump(mode="json")
+        data["campaigns"]["seasonal"]["experiment_share"] = keep_experiment_share
+        if "abandoned_cart" in discount_campaigns:
+            prov["notes"].append("abandoned cart: the segment discounts were measured on "
+                                 "seasonal offers and are applied to cart reminders too")
         prov["analyses"].append("discount calibration")
         prov["model_settings"]["discount"] = discount.fit.model_dump(mode="json")
     if attribution is not None:
@@ -186,6 +190,8 @@ def _fmt(key: str, v) -> str:
         return f"{v:g} days"
     if key.endswith("_pct") and isinstance(v, int | float):
         return f"{v:g}%"
+    if key == "aov_split" and isinstance(v, int | float):
+        return f"{v:,.2f}"
     if key in ("experiment_share", "holdout_share"):
         return f"{100 * v:g}%"
     if isinstance(v, list):
@@ -194,7 +200,27 @@ def _fmt(key: str, v) -> str:
     return str(v)
 
 
+_RULE = {"default_pct": "discount for segments not listed",
+         "by": "discount segments cut by", "aov_split": "high-value means average order above",
+         "recency_split_days": "recent means last order within"}
+
+
+def _rule_path(path: tuple) -> tuple | None:
+    """``(campaign, rest...)`` when ``path`` is inside a campaign's segment discount rule."""
+    if path[:1] == ("campaigns",) and len(path) >= 3 and path[2] == "discount_rule":
+        return (path[1], *path[3:])
+    return None
+
+
 def _label(path: tuple) -> str:
+    rule = _rule_path(path)
+    if rule is not None:
+        camp = _CAMPAIGNS.get(rule[0], rule[0])
+        if len(rule) >= 3 and rule[1] == "discount_pct":
+            return f"{camp} discount for segment {rule[2]}"
+        if len(rule) == 1:
+            return f"{camp} discount rule by segment"
+        return f"{camp} {_RULE.get(str(rule[-1]), str(rule[-1]).replace('_', ' '))}"
     if path[:1] == ("campaigns",):
         path = path[1:]
         camp = _CAMPAIGNS.get(path[0], path[0].replace("_", " "))
@@ -202,21 +228,26 @@ def _label(path: tuple) -> str:
             return f"{camp} reminder for {path[2]} products: {_PHRASES.get(path[-1], path[-1])}"
         if path[0] == "seasonal" and len(path) >= 3 and path[1] == "events":
             return f"seasonal event #{int(path[2]) + 1}: {_PHRASES.get(path[-1], path[-1])}"
+        if path[0] == "seasonal" and path[1:] == ("experiment_share",):
+            return "seasonal campaign: share of customers in the discount experiment"
         if path[0] == "caps":
             return _PHRASES.get(path[-1], path[-1].replace("_", " "))
         if path[1:] == ("enabled",):
             return f"{camp} campaign"
         rest = [_PHRASES.get(p, str(p).replace("_", " ")) for p in path[1:]]
         return f"{camp} campaign: {' '.join(rest)}"
-    if path[:2] == ("discount_rule", "by_segment"):
-        return f"discount for segment {path[2]}"
     return " › ".join(_PHRASES.get(str(p), str(p).replace("_", " ")) for p in path)
 
 
 def _walk(a, b, path=()):
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            yield from _walk(a.get(k), b.get(k), (*path, k))
+    if isinstance(a, dict) or isinstance(b, dict):
+        if isinstance(a, dict | None) and isinstance(b, dict | None):
+            # a rule switched on or off reads as its settings appearing or going
+            a, b = a or {}, b or {}
+            for k in sorted(set(a) | set(b), key=str):
+                yield from _walk(a.get(k), b.get(k), (*path, k))
+        else:
+            yield path, a, b
     elif (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
           and all(isinstance(x, dict) for x in a + b)):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -242,12 +273,14 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
     out = []
     for path, x, y in _walk(a, b):
         key = str(path[-1])
-        if x is None and y is not None and path[:2] == ("discount_rule", "by_segment"):
-            out.append(f"{_label(path)}: new, {_fmt('x_pct', y)}")
-        elif y is None and x is not None and path[:2] == ("discount_rule", "by_segment"):
-            out.append(f"{_label(path)}: removed (was {_fmt('x_pct', x)})")
+        rule = _rule_path(path)
+        segment = rule is not None and len(rule) >= 3 and rule[1] == "discount_pct"
+        k = "x_pct" if segment else key
+        if rule is not None and x is None:
+            out.append(f"{_label(path)}: new, {_fmt(k, y)}")
+        elif rule is not None and y is None:
+            out.append(f"{_label(path)}: removed (was {_fmt(k, x)})")
         else:
-            k = "x_pct" if path[:2] == ("discount_rule", "by_segment") else key
             label = _label(path)
             phrase = _PHRASES.get(key)
             if phrase and label.endswith(f": {phrase}"):  # "…: delay 1 h → 4 h"

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
+from ..segments import Segmentation
 from ._io import load_section, save_section
 
 CONFIG_VERSION = "0.1"
@@ -44,6 +45,9 @@ class DiscountSection(_Strict):
     config_version: str = CONFIG_VERSION
     min_prob: float = Field(ge=0, le=1)
     segments: dict[str, SegmentDiscount]
+    segmentation: Segmentation | None = Field(
+        None, description="how the segments were cut (the order value split as a number), "
+        "so the rule can be applied to customers at send time and replayed")
     fit: FitIdentity
 
 
@@ -53,8 +57,18 @@ def counts_hash(counts: pd.DataFrame) -> str:
     return hashlib.sha256(c.to_csv(index=False).encode()).hexdigest()[:16]
 
 
-def section_from_decision(decision, model, override: bool = False) -> DiscountSection:
-    """Build the section; refuse an unconverged fit unless ``override`` (then recorded)."""
+def section_from_decision(decision, model, segmentation: Segmentation | None = None,
+                          override: bool = False) -> DiscountSection:
+    """Build the section; refuse an unconverged fit unless ``override`` (then recorded).
+
+    ``segmentation`` is the definition the segments were labelled with (give it
+    resolved, :meth:`~workbench.segments.Segmentation.resolved`); without it the
+    section cannot become a replayable discount rule.
+    """
+    if segmentation is not None and "value" in segmentation.by and \
+            segmentation.aov_split is None:
+        raise ValueError("segmentation.aov_split is None: pin the median to a number with "
+                         "Segmentation.resolved(units.prior_aov) before exporting")
     if not decision.converged and not override:
         raise UnconvergedFitError(
             "refusing to export discounts from a fit that failed its diagnostics ("
@@ -65,7 +79,7 @@ def section_from_decision(decision, model, override: bool = False) -> DiscountSe
         interval_90=(r.low_90, r.high_90), prob_beats_no_discount=r.prob_beats_zero,
         best_level_pct=100 * r.best_level) for r in decision.recommendations.itertuples()}
     return DiscountSection(
-        min_prob=decision.min_prob, segments=segs,
+        min_prob=decision.min_prob, segments=segs, segmentation=segmentation,
         fit=FitIdentity(data_hash=counts_hash(model.counts_), settings=model.get_params(),
                         converged=decision.converged,
                         diagnostic_failures=list(decision.diagnostics),

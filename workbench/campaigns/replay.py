@@ -12,9 +12,10 @@ Metrics: revenue, margin (revenue − goods cost − message cost), discount cos
 messages sent, unsubscribes, recovered carts (abandoned carts later bought) and
 carts recovered *because of* a message (the simulator's truth).
 
-The per-segment discount rule is recorded in the config but not replayed: the
-simulator randomizes seasonal discounts as an experiment and has no segment rule
-to apply it to; the replay says so in its notes.
+Everything in the campaigns is replayed, including the discount rule per observable
+segment: the simulator labels each customer with the rule's segmentation from the
+orders placed before the send (:meth:`workbench.simulate.engine._Engine.segment_labels`)
+and gives that segment's discount.
 """
 
 from __future__ import annotations
@@ -141,10 +142,7 @@ def replay(dataset, new: CampaignConfig, baseline: CampaignConfig | None = None,
             half = np.nan
         out.append({"metric": k, "baseline": float(b[k].mean()), "new": float(n_[k].mean()),
                     "difference": mean, "low": mean - half, "high": mean + half})
-    notes = []
-    if new.discount_rule.by_segment or baseline.discount_rule.by_segment:
-        notes.append("The discount rule per segment is recorded but not replayed: the "
-                     "simulator runs seasonal discounts as a randomized experiment.")
+    notes = list(new.provenance.notes)
     return ReplayResult(table=pd.DataFrame(out), runs=runs,
                         changes=diff_configs(baseline, new),
                         settings={"dataset": str(dataset), "replications": replications,

@@ -18,10 +18,10 @@ price-sensitivity segment); :func:`segment_units` implements the default rule.
 from __future__ import annotations
 
 import ibis
-import numpy as np
 import pandas as pd
 from ibis import _
 
+from ..segments import SEGMENT_DIMENSIONS, Segmentation
 from ._tables import require_tables
 
 
@@ -88,15 +88,15 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
     ).order_by("experiment", "customer_id")
 
 
-SEGMENT_DIMENSIONS = ("deal", "value", "recency", "channel")
-
-
 def segment_units(units: pd.DataFrame, aov_split: float | None = None,
                   recency_split_days: float = 60.0,
-                  by: tuple[str, ...] = ("deal", "value", "recency")) -> pd.Series:
+                  by: tuple[str, ...] = ("deal", "value", "recency"),
+                  segmentation: Segmentation | None = None) -> pd.Series:
     """The observable segmentation; by default 2 × 2 × 2 = 8 segments.
 
-    Dimensions (``by``, in this order in the label, joined by ``-``):
+    The definition is :class:`workbench.segments.Segmentation` (the simulator applies
+    the same one when a discount rule is replayed).  Dimensions (``by``, in this order
+    in the label, joined by ``-``):
 
     * ``deal``: ``deal`` / ``full`` — the customer used a discount on some earlier order;
     * ``value``: ``hi`` / ``lo`` — earlier average order value above ``aov_split``
@@ -105,31 +105,20 @@ def segment_units(units: pd.DataFrame, aov_split: float | None = None,
     * ``channel``: the acquisition channel (e.g. ``paid_search``).
 
     Customers with no earlier order count as ``full``, ``lo`` and ``lapsed``.
+    ``segmentation`` replaces the three keyword arguments.
     """
-    unknown = [b for b in by if b not in SEGMENT_DIMENSIONS]
-    if unknown or not by:
-        raise ValueError(f"segment_units: by must be a non-empty subset of "
-                         f"{SEGMENT_DIMENSIONS}; got {list(by)}")
-    need = {"deal": "prior_discounted_orders", "value": "prior_aov",
-            "recency": "recency_days", "channel": "acquisition_channel"}
-    missing = sorted({need[b] for b in by} - set(units.columns))
+    if segmentation is None:
+        unknown = [b for b in by if b not in SEGMENT_DIMENSIONS]
+        if unknown or not by:
+            raise ValueError(f"segment_units: by must be a non-empty subset of "
+                             f"{SEGMENT_DIMENSIONS}; got {list(by)}")
+        segmentation = Segmentation(by=tuple(by), aov_split=aov_split,
+                                    recency_split_days=recency_split_days)
+    missing = sorted(set(segmentation.needs()) - set(units.columns))
     if missing:
         raise ValueError(f"discount units: missing columns {missing}")
-    parts = []
-    for b in by:
-        if b == "deal":
-            parts.append(np.where(units["prior_discounted_orders"].fillna(0) > 0, "deal", "full"))
-        elif b == "value":
-            aov = units["prior_aov"].astype(float)
-            split = float(np.nanmedian(aov)) if aov_split is None else aov_split
-            parts.append(np.where(aov.fillna(-np.inf) > split, "hi", "lo"))
-        elif b == "recency":
-            rec = units["recency_days"].astype(float).fillna(np.inf)
-            parts.append(np.where(rec <= recency_split_days, "recent", "lapsed"))
-        else:
-            parts.append(units["acquisition_channel"].astype(str).str.replace("-", "_").to_numpy())
-    return pd.Series(["-".join(t) for t in zip(*parts, strict=True)], index=units.index,
-                     name="segment")
+    cols = {c: units[c].to_numpy() for c in segmentation.needs()}
+    return pd.Series(segmentation.labels(**cols), index=units.index, name="segment")
 
 
 def discount_counts(units: pd.DataFrame, segment: pd.Series | str = "segment") -> pd.DataFrame:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..segments import SegmentDiscountRule
+
 PurchaseType = Literal["impulse", "considered", "consumable"]
 Channel = Literal["email", "sms"]
 PURCHASE_TYPES: tuple[str, ...] = ("impulse", "considered", "consumable")
@@ -265,6 +267,9 @@ class AbandonedCartCampaign(_Model):
         default_factory=lambda: {t: CartPolicy() for t in PURCHASE_TYPES}
     )
     discount_pct: float = Field(0.0, ge=0, lt=100, description="discount in experiment arms")
+    discount_rule: SegmentDiscountRule | None = Field(
+        None, description="discount by observable segment for carts outside the experiment "
+        "(replaces the policy's discount_pct); segments as of the cart's abandonment")
 
     @field_validator("arms")
     @classmethod
@@ -323,6 +328,12 @@ class SeasonalCampaign(_Model):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
                                  "of this campaign (never messaged), to keep measuring it")
+    experiment_share: float = Field(1.0, ge=0, le=1, description="share of customers "
+                                    "randomized over each event's discount arms; the rest "
+                                    "get discount_rule (or no discount without one)")
+    discount_rule: SegmentDiscountRule | None = Field(
+        None, description="discount by observable segment for customers outside the "
+        "experiment; segments as of the send")
     events: list[SeasonalEvent] = Field(
         default_factory=lambda: [
             SeasonalEvent(name="spring_sale", day_of_year=80),

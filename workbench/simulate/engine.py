@@ -70,7 +70,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 # keyed-uniform streams (never reuse a number for two purposes)
 (U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
  U_UNSUB, U_UNSUB_T, U_MACHINE_T, U_CAUSED_T, U_BASKET, U_PRODUCTS, U_SEAS_ARM,
- U_RESP, U_HOLDOUT) = range(100, 118)
+ U_RESP, U_HOLDOUT, U_SEAS_ASSIGN) = range(100, 119)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -96,6 +96,12 @@ def _group_rank(keys: np.ndarray, order_by: np.ndarray) -> np.ndarray:
 def _categorical(cum_probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,)."""
     return np.minimum((cum_probs < u[:, None]).sum(axis=1), cum_probs.shape[1] - 1)
+
+
+def _order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Discount amount and revenue of orders (rounded to cents, as published)."""
+    disc_amt = np.round(gross * disc_pct / 100.0, 2)
+    return disc_amt, np.round(gross - disc_amt, 2)
 
 
 def _hour_of_day(t: np.ndarray) -> np.ndarray:
@@ -590,6 +596,9 @@ class _Engine:
         pol_ch = np.array([CHANNELS.index(p.channel) for p in pol])[self.cart_type[carts]]
         pol_delay = np.array([p.delay_hours for p in pol])[self.cart_type[carts]]
         pol_disc = np.array([p.discount_pct for p in pol])[self.cart_type[carts]]
+        if ac.discount_rule is not None:
+            pol_disc = ac.discount_rule.discount_for(self.segment_labels(
+                ac.discount_rule.segmentation, cust, t))
         ch = np.where(in_exp, arm_ch[arm_i], pol_ch)
         delay = np.where(in_exp, arm_delay[arm_i], pol_delay)
         disc = np.where(in_exp, ac.discount_pct, pol_disc)
@@ -696,6 +705,14 @@ class _Engine:
             k = combine(cust, int(ei), int(year))
             arm_i = np.minimum((self.ku(U_SEAS_ARM, k) * arms.size).astype(int), arms.size - 1)
             arm_codes = np.array([self._arm_code(f"{a:g}%") for a in arms])
+            # in the experiment: a randomized arm; outside it: the segment rule (or nothing)
+            in_exp = (np.ones(cust.size, bool) if sc.experiment_share >= 1
+                      else self.ku(U_SEAS_ASSIGN, k) < sc.experiment_share)
+            disc = np.where(in_exp, arms[arm_i], 0.0)
+            if sc.discount_rule is not None and not in_exp.all():
+                rest = ~in_exp
+                disc[rest] = sc.discount_rule.discount_for(self.segment_labels(
+                    sc.discount_rule.segmentation, cust[rest], np.full(rest.sum(), off)))
             any_reach = np.zeros(cust.size, bool)
             for chn in ev.channels:
                 ch = CHANNELS.index(chn)
@@ -704,14 +721,48 @@ class _Engine:
                 c = cust[r]
                 out.append(dict(cust=c, t=np.full(c.size, off), campaign=np.full(c.size, C_SEAS),
                                 channel=np.full(c.size, ch), key=combine(k[r], C_SEAS, ch),
-                                disc=arms[arm_i[r]], experiment=np.full(c.size, exp),
-                                arm=arm_codes[arm_i[r]], trigger_kind=np.full(c.size, -1),
+                                disc=disc[r], experiment=np.where(in_exp[r], exp, -1),
+                                arm=np.where(in_exp[r], arm_codes[arm_i[r]], -1),
+                                trigger_kind=np.full(c.size, -1),
                                 trigger=np.full(c.size, -1),
                                 ref=np.full(c.size, int(ei))))
-            a = np.nonzero(any_reach)[0]
+            a = np.nonzero(any_reach & in_exp)[0]
             self.A.add(experiment=exp, unit_kind=1, unit=cust[a] + 1, cust=cust[a],
                        arm=arm_codes[arm_i[a]], t=np.full(a.size, off))
         return out
+
+    def segment_labels(self, segmentation, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Each customer's observable segment from the orders placed before ``t``.
+
+        The same definition the discount analysis labels its units with
+        (:class:`workbench.segments.Segmentation` over earlier discounted orders,
+        average order value after discount, days since the last order, acquisition
+        channel).  Orders that messages of the current day's batch will cause are not
+        created yet, so they are not seen — like a segment feed refreshed daily.
+        """
+        o = self.organic
+        caused = self.O.build()
+        n0 = self.n_organic
+        oc = np.r_[o["cust"], caused["cust"][n0:]]
+        ot = np.r_[o["t"], caused["t"][n0:]]
+        disc = np.r_[o["disc"], caused["disc"][n0:]]
+        _, rev = _order_money(self.b_value[np.r_[o["basket"], caused["basket"][n0:]]], disc)
+        span = self.H + 10.0
+        key = oc * span + ot
+        order = np.argsort(key, kind="stable")
+        key, ot = key[order], ot[order]
+        cum_rev = np.r_[0.0, np.cumsum(rev[order])]
+        cum_deal = np.r_[0, np.cumsum(disc[order] > 0)]
+        lo = np.searchsorted(key, cust * span, side="left")
+        hi = np.searchsorted(key, cust * span + t, side="left")
+        n = hi - lo
+        has = n > 0
+        aov = np.where(has, (cum_rev[hi] - cum_rev[lo]) / np.maximum(n, 1), np.nan)
+        last = np.where(has, ot[np.maximum(hi - 1, 0)], np.nan)
+        return segmentation.labels(
+            prior_discounted_orders=cum_deal[hi] - cum_deal[lo], prior_aov=aov,
+            recency_days=t - last,
+            acquisition_channel=np.array(self.acq_names, dtype=object)[self.acq[cust]])
 
     # ------------------------------------------------------------------ sending
     def discount_logit(self, cust: np.ndarray, discount_pct: np.ndarray) -> np.ndarray:
@@ -1149,9 +1200,7 @@ class _Engine:
         # ---------------- orders & items
         oo = o_sorted
         b = OR["basket"][oo]
-        gross = self.b_value[b]
-        disc_amt = np.round(gross * OR["disc"][oo] / 100.0, 2)
-        revenue = np.round(gross - disc_amt, 2)
+        disc_amt, revenue = _order_money(self.b_value[b], OR["disc"][oo])
         msg_ok = OR["msg"][oo].astype(np.int64)
         if n_msg:
             msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= OR["t"][oo]),
