@@ -153,6 +153,16 @@ def test_cli_replay_and_schema(tiny_dataset, tmp_path):
     assert res["changes"] == ["post-purchase cross-sell campaign: on → off"]
     sent = {r["metric"]: r for r in res["table"]}["messages_sent"]
     assert sent["difference"] < 0  # no post-purchase messages any more
+    # the same change made with --set, on the dataset's own campaigns
+    out = CliRunner().invoke(main, ["replay", "--dataset", str(tiny_dataset), "--set",
+                                    "campaigns.post_purchase.enabled=false",
+                                    "--replications", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["table"] == res["table"]
+    out = CliRunner().invoke(main, ["replay", "--dataset", str(tiny_dataset), "--set",
+                                    "campaigns.post_purchase.delay_weeks=1"])
+    assert out.exit_code == 2 and "campaigns.post_purchase.delay_weeks: no such setting" \
+        in out.output
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"campaigns": {"caps": {"email_per_week": 0}}}))
     out = CliRunner().invoke(main, ["replay", "--dataset", str(tiny_dataset), "--config",
@@ -176,3 +186,65 @@ def test_change_section_shows_the_replays_numbers(tiny_dataset):
     assert f"{t.loc['revenue', 'low']:+,.0f}" in k["chg-revenue"].note
     assert any("share of carts in the timing experiment 100% → 0%" in p
                for p in sec.paragraphs)
+
+
+def test_with_settings_edits_by_path_and_names_bad_fields():
+    from workbench.campaigns.config import with_settings
+
+    a = CampaignConfig()
+    b = with_settings(a, {"campaigns.abandoned_cart.policy.considered.delay_hours": 1.0,
+                          "campaigns.seasonal.discount_rule": RULE,
+                          "campaigns.seasonal.discount_rule.discount_pct.full-lo-lapsed": 5.0})
+    assert b.campaigns.abandoned_cart.policy["considered"].delay_hours == 1.0
+    assert b.campaigns.seasonal.discount_rule.discount_pct == {"deal-hi-recent": 15.0,
+                                                               "full-lo-lapsed": 5.0}
+    assert a.campaigns.seasonal.discount_rule is None  # the base is not touched
+    with pytest.raises(ConfigError, match=r"campaigns\.caps\.sms_per_day: no such setting"):
+        with_settings(a, {"campaigns.caps.sms_per_day": 1})
+    with pytest.raises(ConfigError, match=r"campaigns\.caps\.sms_per_week"):
+        with_settings(a, {"campaigns.caps.sms_per_week": 0})
+    with pytest.raises(ConfigError, match="unknown purchase type"):
+        with_settings(a, {"campaigns.abandoned_cart.policy.gadgets": {"channel": "sms"}})
+    with pytest.raises(ConfigError, match=r"events\.7\.window_days: no such setting "
+                                          r"\(known here: 0\.\.2\)"):
+        with_settings(a, {"campaigns.seasonal.events.7.window_days": 3})
+
+
+def test_replayer_caches_each_configs_runs(tiny_dataset, monkeypatch):
+    import workbench.simulate as sim
+    from workbench.campaigns.config import with_settings
+    from workbench.campaigns.replay import Replayer
+
+    calls = []
+    real = sim.simulate
+    monkeypatch.setattr(sim, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rp = Replayer.from_dataset(tiny_dataset, replications=2)
+    new = with_settings(rp.baseline, {"campaigns.caps.email_per_week": 1})
+    first = rp.run(new)
+    assert len(calls) == 4  # baseline and new, two replications each
+    again = rp.run(new)
+    rp.run(rp.baseline)
+    assert len(calls) == 4  # nothing simulated twice
+    assert first.table.equals(again.table)
+    assert first.changes == ["emails per customer per week (cap): 5 → 1"]
+    assert first.table.set_index("metric").loc["messages_sent", "difference"] < 0
+
+
+def test_change_section_judges_each_recommendation_alone(tiny_dataset):
+    from workbench.report import change_section
+
+    base = baseline_from_dataset(tiny_dataset)
+    new = _with(base, lambda d: d["campaigns"]["abandoned_cart"].update(
+        {"experiment_share": 0.0}))
+    res = replay(tiny_dataset, new, replications=2)
+    same = replay(tiny_dataset, base, replications=2)
+    sec = change_section(res.changes, res, parts={"cart policy": res, "nothing": same})
+    title, table = sec.tables[-1]
+    assert title == "Each recommendation replayed alone"
+    m = res.table.set_index("metric").loc["margin"]
+    row = table.set_index("recommendation").loc["cart policy"]
+    assert row["margin change"] == m.difference and row["margin low"] == m.low
+    verdict = ("pays" if m.low > 0 else "costs margin" if m.high < 0 else "is not shown")
+    assert any(p.startswith(f"The cart policy alone {verdict}") for p in sec.paragraphs)
+    # a change of nothing has a zero-width interval at zero: it is not said to pay
+    assert any(p.startswith("The nothing alone is not shown to pay") for p in sec.paragraphs)

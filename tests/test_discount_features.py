@@ -131,3 +131,41 @@ def test_segment_economics(units):
     assert (e.order_value > e.goods_cost).all()
     with pytest.raises(ValueError, match="no converting order"):
         segment_economics(u.assign(converted=0))
+
+
+def test_offer_redemption_exact_on_a_hand_made_experiment():
+    from workbench.features.discount import offer_redemption
+
+    # 0%: 100 of 1,000 buy.  10%: 150 of 1,000 buy, 50 of them without the discount.
+    # Expected anyway-buyers in the 10% arm: 100, of whom 50 did not redeem -> 0.5.
+    def arm(d, n, buy, redeemed):
+        return pd.DataFrame({"segment": "a", "discount": d, "converted": [1] * buy + [0] * (
+            n - buy), "discount_amount": [5.0] * redeemed + [0.0] * (n - redeemed)})
+
+    u = pd.concat([arm(0.0, 1000, 100, 0), arm(0.10, 1000, 150, 100)])
+    assert offer_redemption(u) == pytest.approx(0.5)
+    assert offer_redemption(u[u.discount > 0]) == 1.0  # nothing to compare with
+
+
+def test_offer_redemption_model_holds_on_the_simulated_store(units):
+    """The estimator's premise, checked per offered level on simulated data.
+
+    Buyers an offer causes pay its discount, so the conversions *without* a discount
+    in an offered arm are the would-buy-anyway customers who did not redeem: their
+    rate must be the same at every level, ``(1 − ρ) P(buy | 0)``.  (The simulator
+    redeems a code only when its message was seen before the order.)
+    """
+    from workbench.features.discount import offer_redemption
+
+    rho = offer_redemption(units.assign(segment=segment_units(units)))
+    assert 0.1 < rho < 0.9  # neither "nobody sees the code" nor "everyone pays it"
+    p0 = units[units.discount == 0].converted.mean()
+    n0 = int((units.discount == 0).sum())
+    for d, g in units[units.discount > 0].groupby("discount"):
+        nr = ((g.converted == 1) & (g.discount_amount <= 0)).mean()
+        expect = (1 - rho) * p0
+        se = np.sqrt(nr * (1 - nr) / len(g) + (1 - rho) ** 2 * p0 * (1 - p0) / n0)
+        assert abs(nr - expect) < 4 * se, (d, nr, expect, se)
+        # and the redeemers are at least the buyers the offer caused
+        assert ((g.converted == 1) & (g.discount_amount > 0)).mean() >= \
+            g.converted.mean() - p0 - 4 * se

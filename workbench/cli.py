@@ -288,7 +288,12 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False), required=True,
               help="A simulated dataset: its store is replayed.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              required=True, help="The new campaign config (JSON).")
+              default=None, help="The new campaign config (JSON; default: the baseline, "
+                                 "changed by --set).")
+@click.option("--set", "settings", multiple=True, metavar="PATH=VALUE",
+              help="Change one setting of the new config, e.g. "
+                   "campaigns.caps.sms_per_week=1 (VALUE is read as JSON when it parses). "
+                   "Repeatable.")
 @click.option("--baseline", "baseline_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="The config to compare with (default: the campaigns the "
                                  "dataset was simulated with).")
@@ -297,26 +302,41 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
 @click.option("--customers", type=click.IntRange(min=1), default=None,
               help="Replay a smaller store (faster).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def replay(dataset, config_file, baseline_file, replications, customers, as_json):
+def replay(dataset, config_file, settings, baseline_file, replications, customers, as_json):
     """Replay the dataset's store under a new campaign config, next to the baseline.
 
     Same customers, same random numbers: the differences in revenue, margin, discount
     cost, messages, unsubscribes and recovered carts are the config's effect, with 95%
     intervals over the replications.
     """
-    from .campaigns.config import ConfigError, load_config
-    from .campaigns.replay import replay as run_replay
+    from .campaigns.config import ConfigError, baseline_from_dataset, load_config, with_settings
+    from .campaigns.replay import Replayer
 
+    if config_file is None and not settings:
+        _fail("give the new config with --config FILE, or change the baseline with --set", 2)
     try:
-        new = load_config(config_file)
-        base = load_config(baseline_file) if baseline_file else None
-        res = run_replay(Path(dataset), new, base, replications=replications,
-                         n_customers=customers,
-                         echo=None if as_json else lambda s: click.echo(s, err=True))
+        base = load_config(baseline_file) if baseline_file else \
+            baseline_from_dataset(Path(dataset))
+        new = load_config(config_file) if config_file else base
+        if settings:
+            new = with_settings(new, dict(_setting(s) for s in settings))
+        res = Replayer.from_dataset(Path(dataset), base, replications=replications,
+                                    n_customers=customers).run(
+            new, echo=None if as_json else lambda s: click.echo(s, err=True))
     except (ConfigError, ValueError) as exc:
         _fail(str(exc), 2)
     click.echo(json.dumps(res.to_dict(), indent=2, default=float) if as_json
                else res.summary())
+
+
+def _setting(text: str) -> tuple[str, object]:
+    path, eq, value = text.partition("=")
+    if not eq or not path:
+        _fail(f"--set {text!r}: expected PATH=VALUE, e.g. campaigns.caps.sms_per_week=1", 2)
+    try:
+        return path.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return path.strip(), value
 
 
 @main.command()

@@ -217,14 +217,14 @@ def _campaign_config(manifest, out: Path, written: dict, echo) -> Section | None
 
     simulated = "config" in manifest
     base = baseline_from_dataset(manifest["_path"]) if simulated else CampaignConfig()
-    new = with_recommendations(
-        base,
-        abandoned_cart=(load_abandoned_cart(written["abandoned_cart_config"])
-                        if "abandoned_cart_config" in written else None),
-        discount=(load_discount(written["discount_config"])
-                  if "discount_config" in written else None),
-        attribution=(load_attribution(written["attribution_summary"])
-                     if "attribution_summary" in written else None))
+    sections = {
+        "abandoned_cart": (load_abandoned_cart(written["abandoned_cart_config"])
+                           if "abandoned_cart_config" in written else None),
+        "discount": (load_discount(written["discount_config"])
+                     if "discount_config" in written else None),
+        "attribution": (load_attribution(written["attribution_summary"])
+                        if "attribution_summary" in written else None)}
+    new = with_recommendations(base, **sections)
     new.provenance.dataset_hash = manifest.get("dataset_hash")
     written["campaign_config"] = save_config(new, out / "campaign_config.json")
     written["campaign_config_schema"] = _write_json(out / "campaign_config.schema.json",
@@ -233,9 +233,15 @@ def _campaign_config(manifest, out: Path, written: dict, echo) -> Section | None
         return change_section(diff_configs(base, new), None,
                               "This dataset was not simulated, so the change cannot be "
                               "replayed; review the differences before deploying.")
-    from .campaigns.replay import replay
+    from .campaigns.replay import Replayer
 
     n = min(int(manifest["config"].get("n_customers", 5000)), 5000)
-    res = replay(manifest["_path"], new, base, replications=3, n_customers=n)
+    rp = Replayer.from_dataset(manifest["_path"], base, replications=3, n_customers=n)
+    res = rp.run(new)
+    # each recommendation alone (the baseline's runs are cached, so each costs one config)
+    names = {"abandoned_cart": "abandoned-cart timing policy",
+             "discount": "discount rule by segment"}
+    parts = {names[k]: rp.run(with_recommendations(base, **{k: v}))
+             for k, v in sections.items() if k in names and v is not None}
     echo(f"replay: {len(res.changes)} setting(s) changed; replayed on {n:,} customers x 3")
-    return change_section(res.changes, res)
+    return change_section(res.changes, res, parts=parts if len(parts) > 1 else None)

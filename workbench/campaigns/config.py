@@ -81,14 +81,61 @@ def load_config(path) -> CampaignConfig:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read a JSON config ({exc})") from exc
+    return _validated(data, str(path))
+
+
+def _validated(data: dict, where: str) -> CampaignConfig:
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{path}: invalid campaign config:"]
+        lines = [f"{where}: invalid campaign config:"]
         for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            lines.append(f"  {where}: {e['msg']}")
+            field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            lines.append(f"  {field}: {e['msg']}")
         raise ConfigError("\n".join(lines)) from exc
+
+
+def with_settings(base: CampaignConfig, settings: dict[str, Any]) -> CampaignConfig:
+    """``base`` with settings changed by dotted path, validated.
+
+    The one way the CLI (``workbench replay --set``), the notebooks and the policy
+    lab edit a config; an unknown path or a bad value is a :class:`ConfigError`
+    naming the field.
+
+    >>> c = with_settings(CampaignConfig(), {"campaigns.caps.sms_per_week": 1})
+    >>> c.campaigns.caps.sms_per_week
+    1
+    >>> with_settings(CampaignConfig(), {"campaigns.caps.sms_per_day": 1})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    workbench.campaigns.config.ConfigError: campaigns.caps.sms_per_day: no such setting ...
+    """
+    data = base.model_dump(mode="json")
+    for dotted, value in settings.items():
+        keys = dotted.split(".")
+        node = data
+        for i, k in enumerate(keys):
+            if isinstance(node, list) and k.isdigit() and int(k) < len(node):
+                k = int(k)
+            elif not isinstance(node, dict) or (k not in node and i < len(keys) - 1) or (
+                    k not in node and not _open_mapping(keys[:i])):
+                known = ", ".join(map(str, node)) if isinstance(node, dict) else \
+                    f"0..{len(node) - 1}" if isinstance(node, list) else "none"
+                raise ConfigError(f"{dotted}: no such setting (known here: {known})")
+            if i == len(keys) - 1:
+                node[k] = value.model_dump(mode="json") if isinstance(value, BaseModel) \
+                    else value
+            else:
+                if node[k] is None:  # e.g. switching a discount rule on
+                    node[k] = {}
+                node = node[k]
+    return _validated(data, "settings")
+
+
+def _open_mapping(keys: list[str]) -> bool:
+    """Mappings whose keys are data (purchase types, segments), not a fixed schema."""
+    return keys[-1:] in (["policy"], ["discount_pct"], ["model_settings"])
 
 
 def baseline_from_dataset(dataset) -> CampaignConfig:

@@ -95,6 +95,101 @@ class ReplayResult:
                                              title="Replayed effect of the config change")
 
 
+class Replayer:
+    """One store to replay configs on, each config's runs cached.
+
+    The baseline's replications are simulated once; a config already replayed (the
+    policy lab's slider moved back, the CLI's baseline) costs nothing.  The store is
+    ``sim_config`` (its campaigns are replaced by each config's) with replication
+    ``r`` on seed ``seed + r``.
+
+    Examples
+    --------
+    >>> from workbench.simulate.config import scenario
+    >>> rp = Replayer(scenario("tiny", n_customers=150, days=30), seed=1, replications=2)
+    >>> res = rp.run(rp.baseline)
+    >>> float(res.table.difference.abs().max())
+    0.0
+    """
+
+    def __init__(self, sim_config, seed: int = 0, baseline: CampaignConfig | None = None,
+                 replications: int = 3, n_customers: int | None = None,
+                 days: int | None = None, dataset=None, cache_size: int = 64):
+        from ..simulate.config import SimulationConfig
+
+        if replications < 1:
+            raise ValueError(f"replications must be >= 1, not {replications}")
+        over = {k: v for k, v in (("n_customers", n_customers), ("days", days))
+                if v is not None}
+        self.sim_config = SimulationConfig.model_validate(
+            {**sim_config.model_dump(), **over})
+        self.seed = int(seed)
+        self.replications = replications
+        self.baseline = baseline or CampaignConfig(campaigns=self.sim_config.campaigns)
+        self.settings = {"dataset": None if dataset is None else str(dataset),
+                         "replications": replications,
+                         "seeds": [self.seed + r for r in range(replications)], **over}
+        self._cache: dict[str, pd.DataFrame] = {}
+        self._cache_size = cache_size
+
+    @classmethod
+    def from_dataset(cls, dataset, baseline: CampaignConfig | None = None, **kw) -> Replayer:
+        """The store a simulated dataset came from (its manifest's config and seed)."""
+        from ..simulate.config import SimulationConfig
+        from ..store import load_manifest
+
+        m = load_manifest(dataset)
+        if "config" not in m:
+            raise ValueError(f"{dataset}: the manifest records no simulator config; only a "
+                             "simulated dataset can be replayed")
+        return cls(SimulationConfig.model_validate(m["config"]), seed=int(m.get("seed", 0)),
+                   baseline=baseline or baseline_from_dataset(dataset), dataset=dataset, **kw)
+
+    def runs(self, config: CampaignConfig, echo=None, label: str = "") -> pd.DataFrame:
+        """The metrics of each replication under ``config`` (cached)."""
+        from ..simulate import simulate
+        from ..simulate.config import SimulationConfig
+
+        key = config.campaigns.model_dump_json()
+        if key not in self._cache:
+            rows = []
+            for r in range(self.replications):
+                cfg = SimulationConfig.model_validate(
+                    {**self.sim_config.model_dump(), "campaigns": config.campaigns.model_dump()})
+                rows.append({"replication": r,
+                             **store_metrics(simulate(cfg, seed=self.seed + r))})
+                if echo:
+                    echo(f"replication {r + 1}/{self.replications}: {label} done")
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = pd.DataFrame(rows)
+        return self._cache[key]
+
+    def run(self, new: CampaignConfig, echo=None) -> ReplayResult:
+        """``new`` against the baseline: paired differences with 95% t intervals."""
+        b = self.runs(self.baseline, echo, "baseline").set_index("replication")[list(METRICS)]
+        n_ = self.runs(new, echo, "new").set_index("replication")[list(METRICS)]
+        diff = n_ - b
+        out = []
+        for k in METRICS:
+            d = diff[k].to_numpy()
+            mean = float(d.mean())
+            if len(d) > 1 and d.std(ddof=1) > 0:
+                half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+            elif len(d) > 1:
+                half = 0.0  # identical differences in every replication (e.g. the same config)
+            else:
+                half = np.nan
+            out.append({"metric": k, "baseline": float(b[k].mean()), "new": float(n_[k].mean()),
+                        "difference": mean, "low": mean - half, "high": mean + half})
+        runs = pd.concat([b.reset_index().assign(config="baseline"),
+                          n_.reset_index().assign(config="new")], ignore_index=True)
+        return ReplayResult(table=pd.DataFrame(out),
+                            runs=runs[["replication", "config", *METRICS]],
+                            changes=diff_configs(self.baseline, new),
+                            settings=dict(self.settings), notes=list(new.provenance.notes))
+
+
 def replay(dataset, new: CampaignConfig, baseline: CampaignConfig | None = None,
            replications: int = 3, n_customers: int | None = None, days: int | None = None,
            echo=None) -> ReplayResult:
@@ -103,49 +198,5 @@ def replay(dataset, new: CampaignConfig, baseline: CampaignConfig | None = None,
     ``baseline`` defaults to the campaigns the dataset was simulated with;
     ``n_customers`` / ``days`` replay a smaller store (faster, same behaviour).
     """
-    from ..simulate import simulate
-    from ..simulate.config import SimulationConfig
-    from ..store import load_manifest
-
-    if replications < 1:
-        raise ValueError(f"replications must be >= 1, not {replications}")
-    m = load_manifest(dataset)
-    if "config" not in m:
-        raise ValueError(f"{dataset}: the manifest records no simulator config; only a "
-                         "simulated dataset can be replayed")
-    base_cfg = SimulationConfig.model_validate(m["config"])
-    over = {k: v for k, v in (("n_customers", n_customers), ("days", days)) if v is not None}
-    baseline = baseline or baseline_from_dataset(dataset)
-    seed0 = int(m.get("seed", 0))
-    echo = echo or (lambda *_: None)
-    rows = []
-    for r in range(replications):
-        for label, cfg in (("baseline", baseline), ("new", new)):
-            sim_cfg = base_cfg.model_copy(update={"campaigns": cfg.campaigns, **over})
-            sim_cfg = SimulationConfig.model_validate(sim_cfg.model_dump())
-            rows.append({"replication": r, "config": label,
-                         **store_metrics(simulate(sim_cfg, seed=seed0 + r))})
-            echo(f"replication {r + 1}/{replications}: {label} done")
-    runs = pd.DataFrame(rows)
-    b = runs[runs.config == "baseline"].set_index("replication")[list(METRICS)]
-    n_ = runs[runs.config == "new"].set_index("replication")[list(METRICS)]
-    diff = n_ - b
-    out = []
-    for k in METRICS:
-        d = diff[k].to_numpy()
-        mean = float(d.mean())
-        if len(d) > 1 and d.std(ddof=1) > 0:
-            half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-        elif len(d) > 1:
-            half = 0.0  # identical differences in every replication (e.g. the same config)
-        else:
-            half = np.nan
-        out.append({"metric": k, "baseline": float(b[k].mean()), "new": float(n_[k].mean()),
-                    "difference": mean, "low": mean - half, "high": mean + half})
-    notes = list(new.provenance.notes)
-    return ReplayResult(table=pd.DataFrame(out), runs=runs,
-                        changes=diff_configs(baseline, new),
-                        settings={"dataset": str(dataset), "replications": replications,
-                                  "seeds": [seed0 + r for r in range(replications)],
-                                  **over},
-                        notes=notes)
+    return Replayer.from_dataset(dataset, baseline, replications=replications,
+                                 n_customers=n_customers, days=days).run(new, echo=echo)

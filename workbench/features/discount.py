@@ -18,6 +18,7 @@ price-sensitivity segment); :func:`segment_units` implements the default rule.
 from __future__ import annotations
 
 import ibis
+import numpy as np
 import pandas as pd
 from ibis import _
 
@@ -173,13 +174,29 @@ def segment_features(segments) -> pd.DataFrame:
 
 
 def segment_economics(units: pd.DataFrame, segments=None) -> pd.DataFrame:
-    """Average order value before discount and goods cost per order, per segment.
+    """Average order value before discount, goods cost per order, and offer redemption.
 
     Measured on the experiment's own converting orders; a segment with no
     conversion gets the average of the others.  Columns: ``segment, order_value,
-    goods_cost`` — what :func:`workbench.models.discount.decide_discounts` needs.
+    goods_cost, redemption`` — what :func:`workbench.models.discount.decide_discounts`
+    needs.
+
+    ``redemption`` is the share of customers who would have bought anyway that use
+    the discount they were offered (a code they never saw is not redeemed, so it is
+    below 1 — about the share who open or click).  Buyers the offer *caused* redeem it;
+    so in an arm offering ``d > 0`` the converting orders without a discount are
+    anyway-buyers who did not redeem, and their expected number is
+    ``n_d × P(buy | 0) × (1 − redemption)``.  The moment estimator, pooled over
+    segments and levels (it is a property of how offers are delivered, not of price
+    sensitivity, and per segment it would be noisy)::
+
+        redemption = 1 − Σ_{s, d>0} nonredeemed_{s,d} / Σ_{s, d>0} n_{s,d} × p0_s
+
+    with ``p0_s`` the segment's conversion rate in the no-discount arm, clipped to
+    [0, 1]; 1 (every converter paid the discount, the conservative value) when there
+    is no no-discount arm to compare with.
     """
-    need = {"segment", "converted", "revenue", "discount_amount", "goods_cost"}
+    need = {"segment", "converted", "revenue", "discount_amount", "goods_cost", "discount"}
     missing = need - set(units.columns)
     if missing:
         raise ValueError(f"discount units: missing columns {sorted(missing)}")
@@ -192,4 +209,21 @@ def segment_economics(units: pd.DataFrame, segments=None) -> pd.DataFrame:
     if econ.isna().all().any():
         raise ValueError("discount units: no converting order in any segment; the order value "
                          "and goods cost cannot be measured")
-    return econ.fillna(econ.mean()).rename_axis("segment").reset_index()
+    econ = econ.fillna(econ.mean())
+    econ["redemption"] = offer_redemption(units)
+    return econ.rename_axis("segment").reset_index()
+
+
+def offer_redemption(units: pd.DataFrame) -> float:
+    """The pooled share of anyway-buyers who redeem an offered discount (see above)."""
+    zero = units[units.discount == 0]
+    if zero.empty:
+        return 1.0
+    p0 = zero.groupby("segment").converted.mean()
+    offered = units[units.discount > 0]
+    p0_of = offered.segment.map(p0).fillna(zero.converted.mean())
+    expected_anyway = float(p0_of.sum())
+    if expected_anyway <= 0:
+        return 1.0
+    nonredeemed = float(((offered.converted == 1) & (offered.discount_amount <= 0)).sum())
+    return float(np.clip(1.0 - nonredeemed / expected_anyway, 0.0, 1.0))

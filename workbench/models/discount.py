@@ -414,20 +414,40 @@ class DiscountDecision:
     __str__ = summary
 
 
+def expected_margin(p_d, p_0, d, order_value: float, goods_cost: float,
+                    redemption: float = 1.0, message_cost: float = 0.0):
+    """Expected margin per message when a discount ``d`` (a fraction) is offered.
+
+    ``P(buy | d) (V − C) − d V [P(buy | d) − (1 − ρ) P(buy | 0)] − message_cost``:
+    every buyer brings ``V − C``; the discount is paid by the buyers the offer caused
+    (``P(buy | d) − P(buy | 0)``, who came for it) and by the share ``ρ`` of the
+    anyway-buyers who redeem it.  With ``ρ = 1`` this is ``P(buy | d) (V (1 − d) − C)``.
+    Arrays broadcast.
+
+    >>> round(float(expected_margin(0.12, 0.08, 0.2, 100.0, 50.0, redemption=0.5)), 3)
+    4.4
+    """
+    p_d, p_0, d = (np.asarray(x, dtype=float) for x in (p_d, p_0, d))
+    paid = d * order_value * (p_d - (1.0 - redemption) * p_0)
+    return p_d * (order_value - goods_cost) - paid - message_cost
+
+
 def decide_discounts(model: DiscountResponseModel, economics: pd.DataFrame,
                      levels=(0.0, 0.05, 0.10, 0.15, 0.20), message_cost: float = 0.0,
                      min_prob: float = 0.9) -> DiscountDecision:
     """The profit-maximizing discount per segment.
 
     For each posterior draw, the expected margin per message at discount ``d`` is
-    ``P(buy | d) × (V × (1 − d) − C) − message_cost`` with ``V`` the segment's
-    average order value before discount and ``C`` its goods cost per order
-    (``economics`` columns ``segment, order_value, goods_cost``); the incremental
+    :func:`expected_margin` — ``P(buy | d) (V − C) − d V [P(buy | d) − (1 − ρ) P(buy | 0)]
+    − message_cost`` with ``V`` the segment's average order value before discount,
+    ``C`` its goods cost per order and ``ρ`` the share of anyway-buyers who redeem the
+    offer (``economics`` columns ``segment, order_value, goods_cost`` and optionally
+    ``redemption``, default 1: every converter pays the discount); the incremental
     margin is that minus the same at ``d = 0``.  The chosen level maximizes the
     posterior mean; it is recommended only when the posterior probability that it
     beats no discount reaches ``min_prob``.  ``subsidy_avoided`` is what a blanket
     offer of the chosen level would pay to customers who buy anyway:
-    ``P(buy | 0) × V × d`` per message.
+    ``ρ P(buy | 0) × V × d`` per message.
     """
     missing = {"segment", "order_value", "goods_cost"} - set(economics.columns)
     if missing:
@@ -444,8 +464,9 @@ def decide_discounts(model: DiscountResponseModel, economics: pd.DataFrame,
         if s not in econ.index:
             raise DiscountInputError(f"economics: no order value / goods cost for segment {s!r}")
         v, cost = float(econ.loc[s, "order_value"]), float(econ.loc[s, "goods_cost"])
+        rho = float(econ.loc[s, "redemption"]) if "redemption" in econ else 1.0
         p = model.conversion_draws(s, levels)  # (samples, levels)
-        margin = p * (v * (1 - levels)[None, :] - cost) - message_cost
+        margin = expected_margin(p, p[:, [0]], levels[None, :], v, cost, rho, message_cost)
         inc = margin - margin[:, [0]]
         mean = inc.mean(axis=0)
         lo, hi = np.quantile(inc, [0.05, 0.95], axis=0)
@@ -461,7 +482,8 @@ def decide_discounts(model: DiscountResponseModel, economics: pd.DataFrame,
                      "low_90": lo[j] if send else 0.0, "high_90": hi[j] if send else 0.0,
                      "prob_beats_zero": beats[j],
                      "p_buy_at_zero": float(p[:, 0].mean()),
-                     "subsidy_avoided_per_message": float(p[:, 0].mean() * v * levels[j])})
+                     "subsidy_avoided_per_message": float(rho * p[:, 0].mean() * v
+                                                          * levels[j])})
     return DiscountDecision(table=pd.DataFrame(rows), recommendations=pd.DataFrame(recs),
                             min_prob=min_prob, converged=bool(model.converged_),
                             diagnostics=model.diagnostics_.failures)
@@ -473,11 +495,12 @@ def score_against_truth(decision: DiscountDecision, truth_units: pd.DataFrame,
 
     ``truth_units`` is :func:`workbench.simulate.truth.discount_conversion_truth` output with a
     ``segment`` column; per segment the true expected margin per message at level ``d`` is
-    ``mean_i P_i(buy | d) × (V (1 − d) − C) − message_cost``.  Returns, per segment, the true
-    best level, the margin it earns, the margin the recommendation earns and the share
-    captured — also for the posterior-best level before the ``min_prob`` threshold
-    (``share_without_threshold``), which separates estimation error from the price of
-    caution.
+    :func:`expected_margin` at the segment's mean true ``P(buy | d)``, with the same
+    economics (order value, goods cost, redemption) the decision used.  Returns, per
+    segment, the true best level, the margin it earns, the margin the recommendation
+    earns and the share captured — also for the posterior-best level before the
+    ``min_prob`` threshold (``share_without_threshold``), which separates estimation
+    error from the price of caution.
     """
     econ = economics.set_index("segment")
     levels = [c for c in truth_units.columns if c.startswith("p_buy_")]
@@ -486,9 +509,11 @@ def score_against_truth(decision: DiscountDecision, truth_units: pd.DataFrame,
         g = truth_units[truth_units.segment == r.segment]
         v, cost = float(econ.loc[r.segment, "order_value"]), float(econ.loc[r.segment,
                                                                             "goods_cost"])
-        margin = {int(c.split("_")[-1]) / 100: g[c].mean() * (v * (1 - int(c.split("_")[-1])
-                                                                   / 100) - cost)
-                  - message_cost for c in levels}
+        rho = float(econ.loc[r.segment, "redemption"]) if "redemption" in econ else 1.0
+        p0 = g["p_buy_0"].mean()
+        margin = {int(c.split("_")[-1]) / 100: float(expected_margin(
+            g[c].mean(), p0, int(c.split("_")[-1]) / 100, v, cost, rho, message_cost))
+            for c in levels}
         best = max(margin, key=margin.get)
 
         def at(level, margin=margin):

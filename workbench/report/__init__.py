@@ -312,8 +312,13 @@ def clv_section(analysis=None, reason: str = "") -> Section:
                                       "cohorts": analysis.cohort_chart()}, tables=tables)
 
 
-def change_section(changes: list[str], replay=None, reason: str = "") -> Section:
-    """What the recommended config changes, and its effect replayed in the simulator."""
+def change_section(changes: list[str], replay=None, reason: str = "",
+                   parts: dict | None = None) -> Section:
+    """What the recommended config changes, and its effect replayed in the simulator.
+
+    ``parts``: each recommendation replayed alone (name → ReplayResult), so a change
+    that does not pay is seen even when the whole config does.
+    """
     title, anchor = "What changes: the recommended campaign config", "changes"
     intro = ("The analyses below recommend settings; together they make the campaign config "
              "in campaign_config.json. Before anyone deploys it, the same store is "
@@ -337,9 +342,23 @@ def change_section(changes: list[str], replay=None, reason: str = "") -> Section
                           replay.settings.get("n_customers"), int) else
                       f"Replayed with {n} paired replications.")
     paragraphs += replay.notes
+    tables = [("Replayed effect per metric", replay.table)]
+    if parts:
+        rows = []
+        for name, r in parts.items():
+            e = r.table.set_index("metric")
+            rows.append({"recommendation": name, **{
+                f"{k} {c}": e.loc[k, col] for k in ("margin", "revenue", "discount_cost")
+                for c, col in (("change", "difference"), ("low", "low"), ("high", "high"))}})
+            lo, hi = e.loc["margin", "low"], e.loc["margin", "high"]
+            verdict = ("pays" if lo > 0 else "costs margin" if hi < 0 else
+                       "is not shown to pay yet (its interval spans zero)")
+            paragraphs.append(f"The {name} alone {verdict}: margin "
+                              f"{e.loc['margin', 'difference']:+,.0f} (95% {lo:+,.0f} to "
+                              f"{hi:+,.0f}).")
+        tables.append(("Each recommendation replayed alone", pd.DataFrame(rows)))
     return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
-                   charts={"replay": replay.chart()},
-                   tables=[("Replayed effect per metric", replay.table)])
+                   charts={"replay": replay.chart()}, tables=tables)
 
 
 def operations_section(funnel: pd.DataFrame, weekly: pd.DataFrame) -> Section:
