@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -248,3 +249,24 @@ def test_change_section_judges_each_recommendation_alone(tiny_dataset):
     assert any(p.startswith(f"The cart policy alone {verdict}") for p in sec.paragraphs)
     # a change of nothing has a zero-width interval at zero: it is not said to pay
     assert any(p.startswith("The nothing alone is not shown to pay") for p in sec.paragraphs)
+
+
+def test_per_customer_interval_matches_the_spread_between_stores():
+    """Customers are independent, so one store's per-customer SE is the between-store SD."""
+    from workbench.campaigns.config import with_settings
+    from workbench.campaigns.replay import Replayer
+    from workbench.simulate import scenario
+
+    rp = Replayer(scenario("small", n_customers=400, days=90), seed=100, replications=16)
+    new = with_settings(rp.baseline, {"campaigns.caps.email_per_week": 1,
+                                      "campaigns.abandoned_cart.experiment_share": 0.0})
+    base_f, new_f = rp.customer_runs(rp.baseline), rp.customer_runs(new)
+    for k in ("messages_sent", "margin"):
+        totals = np.array([(c[k] - b[k]).sum() for b, c in zip(base_f, new_f, strict=True)])
+        per_customer_se = np.array([len(b) * (c[k] - b[k]).std(ddof=1) / np.sqrt(len(b))
+                                    for b, c in zip(base_f, new_f, strict=True)])
+        # the SD of 16 store totals has a relative standard error of about 1/sqrt(30) ~ 18%
+        ratio = totals.std(ddof=1) / np.sqrt(np.mean(per_customer_se ** 2))
+        assert 0.6 < ratio < 1.5, (k, ratio)
+    res = rp.run(new).table.set_index("metric")
+    assert res.loc["messages_sent", "high"] < 0  # a cap of 1 a week sends fewer messages

@@ -5,8 +5,18 @@ catalogue — is simulated under the baseline campaigns and under the new ones
 with the **same seeds**: the simulator draws every customer's behaviour from
 keyed random numbers (common random numbers), so the difference between the two
 runs is the effect of the config change, not noise between two different
-stores.  Replication ``r`` uses seed ``dataset seed + r``; the interval of each
-difference is a t interval over the replications' paired differences.
+stores (common random numbers; Law 2015, *Simulation Modeling and Analysis*, 5th
+ed., sec. 11.2).  Replication ``r`` uses seed ``dataset seed + r``.
+
+Intervals come from the paired differences **per customer**: the simulator's
+customers are independent (each one's caps, unsubscribes and outcomes depend only
+on their own keyed draws), so with ``d_i`` the new-minus-baseline value of
+customer ``i`` over ``n = R × N`` customer-replications, the store-level
+difference is ``N × mean(d)`` with standard error ``N × sd(d) / √n`` and a t
+interval on ``n − 1`` degrees of freedom (the paired-difference interval of Law
+2015, eq. 10.3, with customers as the pairs).  One replication of a few thousand
+customers already gives an interval — which is what makes the policy lab fast —
+where an interval over replications alone would need many whole stores.
 
 Metrics: revenue, margin (revenue − goods cost − message cost), discount cost,
 messages sent, unsubscribes, recovered carts (abandoned carts later bought) and
@@ -32,27 +42,48 @@ METRICS = ("revenue", "margin", "discount_cost", "messages_sent", "unsubscribes"
            "recovered_carts", "carts_recovered_by_messages")
 
 
-def store_metrics(store) -> dict[str, float]:
-    """The replay metrics of one simulated store (a :class:`SimulatedStore`)."""
+def customer_metrics(store) -> pd.DataFrame:
+    """The replay metrics of each customer of one simulated store (index ``customer_id``).
+
+    Every customer has a row (zeros for those with nothing); the store's totals are
+    the column sums (:func:`store_metrics`).
+    """
     o = store.to_pandas("orders")
     oi = store.to_pandas("order_items")
     m = store.to_pandas("messages")
     carts = store.to_pandas("truth/carts")
-    goods = float((oi.quantity * oi.unit_cost).sum())
-    msg_cost = float(m.cost.sum())
-    revenue = float(o.revenue.sum())
-    return {"revenue": revenue, "margin": revenue - goods - msg_cost,
-            "discount_cost": float(o.discount_amount.sum()), "messages_sent": float(len(m)),
-            "unsubscribes": float(m.unsubscribed_at.notna().sum()),
-            "recovered_carts": float((carts.outcome != "lost").sum()),
-            "carts_recovered_by_messages": float((carts.outcome == "caused_by_message").sum())}
+    ids = pd.RangeIndex(1, store.config.n_customers + 1, name="customer_id")
+    goods = (oi.quantity * oi.unit_cost).groupby(oi.order_id).sum()
+    oc = o.set_index("order_id").customer_id
+    goods_c = goods.groupby(oc.reindex(goods.index).to_numpy()).sum()
+
+    def by(values, key) -> pd.Series:
+        return pd.Series(values).groupby(np.asarray(key)).sum().reindex(ids, fill_value=0)
+
+    revenue = by(o.revenue.to_numpy(), o.customer_id)
+    out = pd.DataFrame({
+        "revenue": revenue,
+        "margin": revenue - goods_c.reindex(ids, fill_value=0.0)
+        - by(m.cost.to_numpy(), m.customer_id),
+        "discount_cost": by(o.discount_amount.to_numpy(), o.customer_id),
+        "messages_sent": by(np.ones(len(m)), m.customer_id),
+        "unsubscribes": by(m.unsubscribed_at.notna().to_numpy(float), m.customer_id),
+        "recovered_carts": by((carts.outcome != "lost").to_numpy(float), carts.customer_id),
+        "carts_recovered_by_messages": by((carts.outcome == "caused_by_message").to_numpy(
+            float), carts.customer_id)}, index=ids)
+    return out.astype(float)
+
+
+def store_metrics(store) -> dict[str, float]:
+    """The replay metrics of one simulated store (a :class:`SimulatedStore`)."""
+    return {k: float(v) for k, v in customer_metrics(store).sum().items()}
 
 
 @dataclass
 class ReplayResult:
     """Baseline against new config: per metric, means and the paired difference."""
 
-    table: pd.DataFrame  # metric, baseline, new, difference, low, high (over replications)
+    table: pd.DataFrame  # metric, baseline, new, difference, low, high (per store)
     runs: pd.DataFrame  # replication, config, metric values
     changes: list[str]  # the config diff in words
     settings: dict = field(default_factory=dict)
@@ -61,14 +92,22 @@ class ReplayResult:
     def summary(self) -> str:
         lines = ["What changed: " + ("; ".join(self.changes) if self.changes else
                                      "nothing — the configs are the same") + "."]
-        n = self.settings["replications"]
         for r in self.table.itertuples():
             iv = (f" [{r.low:+,.1f}, {r.high:+,.1f}]" if np.isfinite(r.low) else "")
             lines.append(f"{r.metric.replace('_', ' ')}: {r.baseline:,.1f} → {r.new:,.1f} "
-                         f"({r.difference:+,.1f}{iv}, 95% over {n} replications)")
+                         f"({r.difference:+,.1f}{iv}, 95%)")
+        lines.append(f"Intervals over {self.basis}.")
         return "\n".join(lines + self.notes)
 
     __str__ = summary
+
+    @property
+    def basis(self) -> str:
+        """What the intervals are over, in words."""
+        s = self.settings
+        n, r = s.get("store_customers"), s["replications"]
+        who = f"{n:,} customers" if isinstance(n, int) else "the customers"
+        return f"{who} × {r} replication{'s' if r > 1 else ''} (paired per customer)"
 
     def _repr_html_(self) -> str:
         return f"<pre>{self.summary()}</pre>" + self.table.round(2).to_html(index=False)
@@ -145,49 +184,56 @@ class Replayer:
         return cls(SimulationConfig.model_validate(m["config"]), seed=int(m.get("seed", 0)),
                    baseline=baseline or baseline_from_dataset(dataset), dataset=dataset, **kw)
 
-    def runs(self, config: CampaignConfig, echo=None, label: str = "") -> pd.DataFrame:
-        """The metrics of each replication under ``config`` (cached)."""
+    def customer_runs(self, config: CampaignConfig, echo=None, label: str = ""
+                      ) -> list[pd.DataFrame]:
+        """Per replication, each customer's metrics under ``config`` (cached)."""
         from ..simulate import simulate
         from ..simulate.config import SimulationConfig
 
         key = config.campaigns.model_dump_json()
         if key not in self._cache:
-            rows = []
+            frames = []
             for r in range(self.replications):
                 cfg = SimulationConfig.model_validate(
                     {**self.sim_config.model_dump(), "campaigns": config.campaigns.model_dump()})
-                rows.append({"replication": r,
-                             **store_metrics(simulate(cfg, seed=self.seed + r))})
+                frames.append(customer_metrics(simulate(cfg, seed=self.seed + r)))
                 if echo:
                     echo(f"replication {r + 1}/{self.replications}: {label} done")
             if len(self._cache) >= self._cache_size:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = pd.DataFrame(rows)
+            self._cache[key] = frames
         return self._cache[key]
+
+    def runs(self, config: CampaignConfig, echo=None, label: str = "") -> pd.DataFrame:
+        """The store totals of each replication under ``config``."""
+        return pd.DataFrame([{"replication": r, **f.sum().to_dict()}
+                             for r, f in enumerate(self.customer_runs(config, echo, label))])
 
     def run(self, new: CampaignConfig, echo=None) -> ReplayResult:
         """``new`` against the baseline: paired differences with 95% t intervals."""
-        b = self.runs(self.baseline, echo, "baseline").set_index("replication")[list(METRICS)]
-        n_ = self.runs(new, echo, "new").set_index("replication")[list(METRICS)]
-        diff = n_ - b
+        base = self.customer_runs(self.baseline, echo, "baseline")
+        cand = self.customer_runs(new, echo, "new")
+        d = pd.concat([c - b for b, c in zip(base, cand, strict=True)], ignore_index=True)
+        n_store = self.sim_config.n_customers
+        n = len(d)
         out = []
         for k in METRICS:
-            d = diff[k].to_numpy()
-            mean = float(d.mean())
-            if len(d) > 1 and d.std(ddof=1) > 0:
-                half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-            elif len(d) > 1:
-                half = 0.0  # identical differences in every replication (e.g. the same config)
-            else:
-                half = np.nan
-            out.append({"metric": k, "baseline": float(b[k].mean()), "new": float(n_[k].mean()),
+            x = d[k].to_numpy()
+            mean = n_store * float(x.mean())
+            sd = float(x.std(ddof=1)) if n > 1 else np.nan
+            half = (float(stats.t.ppf(0.975, n - 1)) * n_store * sd / np.sqrt(n)
+                    if n > 1 else np.nan)
+            out.append({"metric": k,
+                        "baseline": float(np.mean([f[k].sum() for f in base])),
+                        "new": float(np.mean([f[k].sum() for f in cand])),
                         "difference": mean, "low": mean - half, "high": mean + half})
-        runs = pd.concat([b.reset_index().assign(config="baseline"),
-                          n_.reset_index().assign(config="new")], ignore_index=True)
+        runs = pd.concat([self.runs(self.baseline).assign(config="baseline"),
+                          self.runs(new).assign(config="new")], ignore_index=True)
         return ReplayResult(table=pd.DataFrame(out),
                             runs=runs[["replication", "config", *METRICS]],
                             changes=diff_configs(self.baseline, new),
-                            settings=dict(self.settings), notes=list(new.provenance.notes))
+                            settings={**self.settings, "store_customers": n_store},
+                            notes=list(new.provenance.notes))
 
 
 def replay(dataset, new: CampaignConfig, baseline: CampaignConfig | None = None,

@@ -332,15 +332,12 @@ def change_section(changes: list[str], replay=None, reason: str = "",
     if replay is None:
         return Section(title=title, anchor=anchor, paragraphs=paragraphs)
     t = replay.table.set_index("metric")
-    n = replay.settings["replications"]
     kpis = [Kpi(f"chg-{k}", f"{k.replace('_', ' ')} (replayed)",
                 f"{t.loc[k, 'difference']:+,.0f}",
-                f"95% [{t.loc[k, 'low']:+,.0f}, {t.loc[k, 'high']:+,.0f}] over {n} runs")
+                f"95% [{t.loc[k, 'low']:+,.0f}, {t.loc[k, 'high']:+,.0f}]")
             for k in ("margin", "revenue", "recovered_carts", "unsubscribes")]
-    paragraphs.append(f"Replayed on {replay.settings.get('n_customers', 'all'):,} customers, "
-                      f"{n} paired replications." if isinstance(
-                          replay.settings.get("n_customers"), int) else
-                      f"Replayed with {n} paired replications.")
+    paragraphs.append(f"Replayed in the simulator; the 95% intervals are over "
+                      f"{replay.basis}.")
     paragraphs += replay.notes
     tables = [("Replayed effect per metric", replay.table)]
     if parts:
