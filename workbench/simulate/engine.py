@@ -149,7 +149,7 @@ class _Columns:
             raise ValueError("ragged batch")
         for name in self.names:
             v = cols[name]
-            self.parts[name].append(np.broadcast_to(np.asarray(v), (size,)).copy())
+            self.parts[name].append(np.full(size, v) if np.ndim(v) == 0 else np.array(v))
         ids = np.arange(self.n, self.n + size)
         self.n += size
         return ids
@@ -345,6 +345,18 @@ class _Engine:
                                          minlength=ids.size))
         self._g_cost.extend(np.bincount(local, weights=qty * self.p_cost[prod],
                                         minlength=ids.size))
+        # each basket's primary consumable (the first consumable among its first four
+        # items, -1 if none) and its quantity: what replenishment reminders are about
+        pos = np.arange(bid.size) - np.searchsorted(bid, bid)
+        cand = np.nonzero((pos < 4) & (self.cat_type[self.p_cat[prod]] == 2))[0]
+        cons = np.full(ids.size, -1, dtype=np.int64)
+        cons_qty = np.ones(ids.size, dtype=np.int64)
+        if cand.size:
+            first_b, at = np.unique(local[cand], return_index=True)
+            cons[first_b] = prod[cand[at]]
+            cons_qty[first_b] = qty[cand[at]]
+        self._g_cons.extend(cons)
+        self._g_cons_qty.extend(cons_qty)
 
     bi_basket = property(lambda self: self._g_bi_basket.v)
     bi_product = property(lambda self: self._g_bi_product.v)
@@ -353,6 +365,8 @@ class _Engine:
     b_end = property(lambda self: self._g_end.v)
     b_value = property(lambda self: self._g_value.v)
     b_cost = property(lambda self: self._g_cost.v)
+    b_cons = property(lambda self: self._g_cons.v)
+    b_cons_qty = property(lambda self: self._g_cons_qty.v)
 
     # ------------------------------------------------------------------ organic world
     def build_occasions(self):
@@ -389,6 +403,7 @@ class _Engine:
         self._g_bi_basket, self._g_bi_product, self._g_bi_qty = (_Grow(np.int64) for _ in "abc")
         self._g_start, self._g_end = _Grow(np.int64), _Grow(np.int64)
         self._g_value, self._g_cost = _Grow(np.float64), _Grow(np.float64)
+        self._g_cons, self._g_cons_qty = _Grow(np.int64), _Grow(np.int64)
 
         # --- purchase occasions
         n_occ = occ_c.size
@@ -553,7 +568,10 @@ class _Engine:
     def _trigger(self, cust, t, campaign, channel, key, disc=0.0, experiment=-1, arm=-1,
                  trigger_kind=-1, trigger=-1, ref=-1):
         n = cust.size
-        full = lambda v, dt: np.broadcast_to(np.asarray(v, dtype=dt), (n,)).copy()  # noqa: E731
+
+        def full(v, dt):
+            return np.full(n, v, dtype=dt) if np.ndim(v) == 0 else np.array(v, dtype=dt)
+
         self._enqueue(cust=cust, t=t, campaign=full(campaign, np.int64),
                       channel=full(channel, np.int64), key=key, disc=full(disc, float),
                       experiment=full(experiment, np.int64), arm=full(arm, np.int64),
@@ -645,35 +663,17 @@ class _Engine:
                           combine(key, C_POST), trigger_kind=1, trigger=order_ref, ref=basket)
         if camp.replenishment.enabled:
             # first consumable item of each basket
-            prim = self._basket_primary_consumable(basket)
+            prim = self.b_cons[basket]
             has = prim >= 0
             if has.any():
                 b = basket[has]
                 prod = prim[has]
-                qty = self._basket_qty_of(b, prod)
+                qty = self.b_cons_qty[b]
                 need = self.p_supply[prod] * qty
                 ch = CHANNELS.index(camp.replenishment.channel)
                 self._trigger(cust[has], t[has] + np.maximum(need - camp.replenishment.lead_days,
                               1.0), C_REPL, ch, combine(key[has], C_REPL), trigger_kind=1,
                               trigger=order_ref[has], ref=b)
-
-    def _basket_primary_consumable(self, b):
-        out = np.full(b.size, -1)
-        for j in range(4):
-            pos = self.b_start[b] + j
-            ok = (pos < self.b_end[b]) & (out < 0)
-            prod = self.bi_product[np.minimum(pos, self.bi_product.size - 1)]
-            ok &= self.cat_type[self.p_cat[prod]] == 2
-            out[ok] = prod[ok]
-        return out
-
-    def _basket_qty_of(self, b, prod):
-        q = np.ones(b.size, dtype=np.int64)
-        for j in range(4):
-            pos = np.minimum(self.b_start[b] + j, self.bi_product.size - 1)
-            m = (self.b_start[b] + j < self.b_end[b]) & (self.bi_product[pos] == prod)
-            q[m] = self.bi_qty[pos[m]]
-        return q
 
     def _schedule_seasonal(self):
         sc = self.cfg.campaigns.seasonal
@@ -800,11 +800,9 @@ class _Engine:
         repl = camp == C_REPL
         if repl.any():
             b = m["ref"][repl]
-            prod = self._basket_primary_consumable(b)
-            need = self.p_supply[prod] * self._basket_qty_of(b, prod) * self.cycle_mult[
-                cust[repl]]
-            sent_after = self.p_supply[prod] * self._basket_qty_of(b, prod) - (
-                self.cfg.campaigns.replenishment.lead_days)
+            prod, qty = self.b_cons[b], self.b_cons_qty[b]
+            need = self.p_supply[prod] * qty * self.cycle_mult[cust[repl]]
+            sent_after = self.p_supply[prod] * qty - self.cfg.campaigns.replenishment.lead_days
             base[repl] -= rs.replenishment_timing_penalty * np.abs(sent_after - need) / need
         return base + x
 
@@ -1015,7 +1013,7 @@ class _Engine:
             cat[br] = self.browse_cat[m["ref"][row[nr]][br]]
             rp = camp[row[nr]] == C_REPL
             if rp.any():
-                cons = self._basket_primary_consumable(m["ref"][row[nr]][rp])
+                cons = self.b_cons[m["ref"][row[nr]][rp]]
                 cat[rp] = self.p_cat[cons]
             u2 = self.ku(U_PRODUCTS + 50, kk)
             pr = self.cat_start[cat] + np.minimum((u2 * self.cat_n[cat]).astype(int),

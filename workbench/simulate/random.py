@@ -21,30 +21,37 @@ from scipy import special
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
+_GOLDEN64 = np.uint64(_GOLDEN)
+_SALTS = tuple(np.uint64(((i + 1) * _GOLDEN) & _MASK) for i in range(8))
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser applied elementwise to a uint64 array."""
     x = np.asarray(x, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _M1
-        x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
+    if x.ndim == 0:  # numpy scalars warn on wrap-around; arrays wrap silently
+        with np.errstate(over="ignore"):
+            return mix64(x.reshape(1))[0]
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
 
 
 def combine(*parts) -> np.ndarray:
     """Hash several integer arrays (or scalars) into one uint64 key array."""
     out = None
+    scalar = True
     for i, part in enumerate(parts):
         p = np.asarray(part)
+        scalar &= p.ndim == 0
+        p = p.reshape(-1) if p.ndim == 0 else p  # arrays wrap silently, scalars would warn
         p = p.astype(np.int64).view(np.uint64) if p.dtype.kind == "i" else p.astype(np.uint64)
-        salt = np.uint64(((i + 1) * _GOLDEN) & _MASK)
-        with np.errstate(over="ignore"):
-            h = mix64(p + salt)
-            out = h if out is None else mix64(out ^ (h + np.uint64(_GOLDEN)))
-    return out
+        h = mix64(p + _SALTS[i] if i < len(_SALTS) else
+                  p + np.uint64(((i + 1) * _GOLDEN) & _MASK))
+        out = h if out is None else mix64(out ^ (h + _GOLDEN64))
+    return out[0] if scalar else out
 
 
 class KeyedUniform:
@@ -73,9 +80,11 @@ class KeyedUniform:
 
     def __call__(self, stream: int, keys: np.ndarray) -> np.ndarray:
         base = self._base(stream)
-        with np.errstate(over="ignore"):
-            x = mix64(np.asarray(keys, dtype=np.uint64) + base)
-        return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (2.0**-53)
+        k = np.asarray(keys, dtype=np.uint64)
+        if k.ndim == 0:
+            return self(stream, k.reshape(1))[0]
+        x = mix64(k + base)  # arrays wrap around silently
+        return ((x >> _S11).astype(np.float64) + 0.5) * (2.0**-53)
 
     def normal(self, stream: int, keys: np.ndarray) -> np.ndarray:
         """Standard normal draws by inverse CDF of the keyed uniforms."""
