@@ -13,7 +13,7 @@ export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.cache/pytensor
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-slow lint bench lab lock clean
+.PHONY: install demo test test-slow lint bench lab apps lock clean
 
 install: $(STAMP)
 
@@ -60,10 +60,19 @@ bench: install
 	  .cache/bench-clv-venv/bin/pip install -q "lifetimes==0.11.3" "pandas<2.2" "numpy<2" \
 	  "scipy<1.14" autograd pyarrow pymc-marketing; }
 	$(BIN)/python benchmarks/bench_clv.py
+	$(BIN)/python benchmarks/bench_policy_lab.py
 
 # JupyterLab on the walkthrough notebooks
 lab: install
 	$(BIN)/jupyter lab notebooks/
+
+# the what-if apps (policy lab, model tuner) served by marimo on http://127.0.0.1:2718,
+# on the demo store when it exists (make demo), else on a default simulated store
+apps: install
+	@if [ -d data/demo ]; then export WORKBENCH_APP_DATASET=data/demo; fi; \
+	if [ -f reports/campaign_config.json ]; then \
+	  export WORKBENCH_APP_CONFIG=reports/campaign_config.json; fi; \
+	$(BIN)/marimo run --host 127.0.0.1 --port 2718 notebooks/apps
 
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock:

@@ -38,7 +38,7 @@ def test_simulate_validate_run(runner, tmp_path):
     assert "valid" in res.output
 
     out = tmp_path / "reports"
-    res = runner.invoke(main, ["run", "--dataset", str(ds), "--out", str(out)])
+    res = runner.invoke(main, ["run", "--dataset", str(ds), "--out", str(out), "--no-apps"])
     assert res.exit_code == 0, res.output
     assert (out / "index.html").exists()
     assert str(out / "index.html") in res.output
@@ -90,7 +90,7 @@ def test_run_refuses_invalid_dataset_and_keeps_old_report(runner, tmp_path, tiny
     tables = {k: v.copy() for k, v in tiny_tables.items()}
     tables["events"] = tables["events"].iloc[0:0]
     ds = write_dataset(tmp_path / "bad", tables)
-    res = runner.invoke(main, ["run", "--dataset", str(ds), "--out", str(out)])
+    res = runner.invoke(main, ["run", "--dataset", str(ds), "--out", str(out), "--no-apps"])
     assert res.exit_code == 1
     assert "events" in res.output and "nothing was written" in res.output
     assert (out / "index.html").read_text() == "previous"

@@ -123,11 +123,14 @@ def validate(path, as_json):
               help="Dataset folder to analyse.")
 @click.option("--out", type=click.Path(file_okay=False), default=str(DEFAULT_REPORTS),
               show_default=True, help="Folder for reports and exported configs.")
-def run(dataset, out):
+@click.option("--apps/--no-apps", default=True, show_default=True,
+              help="Also export the what-if apps (marimo) to OUT/apps/.")
+def run(dataset, out, apps):
     """Run every analysis on a dataset and write the reports.
 
-    Writes OUT/index.html (one self-contained HTML file that opens offline) and
-    OUT/overview.json (the numbers behind it).  The dataset is validated first;
+    Writes OUT/index.html (one self-contained HTML file that opens offline),
+    OUT/overview.json (the numbers behind it), the exported configs and, with
+    --apps, the what-if apps as static pages in OUT/apps/.  The dataset is validated first;
     an invalid dataset is refused with the full violation report.
     """
     from .pipeline import run_all
@@ -138,7 +141,7 @@ def run(dataset, out):
         _fail(f"no dataset at {dataset}; create one with `workbench simulate --out {dataset}` "
               "(or `make demo`)")
     try:
-        written = run_all(Path(dataset), Path(out), echo=click.echo)
+        written = run_all(Path(dataset), Path(out), echo=click.echo, apps=apps)
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
     except DatasetError as exc:

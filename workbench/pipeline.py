@@ -38,9 +38,11 @@ def _write_json(path: Path, obj) -> Path:
     return path
 
 
-def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> dict[str, Path]:
+def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
+            apps: bool = False) -> dict[str, Path]:
     """Validate ``dataset``, run the analyses, write reports into ``out``.
 
+    ``apps``: also export the what-if apps (:func:`export_apps`) into ``out/apps``.
     Returns the written files by label.  Raises
     :class:`~workbench.schema.DatasetValidationError` (with the full report)
     when the dataset is invalid; nothing is written then.
@@ -76,6 +78,49 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print) -> di
                "messages": ov.messages.to_dict(orient="records")}
     written["numbers"] = _write_json(out / "overview.json", summary)
     written["report"] = Report("Store report", subtitle, sections).save(out / "index.html")
+    if apps:
+        written.update(export_apps(dataset, out / "apps", written.get("campaign_config"), echo))
+    return written
+
+
+APPS_DIR = Path(__file__).resolve().parents[1] / "notebooks" / "apps"
+
+
+def export_apps(dataset, out: Path, config: Path | None = None, echo=print,
+                apps_dir: Path = APPS_DIR, env: dict | None = None) -> dict[str, Path]:
+    """Export each marimo app (``notebooks/apps/*.py``) to ``out/NAME.html`` on ``dataset``.
+
+    ``marimo export html`` runs the app on the dataset (the policy lab starting from
+    ``config``); a failed export leaves the earlier file in place and is reported.
+    These pages load marimo's frontend from its CDN: the offline report is
+    ``index.html``; ``make apps`` serves the live apps locally.
+    """
+    import os
+    import subprocess
+    import sys
+
+    if not apps_dir.is_dir():
+        echo(f"apps: {apps_dir} not found (an installed package has no notebooks); skipped")
+        return {}
+    out.mkdir(parents=True, exist_ok=True)
+    run_env = {**os.environ, **(env or {}), "WORKBENCH_APP_DATASET": str(Path(dataset).resolve())}
+    if config is not None:
+        run_env["WORKBENCH_APP_CONFIG"] = str(Path(config).resolve())
+    written = {}
+    for app in sorted(apps_dir.glob("*.py")):
+        target = out / f"{app.stem}.html"
+        tmp = out / f".{app.stem}.html.tmp"
+        proc = subprocess.run([sys.executable, "-m", "marimo", "export", "html", str(app),
+                               "-o", str(tmp), "-f"], env=run_env, capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0 or not tmp.exists():
+            tmp.unlink(missing_ok=True)
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            echo(f"apps: exporting {app.name} failed; {target.name} was not replaced:\n  "
+                 + "\n  ".join(tail))
+            continue
+        os.replace(tmp, target)
+        written[f"app_{app.stem}"] = target
     return written
 
 

@@ -1,0 +1,163 @@
+"""The policy lab's logic: which settings its controls move, and the store it replays.
+
+The marimo app (``notebooks/apps/policy_lab.py``) holds layout and wiring only; what a
+control means is here, so the app, the notebooks and ``workbench replay --set`` edit
+configs the same way (:func:`~workbench.campaigns.config.with_settings`) and replay
+them with the same :class:`~workbench.campaigns.replay.Replayer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..segments import Segmentation, SegmentDiscountRule
+from ..simulate.config import PURCHASE_TYPES
+from .config import CampaignConfig, load_config, with_settings
+from .replay import Replayer
+
+#: abandoned-cart delays the lab offers (hours)
+DELAY_STEPS_HOURS = (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 48.0)
+#: discount levels per segment (percent) — the levels the seasonal experiment tests
+DISCOUNT_STEPS_PCT = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+#: customers in the default replay sample: one simulation of this many customers answers
+#: within 2 s on this machine (see benchmarks/bench_policy_lab.py)
+DEFAULT_SAMPLE = 1000
+#: metrics the lab shows, in order
+LAB_METRICS = ("revenue", "margin", "unsubscribes", "recovered_carts")
+
+
+@dataclass
+class PolicyControls:
+    """The values of the lab's controls; :meth:`settings` turns them into config edits."""
+
+    delay_hours: dict[str, float]
+    channel: dict[str, str]
+    segment_discount_pct: dict[str, float]
+    segmentation: Segmentation
+    discount_experiment_share: float
+    sms_per_week: int
+    email_per_week: int
+    products_per_email: int
+    products_per_sms: int
+    rule_in_config: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: CampaignConfig) -> PolicyControls:
+        """The controls' starting values: what ``config`` says now.
+
+        A config without a seasonal discount rule starts from no discount in four
+        segments cut by past discount use and recency (no order-value split is needed,
+        so nothing has to be estimated first); the rule is only written into the config
+        once some segment gets a discount, so unchanged controls replay the config as is.
+        """
+        c = config.campaigns
+        pol = c.abandoned_cart.policy
+        rule = c.seasonal.discount_rule
+        notes = []
+        if rule is None:
+            rule = SegmentDiscountRule(segmentation=Segmentation(by=("deal", "recency")),
+                                       discount_pct={f"{d}-{r}": 0.0 for d in ("deal", "full")
+                                                     for r in ("recent", "lapsed")})
+            notes.append("The config has no seasonal discount rule: every customer gets the "
+                         "randomized discount experiment. Lower the share kept in the "
+                         "experiment and set discounts for four segments (past discount use "
+                         "× recency) to try one.")
+        return cls(
+            delay_hours={t: pol[t].delay_hours for t in PURCHASE_TYPES},
+            channel={t: pol[t].channel for t in PURCHASE_TYPES},
+            segment_discount_pct=dict(sorted(rule.discount_pct.items())),
+            segmentation=rule.segmentation,
+            discount_experiment_share=c.seasonal.experiment_share,
+            rule_in_config=c.seasonal.discount_rule is not None,
+            sms_per_week=c.caps.sms_per_week, email_per_week=c.caps.email_per_week,
+            products_per_email=c.post_purchase.products_per_email,
+            products_per_sms=c.post_purchase.products_per_sms, notes=notes)
+
+    def settings(self) -> dict[str, Any]:
+        """Dotted-path settings for :func:`~workbench.campaigns.config.with_settings`."""
+        out: dict[str, Any] = {}
+        for t in PURCHASE_TYPES:
+            out[f"campaigns.abandoned_cart.policy.{t}.delay_hours"] = float(self.delay_hours[t])
+            out[f"campaigns.abandoned_cart.policy.{t}.channel"] = self.channel[t]
+        if self.rule_in_config or any(v > 0 for v in self.segment_discount_pct.values()):
+            out["campaigns.seasonal.discount_rule"] = SegmentDiscountRule(
+                segmentation=self.segmentation,
+                discount_pct={k: float(v) for k, v in self.segment_discount_pct.items()})
+        out["campaigns.seasonal.experiment_share"] = float(self.discount_experiment_share)
+        out["campaigns.caps.sms_per_week"] = int(self.sms_per_week)
+        out["campaigns.caps.email_per_week"] = int(self.email_per_week)
+        out["campaigns.post_purchase.products_per_email"] = int(self.products_per_email)
+        out["campaigns.post_purchase.products_per_sms"] = int(self.products_per_sms)
+        return out
+
+    def apply(self, base: CampaignConfig) -> CampaignConfig:
+        """``base`` with the controls' values (validated)."""
+        return with_settings(base, self.settings())
+
+    def with_values(self, **values) -> PolicyControls:
+        """A copy with some values replaced (dicts are merged key by key)."""
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()}
+        for k, v in values.items():
+            if k not in data:
+                raise ValueError(f"unknown control {k!r}; known: {sorted(data)}")
+            data[k] = {**data[k], **v} if isinstance(data[k], dict) else v
+        return PolicyControls(**data)
+
+
+@dataclass
+class Lab:
+    """The store the lab replays, the config the controls start from, and its baseline."""
+
+    replayer: Replayer
+    start: CampaignConfig
+    source: str
+
+    @property
+    def baseline(self) -> CampaignConfig:
+        return self.replayer.baseline
+
+    def controls(self) -> PolicyControls:
+        return PolicyControls.from_config(self.start)
+
+    def replay(self, controls: PolicyControls):
+        """The controls' config replayed against the baseline (a ``ReplayResult``)."""
+        return self.replayer.run(controls.apply(self.start))
+
+
+def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
+             replications: int = 1, seed: int = 0) -> Lab:
+    """The lab for a simulated dataset (or, without one, a default simulated store).
+
+    ``config`` (a path or a :class:`CampaignConfig`, e.g. ``reports/campaign_config.json``)
+    is where the controls start; the baseline is always what the store ran under.
+    ``customers`` is the replay sample (the first customers of the store's simulator
+    config, with the store's seeds).
+    """
+    if dataset is not None:
+        from ..store import load_manifest
+
+        n = int(load_manifest(dataset)["config"]["n_customers"])
+        rp = Replayer.from_dataset(dataset, replications=replications,
+                                   n_customers=min(customers, n))
+        source = f"dataset {Path(dataset)}"
+    else:
+        from ..simulate.config import scenario
+
+        rp = Replayer(scenario("default", n_customers=customers), seed=seed,
+                      replications=replications)
+        source = f"a default simulated store (seed {seed})"
+    start = (load_config(config) if isinstance(config, str | Path)
+             else config if config is not None else rp.baseline)
+    return Lab(replayer=rp, start=start, source=source)
+
+
+def nearest(value: float, steps) -> float:
+    """The step closest to ``value`` (a slider with fixed steps needs one of them).
+
+    >>> nearest(3.0, DELAY_STEPS_HOURS)
+    4.0
+    """
+    return min(steps, key=lambda s: (abs(s - value), -s))  # a tie goes to the larger step
