@@ -47,7 +47,7 @@ test-slow: install
 	$(BIN)/python -m pytest -n 2 -q -m slow
 
 lint: install
-	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff check workbench tests benchmarks notebooks/apps
 
 # comparison tools (ChannelAttribution, lifetimes, PyMC-Marketing) go into throwaway
 # venvs under .cache/, never into the project's environment

@@ -56,6 +56,12 @@ def test_truth_scoring_ranks_every_model(analysis):
     assert "journeys" in text and s.iloc[0].model in text
     spec = analysis.chart().to_dict()
     assert spec["facet"]["field"] == "campaign"
+    # every layer, the truth rule included, reads the facet's data, so each campaign's
+    # panel shows only that campaign (a layer with its own data would repeat everywhere)
+    layers = spec["spec"]["layer"]
+    assert len(layers) == 3 and not any("data" in layer for layer in layers)
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert {"campaign", "value", "truth"} <= set(rows[0])
 
 
 def test_shift_table_is_credit_moved_from_last_click(analysis):

@@ -17,6 +17,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "default_store": "workbench.datasets",
     # schema
     "SCHEMA_VERSION": "workbench.schema",
     "TABLES": "workbench.schema",

@@ -1,8 +1,11 @@
-"""Reference data shipped with the package (nothing is downloaded)."""
+"""Reference data shipped with the package (nothing is downloaded), and default stores."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
@@ -17,3 +20,27 @@ def load_cdnow_summary() -> pd.DataFrame:
     """
     with resources.files("workbench.data").joinpath("cdnow_sample_summary.csv").open() as f:
         return pd.read_csv(f)
+
+
+def default_store(n_customers: int = 20_000, seed: int = 0, root=None) -> Path:
+    """A default simulated store on disk, simulated once per size and seed, then reused.
+
+    Lives under ``root`` (default ``$WORKBENCH_CACHE`` or ``<tmp>/workbench``), so apps
+    and notebooks that need a dataset without being given one do not simulate it
+    again, and nothing is left behind per run.
+    """
+    from .simulate import scenario, simulate
+    from .store import DatasetError, save_simulation
+
+    root = Path(root or os.environ.get("WORKBENCH_CACHE")
+                or Path(tempfile.gettempdir()) / "workbench")
+    path = root / f"default-{n_customers}-seed{seed}"
+    if (path / "manifest.json").exists():
+        return path
+    store = simulate(scenario("default", n_customers=n_customers), seed=seed)
+    try:
+        return save_simulation(store, path)
+    except DatasetError:  # another process wrote it meanwhile (writes are atomic)
+        if (path / "manifest.json").exists():
+            return path
+        raise

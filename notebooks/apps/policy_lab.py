@@ -71,8 +71,9 @@ def _(DELAY_STEPS_HOURS, DISCOUNT_STEPS_PCT, PURCHASE_TYPES, mo, nearest, start)
         s: mo.ui.slider(steps=DISCOUNT_STEPS_PCT, value=nearest(v, DISCOUNT_STEPS_PCT),
                         show_value=True, label=f"{s} (%)")
         for s, v in start.segment_discount_pct.items()})
-    experiment_share = mo.ui.slider(0.0, 1.0, step=0.05, value=start.discount_experiment_share,
-                                    show_value=True, label="share kept in the randomized experiment (the rest get these discounts)")
+    experiment_share = mo.ui.slider(
+        0.0, 1.0, step=0.05, value=start.discount_experiment_share, show_value=True,
+        label="share kept in the randomized experiment (the rest get these discounts)")
     sms_cap = mo.ui.slider(1, 7, value=start.sms_per_week, show_value=True,
                            label="SMS per customer per week (cap)")
     email_cap = mo.ui.slider(1, 10, value=start.email_per_week, show_value=True,

@@ -83,7 +83,11 @@ class AttributionAnalysis:
         import altair as alt
 
         d = self.by_campaign[self.by_campaign.is_campaign].copy()
-        base = alt.Chart(d).encode(
+        if self.truth is not None:
+            t = campaign_totals(self.truth).rename("truth")
+            d = d.merge(t, left_on="campaign", right_index=True, how="left")
+        # layers carry no data of their own, so the facet splits them all by campaign
+        base = alt.Chart().encode(
             y=alt.Y("model:N", title=None, sort=list(self.comparison.results)),
             color=alt.Color("model:N", legend=None))
         bars = base.mark_bar().encode(
@@ -92,21 +96,16 @@ class AttributionAnalysis:
                      alt.Tooltip("value_low:Q", format=",.0f"),
                      alt.Tooltip("value_high:Q", format=",.0f")])
         err = base.mark_rule(color="black").encode(x="value_low:Q", x2="value_high:Q")
-        layers = bars + err
+        layers = [bars, err]
+        title = "Revenue credited per campaign by model (95% interval)"
         if self.truth is not None:
-            t = campaign_totals(self.truth).rename("truth").reset_index()
-            t.columns = ["campaign", "truth"]
-            rule = alt.Chart(t).mark_rule(color="crimson", strokeWidth=2).encode(
-                x="truth:Q", tooltip=["campaign", alt.Tooltip("truth:Q", format=",.0f")])
-            layers = alt.layer(bars, err, rule, data=d)
-            return layers.properties(width=220, height=150).facet(
-                facet=alt.Facet("campaign:N", title=None), columns=3,
-                data=d.merge(t, on="campaign", how="left")).properties(
-                title="Revenue credited per campaign by model (bars, 95% interval); "
-                      "red: true incremental revenue")
-        return layers.properties(width=220, height=150).facet(
-            facet=alt.Facet("campaign:N", title=None), columns=3).properties(
-            title="Revenue credited per campaign by model (95% interval)")
+            layers.append(alt.Chart().mark_rule(color="crimson", strokeWidth=2).encode(
+                x="truth:Q", tooltip=["campaign", alt.Tooltip("truth:Q", format=",.0f")]))
+            title = ("Revenue credited per campaign by model (bars, 95% interval); "
+                     "red: true incremental revenue")
+        return alt.layer(*layers).properties(width=220, height=150).facet(
+            facet=alt.Facet("campaign:N", title=None), columns=3, data=d).properties(
+            title=title)
 
 
 def _campaign_of(label: str) -> str:

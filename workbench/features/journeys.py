@@ -40,7 +40,10 @@ def _days(x: float):
     return ibis.interval(seconds=int(round(x * 86400)))
 
 
-def journeys(con, lookback_days: float = 30.0, windows: dict | None = None,
+DEFAULT_LOOKBACK_DAYS = 30.0  # how far before a conversion touches are looked for
+
+
+def journeys(con, lookback_days: float = DEFAULT_LOOKBACK_DAYS, windows: dict | None = None,
              count_opens: bool = True, ignore_machine_opens: bool = False,
              machine_open_minutes: float = 10.0, include_visits: bool = True,
              label: str = "campaign_channel"):

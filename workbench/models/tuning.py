@@ -1,0 +1,139 @@
+"""Small summaries for tuning models interactively (the model tuner app reads these).
+
+Two read-outs that the fitted objects hold only in pieces:
+
+* :func:`fit_checks` — the numbers behind a discount fit's ``converged_``: the worst
+  R-hat and effective sample size with the parameter they belong to, divergent
+  transitions and the posterior predictive check, next to the thresholds they are
+  judged against (:class:`workbench.models.discount.Diagnostics`);
+* :func:`parameter_forms` — which form (centred or non-centred) the fit used per
+  parameter family, i.e. what ``parameterization="auto"`` chose;
+* :func:`message_credit` — per attribution model, the revenue credited to campaign
+  messages, its share of all credited revenue and its ratio to the simulator's true
+  incremental revenue, with the model's score against the truth
+  (:class:`workbench.attribution.analysis.AttributionAnalysis`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def fit_checks(diagnostics) -> dict:
+    """The convergence numbers of a discount fit, worst case first.
+
+    Parameters
+    ----------
+    diagnostics
+        :class:`workbench.models.discount.Diagnostics` (``model.diagnostics_``): a
+        ``table`` of ``r_hat, ess_bulk, ess_tail`` per parameter, ``divergences``,
+        a ``ppc`` table with an ``inside`` column and the ``thresholds``.
+
+    Returns
+    -------
+    dict
+        ``r_hat_max`` and ``r_hat_worst`` (its parameter), ``ess_min`` (the smaller of
+        bulk and tail) and ``ess_worst``, ``ess_bulk_min``, ``ess_tail_min``,
+        ``divergences``, ``ppc_outside`` (cells outside their 99% predictive interval)
+        and ``ppc_cells``, ``failures`` (the list that decides convergence, empty when
+        converged) and the ``thresholds``.
+
+    Examples
+    --------
+    >>> from workbench.models.discount import Diagnostics
+    >>> table = pd.DataFrame({"r_hat": [1.002, 1.02], "ess_bulk": [900.0, 310.0],
+    ...                       "ess_tail": [700.0, 350.0]}, index=["mu_alpha", "sigma_alpha"])
+    >>> d = Diagnostics(table, divergences=0, ppc=pd.DataFrame({"inside": [True, False]}),
+    ...                 thresholds={"rhat_max": 1.01, "ess_min": 400, "max_divergences": 0,
+    ...                             "ppc_max_outside": 0.5})
+    >>> c = fit_checks(d)
+    >>> c["r_hat_max"], c["r_hat_worst"], c["ess_min"], c["ess_worst"], c["ppc_outside"]
+    (1.02, 'sigma_alpha', 310.0, 'sigma_alpha', 1)
+    >>> len(c["failures"])
+    2
+    """
+    t = diagnostics.table
+    ess = t[["ess_bulk", "ess_tail"]].min(axis=1)
+    inside = diagnostics.ppc["inside"].astype(bool)
+    return {
+        "r_hat_max": float(t.r_hat.max()), "r_hat_worst": str(t.r_hat.idxmax()),
+        "ess_min": float(ess.min()), "ess_worst": str(ess.idxmin()),
+        "ess_bulk_min": float(t.ess_bulk.min()), "ess_tail_min": float(t.ess_tail.min()),
+        "divergences": int(diagnostics.divergences),
+        "ppc_outside": int((~inside).sum()), "ppc_cells": int(len(inside)),
+        "failures": list(diagnostics.failures), "thresholds": dict(diagnostics.thresholds),
+    }
+
+
+def parameter_forms(model) -> dict[str, str]:
+    """The form each parameter family was sampled in: ``"centred"`` or ``"non_centred"``.
+
+    Read from the posterior of a fitted
+    :class:`workbench.models.discount.DiscountResponseModel`: a non-centred family
+    ``f`` is sampled through its standardized ``z_f`` (``f = mu + sigma * z_f``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> fitted = SimpleNamespace(idata_=SimpleNamespace(
+    ...     posterior={"alpha": 0, "z_offer": 0, "offer": 0, "beta": 0}))
+    >>> parameter_forms(fitted)
+    {'alpha': 'centred', 'offer': 'non_centred', 'beta': 'centred'}
+    """
+    from .discount import FAMILIES
+
+    post = model.idata_.posterior
+    return {f: "non_centred" if f"z_{f}" in post else "centred" for f in FAMILIES}
+
+
+def message_credit(by_campaign: pd.DataFrame, truth: pd.Series | None = None,
+                   score: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Revenue each attribution model credits to campaign messages, against the truth.
+
+    Parameters
+    ----------
+    by_campaign
+        :attr:`AttributionAnalysis.by_campaign`: columns ``model, campaign, value,
+        is_campaign`` (``is_campaign`` marks message campaigns; the rest are visit
+        sources such as ``direct``).
+    truth
+        True incremental revenue per touch label (the analysis' ``truth``); its sum is
+        what the campaign messages caused.
+    score
+        :attr:`AttributionAnalysis.score` (per model ``mae_share``, ``spearman``,
+        ``rank``), merged in when given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model, in the order of ``by_campaign``: ``messages`` (revenue
+        credited to campaign messages), ``total`` (all credited revenue),
+        ``message_share`` (``messages / total``), and with ``truth``
+        ``true_incremental`` and ``credit_to_truth`` (``messages / true_incremental``:
+        above 1, the model credits messages with revenue that would have come anyway).
+
+    Examples
+    --------
+    >>> bc = pd.DataFrame({"model": ["last_click"] * 2 + ["markov"] * 2,
+    ...                    "campaign": ["abandoned_cart", "direct"] * 2,
+    ...                    "value": [60.0, 140.0, 30.0, 170.0],
+    ...                    "is_campaign": [True, False] * 2})
+    >>> m = message_credit(bc, truth=pd.Series({"abandoned_cart_email": 40.0}))
+    >>> m.loc["last_click", ["messages", "message_share", "credit_to_truth"]].tolist()
+    [60.0, 0.3, 1.5]
+    >>> m.loc["markov", ["messages", "message_share", "credit_to_truth"]].tolist()
+    [30.0, 0.15, 0.75]
+    """
+    order = list(pd.unique(by_campaign.model))
+    msg = by_campaign[by_campaign.is_campaign.astype(bool)].groupby("model").value.sum()
+    out = pd.DataFrame({"messages": msg.reindex(order).fillna(0.0),
+                        "total": by_campaign.groupby("model").value.sum().reindex(order)})
+    out["message_share"] = out.messages / out.total.where(out.total != 0)
+    if truth is not None:
+        true_total = float(pd.Series(truth, dtype=float).sum())
+        out["true_incremental"] = true_total
+        out["credit_to_truth"] = out.messages / true_total if true_total else float("nan")
+    if score is not None:
+        cols = [c for c in ("mae_share", "spearman", "rank") if c in score.columns]
+        out = out.join(score.set_index("model")[cols])
+    return out.rename_axis("model")
