@@ -51,7 +51,9 @@ def test_controls_change_the_settings_they_name():
     assert rule.segmentation.by == ("deal", "recency")
     changes = diff_configs(base, new)
     assert "abandoned-cart reminder for considered products: delay 4 h → 24 h" in changes
-    assert "seasonal discount for segment deal-lapsed: new, 15%" in changes
+    assert ("seasonal discount by segment: new — 15% for deal-lapsed; 0% for the other "
+            "segments (segments by past discount use × recency; recent within 60 days)"
+            in changes)
     with pytest.raises(ValueError, match="unknown control 'sms_cap'"):
         c.with_values(sms_cap=1)
 

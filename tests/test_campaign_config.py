@@ -92,19 +92,19 @@ def test_diff_in_words():
         "SMS per customer per week (cap): 2 → 1",
         "post-purchase cross-sell campaign: products per email 4 → 3",
         "replenishment campaign: customers held out 0% → 10%",
-        "seasonal discount for segments not listed: new, 0%",
-        "seasonal discount for segment deal-hi-recent: new, 15%",
-        "seasonal high-value means average order above: new, 55.00",
-        "seasonal discount segments cut by: new, deal, value, recency",
-        "seasonal recent means last order within: new, 60 days",
         "seasonal campaign: on → off",
-        "seasonal campaign: share of customers in the discount experiment: 100% → 10%"]
+        "seasonal campaign: share of customers in the discount experiment: 100% → 10%",
+        "seasonal discount by segment: new — 15% for deal-hi-recent; 0% for the other "
+        "segments (segments by past discount use × order value × recency; high value above "
+        "55.00, recent within 60 days)"]
     c = _with(b, lambda d: d["campaigns"]["seasonal"]["discount_rule"]["discount_pct"].update(
         {"deal-hi-recent": 10.0, "full-lo-lapsed": 5.0}))
     assert diff_configs(b, c) == [
         "seasonal discount for segment deal-hi-recent: 15% → 10%",
         "seasonal discount for segment full-lo-lapsed: new, 5%"]
     assert diff_configs(a, a) == []
+    assert diff_configs(b, a)[-1].startswith("seasonal discount by segment: removed (was 15% "
+                                             "for deal-hi-recent; 0% for the other")
     # provenance is not a setting
     assert diff_configs(a, _with(a, lambda d: d["provenance"].update({"dataset_hash": "x"}))) \
         == []

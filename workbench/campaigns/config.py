@@ -303,6 +303,28 @@ def _walk(a, b, path=()):
         yield path, a, b
 
 
+def _rule_sentence(rule: dict) -> str:
+    """A segment discount rule in one sentence: who gets what, and how segments are cut."""
+    seg = rule["segmentation"]
+    by = {"deal": "past discount use", "value": "order value", "recency": "recency",
+          "channel": "acquisition channel"}
+    cut = " × ".join(by[b] for b in seg["by"])
+    details = []
+    if "value" in seg["by"]:
+        details.append(f"high value above {_fmt('aov_split', seg['aov_split'])}")
+    if "recency" in seg["by"]:
+        details.append(f"recent within {_fmt('x_days', seg['recency_split_days'])}")
+    groups: dict[float, list[str]] = {}
+    for s, pct in sorted(rule["discount_pct"].items()):
+        groups.setdefault(pct, []).append(s)
+    parts = [f"{_fmt('x_pct', pct)} for {', '.join(segs)}"
+             for pct, segs in sorted(groups.items(), reverse=True) if pct != rule["default_pct"]]
+    parts.append(f"{_fmt('x_pct', rule['default_pct'])} for "
+                 + ("the other segments" if len(parts) else "every segment"))
+    return "; ".join(parts) + f" (segments by {cut}" + (
+        f"; {', '.join(details)})" if details else ")")
+
+
 def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
     """What changed from ``old`` to ``new``, one sentence per setting.
 
@@ -317,7 +339,19 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
     """
     a = old.model_dump(mode="json", exclude={"provenance", "report_metadata"})
     b = new.model_dump(mode="json", exclude={"provenance", "report_metadata"})
-    out = []
+    out, rule_lines = [], []
+    # a discount rule switched on or off reads as one sentence, not one per setting
+    for camp in sorted(set(a["campaigns"]) & set(b["campaigns"])):
+        ra = a["campaigns"][camp].get("discount_rule") if isinstance(
+            a["campaigns"][camp], dict) else None
+        rb = b["campaigns"][camp].get("discount_rule") if isinstance(
+            b["campaigns"][camp], dict) else None
+        if (ra is None) != (rb is None):
+            name = _CAMPAIGNS.get(camp, camp)
+            rule_lines.append(
+                f"{name} discount by segment: new — {_rule_sentence(rb)}" if ra is None
+                else f"{name} discount by segment: removed (was {_rule_sentence(ra)})")
+            a["campaigns"][camp]["discount_rule"] = b["campaigns"][camp]["discount_rule"] = None
     for path, x, y in _walk(a, b):
         key = str(path[-1])
         rule = _rule_path(path)
@@ -334,4 +368,4 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
                 out.append(f"{label} {_fmt(k, x)} → {_fmt(k, y)}")
             else:
                 out.append(f"{label}: {_fmt(k, x)} → {_fmt(k, y)}")
-    return out
+    return out + rule_lines
