@@ -16,8 +16,8 @@ from workbench.campaigns.config import CampaignConfig, diff_configs
 from workbench.campaigns.lab import (
     DELAY_STEPS_HOURS,
     PolicyControls,
-    nearest,
     open_lab,
+    steps_with,
 )
 from workbench.segments import Segmentation, SegmentDiscountRule
 
@@ -71,9 +71,21 @@ def test_a_configs_rule_is_where_the_controls_start():
     assert diff_configs(cfg, c.apply(cfg)) == []
 
 
-def test_nearest_step():
-    assert nearest(3.0, DELAY_STEPS_HOURS) == 4.0  # ties go to the larger step
-    assert nearest(100, DELAY_STEPS_HOURS) == 48.0
+def test_sliders_offer_the_configs_own_value():
+    assert steps_with(3.0, DELAY_STEPS_HOURS) == [0.5, 1.0, 2.0, 3.0, 4.0, 8.0, 12.0, 24.0,
+                                                  48.0]
+    assert steps_with(4.0, DELAY_STEPS_HOURS) == list(DELAY_STEPS_HOURS)
+
+
+def test_controls_keep_the_rules_default_and_odd_values_untouched():
+    rule = SegmentDiscountRule(segmentation=Segmentation(by=("deal",)),
+                               discount_pct={"deal": 12.0}, default_pct=5.0)
+    d = CampaignConfig().model_dump(mode="json")
+    d["campaigns"]["seasonal"].update(discount_rule=rule.model_dump(mode="json"),
+                                      experiment_share=0.3)
+    d["campaigns"]["abandoned_cart"]["policy"]["impulse"]["delay_hours"] = 3.0
+    cfg = CampaignConfig.model_validate(d)
+    assert diff_configs(cfg, PolicyControls.from_config(cfg).apply(cfg)) == []
 
 
 def test_lab_on_a_dataset_replays_its_own_store(tiny_store, tmp_path):

@@ -60,6 +60,9 @@ def test_round_trip_and_schema(tmp_path):
     (lambda d: _rule(d, "abandoned_cart", discount_pct={"deal-hi": 5}),
      "campaigns.abandoned_cart.discount_rule"),
     (lambda d: _rule(d, segmentation={"by": ["value"]}), "aov_split"),
+    (lambda d: _rule(d, discount_pct={"deal-hi-recnt": 5}), "match no customer"),
+    (lambda d: _rule(d, segmentation={"by": ["channel"]}, discount_pct={"tiktok": 5}),
+     "match no customer"),
     (lambda d: _rule(d, segmentation={"by": ["deal", "weather"]}),
      "campaigns.seasonal.discount_rule.segmentation.by.1"),
     (lambda d: d["campaigns"]["seasonal"].update({"experiment_share": 1.5}),
@@ -270,3 +273,57 @@ def test_per_customer_interval_matches_the_spread_between_stores():
         assert 0.6 < ratio < 1.5, (k, ratio)
     res = rp.run(new).table.set_index("metric")
     assert res.loc["messages_sent", "high"] < 0  # a cap of 1 a week sends fewer messages
+
+
+def test_with_settings_merges_partial_settings_and_refuses_a_switched_off_branch(tmp_path):
+    from workbench.campaigns.config import with_settings
+
+    a = CampaignConfig()
+    b = with_settings(a, {"campaigns.abandoned_cart.policy.impulse": {"delay_hours": 2}})
+    assert b.campaigns.abandoned_cart.policy["impulse"].delay_hours == 2
+    assert b.campaigns.abandoned_cart.policy["impulse"].channel == \
+        a.campaigns.abandoned_cart.policy["impulse"].channel  # merged, not reset
+    with pytest.raises(ConfigError, match=r"campaigns\.seasonal\.discount_rule is off"):
+        with_settings(a, {"campaigns.seasonal.discount_rule.default_pct": 5})
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"config_version": "1.0", "discount_rule": {"by_segment": {}}}))
+    with pytest.raises(ConfigError, match="campaigns.seasonal.discount_rule"):
+        load_config(old)
+
+
+def test_a_rule_for_carts_only_leaves_the_seasonal_experiment_alone():
+    from workbench.campaigns.config import with_recommendations
+    from workbench.campaigns.discount import DiscountSection, FitIdentity, SegmentDiscount
+    from workbench.segments import Segmentation
+
+    sec = DiscountSection(
+        min_prob=0.9, segmentation=Segmentation(by=("deal",)),
+        segments={"deal": SegmentDiscount(discount_pct=10, incremental_margin_per_message=0.1,
+                                          interval_90=(0.0, 0.2), prob_beats_no_discount=0.95,
+                                          best_level_pct=10)},
+        fit=FitIdentity(data_hash="x", settings={}, converged=True, diagnostic_failures=[]))
+    a = CampaignConfig()
+    b = with_recommendations(a, discount=sec, discount_campaigns=("abandoned_cart",))
+    assert b.campaigns.seasonal == a.campaigns.seasonal
+    assert b.campaigns.abandoned_cart.discount_rule.discount_pct == {"deal": 10.0}
+    assert b.campaigns.abandoned_cart.experiment_share == 0.1
+    assert any("applied to cart reminders" in n for n in b.provenance.notes)
+    with pytest.raises(ValueError, match="discount_campaigns"):
+        with_recommendations(a, discount=sec, discount_campaigns=("browse_abandonment",))
+
+
+def test_replayer_keeps_the_baseline_when_the_cache_is_full(tiny_dataset, monkeypatch):
+    import workbench.simulate as sim
+    from workbench.campaigns.config import with_settings
+    from workbench.campaigns.replay import Replayer
+
+    calls = []
+    real = sim.simulate
+    monkeypatch.setattr(sim, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rp = Replayer.from_dataset(tiny_dataset, replications=1, cache_size=2)
+    for cap in (1, 2, 3):
+        rp.run(with_settings(rp.baseline, {"campaigns.caps.email_per_week": cap}))
+    assert len(calls) == 4  # the baseline once, then each new config
+    frames = rp.customer_runs(rp.baseline)
+    frames[0]["margin"] = 0.0  # a caller's edit does not reach the cache
+    assert len(calls) == 4 and rp.customer_runs(rp.baseline)[0]["margin"].abs().sum() > 0

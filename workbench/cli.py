@@ -310,7 +310,7 @@ def replay(dataset, config_file, settings, baseline_file, replications, customer
 
     Same customers, same random numbers: the differences in revenue, margin, discount
     cost, messages, unsubscribes and recovered carts are the config's effect, with 95%
-    intervals over the replications.
+    intervals from the paired per-customer differences (over every replication).
     """
     from .campaigns.config import ConfigError, baseline_from_dataset, load_config, with_settings
     from .campaigns.replay import Replayer

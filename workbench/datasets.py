@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from importlib import resources
@@ -25,19 +26,28 @@ def load_cdnow_summary() -> pd.DataFrame:
 def default_store(n_customers: int = 20_000, seed: int = 0, root=None) -> Path:
     """A default simulated store on disk, simulated once per size and seed, then reused.
 
-    Lives under ``root`` (default ``$WORKBENCH_CACHE`` or ``<tmp>/workbench``), so apps
+    Lives under ``root`` (default ``$WORKBENCH_CACHE`` or ``<tmp>/workbench``) in a folder
+    named by size, seed, the simulator config's hash, the package version and a hash of
+    the simulator's code, so apps
     and notebooks that need a dataset without being given one do not simulate it
-    again, and nothing is left behind per run.
+    again, nothing is left behind per run, and a changed simulator (its config or its
+    code) never reuses an old store.
     """
+    from . import __version__
     from .simulate import scenario, simulate
     from .store import DatasetError, save_simulation
 
     root = Path(root or os.environ.get("WORKBENCH_CACHE")
                 or Path(tempfile.gettempdir()) / "workbench")
-    path = root / f"default-{n_customers}-seed{seed}"
+    cfg = scenario("default", n_customers=n_customers)
+    # keyed by what made it: another config, version or simulator code is another store
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(
+        (Path(__file__).parent / "simulate").glob("*.py")))).hexdigest()[:8]
+    path = root / (f"default-{n_customers}-seed{seed}-{cfg.config_hash()}-v{__version__}"
+                   f"-{code}")
     if (path / "manifest.json").exists():
         return path
-    store = simulate(scenario("default", n_customers=n_customers), seed=seed)
+    store = simulate(cfg, seed=seed)
     try:
         return save_simulation(store, path)
     except DatasetError:  # another process wrote it meanwhile (writes are atomic)

@@ -87,7 +87,8 @@ APPS_DIR = Path(__file__).resolve().parents[1] / "notebooks" / "apps"
 
 
 def export_apps(dataset, out: Path, config: Path | None = None, echo=print,
-                apps_dir: Path = APPS_DIR, env: dict | None = None) -> dict[str, Path]:
+                apps_dir: Path = APPS_DIR, env: dict | None = None,
+                timeout_s: float = 1800) -> dict[str, Path]:
     """Export each marimo app (``notebooks/apps/*.py``) to ``out/NAME.html`` on ``dataset``.
 
     ``marimo export html`` runs the app on the dataset (the policy lab starting from
@@ -110,12 +111,16 @@ def export_apps(dataset, out: Path, config: Path | None = None, echo=print,
     for app in sorted(apps_dir.glob("*.py")):
         target = out / f"{app.stem}.html"
         tmp = out / f".{app.stem}.html.tmp"
-        proc = subprocess.run([sys.executable, "-m", "marimo", "export", "html", str(app),
-                               "-o", str(tmp), "-f"], env=run_env, capture_output=True,
-                              text=True, check=False)
-        if proc.returncode != 0 or not tmp.exists():
+        try:
+            proc = subprocess.run([sys.executable, "-m", "marimo", "export", "html", str(app),
+                                   "-o", str(tmp), "-f"], env=run_env, capture_output=True,
+                                  text=True, check=False, timeout=timeout_s)
+            failed, output = proc.returncode != 0, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired:
+            failed, output = True, f"timed out after {timeout_s:g} s"
+        if failed or not tmp.exists():
             tmp.unlink(missing_ok=True)
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            tail = output.strip().splitlines()[-5:]
             echo(f"apps: exporting {app.name} failed; {target.name} was not replaced:\n  "
                  + "\n  ".join(tail))
             continue

@@ -29,6 +29,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SEGMENT_DIMENSIONS = ("deal", "value", "recency", "channel")
+#: the values each dimension's part of a label takes (channels: the acquisition channels)
+DIMENSION_VALUES = {"deal": ("deal", "full"), "value": ("hi", "lo"),
+                    "recency": ("recent", "lapsed")}
 Dimension = Literal["deal", "value", "recency", "channel"]
 
 
@@ -130,11 +133,22 @@ class SegmentDiscountRule(BaseModel):
         bad = {k: v for k, v in self.discount_pct.items() if not 0 <= v < 100}
         if bad:
             raise ValueError(f"discount_pct: discounts must be in [0, 100) percent; got {bad}")
-        n = len(self.segmentation.by)
-        malformed = [k for k in self.discount_pct if len(k.split("-")) != n]
-        if malformed:
-            raise ValueError(f"discount_pct: segment labels {malformed} do not have the "
-                             f"{n} part(s) of segmentation.by={list(self.segmentation.by)}")
+        by = self.segmentation.by
+        values = dict(DIMENSION_VALUES)
+        from .simulate.config import ACQUISITION_CHANNELS  # lazy: the simulator imports us
+
+        values["channel"] = ACQUISITION_CHANNELS
+        bad = []
+        for label in self.discount_pct:
+            parts = label.split("-")
+            if len(parts) != len(by) or any(p not in values[d]
+                                            for p, d in zip(parts, by, strict=False)):
+                bad.append(label)
+        if bad:
+            expect = "-".join("/".join(values[d]) if d != "channel" else "<channel>"
+                              for d in by)
+            raise ValueError(f"discount_pct: segment labels {bad} match no customer; with "
+                             f"segmentation.by={list(by)} a label reads {expect}")
         return self
 
     def discount_for(self, labels: np.ndarray) -> np.ndarray:

@@ -18,13 +18,13 @@ def _():
         DELAY_STEPS_HOURS,
         DISCOUNT_STEPS_PCT,
         LAB_METRICS,
-        nearest,
         open_lab,
+        steps_with,
     )
     from workbench.simulate.config import PURCHASE_TYPES
 
     return (ConfigError, DEFAULT_SAMPLE, DELAY_STEPS_HOURS, DISCOUNT_STEPS_PCT, LAB_METRICS,
-            PURCHASE_TYPES, json, mo, nearest, open_lab, os, time)
+            PURCHASE_TYPES, json, mo, open_lab, os, steps_with, time)
 
 
 @app.cell
@@ -58,25 +58,28 @@ def _(customers, lab, mo, start):
 
 
 @app.cell
-def _(DELAY_STEPS_HOURS, DISCOUNT_STEPS_PCT, PURCHASE_TYPES, mo, nearest, start):
+def _(DELAY_STEPS_HOURS, DISCOUNT_STEPS_PCT, PURCHASE_TYPES, mo, start, steps_with):
+    # every slider offers the config's own value, so untouched controls replay it exactly
     delays = mo.ui.dictionary({
-        t: mo.ui.slider(steps=DELAY_STEPS_HOURS, value=nearest(start.delay_hours[t],
-                                                              DELAY_STEPS_HOURS),
-                        show_value=True, label=f"{t}: first reminder after (hours)")
+        t: mo.ui.slider(steps=steps_with(start.delay_hours[t], DELAY_STEPS_HOURS),
+                        value=start.delay_hours[t], show_value=True,
+                        label=f"{t}: first reminder after (hours)")
         for t in PURCHASE_TYPES})
     channels = mo.ui.dictionary({
         t: mo.ui.dropdown(["email", "sms"], value=start.channel[t], label=f"{t}: channel")
         for t in PURCHASE_TYPES})
     discounts = mo.ui.dictionary({
-        s: mo.ui.slider(steps=DISCOUNT_STEPS_PCT, value=nearest(v, DISCOUNT_STEPS_PCT),
+        s: mo.ui.slider(steps=steps_with(v, DISCOUNT_STEPS_PCT), value=float(v),
                         show_value=True, label=f"{s} (%)")
         for s, v in start.segment_discount_pct.items()})
     experiment_share = mo.ui.slider(
         0.0, 1.0, step=0.05, value=start.discount_experiment_share, show_value=True,
         label="share kept in the randomized experiment (the rest get these discounts)")
-    sms_cap = mo.ui.slider(1, 7, value=start.sms_per_week, show_value=True,
+    sms_cap = mo.ui.slider(1, max(7, start.sms_per_week), value=start.sms_per_week,
+                           show_value=True,
                            label="SMS per customer per week (cap)")
-    email_cap = mo.ui.slider(1, 10, value=start.email_per_week, show_value=True,
+    email_cap = mo.ui.slider(1, max(10, start.email_per_week), value=start.email_per_week,
+                             show_value=True,
                              label="emails per customer per week (cap)")
     per_email = mo.ui.slider(1, 8, value=start.products_per_email, show_value=True,
                              label="products per cross-sell email")

@@ -81,6 +81,10 @@ def load_config(path) -> CampaignConfig:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read a JSON config ({exc})") from exc
+    if isinstance(data, dict) and data.get("config_version") == "1.0" and "discount_rule" in data:
+        raise ConfigError(f"{path}: a version 1.0 campaign config; since 1.1 the discount rule "
+                          "per segment lives in campaigns.seasonal.discount_rule (with its "
+                          "segmentation). Re-export it with `workbench run`.")
     return _validated(data, str(path))
 
 
@@ -124,13 +128,22 @@ def with_settings(base: CampaignConfig, settings: dict[str, Any]) -> CampaignCon
                     f"0..{len(node) - 1}" if isinstance(node, list) else "none"
                 raise ConfigError(f"{dotted}: no such setting (known here: {known})")
             if i == len(keys) - 1:
-                node[k] = value.model_dump(mode="json") if isinstance(value, BaseModel) \
-                    else value
+                new = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+                # a mapping merges into the settings already there (a partial
+                # ``policy.impulse={"delay_hours": 2}`` keeps the channel)
+                node[k] = _merged(node.get(k) if isinstance(node, dict) else None, new)
             else:
-                if node[k] is None:  # e.g. switching a discount rule on
-                    node[k] = {}
+                if node[k] is None:
+                    raise ConfigError(f"{dotted}: {'.'.join(keys[:i + 1])} is off (null); "
+                                      "set it whole first, e.g. the complete discount rule")
                 node = node[k]
     return _validated(data, "settings")
+
+
+def _merged(old, new):
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {**old, **{k: _merged(old.get(k), v) for k, v in new.items()}}
+    return new
 
 
 def _open_mapping(keys: list[str]) -> bool:
@@ -197,7 +210,8 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
             discount_pct={s: v.discount_pct for s, v in discount.segments.items()})
         for camp in discount_campaigns:
             data["campaigns"][camp]["discount_rule"] = rule.model_dump(mode="json")
-        data["campaigns"]["seasonal"]["experiment_share"] = keep_experiment_share
+            # the rule reaches customers outside the experiment; keep a share measuring it
+            data["campaigns"][camp]["experiment_share"] = keep_experiment_share
         if "abandoned_cart" in discount_campaigns:
             prov["notes"].append("abandoned cart: the segment discounts were measured on "
                                  "seasonal offers and are applied to cart reminders too")

@@ -57,7 +57,7 @@ def counts_hash(counts: pd.DataFrame) -> str:
     return hashlib.sha256(c.to_csv(index=False).encode()).hexdigest()[:16]
 
 
-def section_from_decision(decision, model, segmentation: Segmentation | None = None,
+def section_from_decision(decision, model, *, segmentation: Segmentation | None = None,
                           override: bool = False) -> DiscountSection:
     """Build the section; refuse an unconverged fit unless ``override`` (then recorded).
 

@@ -36,6 +36,7 @@ class PolicyControls:
     channel: dict[str, str]
     segment_discount_pct: dict[str, float]
     segmentation: Segmentation
+    default_discount_pct: float
     discount_experiment_share: float
     sms_per_week: int
     email_per_week: int
@@ -69,7 +70,7 @@ class PolicyControls:
             delay_hours={t: pol[t].delay_hours for t in PURCHASE_TYPES},
             channel={t: pol[t].channel for t in PURCHASE_TYPES},
             segment_discount_pct=dict(sorted(rule.discount_pct.items())),
-            segmentation=rule.segmentation,
+            segmentation=rule.segmentation, default_discount_pct=rule.default_pct,
             discount_experiment_share=c.seasonal.experiment_share,
             rule_in_config=c.seasonal.discount_rule is not None,
             sms_per_week=c.caps.sms_per_week, email_per_week=c.caps.email_per_week,
@@ -84,7 +85,7 @@ class PolicyControls:
             out[f"campaigns.abandoned_cart.policy.{t}.channel"] = self.channel[t]
         if self.rule_in_config or any(v > 0 for v in self.segment_discount_pct.values()):
             out["campaigns.seasonal.discount_rule"] = SegmentDiscountRule(
-                segmentation=self.segmentation,
+                segmentation=self.segmentation, default_pct=float(self.default_discount_pct),
                 discount_pct={k: float(v) for k, v in self.segment_discount_pct.items()})
         out["campaigns.seasonal.experiment_share"] = float(self.discount_experiment_share)
         out["campaigns.caps.sms_per_week"] = int(self.sms_per_week)
@@ -133,13 +134,18 @@ def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
 
     ``config`` (a path or a :class:`CampaignConfig`, e.g. ``reports/campaign_config.json``)
     is where the controls start; the baseline is always what the store ran under.
-    ``customers`` is the replay sample (the first customers of the store's simulator
-    config, with the store's seeds).
+    ``customers`` is the replay sample: the store's simulator config and seeds with
+    ``customers`` customers — a smaller store of the same kind, not a subset of the
+    dataset's customers (every customer's draws depend on the store's size).
     """
     if dataset is not None:
         from ..store import load_manifest
 
-        n = int(load_manifest(dataset)["config"]["n_customers"])
+        m = load_manifest(dataset)
+        if "config" not in m:
+            raise ValueError(f"{dataset}: the manifest records no simulator config; the lab "
+                             "replays simulated datasets only")
+        n = int(m["config"]["n_customers"])
         rp = Replayer.from_dataset(dataset, replications=replications,
                                    n_customers=min(customers, n))
         source = f"dataset {Path(dataset)}"
@@ -154,10 +160,10 @@ def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
     return Lab(replayer=rp, start=start, source=source)
 
 
-def nearest(value: float, steps) -> float:
-    """The step closest to ``value`` (a slider with fixed steps needs one of them).
+def steps_with(value: float, steps) -> list[float]:
+    """``steps`` with ``value`` among them, so a slider starts exactly at the config's value.
 
-    >>> nearest(3.0, DELAY_STEPS_HOURS)
-    4.0
+    >>> steps_with(3.0, (1.0, 4.0))
+    [1.0, 3.0, 4.0]
     """
-    return min(steps, key=lambda s: (abs(s - value), -s))  # a tie goes to the larger step
+    return sorted({float(s) for s in steps} | {float(value)})

@@ -30,6 +30,7 @@ and gives that segment's discount.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -168,8 +169,8 @@ class Replayer:
         self.settings = {"dataset": None if dataset is None else str(dataset),
                          "replications": replications,
                          "seeds": [self.seed + r for r in range(replications)], **over}
-        self._cache: dict[str, pd.DataFrame] = {}
-        self._cache_size = cache_size
+        self._cache: OrderedDict[str, list[pd.DataFrame]] = OrderedDict()
+        self._cache_size = max(int(cache_size), 2)
 
     @classmethod
     def from_dataset(cls, dataset, baseline: CampaignConfig | None = None, **kw) -> Replayer:
@@ -191,7 +192,9 @@ class Replayer:
         from ..simulate.config import SimulationConfig
 
         key = config.campaigns.model_dump_json()
-        if key not in self._cache:
+        if key in self._cache:
+            self._cache.move_to_end(key)  # least recently used goes first
+        else:
             frames = []
             for r in range(self.replications):
                 cfg = SimulationConfig.model_validate(
@@ -199,10 +202,12 @@ class Replayer:
                 frames.append(customer_metrics(simulate(cfg, seed=self.seed + r)))
                 if echo:
                     echo(f"replication {r + 1}/{self.replications}: {label} done")
-            if len(self._cache) >= self._cache_size:
-                self._cache.pop(next(iter(self._cache)))
+            base_key = self.baseline.campaigns.model_dump_json()
+            while len(self._cache) >= self._cache_size:
+                old = next(k for k in self._cache if k != base_key)  # the baseline stays
+                del self._cache[old]
             self._cache[key] = frames
-        return self._cache[key]
+        return [f.copy() for f in self._cache[key]]  # callers cannot alter the cache
 
     def runs(self, config: CampaignConfig, echo=None, label: str = "") -> pd.DataFrame:
         """The store totals of each replication under ``config``."""
