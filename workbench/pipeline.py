@@ -153,41 +153,31 @@ def _cart_timing(con, manifest, out: Path, written: dict, echo) -> Section | Non
 def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
     """Discount calibration: run when the dataset has a randomized discount experiment."""
     from .campaigns.discount import save_discount, section_from_decision
-    from .features.discount import (
-        discount_counts,
-        discount_units,
-        segment_economics,
-        segment_features,
-        segment_units,
-    )
+    from .features.discount import discount_units
     from .models.discount import (
+        MESSAGE_COST,
         DiscountInputError,
-        DiscountResponseModel,
-        decide_discounts,
+        fit_discounts,
         score_against_truth,
     )
-    from .segments import Segmentation
 
     units = discount_units(con).execute()
     if units.empty:
         echo("discount calibration: no randomized discount experiment; skipped")
         return None
-    segmentation = Segmentation().resolved(units.prior_aov)
-    units["segment"] = segment_units(units, segmentation=segmentation)
     try:
         # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400 (measured)
         # segments are pooled toward segments like them (their deal / value / recency flags)
-        model = DiscountResponseModel(draws=2000, tune=1500, random_seed=0).fit(
-            discount_counts(units), segment_features=segment_features(units.segment))
+        fit = fit_discounts(units, draws=2000, tune=1500, random_seed=0)
     except DiscountInputError as exc:
         echo(f"discount calibration: not enough data ({exc})")
         return discount_section(reason=f"There is not enough data to fit the model yet: {exc}")
-    econ = segment_economics(units, model.segments_)
-    decision = decide_discounts(model, econ, message_cost=0.004)
+    model, econ, units = fit.model, fit.economics, fit.units
+    decision = fit.decide()
     exported = False
     if decision.converged:
         written["discount_config"] = save_discount(
-            section_from_decision(decision, model, segmentation=segmentation),
+            section_from_decision(decision, model, segmentation=fit.segmentation),
             out / "discount.json")
         exported = True
     else:
@@ -199,7 +189,7 @@ def _discount(con, manifest, out: Path, written: dict, echo) -> Section | None:
         try:
             truth = discount_conversion_truth(manifest["_path"], units).assign(
                 segment=units.segment)
-            score = score_against_truth(decision, truth, econ, message_cost=0.004)
+            score = score_against_truth(decision, truth, econ, message_cost=MESSAGE_COST)
         except KeyError as exc:  # a dataset simulated before this truth was recorded
             echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
                  "re-simulate to score the decision")

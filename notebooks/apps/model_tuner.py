@@ -14,27 +14,21 @@ def _():
     import workbench as wb
     from workbench.attribution.analysis import analyze_attribution, campaign_totals
     from workbench.attribution.rules import TimeDecay
-    from workbench.features.discount import (
-        discount_counts,
-        discount_units,
-        segment_economics,
-        segment_features,
-        segment_units,
-    )
+    from workbench.features.discount import discount_units
     from workbench.features.journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS
     from workbench.models.discount import (
+        MESSAGE_COST,
         DiscountResponseModel,
-        decide_discounts,
+        fit_discounts,
         score_against_truth,
     )
     from workbench.models.tuning import fit_checks, message_credit, parameter_forms
     from workbench.segments import SEGMENT_DIMENSIONS, Segmentation
 
-    return (DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, DiscountResponseModel, SEGMENT_DIMENSIONS,
-            Segmentation, TimeDecay, analyze_attribution, campaign_totals, decide_discounts,
-            discount_counts, discount_units, fit_checks, message_credit,
-            mo, os, parameter_forms, score_against_truth, segment_economics,
-            segment_features, segment_units, time, wb)
+    return (DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, MESSAGE_COST, DiscountResponseModel,
+            SEGMENT_DIMENSIONS, Segmentation, TimeDecay, analyze_attribution, campaign_totals,
+            discount_units, fit_checks, fit_discounts, message_credit, mo, os,
+            parameter_forms, score_against_truth, time, wb)
 
 
 @app.cell
@@ -167,8 +161,8 @@ def _(DiscountResponseModel, SEGMENT_DIMENSIONS, draws, mo):
 
 
 @app.cell
-def _(DiscountResponseModel, SEGMENT_DIMENSIONS, Segmentation, discount_counts, fit_defaults,
-      fit_form, mo, segment_economics, segment_features, segment_units, time, units):
+def _(DiscountResponseModel, SEGMENT_DIMENSIONS, Segmentation, fit_defaults, fit_discounts,
+      fit_form, mo, time, units):
     mo.stop(units.empty, mo.callout(mo.md("This dataset has no randomized discount "
                                           "experiment: nothing to fit."), kind="warn"))
     settings = fit_form.value or fit_defaults  # the defaults until the form is submitted
@@ -176,9 +170,7 @@ def _(DiscountResponseModel, SEGMENT_DIMENSIONS, Segmentation, discount_counts, 
     try:
         segmentation = Segmentation(
             by=tuple(d for d in SEGMENT_DIMENSIONS if d in settings["by"]),
-            recency_split_days=float(settings["recency_days"])).resolved(units.prior_aov)
-        seg_units = units.assign(segment=segment_units(units, segmentation=segmentation))
-        counts = discount_counts(seg_units)
+            recency_split_days=float(settings["recency_days"]))
         priors = {"sigma_alpha": float(settings["sigma_alpha"]),
                   "sigma_offer": float(settings["sigma_offer"]),
                   "sigma_beta": float(settings["sigma_beta"]),
@@ -186,20 +178,19 @@ def _(DiscountResponseModel, SEGMENT_DIMENSIONS, Segmentation, discount_counts, 
                               float(settings["mu_beta_sd"]))}
         _n = int(settings["draws"])
         with mo.status.spinner(title=f"Sampling {_n:,} draws per chain …"):
-            model = DiscountResponseModel(
-                draws=_n, tune=min(_n, 1500), random_seed=0, priors=priors,
-                parameterization=settings["parameterization"]).fit(
-                counts, segment_features=segment_features(seg_units.segment))
-        economics = segment_economics(seg_units, model.segments_)
+            fit = fit_discounts(units, segmentation, draws=_n, tune=min(_n, 1500),
+                                random_seed=0, priors=priors,
+                                parameterization=settings["parameterization"])
+        model, economics, seg_units = fit.model, fit.economics, fit.units
         fit_error = None
     except ValueError as exc:  # too few data for a segmentation, a bad setting
-        model = economics = seg_units = None
+        fit = model = economics = seg_units = None
         fit_error = str(exc)
     fit_seconds = time.perf_counter() - _t0
     mo.stop(fit_error is not None, mo.callout(mo.md(f"**The model cannot be fitted with "
                                                     f"these settings:** {fit_error}"),
                                               kind="danger"))
-    return economics, fit_seconds, model, seg_units
+    return economics, fit, fit_seconds, model, seg_units
 
 
 @app.cell
@@ -259,10 +250,10 @@ def _(mo, model):
 
 
 @app.cell
-def _(mo):
+def _(MESSAGE_COST, mo):
     min_prob = mo.ui.slider(0.5, 0.99, step=0.01, value=0.9, show_value=True,
                             label="recommend a discount only if P(beats 0%) ≥")
-    message_cost = mo.ui.number(start=0.0, stop=1.0, step=0.001, value=0.004,
+    message_cost = mo.ui.number(start=0.0, stop=1.0, step=0.001, value=MESSAGE_COST,
                                 label="cost per message (store currency)")
     mo.vstack([mo.md("### The decision (updates without refitting)"),
                mo.hstack([min_prob, message_cost], justify="start", gap=2)])
@@ -270,10 +261,10 @@ def _(mo):
 
 
 @app.cell
-def _(decide_discounts, discount_truth, economics, message_cost, min_prob, mo, model,
-      score_against_truth, seg_units):
-    decision = decide_discounts(model, economics, message_cost=float(message_cost.value),
-                                min_prob=float(min_prob.value))
+def _(discount_truth, economics, fit, message_cost, min_prob, mo, score_against_truth,
+      seg_units):
+    decision = fit.decide(message_cost=float(message_cost.value),
+                          min_prob=float(min_prob.value))
     _recs = decision.recommendations
     _offered = int((_recs.discount > 0).sum())
     _truth_view = {}

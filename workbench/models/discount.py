@@ -414,6 +414,56 @@ class DiscountDecision:
     __str__ = summary
 
 
+#: cost of one message in the store's currency (the simulator's email cost), the default
+#: the pipeline and the apps decide with
+MESSAGE_COST = 0.004
+
+
+@dataclass
+class DiscountFit:
+    """A discount model fitted on an experiment's units, with what its decision needs."""
+
+    segmentation: object  # workbench.segments.Segmentation, the order-value split pinned
+    units: pd.DataFrame  # the experiment's units with their ``segment``
+    model: DiscountResponseModel
+    economics: pd.DataFrame  # segment, order_value, goods_cost, redemption
+
+    def decide(self, message_cost: float = MESSAGE_COST, min_prob: float = 0.9,
+               levels=(0.0, 0.05, 0.10, 0.15, 0.20)) -> DiscountDecision:
+        """:func:`decide_discounts` on this fit (no refit: cheap to call again)."""
+        return decide_discounts(self.model, self.economics, levels=levels,
+                                message_cost=message_cost, min_prob=min_prob)
+
+
+def fit_discounts(units: pd.DataFrame, segmentation=None, pool_on_features: bool = True,
+                  **model_kwargs) -> DiscountFit:
+    """Segment the experiment's units, fit :class:`DiscountResponseModel`, measure economics.
+
+    The one sequence the pipeline, the discount study and the model tuner run:
+    ``segmentation`` (a :class:`~workbench.segments.Segmentation`, default deal × value ×
+    recency) is pinned to the units' median order value, the units are labelled
+    (:func:`~workbench.features.discount.segment_units`), the model is fitted on the
+    counts — pooled toward segments with the same flags unless ``pool_on_features`` is
+    false — and :func:`~workbench.features.discount.segment_economics` gives order
+    value, goods cost and redemption.  ``model_kwargs`` go to the model.
+    """
+    from ..features.discount import (
+        discount_counts,
+        segment_economics,
+        segment_features,
+        segment_units,
+    )
+    from ..segments import Segmentation
+
+    seg = (segmentation or Segmentation()).resolved(units["prior_aov"])
+    u = units.assign(segment=segment_units(units, segmentation=seg))
+    model = DiscountResponseModel(**model_kwargs).fit(
+        discount_counts(u),
+        segment_features=segment_features(u.segment) if pool_on_features else None)
+    return DiscountFit(segmentation=seg, units=u, model=model,
+                       economics=segment_economics(u, model.segments_))
+
+
 def expected_margin(p_d, p_0, d, order_value: float, goods_cost: float,
                     redemption: float = 1.0, message_cost: float = 0.0):
     """Expected margin per message when a discount ``d`` (a fraction) is offered.

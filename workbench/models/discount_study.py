@@ -106,22 +106,12 @@ def study_discount_calibration(seeds=(1, 2, 3), scenario_name: str = "default",
     import tempfile
     from pathlib import Path
 
-    from ..features.discount import (
-        discount_counts,
-        discount_units,
-        segment_economics,
-        segment_features,
-        segment_units,
-    )
+    from ..features.discount import discount_units
+    from ..segments import Segmentation
     from ..simulate import scenario, simulate
     from ..simulate.truth import discount_conversion_truth
     from ..store import open_dataset, save_simulation
-    from .discount import (
-        DiscountResponseModel,
-        coverage_against_truth,
-        decide_discounts,
-        score_against_truth,
-    )
+    from .discount import coverage_against_truth, fit_discounts, score_against_truth
 
     echo = echo or (lambda *_: None)
     kw = {"draws": 1000, "tune": 1000, **(model_kwargs or {})}
@@ -131,13 +121,11 @@ def study_discount_calibration(seeds=(1, 2, 3), scenario_name: str = "default",
         for seed in seeds:
             path = save_simulation(simulate(scenario(scenario_name, n_customers=n_customers),
                                             seed=seed), root / f"store_{seed}")
-            u = discount_units(open_dataset(path)).execute()
-            u["segment"] = segment_units(u, by=tuple(by))
-            feats = segment_features(u.segment) if pool_on_features else None
-            model = DiscountResponseModel(random_seed=seed, **kw).fit(
-                discount_counts(u), segment_features=feats)
-            econ = segment_economics(u, model.segments_)
-            dec = decide_discounts(model, econ, message_cost=message_cost, min_prob=min_prob)
+            fit = fit_discounts(discount_units(open_dataset(path)).execute(),
+                                Segmentation(by=tuple(by)), pool_on_features=pool_on_features,
+                                random_seed=seed, **kw)
+            u, model, econ = fit.units, fit.model, fit.economics
+            dec = fit.decide(message_cost=message_cost, min_prob=min_prob)
             truth = discount_conversion_truth(path, u).assign(segment=u.segment)
             covs.append(coverage_against_truth(model, truth).assign(store=seed))
             sc = score_against_truth(dec, truth, econ, message_cost=message_cost)
