@@ -145,6 +145,18 @@ def test_offer_redemption_exact_on_a_hand_made_experiment():
     u = pd.concat([arm(0.0, 1000, 100, 0), arm(0.10, 1000, 150, 100)])
     assert offer_redemption(u) == pytest.approx(0.5)
     assert offer_redemption(u[u.discount > 0]) == 1.0  # nothing to compare with
+    with pytest.raises(ValueError, match=r"missing columns \['discount_amount'\]"):
+        offer_redemption(u.drop(columns="discount_amount"))
+    with pytest.raises(ValueError, match=r"'discount' must be a fraction.*rows \[0\]"):
+        offer_redemption(u.reset_index(drop=True).assign(
+            discount=lambda d: d.discount.where(d.index != 0, 10.0)))
+
+
+def test_fit_discounts_names_a_missing_column(units):
+    from workbench.models.discount import fit_discounts
+
+    with pytest.raises(ValueError, match=r"discount units: missing columns \['prior_aov'\]"):
+        fit_discounts(units.drop(columns="prior_aov"), draws=10, tune=10)
 
 
 def test_offer_redemption_model_holds_on_the_simulated_store(units):

@@ -216,6 +216,13 @@ def segment_economics(units: pd.DataFrame, segments=None) -> pd.DataFrame:
 
 def offer_redemption(units: pd.DataFrame) -> float:
     """The pooled share of anyway-buyers who redeem an offered discount (see above)."""
+    missing = sorted({"segment", "discount", "converted", "discount_amount"} - set(units.columns))
+    if missing:
+        raise ValueError(f"discount units: missing columns {missing}")
+    bad = units.index[(units.discount < 0) | (units.discount >= 1)].tolist()
+    if bad:
+        raise ValueError(f"discount units: column 'discount' must be a fraction in [0, 1); "
+                         f"rows {bad[:10]}")
     zero = units[units.discount == 0]
     if zero.empty:
         return 1.0

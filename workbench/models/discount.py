@@ -455,7 +455,13 @@ def fit_discounts(units: pd.DataFrame, segmentation=None, pool_on_features: bool
     )
     from ..segments import Segmentation
 
-    seg = (segmentation or Segmentation()).resolved(units["prior_aov"])
+    seg = segmentation or Segmentation()
+    need = {*seg.needs(), "discount", "converted", "revenue",
+            "discount_amount", "goods_cost", "prior_aov"}
+    missing = sorted(need - set(units.columns))
+    if missing:
+        raise DiscountInputError(f"discount units: missing columns {missing}")
+    seg = seg.resolved(units["prior_aov"])
     u = units.assign(segment=segment_units(units, segmentation=seg))
     model = DiscountResponseModel(**model_kwargs).fit(
         discount_counts(u),
