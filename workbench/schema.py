@@ -31,13 +31,10 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 import pyarrow as pa
 
+from .vocab import CHANNELS, EVENT_NAMES, PURCHASE_TYPES, SOURCES
+
 SCHEMA_VERSION = "1.0.0"
 
-EVENT_NAMES = ("view_item", "add_to_cart", "remove_from_cart", "begin_checkout", "purchase")
-SOURCES = ("direct", "organic_search", "paid_search", "social", "referral", "affiliate",
-           "email", "sms", "other")
-CHANNELS = ("email", "sms")
-PURCHASE_TYPES = ("impulse", "considered", "consumable")
 MONEY_TOLERANCE = 0.011  # currency units: two roundings to cents
 
 

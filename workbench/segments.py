@@ -18,7 +18,7 @@ latent price sensitivity:
 A customer with no earlier order is ``full``, ``lo`` and ``lapsed``.  Labels join the
 dimensions' values with ``-`` in the order of ``by`` (``deal-hi-recent``).
 
-This module is pure numpy + pydantic: the simulator imports it.
+This module is pure numpy + pydantic (and the vocabularies): the simulator imports it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .vocab import ACQUISITION_CHANNELS
 
 SEGMENT_DIMENSIONS = ("deal", "value", "recency", "channel")
 #: the values each dimension's part of a label takes (channels: the acquisition channels)
@@ -135,8 +137,6 @@ class SegmentDiscountRule(BaseModel):
             raise ValueError(f"discount_pct: discounts must be in [0, 100) percent; got {bad}")
         by = self.segmentation.by
         values = dict(DIMENSION_VALUES)
-        from .simulate.config import ACQUISITION_CHANNELS  # lazy: the simulator imports us
-
         values["channel"] = ACQUISITION_CHANNELS
         bad = []
         for label in self.discount_pct:

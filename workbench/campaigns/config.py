@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .. import __version__
 from ..segments import SegmentDiscountRule
-from ..simulate.config import PURCHASE_TYPES, Campaigns
+from ..simulate.config import Campaigns
+from ..vocab import CAMPAIGN_LABELS, PURCHASE_TYPES
 from ._io import atomic_write_json
 
 CONFIG_VERSION = "1.1"  # 1.1: the segment discount rule moved into the campaigns
@@ -235,9 +236,7 @@ _PHRASES = {
     "discount_arms_pct": "discount levels tested", "default_pct": "default discount",
     "holdout_share": "customers held out",
 }
-_CAMPAIGNS = {"abandoned_cart": "abandoned-cart", "browse_abandonment": "browse-abandonment",
-              "post_purchase": "post-purchase cross-sell", "replenishment": "replenishment",
-              "seasonal": "seasonal", "caps": "frequency caps"}
+_CAMPAIGNS = {**CAMPAIGN_LABELS, "caps": "frequency caps"}
 
 
 def _fmt(key: str, v) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..segments import Segmentation, SegmentDiscountRule
-from ..simulate.config import PURCHASE_TYPES
+from ..vocab import PURCHASE_TYPES
 from .config import CampaignConfig, load_config, with_settings
 from .replay import Replayer
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
+from ..vocab import PURCHASE_TYPES
 from ._tables import require_tables
-
-PURCHASE_TYPES = ("impulse", "considered", "consumable")
 
 
 def abandonment_episodes(con, window_days: float = 7.0, campaign: str = "abandoned_cart"):

@@ -29,16 +29,8 @@ import ibis
 import pandas as pd
 from ibis import _
 
+from ..vocab import in_days as _unit
 from ._tables import require_tables
-
-#: days per time unit (a month is the mean Gregorian month)
-TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25, "hours": 1 / 24}
-
-
-def _unit(time_unit: str) -> float:
-    if time_unit not in TIME_UNITS:
-        raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)}, not {time_unit!r}")
-    return TIME_UNITS[time_unit]
 
 
 def transactions(con, net_of_returns: bool = True):

@@ -83,7 +83,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logit
 
-from ..features.rfm import TIME_UNITS
+from ..vocab import TIME_UNITS
 
 #: days per time unit — one table for the RFM features and the models
 TIME_UNITS_IN_DAYS = TIME_UNITS

@@ -11,24 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..segments import SegmentDiscountRule
-
-PurchaseType = Literal["impulse", "considered", "consumable"]
-Channel = Literal["email", "sms"]
-PURCHASE_TYPES: tuple[str, ...] = ("impulse", "considered", "consumable")
-CHANNELS: tuple[str, ...] = ("email", "sms")
-ACQUISITION_CHANNELS: tuple[str, ...] = (
-    "organic_search",
-    "paid_search",
-    "social",
-    "referral",
-    "discount_promo",
+from ..vocab import (
+    ACQUISITION_CHANNELS,
+    CHANNELS,
+    PURCHASE_TYPES,
+    Channel,
+    PurchaseType,
 )
-PRICE_SEGMENTS: tuple[str, ...] = ("insensitive", "moderate", "deal_seeker")
 
 
 class _Model(BaseModel):

@@ -45,27 +45,27 @@ import pyarrow as pa
 from scipy import special, stats
 
 from .. import __version__
-from .config import (
+from ..vocab import (
     ACQUISITION_CHANNELS,
+    CAMPAIGNS,
     CHANNELS,
     PRICE_SEGMENTS,
     PURCHASE_TYPES,
-    SimulationConfig,
+    REGIONS,
 )
+from ..vocab import SIMULATED_SOURCES as SOURCES
+from .config import SimulationConfig
 from .random import KeyedUniform, combine
 
 HOUR = 1.0 / 24.0
 MINUTE = HOUR / 60.0
 EVENT_GAP = 0.75 * MINUTE  # time between events inside a session
 
-CAMPAIGNS = ("abandoned_cart", "browse_abandonment", "post_purchase", "replenishment", "seasonal")
 C_CART, C_BROWSE, C_POST, C_REPL, C_SEAS = range(5)
-SOURCES = ("direct", "organic_search", "paid_search", "social", "referral", "email", "sms")
 S_DIRECT = 0
 ACQ_SOURCE = {"organic_search": 1, "paid_search": 2, "social": 3, "referral": 4,
               "discount_promo": 3}
 ORIGINS = ("acquisition", "organic", "caused")
-REGIONS = ("north", "south", "east", "west", "central")
 
 # keyed-uniform streams (never reuse a number for two purposes)
 (U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
