@@ -23,7 +23,7 @@ CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, pandas as pd
-from workbench.models.discount import DiscountResponseModel
+from workbench.analyses.discount.model import DiscountResponseModel
 rng = np.random.default_rng(0)
 n = 1_000_000
 levels = np.array([0, .05, .10, .15, .20])

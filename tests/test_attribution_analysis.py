@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workbench.attribution.analysis import analyze_attribution, window_sweep
+from workbench.analyses.attribution.analysis import analyze_attribution, window_sweep
 from workbench.cli import main
 from workbench.simulate.truth import campaign_incremental_revenue
 from workbench.store import open_dataset
@@ -125,7 +125,7 @@ def test_cli_markov_order_and_errors(paths_csv, tmp_path):
 def test_weekly_last_click_adds_up_to_the_whole_period(small_dataset, analysis):
     """Last click credits each journey on its own, so the weekly credit summed over weeks is
     the whole period's credit, campaign by campaign."""
-    from workbench.attribution.analysis import weekly_attribution
+    from workbench.analyses.attribution.analysis import weekly_attribution
 
     w = weekly_attribution(open_dataset(small_dataset), models=("last_click", "linear"))
     lc = w[w.model == "last_click"].groupby("campaign").value.sum()

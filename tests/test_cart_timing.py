@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from workbench.experiments import ExperimentInputError
-from workbench.experiments.cart_timing import decide_cart_timing
-from workbench.features.abandonment import abandonment_episodes
+from workbench.analyses.cart_timing.study import decide_cart_timing
+from workbench.analyses.cart_timing.features import abandonment_episodes
 from workbench.simulate import SimulationConfig, scenario, simulate
 from workbench.store import open_dataset, save_simulation
 
@@ -112,7 +112,7 @@ def test_study_exports_a_valid_config(small_con, tmp_path):
         save_abandoned_cart,
         section_from_study,
     )
-    from workbench.experiments.cart_timing import run_cart_timing
+    from workbench.analyses.cart_timing.study import run_cart_timing
 
     study = run_cart_timing(small_con, dataset_hash="abc123")
     assert study.decision is not None, study.reason
@@ -135,7 +135,7 @@ def test_study_exports_a_valid_config(small_con, tmp_path):
 def test_bad_config_names_the_field(tmp_path, mutate, field):
     import json
 
-    from workbench.campaigns import load_abandoned_cart
+    from workbench.analyses.cart_timing.export import load_abandoned_cart
 
     good = {"abandoned_cart": {"config_version": "0.1", "policy": {
         "impulse": {"send": True, "channel": "sms", "delay_hours": 1.0, "discount_pct": 0.0}},

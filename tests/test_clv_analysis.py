@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.models.clv_analysis import analyze_clv
+from workbench.analyses.clv.analysis import analyze_clv
 from workbench.store import open_dataset
 
 
@@ -75,7 +75,7 @@ def test_bgnbd_recovers_the_simulators_parameters_per_channel(tmp_path):
     """On a store with no campaigns the orders are the simulator's BG/NBD process, with
     parameters per acquisition channel (truth/params.json, alpha in days): the fit per
     channel recovers them within 4 standard errors (the Hessian's)."""
-    from workbench.features.rfm import rfm_summary
+    from workbench.analyses.clv.features import rfm_summary
     from workbench.models.clv import BetaGeoModel
     from workbench.simulate import scenario, simulate
     from workbench.store import read_truth_params, save_simulation

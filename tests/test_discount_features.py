@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.features.discount import discount_counts, discount_units, segment_units
+from workbench.analyses.discount.features import discount_counts, discount_units, segment_units
 from workbench.store import open_dataset
 
 
@@ -92,7 +92,7 @@ def test_discount_truth_matches_observed_conversion(small_dataset):
 
 
 def test_segment_features_from_labels():
-    from workbench.features.discount import segment_features
+    from workbench.analyses.discount.features import segment_features
 
     f = segment_features(["deal-hi-recent", "full-lo-lapsed", "deal-hi-recent"])
     assert list(f.index) == ["deal-hi-recent", "full-lo-lapsed"]
@@ -120,7 +120,7 @@ def test_segment_definition_is_a_parameter(units):
 
 
 def test_segment_economics(units):
-    from workbench.features.discount import segment_economics
+    from workbench.analyses.discount.features import segment_economics
 
     u = units.assign(segment=segment_units(units))
     e = segment_economics(u).set_index("segment")
@@ -134,7 +134,7 @@ def test_segment_economics(units):
 
 
 def test_offer_redemption_exact_on_a_hand_made_experiment():
-    from workbench.features.discount import offer_redemption
+    from workbench.analyses.discount.features import offer_redemption
 
     # 0%: 100 of 1,000 buy.  10%: 150 of 1,000 buy, 50 of them without the discount.
     # Expected anyway-buyers in the 10% arm: 100, of whom 50 did not redeem -> 0.5.
@@ -153,7 +153,7 @@ def test_offer_redemption_exact_on_a_hand_made_experiment():
 
 
 def test_fit_discounts_names_a_missing_column(units):
-    from workbench.models.discount import fit_discounts
+    from workbench.analyses.discount.model import fit_discounts
 
     with pytest.raises(ValueError, match=r"discount units: missing columns \['prior_aov'\]"):
         fit_discounts(units.drop(columns="prior_aov"), draws=10, tune=10)
@@ -167,7 +167,7 @@ def test_offer_redemption_model_holds_on_the_simulated_store(units):
     rate must be the same at every level, ``(1 − ρ) P(buy | 0)``.  (The simulator
     redeems a code only when its message was seen before the order.)
     """
-    from workbench.features.discount import offer_redemption
+    from workbench.analyses.discount.features import offer_redemption
 
     rho = offer_redemption(units.assign(segment=segment_units(units)))
     assert 0.1 < rho < 0.9  # neither "nobody sees the code" nor "everyone pays it"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.models.discount import (
+from workbench.analyses.discount.model import (
     DiscountInputError,
     DiscountResponseModel,
     decide_discounts,
@@ -127,7 +127,7 @@ def test_unknown_sampler_and_segment():
 
 # ----------------------------------------------------------------------------- export
 def test_config_round_trip_and_refusal(fitted, tmp_path):
-    from workbench.campaigns.discount import (
+    from workbench.analyses.discount.export import (
         UnconvergedFitError,
         load_discount,
         save_discount,
@@ -158,7 +158,7 @@ def test_config_round_trip_and_refusal(fitted, tmp_path):
 def test_bad_discount_config_names_field(tmp_path):
     import json
 
-    from workbench.campaigns.discount import load_discount
+    from workbench.analyses.discount.export import load_discount
 
     f = tmp_path / "d.json"
     f.write_text(json.dumps({"discount": {"min_prob": 0.9, "segments": {"a": {
@@ -176,7 +176,7 @@ def test_recommendation_earns_close_to_the_true_best():
     the true-best discounts would, message-weighted over segments, and the posterior-best
     level of every segment within 5% of its true best: the threshold's caution may cost a
     little in a segment where the evidence is thin, estimation error may not."""
-    from workbench.models.discount_study import study_discount_calibration
+    from workbench.analyses.discount.study import study_discount_calibration
 
     st = study_discount_calibration(seeds=(44,), n_customers=100_000,
                                     model_kwargs={"draws": 2000, "tune": 1500})
@@ -193,7 +193,7 @@ def test_bands_cover_the_simulator_truth_over_repeated_stores():
     8 segments x 5 levels (240 cells) the posterior 90% bands of P(buy | d) cover each
     segment's true mean at a rate within 3 binomial SE of 0.90.  Cells within a store share
     a fit, so the SE understates the spread somewhat; 3 SE (±5.8 points) allows for it."""
-    from workbench.models.discount_study import study_discount_calibration
+    from workbench.analyses.discount.study import study_discount_calibration
 
     st = study_discount_calibration(seeds=(1, 2, 3, 4, 5, 6), n_customers=20_000,
                                     model_kwargs={"draws": 2000, "tune": 1500})

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.features.journeys import journeys_frame
+from workbench.analyses.attribution.journeys import journeys_frame
 from workbench.store import open_dataset
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.features.operations import message_funnel, weekly_efficiency
+from workbench.analyses.overview.operations import message_funnel, weekly_efficiency
 from workbench.store import open_dataset
 
 

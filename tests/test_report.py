@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.features import store_overview
+from workbench.analyses.overview.features import store_overview
 from workbench.pipeline import run_all
 from workbench.report import Report, Section, overview_section
 from workbench.store import open_dataset, read_table
@@ -151,8 +151,8 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
 def test_attribution_section_and_summary_match_the_analysis(small_dataset, tmp_path):
     """The report's attribution numbers and attribution.json come from the analysis object:
     recomputing the point credit (no bootstrap) gives the same revenue per campaign."""
-    from workbench.attribution.analysis import analyze_attribution
-    from workbench.campaigns.attribution import load_attribution
+    from workbench.analyses.attribution.analysis import analyze_attribution
+    from workbench.analyses.attribution.export import load_attribution
     from workbench.simulate.truth import campaign_incremental_revenue
     from workbench.store import open_dataset
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import main
-from workbench.features.rfm import cohort_triangles, rfm_from_transactions, rfm_summary
+from workbench.analyses.clv.features import cohort_triangles, rfm_from_transactions, rfm_summary
 from workbench.store import open_dataset
 
 

@@ -246,7 +246,7 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     """
     import pandas as pd
 
-    from .features.rfm import rfm_from_transactions
+    from .analyses.clv.features import rfm_from_transactions
     from .models.clv import (
         BetaGeoModel,
         CLVInputError,

@@ -22,9 +22,8 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -535,64 +534,51 @@ def _cross_checks(ck: _Checker) -> None:
                 carts.anti_join(s, carts.unit_id == s.session_id), None, K["assignments"])
 
 
-def _connect_tables(source) -> tuple[object, dict, dict[str, int], str, list[Violation]]:
-    """Register ``source`` in a DuckDB connection; return it, tables, row counts, label."""
-    from .store import MANIFEST, DatasetError, table_path
-
-    con = ibis.duckdb.connect()
-    present, counts, pre = {}, {}, []
-    label = ""
-    if isinstance(source, str | Path):
-        root = Path(source)
-        label = str(root)
-        if not root.is_dir():
-            raise DatasetError(f"{root}: no such dataset folder")
-        if not (root / MANIFEST).exists():
-            pre.append(Violation("*", MANIFEST, "dataset has no manifest.json (an incomplete "
-                                 "write, or not a dataset folder)", 0))
-        for name in TABLES:
-            f = table_path(root, name)
-            if not f.exists():
-                if TABLES[name].required:
-                    pre.append(Violation(name, "*", f"table file {f.name} is missing", 0))
-                continue
+def _register(con, tables: Mapping, missing_reported: bool) -> tuple[dict, list[Violation]]:
+    """Register in-memory tables (pandas, Arrow, or Ibis tables already bound to ``con``)."""
+    present, pre = {}, []
+    for name in TABLES:
+        if name not in tables:
+            if TABLES[name].required and not missing_reported:
+                pre.append(Violation(name, "*", "table is missing", 0))
+            continue
+        obj = tables[name]
+        if isinstance(obj, ibis.Table):
+            present[name] = obj
+            continue
+        if isinstance(obj, pd.DataFrame):
             try:
-                present[name] = con.read_parquet(f, table_name=name)
-            except Exception as exc:
-                pre.append(Violation(name, "*", f"cannot read {f.name}: "
-                                     f"{str(exc).splitlines()[0][:200]}", 0))
-    elif isinstance(source, Mapping):
-        for name in TABLES:
-            if name not in source:
-                if TABLES[name].required:
-                    pre.append(Violation(name, "*", "table is missing", 0))
+                obj = pa.Table.from_pandas(obj, preserve_index=False)
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                pre.append(Violation(name, "*", f"cannot be converted to Arrow: {exc}", 0))
                 continue
-            obj = source[name]
-            if isinstance(obj, pd.DataFrame):
-                try:
-                    obj = pa.Table.from_pandas(obj, preserve_index=False)
-                except (pa.ArrowException, ValueError, TypeError) as exc:
-                    pre.append(Violation(name, "*", f"cannot be converted to Arrow: {exc}", 0))
-                    continue
-            present[name] = con.create_table(name, obj)
-    else:
-        raise TypeError("validate() takes a dataset folder or a mapping of table name to "
-                        f"DataFrame / pyarrow.Table, not {type(source).__name__}")
-    for name, t in present.items():
-        counts[name] = int(t.count().execute())
-    return con, present, counts, label, pre
+        present[name] = con.create_table(name, obj)
+    return present, pre
 
 
-def validate(source, n_examples: int = 5) -> ValidationReport:
-    """Check a dataset against the canonical schema and its invariants.
+def validate(tables: Mapping, n_examples: int = 5, *, con=None, source: str = "",
+             problems: Sequence[Violation] = (), missing_reported: bool = False,
+             ) -> ValidationReport:
+    """Check tables against the canonical schema and its invariants.
+
+    The schema reads no files: :func:`workbench.store.validate` opens a dataset
+    folder and hands its tables here.
 
     Parameters
     ----------
-    source
-        A dataset folder (Parquet tables + manifest.json) or a mapping of table
-        name to pandas DataFrame or pyarrow Table.
+    tables
+        Table name to pandas DataFrame, pyarrow Table, or Ibis table (bound to
+        ``con``).
     n_examples
         How many offending keys to list per violation.
+    con
+        The Ibis connection the Ibis tables live on; a fresh DuckDB one otherwise.
+    source
+        What the report names as the source (a folder, a file).
+    problems
+        Violations found before the rules ran (a missing or unreadable file).
+    missing_reported
+        The caller already reported missing required tables in ``problems``.
 
     Returns
     -------
@@ -601,9 +587,14 @@ def validate(source, n_examples: int = 5) -> ValidationReport:
         ``report.violations`` lists every broken rule with its table, column,
         rule, number of rows and first offending keys.
     """
-    con, present, counts, label, pre = _connect_tables(source)
+    if not isinstance(tables, Mapping):
+        raise TypeError("validate() takes a dataset folder or a mapping of table name to "
+                        f"DataFrame / pyarrow.Table, not {type(tables).__name__}")
+    con = ibis.duckdb.connect() if con is None else con
+    present, pre = _register(con, tables, missing_reported)
+    counts = {name: int(t.count().execute()) for name, t in present.items()}
     ck = _Checker(con, present, n_examples)
-    ck.violations.extend(pre)
+    ck.violations.extend([*problems, *pre])
     for name in TABLE_ORDER:
         if name in present:
             _table_checks(ck, TABLES[name])
@@ -611,7 +602,7 @@ def validate(source, n_examples: int = 5) -> ValidationReport:
     ck.flush()
     order = {n: i for i, n in enumerate(TABLE_ORDER)}
     ck.violations.sort(key=lambda v: order.get(v.table, -1))
-    return ValidationReport(violations=ck.violations, row_counts=counts, source=label)
+    return ValidationReport(violations=ck.violations, row_counts=counts, source=source)
 
 
 def schema_json() -> str:

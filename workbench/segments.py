@@ -1,8 +1,8 @@
 """Observable customer segments and the discount rule written on them.
 
-One definition serves the discount analysis (:func:`workbench.features.discount.segment_units`
-labels the experiment's units with it) and the simulator (a seasonal or abandoned-cart
-campaign with a :class:`SegmentDiscountRule` labels each customer at send time and gives
+One definition serves the discount analysis
+(:func:`workbench.analyses.discount.features.segment_units` labels the experiment's
+units with it) and the simulator (a seasonal or abandoned-cart campaign with a :class:`SegmentDiscountRule` labels each customer at send time and gives
 the segment's discount), so a discount calibrated on segments is replayed on exactly
 the segments it was calibrated on.
 

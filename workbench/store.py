@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -43,6 +42,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .files import fsync_dir
+from .schema import SCHEMA_VERSION, TABLES, ValidationReport, Violation
+from .schema import validate as validate_tables
 
 MANIFEST = "manifest.json"
 TRUTH_DIR = "truth"
@@ -79,15 +81,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_dataset(
     path: str | Path,
     tables: Mapping[str, pa.Table | pd.DataFrame],
@@ -113,8 +106,6 @@ def write_dataset(
     manifest
         Extra manifest fields (generator, seed, config hash, ...).
     """
-    from .schema import SCHEMA_VERSION
-
     target = Path(path).resolve()
     if target.exists() and not overwrite:
         raise DatasetError(f"{target} exists; pass overwrite=True to replace it")
@@ -160,14 +151,14 @@ def write_dataset(
         with open(mtmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(mtmp, tmp / MANIFEST)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         # swap into place
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -244,3 +235,74 @@ def save_simulation(store, path: str | Path, scenario: str | None = None) -> Pat
                                                              sort_keys=True)},
         manifest=meta,
     )
+
+
+def validate(source, n_examples: int = 5) -> ValidationReport:
+    """Check a dataset folder (or a mapping of tables) against the canonical schema.
+
+    Reads each table's Parquet file lazily through DuckDB, so a ten-million-row
+    event table is checked without loading it into pandas; a missing manifest, a
+    missing required table or an unreadable file is reported as a violation, next
+    to every broken rule (:func:`workbench.schema.validate` runs the rules).
+
+    Parameters
+    ----------
+    source
+        A dataset folder (Parquet tables + manifest.json) or a mapping of table
+        name to pandas DataFrame or pyarrow Table.
+    n_examples
+        How many offending keys to list per violation.
+    """
+    if isinstance(source, Mapping):
+        return validate_tables(source, n_examples)
+    if not isinstance(source, str | Path):
+        raise TypeError("validate() takes a dataset folder or a mapping of table name to "
+                        f"DataFrame / pyarrow.Table, not {type(source).__name__}")
+    root = Path(source)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset folder")
+    con = ibis.duckdb.connect()
+    problems, present = [], {}
+    if not (root / MANIFEST).exists():
+        problems.append(Violation("*", MANIFEST, "dataset has no manifest.json (an incomplete "
+                                  "write, or not a dataset folder)", 0))
+    for name, spec in TABLES.items():
+        f = table_path(root, name)
+        if not f.exists():
+            if spec.required:
+                problems.append(Violation(name, "*", f"table file {f.name} is missing", 0))
+            continue
+        try:
+            present[name] = con.read_parquet(f, table_name=name)
+        except Exception as exc:
+            problems.append(Violation(name, "*", f"cannot read {f.name}: "
+                                      f"{str(exc).splitlines()[0][:200]}", 0))
+    # a missing table was reported above: the schema only sees what is there
+    return validate_tables(present, n_examples, con=con, source=str(root),
+                           problems=problems, missing_reported=True)
+
+
+def require_tables(con, feature: str, tables: dict[str, tuple[str, ...]]) -> None:
+    """Raise a clear error naming the table or column a feature needs and the dataset lacks."""
+    have = set(con.list_tables())
+    for name, cols in tables.items():
+        if name not in have:
+            raise DatasetError(f"{feature}: the dataset has no {name!r} table")
+        missing = [c for c in cols if c not in con.table(name).columns]
+        if missing:
+            raise DatasetError(f"{feature}: table {name!r} lacks column(s) {missing}")
+
+
+def has_truth(source, table: str | None = None) -> bool:
+    """Whether a dataset carries the simulator's truth (table ``table``, or any).
+
+    The one way to ask it: ``source`` is an open connection
+    (:func:`open_dataset` registers truth tables as ``truth_<name>``) or a dataset
+    folder (its manifest lists ``truth/<name>``).  Imported datasets have none.
+    """
+    if isinstance(source, str | Path):
+        files = load_manifest(source).get("files", {})
+        names = {n.split("/", 1)[1] for n in files if n.startswith(TRUTH_DIR + "/")}
+    else:
+        names = {n[len("truth_"):] for n in source.list_tables() if n.startswith("truth_")}
+    return bool(names) if table is None else table in names

@@ -12,17 +12,17 @@ def _():
     import marimo as mo
 
     import workbench as wb
-    from workbench.attribution.analysis import analyze_attribution, campaign_totals
+    from workbench.analyses.attribution.analysis import analyze_attribution, campaign_totals
     from workbench.attribution.rules import TimeDecay
-    from workbench.features.discount import discount_units
-    from workbench.features.journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS
-    from workbench.models.discount import (
+    from workbench.analyses.discount.features import discount_units
+    from workbench.analyses.attribution.journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS
+    from workbench.analyses.discount.model import (
         MESSAGE_COST,
         DiscountResponseModel,
         fit_discounts,
         score_against_truth,
     )
-    from workbench.models.tuning import fit_checks, message_credit, parameter_forms
+    from workbench.analyses.discount.tuning import fit_checks, message_credit, parameter_forms
     from workbench.segments import SEGMENT_DIMENSIONS, Segmentation
 
     return (DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, MESSAGE_COST, DiscountResponseModel,

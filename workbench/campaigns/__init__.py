@@ -1,20 +1,26 @@
-"""Campaign configs: typed, JSON-Schema'd, exported with their provenance.
+"""The campaign config and its closed loop.
 
-Today: the abandoned-cart section that the timing analysis exports.  Its
-``policy`` entries use the same fields as the simulator's
-``campaigns.abandoned_cart.policy`` (channel, delay_hours, discount_pct), so a
-recommendation can be replayed in the simulator.
+:mod:`.config`: one typed, versioned config for every campaign (JSON Schema,
+diff in words, ``with_settings`` edits by dotted path, ``with_recommendations``
+applies the analyses' parts); :mod:`.replay`: a config re-simulated against a
+baseline with common random numbers; :mod:`.lab`: the what-if lab's controls;
+:mod:`.sections`: reading and writing the parts the analyses export;
+:mod:`.section`: the report section of a change and its replay.
 """
 
-from .abandoned_cart import (
-    AbandonedCartSection,
-    Provenance,
-    TypePolicy,
+from .config import (
+    CampaignConfig,
+    ConfigError,
+    baseline_from_dataset,
+    diff_configs,
     json_schema,
-    load_abandoned_cart,
-    save_abandoned_cart,
-    section_from_study,
+    load_config,
+    save_config,
+    with_recommendations,
+    with_settings,
 )
+from .section import change_section
 
-__all__ = ["AbandonedCartSection", "Provenance", "TypePolicy", "json_schema",
-           "load_abandoned_cart", "save_abandoned_cart", "section_from_study"]
+__all__ = ["CampaignConfig", "ConfigError", "baseline_from_dataset", "change_section",
+           "diff_configs", "json_schema", "load_config", "save_config", "with_recommendations",
+           "with_settings"]

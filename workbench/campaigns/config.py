@@ -27,7 +27,7 @@ from .. import __version__
 from ..segments import SegmentDiscountRule
 from ..simulate.config import Campaigns
 from ..vocab import CAMPAIGN_LABELS, PURCHASE_TYPES
-from ._io import atomic_write_json
+from .sections import atomic_write_json
 
 CONFIG_VERSION = "1.1"  # 1.1: the segment discount rule moved into the campaigns
 
@@ -170,10 +170,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                          ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
 
-    ``abandoned_cart``: an :class:`~workbench.campaigns.abandoned_cart.AbandonedCartSection`
+    ``abandoned_cart``: an :class:`~workbench.analyses.cart_timing.export.AbandonedCartSection`
     (channel and delay per purchase type; a type whose recommendation is not to send
     keeps its settings and is noted); ``discount``: a
-    :class:`~workbench.campaigns.discount.DiscountSection`, applied as a
+    :class:`~workbench.analyses.discount.export.DiscountSection`, applied as a
     :class:`~workbench.segments.SegmentDiscountRule` to ``discount_campaigns``
     (``"seasonal"``, where the discount was randomized and measured, and optionally
     ``"abandoned_cart"``, an extrapolation the notes record); ``attribution``: an

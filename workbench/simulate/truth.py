@@ -30,7 +30,7 @@ def discount_conversion_truth(dataset, units: pd.DataFrame,
     numbers those happen whatever the discount — ``l_m`` is each message's
     persuasion logit without the discount and ``a_s, b_s`` the segment's discount
     terms (truth/params.json).  ``units`` is
-    :func:`workbench.features.discount.discount_units` output.  Returns ``units``
+    :func:`workbench.analyses.discount.features.discount_units` output.  Returns ``units``
     with one column ``p_buy_<pct>`` per level.
     """
     params = read_truth_params(dataset)["discount_terms"]
@@ -88,8 +88,9 @@ def campaign_incremental_revenue(dataset, label: str = "campaign_channel") -> pd
 
     The sum over messages of ``truth/messages.incremental_revenue`` — revenue of the
     orders a message caused that would not have happened without it — labelled as
-    :func:`workbench.features.journeys.journeys` labels touches (``abandoned_cart_email``,
-    ``email`` or ``abandoned_cart``), so attribution credit can be scored against it.
+    :func:`workbench.analyses.attribution.journeys.journeys` labels touches
+    (``abandoned_cart_email``, ``email`` or ``abandoned_cart``), so attribution credit can
+    be scored against it.
     Visits from other sources have no causal truth here and are not in the result.
     """
     m = read_table(dataset, "messages")[["message_id", "campaign", "channel"]]

@@ -442,18 +442,18 @@ def fit_discounts(units: pd.DataFrame, segmentation=None, pool_on_features: bool
     The one sequence the pipeline, the discount study and the model tuner run:
     ``segmentation`` (a :class:`~workbench.segments.Segmentation`, default deal × value ×
     recency) is pinned to the units' median order value, the units are labelled
-    (:func:`~workbench.features.discount.segment_units`), the model is fitted on the
+    (:func:`~workbench.analyses.discount.features.segment_units`), the model is fitted on the
     counts — pooled toward segments with the same flags unless ``pool_on_features`` is
-    false — and :func:`~workbench.features.discount.segment_economics` gives order
+    false — and :func:`~workbench.analyses.discount.features.segment_economics` gives order
     value, goods cost and redemption.  ``model_kwargs`` go to the model.
     """
-    from ..features.discount import (
+    from ...segments import Segmentation
+    from .features import (
         discount_counts,
         segment_economics,
         segment_features,
         segment_units,
     )
-    from ..segments import Segmentation
 
     seg = segmentation or Segmentation()
     need = {*seg.needs(), "discount", "converted", "revenue",

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .. import __version__
-from ._io import load_section, save_section
-
-CONFIG_VERSION = "0.1"
+from ...campaigns.sections import SECTION_VERSION, SectionProvenance, load_section, save_section
 
 
 class _Strict(BaseModel):
@@ -43,21 +39,12 @@ class TypePolicy(_Strict):
         return self
 
 
-class Provenance(_Strict):
-    dataset_hash: str | None
-    analysis: str
-    settings: dict
-    package_version: str = __version__
-    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(
-        timespec="seconds"))
-
-
 class AbandonedCartSection(_Strict):
     """``{"abandoned_cart": ...}`` of the campaign config."""
 
-    config_version: str = CONFIG_VERSION
+    config_version: str = SECTION_VERSION
     policy: dict[Literal["impulse", "considered", "consumable"], TypePolicy]
-    provenance: Provenance
+    provenance: SectionProvenance
 
 
 def save_abandoned_cart(section: AbandonedCartSection, path: str | Path) -> Path:
@@ -76,7 +63,7 @@ def json_schema() -> dict:
 
 
 def section_from_study(study) -> AbandonedCartSection:
-    """The config section a :class:`~workbench.experiments.cart_timing.CartTimingStudy` decided.
+    """The config section a :class:`~workbench.analyses.cart_timing.study.CartTimingStudy` decided.
 
     Raises ``ValueError`` when the study reached no decision.
     """
@@ -84,7 +71,7 @@ def section_from_study(study) -> AbandonedCartSection:
         raise ValueError(f"no decision to export: {study.reason}")
     return AbandonedCartSection(
         policy=study.decision.to_policy(),
-        provenance=Provenance(dataset_hash=study.dataset_hash,
+        provenance=SectionProvenance(dataset_hash=study.dataset_hash,
                               analysis="abandoned-cart timing experiment "
-                                       "(workbench.experiments.cart_timing)",
+                                       "(workbench.analyses.cart_timing.study)",
                               settings=study.settings))

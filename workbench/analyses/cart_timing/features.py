@@ -19,8 +19,8 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
-from ..vocab import PURCHASE_TYPES
-from ._tables import require_tables
+from ...store import require_tables
+from ...vocab import PURCHASE_TYPES
 
 
 def abandonment_episodes(con, window_days: float = 7.0, campaign: str = "abandoned_cart"):

@@ -22,7 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .analysis import ExperimentInputError, ExperimentResult, analyze_experiment
+from ...experiments.analysis import ExperimentInputError, ExperimentResult, analyze_experiment
 
 
 @dataclass
@@ -114,7 +114,7 @@ def decide_cart_timing(episodes: pd.DataFrame, holdout: str = "holdout",
     Parameters
     ----------
     episodes
-        :func:`~workbench.features.abandonment.abandonment_episodes`, executed.
+        :func:`~workbench.analyses.cart_timing.features.abandonment_episodes`, executed.
     holdout
         Name of the no-message arm.
     min_prob
@@ -228,7 +228,7 @@ def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
     dataset has no randomized carts; returns a study without a decision (and
     its reason) when there are too few to decide.
     """
-    from ..features.abandonment import abandonment_episodes
+    from .features import abandonment_episodes
 
     settings = {"window_days": window_days, "holdout": holdout, "min_prob": min_prob,
                 "alpha": alpha}

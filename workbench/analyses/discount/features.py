@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from ..segments import SEGMENT_DIMENSIONS, Segmentation
-from ._tables import require_tables
+from ...segments import SEGMENT_DIMENSIONS, Segmentation
+from ...store import require_tables
 
 
 def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seasonal_discount"):
@@ -178,7 +178,7 @@ def segment_economics(units: pd.DataFrame, segments=None) -> pd.DataFrame:
 
     Measured on the experiment's own converting orders; a segment with no
     conversion gets the average of the others.  Columns: ``segment, order_value,
-    goods_cost, redemption`` — what :func:`workbench.models.discount.decide_discounts`
+    goods_cost, redemption`` — what :func:`workbench.analyses.discount.model.decide_discounts`
     needs.
 
     ``redemption`` is the share of customers who would have bought anyway that use

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import __version__
-from ._io import load_section, save_section
+from ... import __version__
+from ...campaigns.sections import load_section, save_section
 
 
 class _Strict(BaseModel):
@@ -42,7 +42,7 @@ class AttributionSummary(_Strict):
 
 
 def summary_from_analysis(analysis, dataset_hash: str | None = None) -> AttributionSummary:
-    """The summary of an :class:`~workbench.attribution.analysis.AttributionAnalysis`."""
+    """The summary of an :class:`~workbench.analyses.attribution.analysis.AttributionAnalysis`."""
     b = analysis.by_campaign[analysis.by_campaign.is_campaign]
     truth = None
     if analysis.truth is not None:

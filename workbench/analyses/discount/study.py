@@ -94,24 +94,24 @@ def study_discount_calibration(seeds=(1, 2, 3), scenario_name: str = "default",
     scenario_name, n_customers
         The simulator scenario and its size.
     model_kwargs
-        Settings of :class:`~workbench.models.discount.DiscountResponseModel`.
+        Settings of :class:`~workbench.analyses.discount.model.DiscountResponseModel`.
     by, pool_on_features
-        The segmentation (:func:`~workbench.features.discount.segment_units`) and whether
+        The segmentation (:func:`~workbench.analyses.discount.features.segment_units`) and whether
         segments are pooled toward segments like them (group-level predictors).
     message_cost, min_prob
-        As in :func:`~workbench.models.discount.decide_discounts`.
+        As in :func:`~workbench.analyses.discount.model.decide_discounts`.
     workdir
         Where the simulated datasets are written (a temporary folder by default).
     """
     import tempfile
     from pathlib import Path
 
-    from ..features.discount import discount_units
-    from ..segments import Segmentation
-    from ..simulate import scenario, simulate
-    from ..simulate.truth import discount_conversion_truth
-    from ..store import open_dataset, save_simulation
-    from .discount import coverage_against_truth, fit_discounts, score_against_truth
+    from ...segments import Segmentation
+    from ...simulate import scenario, simulate
+    from ...simulate.truth import discount_conversion_truth
+    from ...store import open_dataset, save_simulation
+    from .features import discount_units
+    from .model import coverage_against_truth, fit_discounts, score_against_truth
 
     echo = echo or (lambda *_: None)
     kw = {"draws": 1000, "tune": 1000, **(model_kwargs or {})}

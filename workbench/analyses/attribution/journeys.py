@@ -29,7 +29,7 @@ import ibis
 import pandas as pd
 from ibis import _
 
-from ._tables import require_tables
+from ...store import require_tables
 
 #: attribution windows in days per (channel, interaction)
 DEFAULT_WINDOWS = {("email", "click"): 5.0, ("email", "open"): 5.0, ("sms", "click"): 5.0}

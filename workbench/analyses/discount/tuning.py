@@ -5,13 +5,13 @@ Two read-outs that the fitted objects hold only in pieces:
 * :func:`fit_checks` — the numbers behind a discount fit's ``converged_``: the worst
   R-hat and effective sample size with the parameter they belong to, divergent
   transitions and the posterior predictive check, next to the thresholds they are
-  judged against (:class:`workbench.models.discount.Diagnostics`);
+  judged against (:class:`workbench.analyses.discount.model.Diagnostics`);
 * :func:`parameter_forms` — which form (centred or non-centred) the fit used per
   parameter family, i.e. what ``parameterization="auto"`` chose;
 * :func:`message_credit` — per attribution model, the revenue credited to campaign
   messages, its share of all credited revenue and its ratio to the simulator's true
   incremental revenue, with the model's score against the truth
-  (:class:`workbench.attribution.analysis.AttributionAnalysis`).
+  (:class:`workbench.analyses.attribution.analysis.AttributionAnalysis`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def fit_checks(diagnostics) -> dict:
     Parameters
     ----------
     diagnostics
-        :class:`workbench.models.discount.Diagnostics` (``model.diagnostics_``): a
+        :class:`workbench.analyses.discount.model.Diagnostics` (``model.diagnostics_``): a
         ``table`` of ``r_hat, ess_bulk, ess_tail`` per parameter, ``divergences``,
         a ``ppc`` table with an ``inside`` column and the ``thresholds``.
 
@@ -40,7 +40,7 @@ def fit_checks(diagnostics) -> dict:
 
     Examples
     --------
-    >>> from workbench.models.discount import Diagnostics
+    >>> from workbench.analyses.discount.model import Diagnostics
     >>> table = pd.DataFrame({"r_hat": [1.002, 1.02], "ess_bulk": [900.0, 310.0],
     ...                       "ess_tail": [700.0, 350.0]}, index=["mu_alpha", "sigma_alpha"])
     >>> d = Diagnostics(table, divergences=0, ppc=pd.DataFrame({"inside": [True, False]}),
@@ -69,7 +69,7 @@ def parameter_forms(model) -> dict[str, str]:
     """The form each parameter family was sampled in: ``"centred"`` or ``"non_centred"``.
 
     Read from the posterior of a fitted
-    :class:`workbench.models.discount.DiscountResponseModel`: a non-centred family
+    :class:`workbench.analyses.discount.model.DiscountResponseModel`: a non-centred family
     ``f`` is sampled through its standardized ``z_f`` (``f = mu + sigma * z_f``).
 
     Examples
@@ -80,7 +80,7 @@ def parameter_forms(model) -> dict[str, str]:
     >>> parameter_forms(fitted)
     {'alpha': 'centred', 'offer': 'non_centred', 'beta': 'centred'}
     """
-    from .discount import FAMILIES
+    from .model import FAMILIES
 
     post = model.idata_.posterior
     return {f: "non_centred" if f"z_{f}" in post else "centred" for f in FAMILIES}

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from ._tables import require_tables
+from ...store import require_tables
 
 RATES = {"delivery_rate": ("delivered", "sent"), "open_rate": ("opened", "delivered"),
          "click_rate": ("clicked", "delivered")}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .clv import (
+from ...models.clv import (
     BetaGeoModel,
     GammaGammaModel,
     ModifiedBetaGeoModel,
@@ -179,7 +179,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     dataset
         The dataset path, to check P(alive) against the simulator's truth when present.
     """
-    from ..features.rfm import TIME_UNITS, rfm_summary, transactions
+    from .features import TIME_UNITS, rfm_summary, transactions
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
@@ -274,7 +274,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
         truth = _alive_truth(dataset, sc, cal)
         settings["true_alive_share"] = float(truth.attrs["true_alive_share"])
         settings["truth_by_channel"] = _purchase_truth(dataset, rfm, pred, cal, obs)
-    from ..features.rfm import cohort_triangles
+    from .features import cohort_triangles
 
     cohorts = cohort_triangles(con, by="acquisition_channel")
     return CLVAnalysis(rfm=rfm, model=m, spend=g, validation=v, metrics=metrics,
@@ -287,7 +287,7 @@ def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:
 
     A customer is truly alive at ``cal`` when the simulator's dropout time is later.
     """
-    from ..store import read_table
+    from ...store import read_table
 
     t = read_table(dataset, "truth/customers")[["customer_id", "dropped_out_at"]]
     d = sc[["customer_id", "p_alive"]].merge(t, on="customer_id")
@@ -309,7 +309,7 @@ def _purchase_truth(dataset, rfm: pd.DataFrame, pred: np.ndarray, cal: pd.Timest
     what the model estimates, without the holdout's Poisson noise.  Campaign-caused
     orders are on top of it (in ``actual``, not in the truth's expectation).
     """
-    from ..store import read_table
+    from ...store import read_table
 
     t = read_table(dataset, "truth/customers")[["customer_id", "purchase_rate_per_day",
                                                 "dropped_out_at"]]

@@ -29,8 +29,8 @@ import ibis
 import pandas as pd
 from ibis import _
 
-from ..vocab import in_days as _unit
-from ._tables import require_tables
+from ...store import require_tables
+from ...vocab import in_days as _unit
 
 
 def transactions(con, net_of_returns: bool = True):

@@ -1,7 +1,7 @@
 """Attribution on a store's own data: journeys → every model → comparison → truth.
 
 :func:`analyze_attribution` builds journeys from the event log
-(:func:`workbench.features.journeys.journeys`), runs the models side by side with
+(:func:`workbench.analyses.attribution.journeys.journeys`), runs the models side by side with
 bootstrap intervals, aggregates credit by campaign and by channel, shows how much
 credit moves away from last click, and — on simulated data — scores each model
 against the simulator's true incremental revenue per campaign.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .compare import Comparison, compare, score_against_truth, shift_table
-from .paths import paths_from_journeys
+from ...attribution.compare import Comparison, compare, score_against_truth, shift_table
+from ...attribution.paths import paths_from_journeys
 
 #: models compared by default, in the order a marketer reads them
 DEFAULT_MODELS = ("last_click", "first_touch", "last_non_direct", "linear", "position",
@@ -140,10 +140,10 @@ def analyze_attribution(con, truth: pd.Series | None = None, models=DEFAULT_MODE
         Per-model constructor options, e.g. ``{"time_decay": {"half_life_days": 3},
         "markov": {"order": 2}, "position": {"first": 0.3, "last": 0.3}}``.
     **journey_options
-        Passed to :func:`workbench.features.journeys.journeys` (lookback, windows,
+        Passed to :func:`workbench.analyses.attribution.journeys.journeys` (lookback, windows,
         opens, labels).
     """
-    from ..features.journeys import journeys_frame
+    from .journeys import journeys_frame
 
     jr = journeys_frame(con, **journey_options)
     paths = paths_from_journeys(jr)
@@ -213,7 +213,7 @@ def window_sweep(con, truth: pd.Series | None = None, windows=(1, 2, 3, 5, 7, 14
     reports "attributed revenue" — any order within the window of a click or an
     open is the message's — the number this sweep puts in perspective.
     """
-    from ..features.journeys import journeys_frame
+    from .journeys import journeys_frame
 
     rows = []
     for w in windows:
@@ -266,7 +266,7 @@ def weekly_attribution(con, models=("last_click", "markov"), **journey_options) 
     attributed on their own, without the bootstrap.  Columns ``week, model, campaign,
     value``.
     """
-    from ..features.journeys import journeys_frame
+    from .journeys import journeys_frame
 
     jr = journeys_frame(con, **journey_options)
     jr["week"] = jr.end_ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(

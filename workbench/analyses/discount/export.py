@@ -8,11 +8,9 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import __version__
-from ..segments import Segmentation
-from ._io import load_section, save_section
-
-CONFIG_VERSION = "0.1"
+from ... import __version__
+from ...campaigns.sections import SECTION_VERSION, load_section, save_section
+from ...segments import Segmentation
 
 
 class UnconvergedFitError(RuntimeError):
@@ -33,7 +31,7 @@ class SegmentDiscount(_Strict):
 
 class FitIdentity(_Strict):
     data_hash: str
-    model: str = "workbench.models.discount.DiscountResponseModel"
+    model: str = "workbench.analyses.discount.model.DiscountResponseModel"
     settings: dict
     package_version: str = __version__
     converged: bool
@@ -42,7 +40,7 @@ class FitIdentity(_Strict):
 
 
 class DiscountSection(_Strict):
-    config_version: str = CONFIG_VERSION
+    config_version: str = SECTION_VERSION
     min_prob: float = Field(ge=0, le=1)
     segments: dict[str, SegmentDiscount]
     segmentation: Segmentation | None = Field(

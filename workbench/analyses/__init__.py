@@ -1,0 +1,42 @@
+"""One package per decision, one protocol, one registry.
+
+Each package under ``workbench/analyses/`` holds one decision whole — its
+features (Ibis expressions on the canonical tables), model, decision, report
+section, exported files and part of the campaign config — behind the small
+protocol in :mod:`.base`.  :data:`ANALYSES` is the registry: ``workbench run``
+runs them in this order, and an analysis that cannot run on a dataset shows in
+the report as *skipped*, with the reason.
+
+To add a decision: write ``workbench/analyses/<name>/`` with a subclass of
+:class:`Analysis`, and add one line below.
+"""
+
+from __future__ import annotations
+
+from .attribution import Attribution
+from .base import Analysis, Context, Skipped
+from .cart_timing import CartTiming
+from .clv import CLV
+from .discount import DiscountCalibration
+from .overview import Operations, Overview
+
+#: every analysis ``workbench run`` runs, in report order
+ANALYSES: tuple[Analysis, ...] = (
+    Overview(),
+    Operations(),
+    CartTiming(),
+    DiscountCalibration(),
+    Attribution(),
+    CLV(),
+)
+
+
+def get(name: str) -> Analysis:
+    """The registered analysis called ``name``."""
+    for a in ANALYSES:
+        if a.name == name:
+            return a
+    raise KeyError(f"no analysis {name!r}; registered: {[a.name for a in ANALYSES]}")
+
+
+__all__ = ["ANALYSES", "Analysis", "Context", "Skipped", "get"]

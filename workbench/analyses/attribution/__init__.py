@@ -1,0 +1,78 @@
+"""Attribution: which campaigns really earned the revenue, under every model.
+
+Customer journeys from the event log (:mod:`.journeys`), the analysis over the
+model library :mod:`workbench.attribution` with truth scoring, the window
+sweep and the weekly view (:mod:`.analysis`), the summary carried in the
+campaign config (:mod:`.export`) and the report section (:mod:`.section`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ...attribution import AttributionInputError
+from ..base import Analysis, Context
+from .analysis import (
+    AttributionAnalysis,
+    analyze_attribution,
+    campaign_totals,
+    weekly_attribution,
+    weekly_attribution_chart,
+    window_sweep,
+    window_sweep_chart,
+)
+from .export import AttributionSummary, load_attribution, save_attribution, summary_from_analysis
+from .journeys import journeys, journeys_frame
+from .section import attribution_section
+
+
+@dataclass
+class AttributionOutcome:
+    """Every model on the store's journeys, the window sweep and the weekly view."""
+
+    analysis: AttributionAnalysis
+    sweep: pd.DataFrame
+    weekly: pd.DataFrame
+
+
+class Attribution(Analysis):
+    """Eight models side by side with intervals; on simulated data, scored on the truth."""
+
+    name, title = "attribution", "Attribution: which campaigns really earned the revenue"
+    needs = {"messages": (), "sessions": (), "orders": ()}
+
+    def run(self, ctx: Context):
+        truth = None
+        if ctx.has_truth("messages"):
+            from ...simulate.truth import campaign_incremental_revenue
+
+            truth = campaign_incremental_revenue(ctx.path)
+        try:
+            return AttributionOutcome(
+                analyze_attribution(ctx.con, truth=truth, n_boot=100),
+                window_sweep(ctx.con, truth=truth, windows=(1, 3, 5, 7, 14)),
+                weekly_attribution(ctx.con))
+        except AttributionInputError as exc:
+            return self.skip(f"no journeys to attribute: {exc}")
+
+    def section(self, result: AttributionOutcome):
+        return attribution_section(result.analysis, result.sweep, weekly=result.weekly)
+
+    def skipped_section(self, skipped):
+        return attribution_section(reason=f"No journeys to attribute: {skipped.reason}")
+
+    def export(self, result: AttributionOutcome, out, ctx: Context):
+        summary = summary_from_analysis(result.analysis, ctx.dataset_hash)
+        return {"attribution_summary": save_attribution(summary, out / "attribution.json")}
+
+    def config_part(self, result, files):
+        return {"attribution": load_attribution(files["attribution_summary"])}
+
+
+__all__ = ["Attribution", "AttributionAnalysis", "AttributionOutcome", "AttributionSummary",
+           "analyze_attribution", "attribution_section", "campaign_totals", "journeys",
+           "journeys_frame", "load_attribution", "save_attribution", "summary_from_analysis",
+           "weekly_attribution", "weekly_attribution_chart", "window_sweep",
+           "window_sweep_chart"]

@@ -1,0 +1,51 @@
+"""Customer lifetime value and churn risk, by acquisition channel and cohort.
+
+RFM summaries and acquisition cohorts from the orders (:mod:`.features`), the
+fit on a calibration period, holdout validation, the scorecard, value by
+channel and churn flags (:mod:`.analysis`, over the model library
+:mod:`workbench.clv`) and the report section (:mod:`.section`).
+"""
+
+from __future__ import annotations
+
+from ...files import atomic_path
+from ..base import Analysis, Context
+from .analysis import CLVAnalysis, analyze_clv
+from .features import (
+    cohort_triangles,
+    rfm_from_transactions,
+    rfm_summary,
+    rfm_summary_expr,
+    transactions,
+)
+from .section import clv_section
+
+
+class CLV(Analysis):
+    """BG/NBD + Gamma-Gamma fitted before a holdout, validated on it, every customer scored."""
+
+    name, title = "clv", "Customer lifetime value and churn risk"
+    needs = {"orders": ("order_id", "customer_id", "placed_at", "revenue")}
+
+    def run(self, ctx: Context):
+        from ...models.clv import CLVInputError
+
+        try:
+            return analyze_clv(ctx.con, dataset=ctx.path)
+        except (CLVInputError, ValueError) as exc:
+            return self.skip(f"not enough order history to fit the CLV models: {exc}")
+
+    def section(self, result: CLVAnalysis):
+        return clv_section(result)
+
+    def skipped_section(self, skipped):
+        return clv_section(reason=skipped.reason[:1].upper() + skipped.reason[1:])
+
+    def export(self, result: CLVAnalysis, out, ctx: Context):
+        with atomic_path(out / "clv_scorecard.csv") as tmp:
+            result.scorecard.to_csv(tmp, index=False)
+        return {"clv_scorecard": out / "clv_scorecard.csv"}
+
+
+__all__ = ["CLV", "CLVAnalysis", "analyze_clv", "clv_section", "cohort_triangles",
+           "rfm_from_transactions", "rfm_summary", "rfm_summary_expr", "transactions"]

@@ -1,0 +1,122 @@
+"""Discount calibration: which discount, if any, each observable segment should get.
+
+Features (:mod:`.features`: the experiment's units and their segments), the
+hierarchical Bayesian price-response model and the decision (:mod:`.model`),
+its check over repeated simulated stores (:mod:`.study`), the model tuner's
+helpers (:mod:`.tuning`), the config part (:mod:`.export`) and the report
+section (:mod:`.section`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..base import Analysis, Context
+from .export import (
+    DiscountSection,
+    UnconvergedFitError,
+    load_discount,
+    save_discount,
+    section_from_decision,
+)
+from .features import (
+    discount_counts,
+    discount_units,
+    offer_redemption,
+    segment_economics,
+    segment_units,
+)
+from .model import (
+    MESSAGE_COST,
+    DiscountDecision,
+    DiscountFit,
+    DiscountInputError,
+    DiscountResponseModel,
+    decide_discounts,
+    expected_margin,
+    fit_discounts,
+    score_against_truth,
+)
+from .section import discount_section
+from .study import DiscountCalibrationStudy, study_discount_calibration
+
+DISCOUNT_TEST = ("a randomized discount test: customers in a seasonal send assigned at "
+                 "random to 0%, 5%, 10%, 15% or 20% off, recorded in `assignments` with "
+                 "experiment 'seasonal_discount…' and unit_type 'customer'")
+
+
+class DiscountCalibration(Analysis):
+    """Per-segment discount response (PyMC), the margin decision, the score against truth."""
+
+    name, title = "discount", "Discount calibration"
+    intro = ("Which discount, if any, should each kind of customer get? A hierarchical "
+             "Bayesian model estimates each segment's response to randomized discounts.")
+    needs = {"assignments": (), "orders": (), "order_items": (), "customers": ()}
+    recommendation = "discount rule by segment"
+    test_to_run = DISCOUNT_TEST
+
+    def run(self, ctx: Context):
+        units = discount_units(ctx.con).execute()
+        if units.empty:
+            return self.skip("the dataset has no randomized discount experiment")
+        try:
+            # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400
+            # (measured); segments are pooled toward segments like them
+            fit = fit_discounts(units, draws=2000, tune=1500, random_seed=0)
+        except DiscountInputError as exc:
+            return self.skip(f"there is not enough data to fit the model yet: {exc}")
+        decision = fit.decide()
+        score = None
+        if ctx.has_truth("discount_response"):
+            from ...simulate.truth import discount_conversion_truth
+
+            try:
+                truth = discount_conversion_truth(ctx.path, fit.units).assign(
+                    segment=fit.units.segment)
+                score = score_against_truth(decision, truth, fit.economics,
+                                            message_cost=MESSAGE_COST)
+            except KeyError as exc:  # a dataset simulated before this truth was recorded
+                ctx.echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
+                         "re-simulate to score the decision")
+        return DiscountOutcome(fit, decision, score)
+
+    def section(self, result):
+        return discount_section(result.fit.model, result.decision,
+                                exported=result.decision.converged, score=result.score)
+
+    def skipped_section(self, skipped):
+        return discount_section(reason=skipped.reason[:1].upper() + skipped.reason[1:] + "."
+                                + (f" To decide it, run {skipped.test_to_run}."
+                                   if skipped.test_to_run else ""))
+
+    def export(self, result, out, ctx: Context):
+        if not result.decision.converged:
+            ctx.echo("discount calibration: the fit failed its diagnostics; no config exported")
+            return {}
+        section = section_from_decision(result.decision, result.fit.model,
+                                        segmentation=result.fit.segmentation)
+        return {"discount_config": save_discount(section, out / "discount.json")}
+
+    def config_part(self, result, files):
+        if "discount_config" not in files:
+            return {}
+        return {"discount": load_discount(files["discount_config"])}
+
+
+@dataclass
+class DiscountOutcome:
+    """The fit, its decision and (on simulated data) the score against the truth."""
+
+    fit: DiscountFit
+    decision: DiscountDecision
+    score: pd.DataFrame | None = None
+
+
+__all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
+           "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
+           "UnconvergedFitError", "decide_discounts", "discount_counts", "discount_section",
+           "discount_units", "expected_margin", "fit_discounts", "load_discount",
+           "offer_redemption", "save_discount", "score_against_truth", "section_from_decision",
+           "segment_economics", "segment_units", "study_discount_calibration"]

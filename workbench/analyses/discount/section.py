@@ -1,0 +1,34 @@
+"""The discount-calibration section of the report."""
+
+from __future__ import annotations
+
+from ...report import Kpi, Section
+
+
+def discount_section(model=None, decision=None, reason: str = "", exported: bool = False,
+                     score=None) -> Section:
+    """The discount-calibration section from a fitted model and its decision."""
+    title, anchor = "Discount calibration", "discount"
+    intro = ("Which discount, if any, should each kind of customer get? Customers were "
+             "randomized to 0-20% off in seasonal sends; a hierarchical Bayesian model "
+             "estimates each segment's response, and a discount is recommended only where it "
+             "is likely to earn more margin than no discount.")
+    if decision is None:
+        return Section(title=title, anchor=anchor, paragraphs=[intro, reason])
+    status = ("The fit passed its diagnostics (R-hat, effective sample sizes, divergences, "
+              "posterior predictive check)." if decision.converged else
+              "The fit FAILED its diagnostics: " + "; ".join(decision.diagnostics)
+              + ". No discount config was exported; refit with more draws before acting.")
+    paragraphs = [intro, status, *decision.summary().split("\n")]
+    if exported:
+        paragraphs.append("The recommendation is exported as the discount part of the "
+                          "campaign config (discount.json).")
+    kpis = [Kpi(f"disc-{r.segment}", r.segment,
+                f"{r.discount:.0%}" if r.discount > 0 else "no discount",
+                f"P(beats 0%) {r.prob_beats_zero:.0%}")
+            for r in decision.recommendations.itertuples()]
+    tables = [("Recommendation per segment", decision.recommendations)]
+    if score is not None:
+        tables.append(("Against the simulator's truth", score))
+    return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
+                   charts={"curves": model.chart()}, tables=tables)
