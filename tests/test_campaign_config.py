@@ -177,7 +177,7 @@ def test_cli_replay_and_schema(tiny_dataset, tmp_path):
 
 
 def test_change_section_shows_the_replays_numbers(tiny_dataset):
-    from workbench.report import change_section
+    from workbench.campaigns import change_section
 
     base = baseline_from_dataset(tiny_dataset)
     new = _with(base, lambda d: d["campaigns"]["abandoned_cart"].update(
@@ -235,7 +235,7 @@ def test_replayer_caches_each_configs_runs(tiny_dataset, monkeypatch):
 
 
 def test_change_section_judges_each_recommendation_alone(tiny_dataset):
-    from workbench.report import change_section
+    from workbench.campaigns import change_section
 
     base = baseline_from_dataset(tiny_dataset)
     new = _with(base, lambda d: d["campaigns"]["abandoned_cart"].update(

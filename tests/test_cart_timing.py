@@ -106,7 +106,7 @@ def test_decision_input_errors(episodes):
 
 # ----------------------------------------------------------------------------- config export
 def test_study_exports_a_valid_config(small_con, tmp_path):
-    from workbench.campaigns import (
+    from workbench.analyses.cart_timing import (
         json_schema,
         load_abandoned_cart,
         save_abandoned_cart,

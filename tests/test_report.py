@@ -13,7 +13,8 @@ import pytest
 
 from workbench.analyses.overview.features import store_overview
 from workbench.pipeline import run_all
-from workbench.report import Report, Section, overview_section
+from workbench.analyses.overview import overview_section
+from workbench.report import Report, Section
 from workbench.store import open_dataset, read_table
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.schema import TABLES, validate
+from workbench.schema import TABLES
+from workbench.store import validate
 
 
 def _copy(tables):

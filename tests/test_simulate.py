@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from workbench.schema import validate
+from workbench.store import validate
 from workbench.simulate import SimulationConfig, scenario, simulate
 from workbench.simulate.config import CartArm
 

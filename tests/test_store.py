@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from workbench import store as store_mod
-from workbench.schema import SCHEMA_VERSION, validate
+from workbench.schema import SCHEMA_VERSION
+from workbench.store import validate
 from workbench.store import (
     DatasetError,
     load_manifest,

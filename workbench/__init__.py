@@ -1,13 +1,17 @@
-"""E-commerce marketing workbench: simulate, store, validate, analyse, report.
+"""E-commerce marketing workbench: import or simulate, validate, analyse, decide, report.
 
-The flow, one direction, lower layers never importing higher ones::
+The flow, one direction, each layer importing only the layers below it (checked
+by ``tests/test_architecture.py`` with import-linter)::
 
-    simulate ──► store ──► features ──► analyses ──► decisions ──► report
-    (simulate/)  (store)   (features/)  (later issues)  (campaigns/)  (report/)
-                   ▲
-                schema: the canonical tables and their validation
+    import (importers/) ─┐
+                         ├─► dataset ──► analyses/ (one package ──► campaign ──► report
+    simulate (simulate/) ┘   (store)     per decision)             config        (report/)
+                               ▲                                    │
+                               └──────── replay in the simulator ◄──┘
 
-Names are imported lazily so ``workbench --help`` stays fast.
+Everything a notebook, app or script needs is importable from here
+(``import workbench as wb``; ``wb.simulate(...)``, ``wb.run_cart_timing(con)``);
+names load lazily, so ``workbench --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -16,41 +20,48 @@ import importlib
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "default_store": "workbench.datasets",
-    # schema
-    "SCHEMA_VERSION": "workbench.schema",
-    "TABLES": "workbench.schema",
-    "ValidationReport": "workbench.schema",
-    "Violation": "workbench.schema",
-    "DatasetValidationError": "workbench.schema",
-    "validate": "workbench.schema",
-    # store
-    "DatasetError": "workbench.store",
-    "load_manifest": "workbench.store",
-    "open_dataset": "workbench.store",
-    "read_table": "workbench.store",
-    "read_truth_params": "workbench.store",
-    "save_simulation": "workbench.store",
-    "write_dataset": "workbench.store",
-    # simulate
-    "SCENARIOS": "workbench.simulate",
-    "SimulatedStore": "workbench.simulate",
-    "SimulationConfig": "workbench.simulate",
-    "load_config": "workbench.simulate",
-    "scenario": "workbench.simulate",
-    "simulate": "workbench.simulate",
-    # features
-    "StoreOverview": "workbench.features",
-    "store_overview": "workbench.features",
-    # report
-    "Kpi": "workbench.report",
-    "Report": "workbench.report",
-    "Section": "workbench.report",
-    "overview_section": "workbench.report",
-    # pipeline
-    "run_all": "workbench.pipeline",
+_GROUPS = {
+    # vocabularies
+    "workbench.vocab": ["ACQUISITION_CHANNELS", "CAMPAIGNS", "CHANNELS", "EVENT_NAMES",
+                        "PURCHASE_TYPES", "SOURCES", "TIME_UNITS"],
+    # the canonical tables and datasets on disk
+    "workbench.schema": ["SCHEMA_VERSION", "TABLES", "DatasetValidationError",
+                         "ValidationReport", "Violation", "schema_json"],
+    "workbench.store": ["DatasetError", "has_truth", "load_manifest", "open_dataset",
+                        "read_table", "read_truth_params", "save_simulation", "validate",
+                        "write_dataset"],
+    "workbench.importers": ["IMPORTERS", "Importer", "ImportResult", "import_dataset"],
+    # the simulator and its truth
+    "workbench.simulate": ["SCENARIOS", "SimulatedStore", "SimulationConfig", "load_config",
+                           "scenario", "simulate"],
+    "workbench.simulate.truth": ["campaign_incremental_revenue", "discount_conversion_truth"],
+    "workbench.datasets": ["default_store", "load_cdnow_summary"],
+    "workbench.segments": ["SEGMENT_DIMENSIONS", "SegmentDiscountRule", "Segmentation"],
+    # model libraries
+    "workbench.experiments": ["ExperimentInputError", "analyze_experiment", "mde_proportion",
+                              "sample_size_proportion"],
+    "workbench.attribution": ["AttributionInputError", "attribute", "compare",
+                              "paths_from_journeys", "read_paths"],
+    # the analyses: protocol, registry and each decision's entry points
+    "workbench.analyses": ["ANALYSES", "Analysis", "Context", "Skipped"],
+    "workbench.analyses.overview": ["Overview", "Operations", "StoreOverview",
+                                    "store_overview"],
+    "workbench.analyses.cart_timing": ["CartTiming", "run_cart_timing", "decide_cart_timing",
+                                       "abandonment_episodes"],
+    "workbench.analyses.discount": ["DiscountCalibration", "DiscountResponseModel",
+                                    "discount_units", "fit_discounts"],
+    "workbench.analyses.attribution": ["Attribution", "analyze_attribution", "journeys_frame",
+                                       "window_sweep"],
+    "workbench.analyses.clv": ["CLV", "analyze_clv", "rfm_summary", "cohort_triangles"],
+    # decisions into configs, and the closed loop
+    "workbench.campaigns": ["CampaignConfig", "ConfigError", "diff_configs",
+                            "with_recommendations", "with_settings"],
+    "workbench.campaigns.replay": ["Replayer", "replay"],
+    # reports and the whole run
+    "workbench.report": ["Kpi", "Report", "Section"],
+    "workbench.pipeline": ["run_all"],
 }
+_EXPORTS = {name: module for module, names in _GROUPS.items() for name in names}
 
 __all__ = ["__version__", *_EXPORTS]
 

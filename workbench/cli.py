@@ -106,8 +106,8 @@ def validate(path, as_json):
     Prints every violation (table, column, rule, number of rows, first
     offending keys) and exits 1, or prints a short summary and exits 0.
     """
-    from .schema import validate as run_validate
     from .store import DatasetError
+    from .store import validate as run_validate
 
     try:
         report = run_validate(Path(path))

@@ -2,8 +2,9 @@
 
 One definition serves the discount analysis
 (:func:`workbench.analyses.discount.features.segment_units` labels the experiment's
-units with it) and the simulator (a seasonal or abandoned-cart campaign with a :class:`SegmentDiscountRule` labels each customer at send time and gives
-the segment's discount), so a discount calibrated on segments is replayed on exactly
+units with it) and the simulator (a seasonal or abandoned-cart campaign with a
+:class:`SegmentDiscountRule` labels each customer at send time and gives the
+segment's discount), so a discount calibrated on segments is replayed on exactly
 the segments it was calibrated on.
 
 Segments come from behaviour a store can see before a send — never the simulator's

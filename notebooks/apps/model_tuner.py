@@ -12,18 +12,24 @@ def _():
     import marimo as mo
 
     import workbench as wb
-    from workbench.analyses.attribution.analysis import analyze_attribution, campaign_totals
-    from workbench.attribution.rules import TimeDecay
-    from workbench.analyses.discount.features import discount_units
-    from workbench.analyses.attribution.journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS
-    from workbench.analyses.discount.model import (
+    from workbench import SEGMENT_DIMENSIONS, Segmentation
+    from workbench.analyses.attribution import (
+        DEFAULT_LOOKBACK_DAYS,
+        DEFAULT_WINDOWS,
+        analyze_attribution,
+        campaign_totals,
+    )
+    from workbench.analyses.discount import (
         MESSAGE_COST,
         DiscountResponseModel,
+        discount_units,
+        fit_checks,
         fit_discounts,
+        message_credit,
+        parameter_forms,
         score_against_truth,
     )
-    from workbench.analyses.discount.tuning import fit_checks, message_credit, parameter_forms
-    from workbench.segments import SEGMENT_DIMENSIONS, Segmentation
+    from workbench.attribution import TimeDecay
 
     return (DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, MESSAGE_COST, DiscountResponseModel,
             SEGMENT_DIMENSIONS, Segmentation, TimeDecay, analyze_attribution, campaign_totals,
@@ -85,12 +91,12 @@ def _(con, dataset, discount_units, tables):
     units = discount_units(con).execute()
     attribution_truth = None
     if "truth_messages" in tables:
-        from workbench.simulate.truth import campaign_incremental_revenue
+        from workbench import campaign_incremental_revenue
 
         attribution_truth = campaign_incremental_revenue(dataset)
     discount_truth = None
     if "truth_discount_response" in tables and len(units):
-        from workbench.simulate.truth import discount_conversion_truth
+        from workbench import discount_conversion_truth
 
         try:
             discount_truth = discount_conversion_truth(dataset, units)

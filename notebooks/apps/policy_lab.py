@@ -12,16 +12,16 @@ def _():
 
     import marimo as mo
 
-    from workbench.campaigns.config import ConfigError
-    from workbench.campaigns.lab import (
+    from workbench import PURCHASE_TYPES
+    from workbench.campaigns import (
         DEFAULT_SAMPLE,
         DELAY_STEPS_HOURS,
         DISCOUNT_STEPS_PCT,
         LAB_METRICS,
+        ConfigError,
         open_lab,
         steps_with,
     )
-    from workbench.simulate.config import PURCHASE_TYPES
 
     return (ConfigError, DEFAULT_SAMPLE, DELAY_STEPS_HOURS, DISCOUNT_STEPS_PCT, LAB_METRICS,
             PURCHASE_TYPES, json, mo, open_lab, os, steps_with, time)

@@ -19,8 +19,21 @@ from .config import (
     with_recommendations,
     with_settings,
 )
+from .lab import (
+    DEFAULT_SAMPLE,
+    DELAY_STEPS_HOURS,
+    DISCOUNT_STEPS_PCT,
+    LAB_METRICS,
+    Lab,
+    PolicyControls,
+    open_lab,
+    steps_with,
+)
+from .replay import Replayer, ReplayResult, replay
 from .section import change_section
 
-__all__ = ["CampaignConfig", "ConfigError", "baseline_from_dataset", "change_section",
-           "diff_configs", "json_schema", "load_config", "save_config", "with_recommendations",
+__all__ = ["DEFAULT_SAMPLE", "DELAY_STEPS_HOURS", "DISCOUNT_STEPS_PCT", "LAB_METRICS",
+           "CampaignConfig", "ConfigError", "Lab", "PolicyControls", "ReplayResult", "Replayer",
+           "baseline_from_dataset", "change_section", "diff_configs", "json_schema", "load_config",
+           "open_lab", "replay", "save_config", "steps_with", "with_recommendations",
            "with_settings"]

@@ -18,13 +18,14 @@ from .analysis import (
     AttributionAnalysis,
     analyze_attribution,
     campaign_totals,
+    message_credit,
     weekly_attribution,
     weekly_attribution_chart,
     window_sweep,
     window_sweep_chart,
 )
 from .export import AttributionSummary, load_attribution, save_attribution, summary_from_analysis
-from .journeys import journeys, journeys_frame
+from .journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, journeys, journeys_frame
 from .section import attribution_section
 
 
@@ -71,8 +72,8 @@ class Attribution(Analysis):
         return {"attribution": load_attribution(files["attribution_summary"])}
 
 
-__all__ = ["Attribution", "AttributionAnalysis", "AttributionOutcome", "AttributionSummary",
-           "analyze_attribution", "attribution_section", "campaign_totals", "journeys",
-           "journeys_frame", "load_attribution", "save_attribution", "summary_from_analysis",
-           "weekly_attribution", "weekly_attribution_chart", "window_sweep",
-           "window_sweep_chart"]
+__all__ = ["DEFAULT_LOOKBACK_DAYS", "DEFAULT_WINDOWS", "Attribution", "AttributionAnalysis",
+           "AttributionOutcome", "AttributionSummary", "analyze_attribution", "attribution_section",
+           "campaign_totals", "journeys", "journeys_frame", "load_attribution", "message_credit",
+           "save_attribution", "summary_from_analysis", "weekly_attribution",
+           "weekly_attribution_chart", "window_sweep", "window_sweep_chart"]

@@ -298,3 +298,56 @@ def weekly_attribution_chart(weekly: pd.DataFrame):
     ).properties(width=220, height=120).facet(
         facet=alt.Facet("campaign:N", title=None), columns=3).properties(
         title="Weekly revenue by campaign: last click against multi-touch")
+
+
+def message_credit(by_campaign: pd.DataFrame, truth: pd.Series | None = None,
+                   score: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Revenue each attribution model credits to campaign messages, against the truth.
+
+    Parameters
+    ----------
+    by_campaign
+        :attr:`AttributionAnalysis.by_campaign`: columns ``model, campaign, value,
+        is_campaign`` (``is_campaign`` marks message campaigns; the rest are visit
+        sources such as ``direct``).
+    truth
+        True incremental revenue per touch label (the analysis' ``truth``); its sum is
+        what the campaign messages caused.
+    score
+        :attr:`AttributionAnalysis.score` (per model ``mae_share``, ``spearman``,
+        ``rank``), merged in when given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model, in the order of ``by_campaign``: ``messages`` (revenue
+        credited to campaign messages), ``total`` (all credited revenue),
+        ``message_share`` (``messages / total``), and with ``truth``
+        ``true_incremental`` and ``credit_to_truth`` (``messages / true_incremental``:
+        above 1, the model credits messages with revenue that would have come anyway).
+
+    Examples
+    --------
+    >>> bc = pd.DataFrame({"model": ["last_click"] * 2 + ["markov"] * 2,
+    ...                    "campaign": ["abandoned_cart", "direct"] * 2,
+    ...                    "value": [60.0, 140.0, 30.0, 170.0],
+    ...                    "is_campaign": [True, False] * 2})
+    >>> m = message_credit(bc, truth=pd.Series({"abandoned_cart_email": 40.0}))
+    >>> m.loc["last_click", ["messages", "message_share", "credit_to_truth"]].tolist()
+    [60.0, 0.3, 1.5]
+    >>> m.loc["markov", ["messages", "message_share", "credit_to_truth"]].tolist()
+    [30.0, 0.15, 0.75]
+    """
+    order = list(pd.unique(by_campaign.model))
+    msg = by_campaign[by_campaign.is_campaign.astype(bool)].groupby("model").value.sum()
+    out = pd.DataFrame({"messages": msg.reindex(order).fillna(0.0),
+                        "total": by_campaign.groupby("model").value.sum().reindex(order)})
+    out["message_share"] = out.messages / out.total.where(out.total != 0)
+    if truth is not None:
+        true_total = float(pd.Series(truth, dtype=float).sum())
+        out["true_incremental"] = true_total
+        out["credit_to_truth"] = out.messages / true_total if true_total else float("nan")
+    if score is not None:
+        cols = [c for c in ("mae_share", "spearman", "rank") if c in score.columns]
+        out = out.join(score.set_index("model")[cols])
+    return out.rename_axis("model")

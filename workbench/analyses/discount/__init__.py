@@ -26,6 +26,7 @@ from .features import (
     discount_units,
     offer_redemption,
     segment_economics,
+    segment_features,
     segment_units,
 )
 from .model import (
@@ -34,6 +35,7 @@ from .model import (
     DiscountFit,
     DiscountInputError,
     DiscountResponseModel,
+    coverage_against_truth,
     decide_discounts,
     expected_margin,
     fit_discounts,
@@ -41,6 +43,7 @@ from .model import (
 )
 from .section import discount_section
 from .study import DiscountCalibrationStudy, study_discount_calibration
+from .tuning import fit_checks, parameter_forms
 
 DISCOUNT_TEST = ("a randomized discount test: customers in a seasonal send assigned at "
                  "random to 0%, 5%, 10%, 15% or 20% off, recorded in `assignments` with "
@@ -116,7 +119,8 @@ class DiscountOutcome:
 
 __all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
-           "UnconvergedFitError", "decide_discounts", "discount_counts", "discount_section",
-           "discount_units", "expected_margin", "fit_discounts", "load_discount",
-           "offer_redemption", "save_discount", "score_against_truth", "section_from_decision",
-           "segment_economics", "segment_units", "study_discount_calibration"]
+           "UnconvergedFitError", "coverage_against_truth", "decide_discounts", "discount_counts",
+           "discount_section", "discount_units", "expected_margin", "fit_checks", "fit_discounts",
+           "load_discount", "offer_redemption", "parameter_forms", "save_discount",
+           "score_against_truth", "section_from_decision", "segment_economics", "segment_features",
+           "segment_units", "study_discount_calibration"]

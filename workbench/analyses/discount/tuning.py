@@ -1,4 +1,4 @@
-"""Small summaries for tuning models interactively (the model tuner app reads these).
+"""Small summaries for tuning the discount model interactively (the model tuner reads these).
 
 Two read-outs that the fitted objects hold only in pieces:
 
@@ -7,16 +7,10 @@ Two read-outs that the fitted objects hold only in pieces:
   transitions and the posterior predictive check, next to the thresholds they are
   judged against (:class:`workbench.analyses.discount.model.Diagnostics`);
 * :func:`parameter_forms` — which form (centred or non-centred) the fit used per
-  parameter family, i.e. what ``parameterization="auto"`` chose;
-* :func:`message_credit` — per attribution model, the revenue credited to campaign
-  messages, its share of all credited revenue and its ratio to the simulator's true
-  incremental revenue, with the model's score against the truth
-  (:class:`workbench.analyses.attribution.analysis.AttributionAnalysis`).
+  parameter family, i.e. what ``parameterization="auto"`` chose.
 """
 
 from __future__ import annotations
-
-import pandas as pd
 
 
 def fit_checks(diagnostics) -> dict:
@@ -84,56 +78,3 @@ def parameter_forms(model) -> dict[str, str]:
 
     post = model.idata_.posterior
     return {f: "non_centred" if f"z_{f}" in post else "centred" for f in FAMILIES}
-
-
-def message_credit(by_campaign: pd.DataFrame, truth: pd.Series | None = None,
-                   score: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Revenue each attribution model credits to campaign messages, against the truth.
-
-    Parameters
-    ----------
-    by_campaign
-        :attr:`AttributionAnalysis.by_campaign`: columns ``model, campaign, value,
-        is_campaign`` (``is_campaign`` marks message campaigns; the rest are visit
-        sources such as ``direct``).
-    truth
-        True incremental revenue per touch label (the analysis' ``truth``); its sum is
-        what the campaign messages caused.
-    score
-        :attr:`AttributionAnalysis.score` (per model ``mae_share``, ``spearman``,
-        ``rank``), merged in when given.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per model, in the order of ``by_campaign``: ``messages`` (revenue
-        credited to campaign messages), ``total`` (all credited revenue),
-        ``message_share`` (``messages / total``), and with ``truth``
-        ``true_incremental`` and ``credit_to_truth`` (``messages / true_incremental``:
-        above 1, the model credits messages with revenue that would have come anyway).
-
-    Examples
-    --------
-    >>> bc = pd.DataFrame({"model": ["last_click"] * 2 + ["markov"] * 2,
-    ...                    "campaign": ["abandoned_cart", "direct"] * 2,
-    ...                    "value": [60.0, 140.0, 30.0, 170.0],
-    ...                    "is_campaign": [True, False] * 2})
-    >>> m = message_credit(bc, truth=pd.Series({"abandoned_cart_email": 40.0}))
-    >>> m.loc["last_click", ["messages", "message_share", "credit_to_truth"]].tolist()
-    [60.0, 0.3, 1.5]
-    >>> m.loc["markov", ["messages", "message_share", "credit_to_truth"]].tolist()
-    [30.0, 0.15, 0.75]
-    """
-    order = list(pd.unique(by_campaign.model))
-    msg = by_campaign[by_campaign.is_campaign.astype(bool)].groupby("model").value.sum()
-    out = pd.DataFrame({"messages": msg.reindex(order).fillna(0.0),
-                        "total": by_campaign.groupby("model").value.sum().reindex(order)})
-    out["message_share"] = out.messages / out.total.where(out.total != 0)
-    if truth is not None:
-        true_total = float(pd.Series(truth, dtype=float).sum())
-        out["true_incremental"] = true_total
-        out["credit_to_truth"] = out.messages / true_total if true_total else float("nan")
-    if score is not None:
-        cols = [c for c in ("mae_share", "spearman", "rank") if c in score.columns]
-        out = out.join(score.set_index("model")[cols])
-    return out.rename_axis("model")

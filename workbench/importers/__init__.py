@@ -1,0 +1,132 @@
+"""A store's own exports into a canonical dataset: the importers' home and contract.
+
+Every importer follows dbt's staging convention: the source is read as it is,
+renamed and typed in a *staging* step, then mapped to the canonical tables
+(:mod:`workbench.schema`).  Rows that cannot be mapped are never dropped
+silently: each becomes a row of the *rejects* table with its source, row
+number and reason.  :func:`import_dataset` then validates the canonical tables
+(every violation in one report) and writes the dataset atomically with its
+rejects and an import summary — a failed import leaves an earlier dataset at
+the same path intact.
+
+One module per source format (GA4's BigQuery export, Shopify's CSV exports,
+an email/SMS platform's event export, any CSV) subclasses :class:`Importer`
+and adds one line to :data:`IMPORTERS`.
+
+Examples
+--------
+>>> import pandas as pd
+>>> class Orders(Importer):
+...     name = "orders-csv"
+...     def stage(self, sources):
+...         return {"orders": sources["orders"].rename(columns={"id": "order_id"})}
+...     def canonical(self, staged):
+...         o = staged["orders"]
+...         bad = o.order_id.isna()
+...         return {"orders": o[~bad]}, [reject("orders", o.index[bad], "no order id")]
+>>> tables, rejects = Orders().tables({"orders": pd.DataFrame({"id": [1, None]})})
+>>> len(tables["orders"]), list(rejects.reason)
+(1, ['no order id'])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from ..schema import DatasetValidationError, ValidationReport
+from ..store import validate, write_dataset
+
+#: the columns of the rejects table written with every imported dataset
+REJECT_COLUMNS = ("table", "source_row", "reason")
+
+
+def reject(table: str, rows: Iterable, reason: str) -> pd.DataFrame:
+    """Rejects for ``rows`` (source row numbers) of ``table``, all for ``reason``."""
+    rows = list(rows)
+    return pd.DataFrame({"table": [table] * len(rows), "source_row": rows,
+                         "reason": [reason] * len(rows)}, columns=list(REJECT_COLUMNS))
+
+
+class Importer:
+    """One source format: :meth:`stage` (as-is -> typed staging) and :meth:`canonical`.
+
+    ``name`` goes into the manifest's ``generator``; :meth:`read` turns the
+    paths a user gives (files or a folder) into source DataFrames by name.
+    """
+
+    name: ClassVar[str]
+
+    def read(self, paths: Mapping[str, str | Path]) -> dict[str, pd.DataFrame]:
+        """Source DataFrames by name, as exported (CSV by default)."""
+        return {k: pd.read_csv(p) for k, p in paths.items()}
+
+    def stage(self, sources: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """Rename and type the source columns (no rows dropped)."""
+        raise NotImplementedError
+
+    def canonical(self, staged: Mapping[str, pd.DataFrame]
+                  ) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame]]:
+        """Canonical tables, and the rejected rows with their reasons."""
+        raise NotImplementedError
+
+    def tables(self, sources: Mapping[str, pd.DataFrame]
+               ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+        """Staging then canonical: the tables and one rejects table."""
+        tables, rejects = self.canonical(self.stage(sources))
+        frames = [r for r in rejects if len(r)]
+        rej = (pd.concat(frames, ignore_index=True) if frames else
+               pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS}))
+        return tables, rej
+
+
+@dataclass
+class ImportResult:
+    """Where the dataset went, what was kept and rejected, and its validation report."""
+
+    path: Path
+    row_counts: dict[str, int]
+    rejects: pd.DataFrame
+    report: ValidationReport
+
+    def summary(self) -> str:
+        kept = ", ".join(f"{n} {k:,}" for n, k in self.row_counts.items())
+        by = self.rejects.groupby(["table", "reason"]).size() if len(self.rejects) else {}
+        rej = "; ".join(f"{t}: {n:,} {r}" for (t, r), n in dict(by).items()) or "none"
+        return f"imported into {self.path}: {kept}. Rejected rows: {rej}."
+
+
+def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out: str | Path,
+                   manifest: Mapping | None = None) -> ImportResult:
+    """Sources -> canonical tables -> validation -> an atomic dataset at ``out``.
+
+    Raises :class:`~workbench.schema.DatasetValidationError` (listing every
+    violation) when the canonical tables break the schema; nothing is written
+    then, and an earlier dataset at ``out`` is left as it was.  The rejected
+    rows are written with the dataset (``rejects.csv``, one row per source row
+    with its reason) and counted in the manifest.
+    """
+    tables, rejects = importer.tables(sources)
+    report = validate(tables)
+    if not report.ok:
+        raise DatasetValidationError(report)
+    info = {"generator": f"import:{importer.name}",
+            "rejected_rows": int(len(rejects)), **(manifest or {})}
+    path = write_dataset(out, tables, manifest=info,
+                         extra_files={"rejects.csv": rejects.to_csv(index=False),
+                                      "import.json": json.dumps(
+                                          {"importer": importer.name,
+                                           "sources": sorted(sources)}, indent=2)})
+    counts = {k: int(len(v)) for k, v in tables.items()}
+    return ImportResult(path, counts, rejects, report)
+
+
+#: the registered importers by name (filled by the importer modules)
+IMPORTERS: dict[str, type[Importer]] = {}
+
+__all__ = ["IMPORTERS", "REJECT_COLUMNS", "ImportResult", "Importer", "import_dataset", "reject"]
