@@ -54,114 +54,49 @@ from ..vocab import (
     REGIONS,
 )
 from ..vocab import SIMULATED_SOURCES as SOURCES
+from .common import (
+    C_BROWSE,
+    C_CART,
+    C_POST,
+    C_REPL,
+    C_SEAS,
+    EVENT_GAP,
+    HOUR,
+    MINUTE,
+    U_ARM,
+    U_ASSIGN,
+    U_BASKET,
+    U_CAUSED_T,
+    U_CLICK,
+    U_CLICK_T,
+    U_DELIVER,
+    U_HOLDOUT,
+    U_MACHINE_T,
+    U_OPEN,
+    U_OPEN_T,
+    U_PERSUADE,
+    U_PRODUCTS,
+    U_SEAS_ARM,
+    U_SEAS_ASSIGN,
+    U_UNSUB,
+    U_UNSUB_T,
+    U_VIA,
+)
+from .common import ColumnBatches as _Columns
+from .common import GrowingArray as _Grow
+from .common import categorical as _categorical
+from .common import circular_hour_distance as _circ_hour_dist
+from .common import group_rank as _group_rank
+from .common import hour_of_day as _hour_of_day
+from .common import order_money as _order_money
+from .common import sigmoid as _sigmoid
 from .config import SimulationConfig
 from .random import KeyedUniform, combine
 
-HOUR = 1.0 / 24.0
-MINUTE = HOUR / 60.0
-EVENT_GAP = 0.75 * MINUTE  # time between events inside a session
-
-C_CART, C_BROWSE, C_POST, C_REPL, C_SEAS = range(5)
 S_DIRECT = 0
 ACQ_SOURCE = {"organic_search": 1, "paid_search": 2, "social": 3, "referral": 4,
               "discount_promo": 3}
 ORIGINS = ("acquisition", "organic", "caused")
-
-# keyed-uniform streams (never reuse a number for two purposes)
-(U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
- U_UNSUB, U_UNSUB_T, U_MACHINE_T, U_CAUSED_T, U_BASKET, U_PRODUCTS, U_SEAS_ARM,
- U_RESP, U_HOLDOUT, U_SEAS_ASSIGN) = range(100, 119)
-
-
-# ----------------------------------------------------------------------------- helpers
-def _sigmoid(x):
-    return special.expit(x)
-
-
-def _group_rank(keys: np.ndarray, order_by: np.ndarray) -> np.ndarray:
-    """0-based rank of each row within its key group, ordered by ``order_by``."""
-    n = keys.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.lexsort((order_by, keys))
-    k = keys[idx]
-    start = np.r_[True, k[1:] != k[:-1]]
-    pos = np.arange(n)
-    first = np.maximum.accumulate(np.where(start, pos, 0))
-    rank = np.empty(n, dtype=np.int64)
-    rank[idx] = pos - first
-    return rank
-
-
-def _categorical(cum_probs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,)."""
-    return np.minimum((cum_probs < u[:, None]).sum(axis=1), cum_probs.shape[1] - 1)
-
-
-def _order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Discount amount and revenue of orders (rounded to cents, as published)."""
-    disc_amt = np.round(gross * disc_pct / 100.0, 2)
-    return disc_amt, np.round(gross - disc_amt, 2)
-
-
-def _hour_of_day(t: np.ndarray) -> np.ndarray:
-    return (t % 1.0) * 24.0
-
-
-def _circ_hour_dist(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-    d = np.abs(h1 - h2) % 24.0
-    return np.minimum(d, 24.0 - d)
-
-
-class _Grow:
-    """An append-only array with amortized doubling (views are cheap)."""
-
-    def __init__(self, dtype):
-        self.a = np.zeros(1024, dtype=dtype)
-        self.n = 0
-
-    def extend(self, x: np.ndarray) -> None:
-        need = self.n + x.size
-        if need > self.a.size:
-            new = np.zeros(max(need, 2 * self.a.size), dtype=self.a.dtype)
-            new[: self.n] = self.a[: self.n]
-            self.a = new
-        self.a[self.n:need] = x
-        self.n = need
-
-    @property
-    def v(self) -> np.ndarray:
-        return self.a[: self.n]
-
-
-class _Columns:
-    """Grow a table as a list of column-array batches; concatenate once at the end."""
-
-    def __init__(self, names: list[str]):
-        self.names = names
-        self.parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
-        self.n = 0
-
-    def add(self, **cols) -> np.ndarray:
-        sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
-        size = sizes.pop() if sizes else 1
-        if sizes:
-            raise ValueError("ragged batch")
-        for name in self.names:
-            v = cols[name]
-            self.parts[name].append(np.full(size, v) if np.ndim(v) == 0 else np.array(v))
-        ids = np.arange(self.n, self.n + size)
-        self.n += size
-        return ids
-
-    def build(self) -> dict[str, np.ndarray]:
-        """Concatenate the batches; they are then dropped, so memory is not held twice."""
-        out = {}
-        for n in self.names:
-            p = self.parts[n]
-            out[n] = np.concatenate(p) if p else np.zeros(0, dtype=np.int64)
-            self.parts[n] = [out[n]] if p else []
-        return out
 
 
 @dataclass
