@@ -34,6 +34,14 @@ CHANNEL_KEY_STRIDE = max(2, len(CHANNELS))
 (U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
  U_UNSUB, U_UNSUB_T, U_MACHINE_T, U_CAUSED_T, U_BASKET, U_PRODUCTS, U_SEAS_ARM,
  U_RESP, U_HOLDOUT, U_SEAS_ASSIGN) = range(100, 119)
+U_PRODUCT_PICK = U_PRODUCTS + 50  # which product of a recommended category
+U_CLICK_CATEGORY = U_PRODUCTS + 7  # category of a click session without products
+U_CLICK_VIEWS = U_PRODUCTS + 9  # views of a click session
+# U_BASKET + 1: the shown product a caused order starts from; U_BASKET + 2 + j: the
+# j-th basket uniform of a caused order.  These numbers overlap U_PRODUCTS ..
+# U_SEAS_ASSIGN and U_CLICK_CATEGORY / U_CLICK_VIEWS; the keys hashed with them differ
+# (caused-order keys are tagged, see messaging.CAUSED_ORDER_TAG), and renumbering
+# would change every simulated dataset, so they are kept.
 
 
 def sigmoid(x):
