@@ -19,9 +19,7 @@ EVENT_GAP = 0.75 * MINUTE  # time between events inside a session
 
 #: a campaign's code is its position in :data:`workbench.vocab.CAMPAIGNS`
 CAMPAIGN_CODE: dict[str, int] = {name: code for code, name in enumerate(CAMPAIGNS)}
-C_CART, C_BROWSE, C_POST, C_REPL, C_SEAS = (CAMPAIGN_CODE[c] for c in (
-    "abandoned_cart", "browse_abandonment", "post_purchase", "replenishment", "seasonal"))
-EMAIL, SMS = CHANNELS.index("email"), CHANNELS.index("sms")
+EMAIL = CHANNELS.index("email")
 
 # Integer keys that pack (customer, campaign) or (customer, channel) into one number.
 # The stride is max(8, number of campaigns) and max(2, number of channels): 8 and 2 for
