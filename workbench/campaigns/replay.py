@@ -24,7 +24,7 @@ carts recovered *because of* a message (the simulator's truth).
 
 Everything in the campaigns is replayed, including the discount rule per observable
 segment: the simulator labels each customer with the rule's segmentation from the
-orders placed before the send (:meth:`workbench.simulate.engine._Engine.segment_labels`)
+orders placed before the send (:meth:`workbench.simulate.world.World.segment_labels`)
 and gives that segment's discount.
 """
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..segments import SegmentDiscountRule
 from ..vocab import (
     ACQUISITION_CHANNELS,
+    CAMPAIGNS,
     CHANNELS,
     PURCHASE_TYPES,
     Channel,
@@ -166,7 +167,7 @@ class CartBehaviour(_Model):
 
 
 class Response(_Model):
-    """How messages persuade: logit-scale effects (see ``engine._persuasion_logit``)."""
+    """How messages persuade: logit-scale effects (see ``messaging.Messaging.persuasion_logit``)."""
 
     cart_base_logit: dict[str, float] = Field(
         default_factory=lambda: {"impulse": -2.0, "considered": -1.8, "consumable": -2.2}
@@ -408,11 +409,7 @@ class SimulationConfig(_Model):
 
     def with_campaigns_off(self) -> SimulationConfig:
         """Return the same store with no automated campaigns (organic behaviour only)."""
-        off = {
-            name: {"enabled": False}
-            for name in ("abandoned_cart", "browse_abandonment", "post_purchase",
-                         "replenishment", "seasonal")
-        }
+        off = {name: {"enabled": False} for name in CAMPAIGNS}
         data = self.model_dump()
         for name, upd in off.items():
             data["campaigns"][name].update(upd)

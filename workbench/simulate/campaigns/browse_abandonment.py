@@ -1,0 +1,43 @@
+"""Browse abandonment: a message about a category viewed without filling a cart."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...vocab import CHANNELS
+from ..common import HOUR, group_rank
+from ..random import combine
+from .base import Campaign
+
+
+class BrowseAbandonment(Campaign):
+    """One message per suppression period after a browse session with enough views."""
+
+    name = "browse_abandonment"
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.last_sent_t = np.full(loop.cfg.n_customers, -np.inf)
+
+    def on_day(self, day: int) -> None:
+        """Queue messages for the browse sessions that ended on ``day``."""
+        idx = self.loop.browses_of_day(day)
+        if idx.size == 0:
+            return
+        bc, w_ = self.config, self.world
+        ch = CHANNELS.index(bc.channel)
+        cust, t = w_.browse_customer[idx], w_.browse_t[idx]
+        send_t = t + bc.delay_hours * HOUR
+        ok = self.loop.messaging.reachable(ch, cust, t) & (
+            send_t - self.last_sent_t[cust] >= bc.suppress_days)
+        # one per customer per batch
+        ok &= group_rank(np.where(ok, cust, -1), t) == 0
+        s = np.nonzero(ok)[0]
+        self.last_sent_t[cust[s]] = send_t[s]
+        self.loop.trigger(cust[s], send_t[s], self.code, ch,
+                          combine(w_.browse_session[idx[s]], self.code), trigger_kind=0,
+                          trigger=w_.browse_session[idx[s]], ref=idx[s])
+
+    def focus_category(self, ref: np.ndarray) -> np.ndarray:
+        """The category browsed."""
+        return self.world.browse_category[ref]

@@ -1,0 +1,138 @@
+"""Shared by every part of the simulator: time units, stream ids, key strides, helpers.
+
+Time units, keyed-uniform stream ids, the strides that pack keys, campaign and
+channel codes, and small vectorized array helpers.
+
+All time inside the simulator is float days since ``config.start_date`` (UTC).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from ..vocab import CAMPAIGNS, CHANNELS
+
+HOUR = 1.0 / 24.0
+MINUTE = HOUR / 60.0
+EVENT_GAP = 0.75 * MINUTE  # time between events inside a session
+
+#: a campaign's code is its position in :data:`workbench.vocab.CAMPAIGNS`
+CAMPAIGN_CODE: dict[str, int] = {name: code for code, name in enumerate(CAMPAIGNS)}
+EMAIL = CHANNELS.index("email")
+
+# Integer keys that pack (customer, campaign) or (customer, channel) into one number.
+# The stride is max(8, number of campaigns) and max(2, number of channels): 8 and 2 for
+# today's 5 campaigns and 2 channels, so every key (and every keyed uniform drawn from it)
+# is what it always was, and any number of campaigns or channels gets distinct keys.
+CAMPAIGN_KEY_STRIDE = max(8, len(CAMPAIGNS))
+CHANNEL_KEY_STRIDE = max(2, len(CHANNELS))
+
+# keyed-uniform streams (never reuse a number for two purposes)
+(U_ASSIGN, U_ARM, U_DELIVER, U_OPEN, U_OPEN_T, U_CLICK, U_CLICK_T, U_PERSUADE, U_VIA,
+ U_UNSUB, U_UNSUB_T, U_MACHINE_T, U_CAUSED_T, U_BASKET, U_PRODUCTS, U_SEAS_ARM,
+ U_RESP, U_HOLDOUT, U_SEAS_ASSIGN) = range(100, 119)
+U_PRODUCT_PICK = U_PRODUCTS + 50  # which product of a recommended category
+U_CLICK_CATEGORY = U_PRODUCTS + 7  # category of a click session without products
+U_CLICK_VIEWS = U_PRODUCTS + 9  # views of a click session
+# U_BASKET + 1: the shown product a caused order starts from; U_BASKET + 2 + j: the
+# j-th basket uniform of a caused order.  These numbers overlap U_PRODUCTS ..
+# U_SEAS_ASSIGN and U_CLICK_CATEGORY / U_CLICK_VIEWS; the keys hashed with them differ
+# (caused-order keys are tagged, see messaging.CAUSED_ORDER_TAG), and renumbering
+# would change every simulated dataset, so they are kept.
+
+
+def sigmoid(x):
+    """Logistic function."""
+    return special.expit(x)
+
+
+def group_rank(keys: np.ndarray, order_by: np.ndarray) -> np.ndarray:
+    """0-based rank of each row within its key group, ordered by ``order_by``."""
+    n = keys.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.lexsort((order_by, keys))
+    k = keys[idx]
+    start = np.r_[True, k[1:] != k[:-1]]
+    pos = np.arange(n)
+    first = np.maximum.accumulate(np.where(start, pos, 0))
+    rank = np.empty(n, dtype=np.int64)
+    rank[idx] = pos - first
+    return rank
+
+
+def categorical(cum_probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,)."""
+    return np.minimum((cum_probs < u[:, None]).sum(axis=1), cum_probs.shape[1] - 1)
+
+
+def order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Discount amount and revenue of orders (rounded to cents, as published)."""
+    disc_amt = np.round(gross * disc_pct / 100.0, 2)
+    return disc_amt, np.round(gross - disc_amt, 2)
+
+
+def hour_of_day(t: np.ndarray) -> np.ndarray:
+    """Hour of the day (0-24) of times in days."""
+    return (t % 1.0) * 24.0
+
+
+def circular_hour_distance(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+    """Distance in hours between two hours of the day, around the clock."""
+    d = np.abs(h1 - h2) % 24.0
+    return np.minimum(d, 24.0 - d)
+
+
+class GrowingArray:
+    """An append-only array with amortized doubling (views are cheap)."""
+
+    def __init__(self, dtype):
+        self.a = np.zeros(1024, dtype=dtype)
+        self.n = 0
+
+    def extend(self, x: np.ndarray) -> None:
+        """Append ``x``."""
+        need = self.n + x.size
+        if need > self.a.size:
+            new = np.zeros(max(need, 2 * self.a.size), dtype=self.a.dtype)
+            new[: self.n] = self.a[: self.n]
+            self.a = new
+        self.a[self.n:need] = x
+        self.n = need
+
+    @property
+    def v(self) -> np.ndarray:
+        """The values appended so far (a view)."""
+        return self.a[: self.n]
+
+
+class ColumnBatches:
+    """Grow a table as a list of column-array batches; concatenate once at the end."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        self.n = 0
+
+    def add(self, **cols) -> np.ndarray:
+        """Append one batch of rows (scalars broadcast); return the new rows' ids."""
+        sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
+        size = sizes.pop() if sizes else 1
+        if sizes:
+            raise ValueError("ragged batch")
+        for name in self.names:
+            v = cols[name]
+            self.parts[name].append(np.full(size, v) if np.ndim(v) == 0 else np.array(v))
+        ids = np.arange(self.n, self.n + size)
+        self.n += size
+        return ids
+
+    def build(self) -> dict[str, np.ndarray]:
+        """Concatenate the batches; they are then dropped, so memory is not held twice."""
+        out = {}
+        for n in self.names:
+            p = self.parts[n]
+            out[n] = np.concatenate(p) if p else np.zeros(0, dtype=np.int64)
+            self.parts[n] = [out[n]] if p else []
+        return out

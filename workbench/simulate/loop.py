@@ -1,0 +1,144 @@
+"""The day loop: campaigns trigger messages into a queue, each day's batch is sent.
+
+Each simulated day: the frequency-cap window moves on, every enabled campaign
+triggers from the world's events of the day (in :data:`workbench.vocab.CAMPAIGNS`
+order), the day's queued messages (plus scheduled sends, expanded now) go to
+:class:`~workbench.simulate.messaging.Messaging`, and the orders placed that day
+trigger their follow-ups.  The loop also keeps the experiment registry and the
+assignments ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+from .campaigns import CAMPAIGN_CLASSES
+from .common import ColumnBatches
+from .messaging import Messaging
+
+ASSIGNMENT_COLUMNS = ["experiment", "unit_kind", "unit", "cust", "arm", "t"]
+TRIGGER_FIELDS = ("campaign", "channel", "disc", "experiment", "arm", "trigger_kind",
+                  "trigger", "ref")
+
+
+def _day_buckets(t: np.ndarray, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``t`` sorted by day and the bounds of each day in them."""
+    day = np.floor(t).astype(int)
+    order = np.argsort(day, kind="stable")
+    return order, np.searchsorted(day[order], np.arange(n_days + 1))
+
+
+class DayLoop:
+    """Run the campaigns over the simulated days, on top of a built :class:`World`."""
+
+    def __init__(self, cfg, world, ku, progress: Callable[[int], None] | None = None):
+        self.cfg, self.world, self.ku, self.progress = cfg, world, ku, progress
+        self.n_days = int(np.ceil(world.horizon))
+        self.queue: dict[int, list[dict]] = defaultdict(list)
+        self.assignments = ColumnBatches(ASSIGNMENT_COLUMNS)
+        self.experiments: list[str] = []
+        self.arm_names: list[str] = []
+        self.followed_up = np.zeros(world.n_organic, bool)
+        self.campaigns = [cls(self) for cls in CAMPAIGN_CLASSES.values()]
+        self.messaging = Messaging(cfg, world, ku, self.campaigns, self.follow_up)
+
+    # ------------------------------------------------------------------ registries
+    def experiment_code(self, name: str) -> int:
+        """Code of experiment ``name`` (registered on first use)."""
+        if name not in self.experiments:
+            self.experiments.append(name)
+        return self.experiments.index(name)
+
+    def arm_code(self, name: str) -> int:
+        """Code of arm ``name`` (registered on first use)."""
+        if name not in self.arm_names:
+            self.arm_names.append(name)
+        return self.arm_names.index(name)
+
+    # ------------------------------------------------------------------ queue
+    def schedule(self, t: float, item: dict) -> None:
+        """Queue an item a campaign expands itself on the day of ``t``."""
+        self.queue[int(np.floor(t))].append({"scheduled": item})
+
+    def _enqueue(self, **cols):
+        t = cols["t"]
+        if t.size == 0:
+            return
+        day = np.floor(t).astype(int)
+        keep = day < self.n_days
+        for dd in np.unique(day[keep]):
+            m = day == dd
+            self.queue[int(dd)].append({k: np.asarray(v)[m] for k, v in cols.items()})
+
+    def trigger(self, cust, t, campaign, channel, key, disc=0.0, experiment=-1, arm=-1,
+                trigger_kind=-1, trigger=-1, ref=-1):
+        """Queue messages to customers ``cust`` at times ``t`` (scalars broadcast).
+
+        ``trigger_kind`` is 0 for a session (cart, browse), 1 for an order, -1 for
+        none; ``ref`` is the campaign's own reference (cart, browse, basket, event).
+        """
+        n = cust.size
+
+        def full(v, dt):
+            return np.full(n, v, dtype=dt) if np.ndim(v) == 0 else np.array(v, dtype=dt)
+
+        self._enqueue(cust=cust, t=t, campaign=full(campaign, np.int64),
+                      channel=full(channel, np.int64), key=key, disc=full(disc, float),
+                      experiment=full(experiment, np.int64), arm=full(arm, np.int64),
+                      trigger_kind=full(trigger_kind, np.int64), trigger=full(trigger, np.int64),
+                      ref=full(ref, np.int64))
+
+    def follow_up(self, orders: np.ndarray, o: dict | None = None):
+        """Queue the follow-ups of ``orders`` (organic order ids, or rows of ``o``)."""
+        if o is None:  # an organic order is followed up once (moved ones when moved)
+            orders = orders[~self.followed_up[orders]]
+        if orders.size == 0:
+            return
+        src = self.world.organic if o is None else o
+        if o is None:
+            self.followed_up[orders] = True
+        cust, t, key, basket = (src["cust"][orders], src["t"][orders], src["key"][orders],
+                                src["basket"][orders])
+        order_ref = orders if o is None else src["id"][orders]
+        for c in self.campaigns:
+            if c.enabled:
+                c.on_orders(cust, t, key, basket, order_ref)
+
+    # ------------------------------------------------------------------ world by day
+    def carts_of_day(self, day: int) -> np.ndarray:
+        """Carts abandoned on ``day``."""
+        return self._cart_order[self._cart_bounds[day]:self._cart_bounds[day + 1]]
+
+    def browses_of_day(self, day: int) -> np.ndarray:
+        """Browse-abandonment candidates of ``day``."""
+        return self._browse_order[self._browse_bounds[day]:self._browse_bounds[day + 1]]
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> None:
+        """Simulate every day."""
+        w_, D = self.world, self.n_days
+        self._cart_order, self._cart_bounds = _day_buckets(w_.cart_t, D)
+        self._browse_order, self._browse_bounds = _day_buckets(w_.browse_t, D)
+        o_order, o_bounds = _day_buckets(w_.organic["t"], D)
+        for c in self.campaigns:
+            c.start()
+        for d in range(D):
+            self.messaging.new_day(d)
+            for c in self.campaigns:
+                if c.enabled:
+                    c.on_day(d)
+            batch = self.queue.pop(d, [])
+            scheduled = [b["scheduled"] for b in batch if "scheduled" in b]
+            batch = [b for b in batch if "scheduled" not in b]
+            for item in scheduled:
+                batch += self.campaigns[item["campaign"]].expand(item)
+            if batch:
+                self.messaging.send(d, {k: np.concatenate([b[k] for b in batch])
+                                        for k in batch[0]})
+            # follow-ups of orders placed today (organic ones not moved earlier)
+            self.follow_up(o_order[o_bounds[d]:o_bounds[d + 1]])
+            if self.progress is not None:
+                self.progress(1)

@@ -1,0 +1,464 @@
+"""Messaging: who can be messaged, and what a sent message does.
+
+Sending a day's batch: drop messages to customers who opted out, unsubscribed,
+are in the campaign's holdout or whose trigger no longer applies; apply the
+frequency caps (trailing :data:`CAP_WINDOW_DAYS` days per channel, in send
+order); draw delivery, opens (human and machine), clicks, persuasion and
+unsubscribes with common random numbers; then settle conversions — a message
+*causes* an order only when the customer is persuaded *and* would not have bought
+in the window anyway; a click by someone who would have bought anyway moves their
+purchase onto the message (attributed, not caused), and a discount they redeem is
+a subsidy.  Every draw is keyed by the message's key (see
+:mod:`workbench.simulate.random`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from ..vocab import CHANNELS, PRICE_SEGMENTS
+from ..vocab import SIMULATED_SOURCES as SOURCES
+from .common import (
+    CAMPAIGN_KEY_STRIDE,
+    CHANNEL_KEY_STRIDE,
+    EMAIL,
+    EVENT_GAP,
+    HOUR,
+    MINUTE,
+    U_BASKET,
+    U_CAUSED_T,
+    U_CLICK,
+    U_CLICK_CATEGORY,
+    U_CLICK_T,
+    U_CLICK_VIEWS,
+    U_DELIVER,
+    U_HOLDOUT,
+    U_MACHINE_T,
+    U_OPEN,
+    U_OPEN_T,
+    U_PERSUADE,
+    U_PRODUCT_PICK,
+    U_PRODUCTS,
+    U_UNSUB,
+    U_UNSUB_T,
+    U_VIA,
+    ColumnBatches,
+    GrowingArray,
+    categorical,
+    circular_hour_distance,
+    group_rank,
+    hour_of_day,
+    sigmoid,
+)
+from .random import combine
+from .world import BASKET_UNIFORMS
+
+CAP_WINDOW_DAYS = 7  # frequency caps count the messages of the trailing 7 days (incl. today)
+# channel code -> the traffic source of a session a click on that channel opens
+CHANNEL_SOURCE = np.array([SOURCES.index(c) for c in CHANNELS])
+DIRECT = SOURCES.index("direct")
+
+# Timing of engagement (structural; not store settings)
+MEAN_OPEN_DELAY = 3 * HOUR  # human opens: exponential delay after the send
+MEAN_CLICK_DELAY = 10 * MINUTE  # clicks: exponential delay after the open (sms: send)
+MEAN_PERSUADED_CLICK_DELAY = HOUR  # a persuaded click not otherwise drawn
+MACHINE_OPEN_MINUTES = 10  # machine opens: uniform within this many minutes of delivery
+UNSUBSCRIBE_WITHIN = 4 * HOUR  # an unsubscribe follows the open, at most this after the send
+MIN_HOUR_FIT = 0.5  # open probability at the worst hour relative to the best
+# Conversions
+CAUSED_ORDER_TAG = 99  # tags a caused order's key: combine(message key, 99)
+MEAN_DIRECT_VISIT_DELAY = 0.5  # days from a send to a persuaded customer's direct visit
+ORDER_AFTER_SESSION = 6 * EVENT_GAP  # a message-driven order follows its session's start
+CAUSED_SESSION_VIEWS = 2
+MAX_CLICK_SESSION_VIEWS = 3
+
+MESSAGE_COLUMNS = ["cust", "campaign", "channel", "t", "delivered", "open_t", "click_t",
+                   "unsub_t", "disc", "cost", "experiment", "arm", "trigger_kind", "trigger",
+                   "persuaded", "caused", "caused_order", "anyway", "machine", "p_persuade",
+                   "logit0", "alive", "prod_start", "prod_len", "key"]
+ENGAGEMENT = ("delivered", "alive", "p_pers", "persuaded", "email", "open_t", "click_t",
+              "clicked", "machine", "unsub", "unsub_t", "logit0")
+
+
+class Messaging:
+    """Message state (unsubscribes, caps) and the ledger of sent messages.
+
+    ``campaigns`` are the campaign objects by code; ``follow_up(orders, o=None)``
+    queues the follow-ups of orders that messages move or cause.
+    """
+
+    def __init__(self, cfg, world, ku, campaigns, follow_up):
+        self.cfg, self.world, self.ku = cfg, world, ku
+        self.campaigns, self.follow_up = campaigns, follow_up
+        n_ch, N = len(CHANNELS), cfg.n_customers
+        caps = cfg.campaigns.caps
+        self.messages = ColumnBatches(MESSAGE_COLUMNS)
+        self.message_products = GrowingArray(np.int64)
+        self.unsubscribed_at = np.full((n_ch, N), np.inf)
+        self.sent_by_day = np.zeros((n_ch, N, CAP_WINDOW_DAYS), dtype=np.int16)
+        self.caps = np.array([getattr(caps, f"{c}_per_week") for c in CHANNELS])
+        # per-campaign holdout: customers who never get that campaign's messages
+        self.holdout_share = np.array([c.holdout_share for c in campaigns])
+
+    def new_day(self, day: int) -> None:
+        """Forget the sends of the day that leaves the cap window."""
+        self.sent_by_day[:, :, day % CAP_WINDOW_DAYS] = 0
+
+    def reachable(self, ch, cust, t):
+        """Opted in to channel ``ch``, not unsubscribed by ``t`` and signed up."""
+        return (self.world.customers.opted_in[ch, cust] & (self.unsubscribed_at[ch, cust] > t)
+                & (self.world.customers.signup_t[cust] <= t))
+
+    def _by_campaign(self, campaign: np.ndarray):
+        """``(campaign object, row indices)`` for each campaign present in ``campaign``."""
+        for c in self.campaigns:
+            rows = np.nonzero(campaign == c.code)[0]
+            if rows.size:
+                yield c, rows
+
+    # ------------------------------------------------------------------ persuasion
+    def discount_logit(self, cust: np.ndarray, discount_pct: np.ndarray) -> np.ndarray:
+        """The discount's part of a customer's persuasion logit: ``a_s 1{d>0} + b_s d``."""
+        rs = self.cfg.response
+        seg = self.world.customers.price_segment[cust]
+        d = np.asarray(discount_pct, dtype=float) / 100.0
+        a = np.array([rs.discount_intercept[s] for s in PRICE_SEGMENTS])[seg]
+        b = np.array([rs.discount_slope[s] for s in PRICE_SEGMENTS])[seg]
+        return np.where(d > 0, a, 0.0) + b * d
+
+    def persuasion_logit(self, m, with_discount: bool = True):
+        """Logit of P(persuaded | delivered) for each message in batch ``m``.
+
+        abandoned cart: ``base[type] + channel - (ln(delay / best[type]))^2 / (2 s^2)
+        + discount(segment) + responsiveness``; other campaigns:
+        ``base[campaign] + channel + discount(segment) + responsiveness``, and for
+        replenishment minus ``penalty * |send - need| / cycle``.  The base terms are
+        each campaign's :meth:`~workbench.simulate.campaigns.base.Campaign.base_logit`.
+        """
+        rs = self.cfg.response
+        cust, ch = m["cust"], m["channel"]
+        x = np.array([rs.channel_logit[c] for c in CHANNELS])[ch] + \
+            self.world.customers.responsiveness[ch, cust]
+        if with_discount:
+            x = x + self.discount_logit(cust, m["disc"])
+        base = np.zeros(cust.size)
+        for c, rows in self._by_campaign(m["campaign"]):
+            base[rows] = c.base_logit(m, rows)
+        return base + x
+
+    def _engagement(self, m, prior) -> dict:
+        """Delivery, opens (human and machine), clicks, persuasion and unsubscribes.
+
+        Every draw is keyed by the message's key (common random numbers).
+        """
+        cfg, cus = self.cfg, self.world.customers
+        t, cust, ch, key = m["t"], m["cust"], m["channel"], m["key"]
+        eng, rs = cfg.engagement, cfg.response
+        ku = self.ku
+        delivered = ku(U_DELIVER, key) < np.array([eng.delivery_rate[c] for c in CHANNELS])[ch]
+        alive = cus.dropout_t[cust] > t
+        logit = self.persuasion_logit(m)
+        p_pers = sigmoid(logit)
+        persuaded = delivered & alive & (ku(U_PERSUADE, key) < p_pers)
+        email = ch == EMAIL
+        # opens
+        hour_fit = np.exp(-circular_hour_distance(hour_of_day(t), cus.preferred_hour[cust]) ** 2
+                          / (2 * eng.send_hour_width_hours**2))
+        p_open = sigmoid(special.logit(eng.open_rate) + cus.responsiveness[EMAIL, cust]) * (
+            MIN_HOUR_FIT + (1 - MIN_HOUR_FIT) * hour_fit)
+        human_open = email & delivered & (ku(U_OPEN, key) < p_open)
+        open_t = np.where(human_open, t + ku.exponential(U_OPEN_T, key, MEAN_OPEN_DELAY), np.inf)
+        click_p = np.array([eng.click_rate[c] for c in CHANNELS])[ch] * np.exp(
+            cus.responsiveness[ch, cust])
+        clicked = delivered & np.where(email, human_open, True) & (ku(U_CLICK, key) < click_p)
+        via = persuaded & (ku(U_VIA, key) < rs.persuaded_click_prob)
+        click_t = np.where(email & human_open, open_t, t) + ku.exponential(U_CLICK_T, key,
+                                                                          MEAN_CLICK_DELAY)
+        click_t = np.where(via & ~clicked, t + MINUTE + ku.exponential(
+            U_CLICK_T, key, MEAN_PERSUADED_CLICK_DELAY), click_t)
+        clicked |= via
+        open_t = np.where(email & clicked, np.minimum(open_t, click_t - MINUTE / 2), open_t)
+        machine_t = np.where(email & delivered & cus.apple_mpp[cust],
+                             t + ku(U_MACHINE_T, key) * MACHINE_OPEN_MINUTES * MINUTE, np.inf)
+        machine = machine_t < open_t
+        open_t = np.minimum(open_t, machine_t)
+        click_t = np.where(clicked, click_t, np.inf)
+        # unsubscribes rise with recent volume
+        p_unsub = np.array([eng.unsubscribe_base[c] for c in CHANNELS])[ch] * (
+            1 + np.array([eng.unsubscribe_per_recent_message[c] for c in CHANNELS])[ch] * prior)
+        unsub = delivered & (ku(U_UNSUB, key) < p_unsub)
+        unsub_t = np.where(unsub, np.maximum(np.minimum(open_t, t + UNSUBSCRIBE_WITHIN), t) +
+                           ku(U_UNSUB_T, key) * HOUR, np.inf)
+        logit0 = self.persuasion_logit(m, with_discount=False)
+        return {"delivered": delivered, "alive": alive, "p_pers": p_pers, "persuaded": persuaded,
+                "logit0": logit0,
+                "email": email, "open_t": open_t, "click_t": click_t, "clicked": clicked,
+                "machine": machine, "unsub": unsub, "unsub_t": unsub_t}
+
+    # ------------------------------------------------------------------ sending
+    def send(self, d, m):
+        """Send the batch ``m`` of day ``d`` (columns as queued by the day loop)."""
+        t, cust, ch = m["t"], m["cust"], m["channel"]
+        # still relevant?
+        ok = self.reachable(ch, cust, t)
+        hold = self.holdout_share[m["campaign"]]
+        if hold.any():  # a customer's holdout membership is fixed per campaign
+            ok &= self.ku(U_HOLDOUT, cust.astype(np.int64) * CAMPAIGN_KEY_STRIDE
+                          + m["campaign"]) >= hold
+        for c, rows in self._by_campaign(m["campaign"]):
+            ok[rows] &= c.still_relevant(m["ref"][rows], t[rows])
+        m = {k: v[ok] for k, v in m.items()}
+        if m["t"].size == 0:
+            return
+        t, cust, ch = m["t"], m["cust"], m["channel"]
+        # frequency caps: trailing CAP_WINDOW_DAYS days incl. today, in send order
+        prior = self.sent_by_day[ch, cust].sum(axis=1)
+        rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t)
+        ok = prior + rank < self.caps[ch]
+        m = {k: v[ok] for k, v in m.items()}
+        prior = prior[ok]
+        t, cust, ch = m["t"], m["cust"], m["channel"]
+        n = t.size
+        if n == 0:
+            return
+        prior = prior + group_rank(cust * CHANNEL_KEY_STRIDE + ch, t)
+        e = self._engagement(m, prior)
+        # an unsubscribe stops the later messages of this batch on that channel
+        grp = cust * CHANNEL_KEY_STRIDE + ch
+        _, inv = np.unique(grp, return_inverse=True)
+        first = np.full(inv.max() + 1, np.inf)
+        np.minimum.at(first, inv, e["unsub_t"])
+        keep = t <= first[inv]
+        if not keep.all():
+            m = {k: v[keep] for k, v in m.items()}
+            e = {k: v[keep] for k, v in e.items()}
+            t, cust, ch = m["t"], m["cust"], m["channel"]
+            n = t.size
+        np.add.at(self.sent_by_day, (ch, cust, np.full(n, d % CAP_WINDOW_DAYS)), 1)
+        unsub, unsub_t = e["unsub"], e["unsub_t"]
+        np.minimum.at(self.unsubscribed_at, (ch[unsub], cust[unsub]), unsub_t[unsub])
+
+        # products shown in the message
+        prod_start, prod_len = self._show_products(m)
+        mids = self.messages.n + np.arange(n)
+        out = {"caused": np.zeros(n, bool), "anyway": np.zeros(n, bool),
+               "caused_order": np.full(n, -1)}
+        self._settle_carts(m, e, mids, out)
+        self._settle_in_window(m, e, mids, out, prod_start, prod_len)
+        self._record(m, e, out, prod_start, prod_len)
+
+    def _record(self, m, e, out, prod_start, prod_len):
+        ch = m["channel"]
+        self.messages.add(
+            cust=m["cust"], campaign=m["campaign"], channel=ch, t=m["t"],
+            delivered=e["delivered"], open_t=np.where(e["email"], e["open_t"], np.inf),
+            click_t=e["click_t"], unsub_t=e["unsub_t"], disc=m["disc"],
+            cost=np.array([self.cfg.engagement.cost[c] for c in CHANNELS])[ch],
+            experiment=m["experiment"], arm=m["arm"], trigger_kind=m["trigger_kind"],
+            trigger=m["trigger"], persuaded=e["persuaded"], caused=out["caused"],
+            caused_order=out["caused_order"], anyway=out["anyway"],
+            machine=e["machine"] & e["email"],
+            p_persuade=np.where(e["delivered"] & e["alive"], e["p_pers"], 0.0),
+            logit0=e["logit0"], alive=e["alive"], prod_start=prod_start, prod_len=prod_len,
+            key=m["key"])
+
+    def _show_products(self, m):
+        """Products a message shows: the cart, the viewed category, or recommendations."""
+        n = m["t"].size
+        camp = m["campaign"]
+        k = np.ones(n, dtype=np.int64)
+        bsk = np.full(n, -1)
+        own = np.zeros(n, bool)  # rows showing a basket of their own
+        for c, rows in self._by_campaign(camp):
+            shown = c.basket_shown(m["ref"][rows])
+            if shown is not None:
+                bsk[rows] = shown
+                own[rows] = True
+            k[rows] = c.products_per_message(m, rows)
+        baskets, catalog = self.world.baskets, self.world.catalog
+        total = int(k.sum())
+        row = np.repeat(np.arange(n), k)
+        slot = np.arange(total) - np.repeat(np.cumsum(k) - k, k)
+        prods = np.zeros(total, dtype=np.int64)
+        rc = own[row]
+        prods[rc] = baskets.item_product[baskets.start[bsk[row[rc]]] + slot[rc]]
+        # recommendations: affinity-weighted categories, keyed uniforms
+        nr = ~rc
+        if nr.any():
+            kk = combine(m["key"][row[nr]], slot[nr])
+            cust = m["cust"][row[nr]]
+            cat = categorical(self.world.customers.affinity_cum[cust], self.ku(U_PRODUCTS, kk))
+            camp_nr, ref_nr = camp[row[nr]], m["ref"][row[nr]]
+            for c, rows in self._by_campaign(camp_nr):
+                focus = c.focus_category(ref_nr[rows])
+                if focus is not None:
+                    cat[rows] = focus
+            pr = catalog.product_in_category(cat, self.ku(U_PRODUCT_PICK, kk))
+            for c, rows in self._by_campaign(camp_nr):
+                focus = c.focus_product(ref_nr[rows])
+                if focus is not None:
+                    pr[rows] = focus
+            prods[nr] = pr
+        start = self.message_products.n + np.r_[0, np.cumsum(k)[:-1]].astype(np.int64)
+        self.message_products.extend(prods)
+        return start, k
+
+    # ------------------------------------------------------------------ conversions
+    def _settle_carts(self, m, e, mids, out):
+        """Outcomes of cart messages: moved natural returns, redeemed codes, caused orders."""
+        w_ = self.world
+        cart = np.zeros(m["t"].size, bool)
+        for c, rows in self._by_campaign(m["campaign"]):
+            cart[rows] = c.about_carts
+        if not cart.any():
+            return
+        cust, ch = m["cust"], m["channel"]
+        clicked, click_t, open_t = e["clicked"], e["click_t"], e["open_t"]
+        ci = m["ref"][cart]
+        nat = w_.cart_natural[ci]
+        out["anyway"][cart] = nat
+        w_.cart_message[ci] = mids[cart]
+        # a click by a natural returner, before they would have come back, moves the
+        # purchase onto the message (attributed to it, not caused by it)
+        early = click_t[cart] < w_.cart_natural_t[ci]
+        mv = clicked[cart] & nat & early
+        if mv.any():
+            o_idx = w_.cart_order[ci[mv]]
+            s = self._click_session(cust[cart][mv], click_t[cart][mv], ch[cart][mv],
+                                    mids[cart][mv], w_.cart_basket[ci[mv]])
+            self._move_orders(o_idx, s, click_t[cart][mv], mids[cart][mv],
+                              m["disc"][cart][mv])
+            w_.cart_outcome[ci[mv]] = 2
+        # opened but not clicked: discount code still used on the natural return
+        use = ~clicked[cart] & nat & (open_t[cart] < w_.cart_natural_t[ci]) & (
+            m["disc"][cart] > 0) & ~e["machine"][cart]
+        if use.any():
+            o_idx = w_.cart_order[ci[use]]
+            w_.organic["disc"][o_idx] = m["disc"][cart][use]
+            w_.organic["msg"][o_idx] = mids[cart][use]
+        cz = e["persuaded"][cart] & ~nat
+        if cz.any():
+            w = np.nonzero(cart)[0][cz]
+            out["caused"][w] = True
+            out["caused_order"][w] = self._caused_orders(w, m, mids, click_t, clicked,
+                                                         basket=w_.cart_basket[ci[cz]])
+            w_.cart_outcome[ci[cz]] = 3
+        # clicks that buy nothing still open a session
+        idle = clicked[cart] & ((~nat & ~e["persuaded"][cart]) | (nat & ~early))
+        if idle.any():
+            self._click_session(cust[cart][idle], click_t[cart][idle], ch[cart][idle],
+                                mids[cart][idle], w_.cart_basket[ci[idle]], purchase=False)
+
+    def _settle_in_window(self, m, e, mids, out, prod_start, prod_len):
+        """Outcomes of the other messages, judged over each campaign's conversion window.
+
+        An organic order in the window means the customer would have bought anyway;
+        a persuaded customer without one places an order the message caused.
+        """
+        w_ = self.world
+        cart = np.zeros(m["t"].size, bool)
+        window = np.zeros(m["t"].size)
+        for c, rows in self._by_campaign(m["campaign"]):
+            cart[rows] = c.about_carts
+            if not c.about_carts:
+                window[rows] = c.conversion_window(m["ref"][rows])
+        other = ~cart
+        if not other.any():
+            return
+        t, cust, ch = m["t"], m["cust"], m["channel"]
+        clicked, click_t, open_t = e["clicked"], e["click_t"], e["open_t"]
+        caused = out["caused"]
+        w = np.nonzero(other)[0]
+        o_idx, o_t = w_.next_organic_order(cust[w], t[w])
+        has = o_t < t[w] + window[w]
+        out["anyway"][w] = has
+        cz = e["persuaded"][w] & ~has
+        if cz.any():
+            ww = w[cz]
+            caused[ww] = True
+            out["caused_order"][ww] = self._caused_orders(
+                ww, m, mids, click_t, clicked, products=(prod_start[ww], prod_len[ww]))
+        # sure things redeem the discount if they saw the message
+        red = has & (m["disc"][w] > 0) & ((open_t[w] < o_t) & ~e["machine"][w] | (
+            click_t[w] < o_t))
+        if red.any():
+            oi = o_idx[red]
+            w_.organic["disc"][oi] = np.maximum(w_.organic["disc"][oi], m["disc"][w][red])
+            w_.organic["msg"][oi] = mids[w][red]
+        idle = clicked[w] & ~caused[w]
+        if idle.any():
+            ww = w[idle]
+            self._click_session(cust[ww], click_t[ww], ch[ww], mids[ww], None,
+                                purchase=False, products=(prod_start[ww], prod_len[ww]))
+
+    def _click_session(self, cust, t, ch, mids, basket, purchase=True, products=None):
+        """Open the session a click lands in; return its internal id."""
+        w_ = self.world
+        src = CHANNEL_SOURCE[ch]
+        if basket is None:
+            if products is not None and products[1].sum() > 0:
+                allp = self.message_products.v
+                first = allp[np.minimum(products[0], allp.size - 1)]
+                cat = np.where(products[1] > 0, w_.catalog.product_category[first],
+                               categorical(w_.customers.affinity_cum[cust],
+                                           self.ku(U_CLICK_CATEGORY, combine(cust, mids))))
+            else:
+                cat = categorical(w_.customers.affinity_cum[cust],
+                                  self.ku(U_CLICK_CATEGORY, combine(cust, mids)))
+            basket = np.full(cust.size, -1)
+        else:
+            cat = w_.baskets.first_category(basket)
+        views = 1 + np.floor(self.ku(U_CLICK_VIEWS, combine(cust, mids))
+                             * MAX_CLICK_SESSION_VIEWS).astype(int)
+        return w_.sessions.add(cust=cust, t=t, src=src, msg=mids, cat=cat, views=views,
+                               basket=basket if purchase else np.full(cust.size, -1), order=-1)
+
+    def _move_orders(self, o_idx, sessions, click_t, mids, disc):
+        """Move natural-return orders onto the click sessions of their messages."""
+        organic = self.world.organic
+        ok = o_idx >= 0
+        o_idx, sessions, click_t, mids, disc = (a[ok] for a in (o_idx, sessions, click_t,
+                                                                 mids, disc))
+        # order placed after the session's events
+        t = click_t + ORDER_AFTER_SESSION
+        organic["t"][o_idx] = t
+        organic["session"][o_idx] = sessions
+        organic["msg"][o_idx] = mids
+        organic["disc"][o_idx] = np.maximum(organic["disc"][o_idx], disc)
+        organic["moved"][o_idx] = True
+        self.follow_up(o_idx)
+
+    def _caused_orders(self, w, m, mids, click_t, via, basket=None, products=None):
+        """Create the orders that messages ``w`` caused; return their internal ids."""
+        w_, ku = self.world, self.ku
+        cust = m["cust"][w]
+        key = combine(m["key"][w], CAUSED_ORDER_TAG)
+        t_direct = m["t"][w] + ku.exponential(U_CAUSED_T, key, MEAN_DIRECT_VISIT_DELAY)
+        if basket is None:
+            start, k = products
+            allp = self.message_products.v
+            has = k > 0
+            cat = categorical(w_.customers.affinity_cum[cust], ku(U_BASKET, key))
+            pick = start + np.minimum((ku(U_BASKET + 1, key) * np.maximum(k, 1)).astype(
+                int), np.maximum(k - 1, 0))
+            cat = np.where(has, w_.catalog.product_category[allp[np.minimum(pick,
+                                                                            allp.size - 1)]],
+                           cat)
+            u = np.stack([ku(U_BASKET + 2 + j, key) for j in range(BASKET_UNIFORMS)], axis=1)
+            basket = w_.baskets.make(cust, cat, u)
+            w_.baskets.finalize()  # index the baskets made mid-loop
+        sess_via = via[w]
+        t = np.where(sess_via, click_t[w], t_direct)
+        src = np.where(sess_via, CHANNEL_SOURCE[m["channel"][w]], DIRECT)
+        cat = w_.baskets.first_category(basket)
+        sess = w_.sessions.add(cust=cust, t=t, src=src, msg=np.where(sess_via, mids[w], -1),
+                               cat=cat, views=np.full(cust.size, CAUSED_SESSION_VIEWS),
+                               basket=basket, order=-1)
+        o = {"cust": cust, "t": t + ORDER_AFTER_SESSION, "session": sess, "basket": basket,
+             "disc": m["disc"][w], "msg": mids[w], "origin": np.full(cust.size, 2),
+             "cause_msg": mids[w], "key": key, "moved": np.zeros(cust.size, bool)}
+        ids = w_.orders.add(**o)
+        o["id"] = ids
+        self.follow_up(np.arange(cust.size), o)
+        return ids

@@ -1,0 +1,439 @@
+"""The organic world: catalog, customers, baskets, sessions, carts and organic orders.
+
+Everything here happens without any message: customers arrive and buy (BG/NBD and
+Gamma-Gamma, see :mod:`workbench.simulate.engine`), browse, fill carts and abandon
+some of them.  The world also owns the session and order ledgers that messages add
+to later, and answers the questions campaigns ask of it (when does this customer
+next buy on their own, which segment are they in).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from scipy import stats
+
+from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
+from ..vocab import SIMULATED_SOURCES as SOURCES
+from .common import (
+    EVENT_GAP,
+    HOUR,
+    ColumnBatches,
+    GrowingArray,
+    categorical,
+    order_money,
+)
+from .random import combine
+
+#: the traffic source of a customer's acquisition session, by acquisition channel
+ACQUISITION_SOURCE = {"organic_search": "organic_search", "paid_search": "paid_search",
+                      "social": "social", "referral": "referral", "discount_promo": "social"}
+CONSUMABLE = PURCHASE_TYPES.index("consumable")
+
+# Structural shape of the world (not store settings: they shape draws, not the business)
+SUPPLY_DAYS_LOG_SD = 0.2  # product-to-product spread of supply days around the category's
+CATEGORY_AFFINITY_CONCENTRATION = 0.4  # Dirichlet concentration of category preferences
+PREFERRED_HOUR_MEAN, PREFERRED_HOUR_SD = 13.0, 4.0  # customers' best hour to read messages
+CYCLE_MULTIPLIER_LOG_SD = 0.2  # how much a customer's use rate differs from supply_days
+MAX_EXTRA_ITEMS = 3  # a basket holds at most 1 + this many items
+MAX_QUANTITY = 6  # units of one product in a basket line
+BASKET_UNIFORMS = 10  # uniforms per basket: item count, order value, item categories
+CONSUMABLE_LOOKAHEAD = 4  # replenishment looks for a consumable among the first 4 items
+CHECKOUT_EVENTS = 3  # events between the last view and an immediate purchase
+CART_LEFT_AFTER = 0.5 * HOUR / 6  # a cart is abandoned 5 minutes after its session starts
+KEY_SPAN_PAD_DAYS = 10.0  # (customer, time) sort keys use customer * (horizon + pad) + t
+
+SESSION_COLUMNS = ["cust", "t", "src", "msg", "cat", "views", "basket", "order"]
+ORDER_COLUMNS = ["cust", "t", "session", "basket", "disc", "msg", "origin", "cause_msg",
+                 "key", "moved"]
+
+
+class Catalog:
+    """Products with prices, costs and supply days, grouped by category."""
+
+    def __init__(self, cfg, rng: np.random.Generator):
+        cats = cfg.catalog
+        rows = defaultdict(list)
+        for ci, c in enumerate(cats):
+            price = np.round(c.median_price * np.exp(c.price_spread * rng.standard_normal(
+                c.n_products)), 0) - 0.01
+            price = np.sort(np.maximum(price, 0.99))
+            margin = rng.uniform(c.margin_low, c.margin_high, c.n_products)
+            rows["category"].append(np.full(c.n_products, ci))
+            rows["price"].append(price)
+            rows["unit_cost"].append(np.round(price * (1 - margin), 2))
+            if c.supply_days is not None:
+                sd = np.round(c.supply_days * np.exp(SUPPLY_DAYS_LOG_SD * rng.standard_normal(
+                    c.n_products)))
+                rows["supply_days"].append(np.maximum(sd, 1.0))
+            else:
+                rows["supply_days"].append(np.full(c.n_products, np.nan))
+        self.product_category = np.concatenate(rows["category"])
+        self.price = np.concatenate(rows["price"])
+        self.unit_cost = np.concatenate(rows["unit_cost"])
+        self.supply_days = np.concatenate(rows["supply_days"])
+        self.n_categories = len(cats)
+        self.category_type = np.array([PURCHASE_TYPES.index(c.purchase_type) for c in cats])
+        counts = np.array([c.n_products for c in cats])
+        self.category_first = np.r_[0, np.cumsum(counts)[:-1]]
+        self.category_size = counts
+        self.category_return_rate = np.array([c.return_rate for c in cats])
+        # global sort key (category, price) for nearest-price lookups
+        self.price_key = self.product_category * 1e7 + self.price
+
+    def product_in_category(self, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A product of each category ``cat``, uniformly by the uniforms ``u``."""
+        return self.category_first[cat] + np.minimum((u * self.category_size[cat]).astype(int),
+                                                     self.category_size[cat] - 1)
+
+
+class Customers:
+    """Latent customer traits: BG/NBD and Gamma-Gamma parameters, channels, preferences."""
+
+    def __init__(self, cfg, rng: np.random.Generator, horizon: float, n_categories: int):
+        N = cfg.n_customers
+        acq_names = [a for a in ACQUISITION_CHANNELS if a in cfg.acquisition]
+        shares = np.array([cfg.acquisition[a].share for a in acq_names])
+        acq = rng.choice(len(acq_names), N, p=shares / shares.sum())
+        self.acquisition_names = acq_names
+        self.acquisition = acq
+        channels = [cfg.acquisition[a] for a in acq_names]
+        bg, gg = cfg.bgnbd, cfg.gamma_gamma
+        # per-channel exact BG/NBD / Gamma-Gamma parameters
+        self.channel_params = {
+            name: {
+                "r": bg.r, "alpha_days": bg.alpha_days / a.rate_multiplier,
+                "a": bg.a, "b": bg.b / a.dropout_multiplier,
+                "p": gg.p, "q": gg.q, "gamma": gg.gamma * a.spend_multiplier,
+            }
+            for name, a in zip(acq_names, channels, strict=True)
+        }
+        alpha = np.array([self.channel_params[n]["alpha_days"] for n in acq_names])[acq]
+        b = np.array([self.channel_params[n]["b"] for n in acq_names])[acq]
+        gam = np.array([self.channel_params[n]["gamma"] for n in acq_names])[acq]
+        self.signup_t = np.sort(rng.uniform(0.0, horizon, N))
+        self.purchase_rate = rng.gamma(bg.r, 1.0 / alpha)
+        self.dropout_prob = rng.beta(bg.a, b)
+        self.spend_nu = rng.gamma(gg.q, 1.0 / gam)
+        seg_cum = np.cumsum(np.array([a.price_segment_probs for a in channels]), axis=1)
+        seg_cum /= seg_cum[:, -1:]
+        self.price_segment = categorical(seg_cum[acq], rng.random(N))
+        sd = cfg.response.responsiveness_log_sd
+        # logit offsets per channel (rows in CHANNELS order)
+        self.responsiveness = rng.normal(0.0, sd, (len(CHANNELS), N))
+        self.preferred_hour = np.clip(rng.normal(PREFERRED_HOUR_MEAN, PREFERRED_HOUR_SD, N),
+                                      0, 23.99)
+        tr = cfg.traffic
+        self.apple_mpp = rng.random(N) < tr.apple_mpp_share
+        self.opted_in = np.stack([rng.random(N) < getattr(tr, f"{c}_opt_in_rate")
+                                  for c in CHANNELS])
+        self.affinity = rng.dirichlet(np.full(n_categories, CATEGORY_AFFINITY_CONCENTRATION), N)
+        self.affinity_cum = np.cumsum(self.affinity, axis=1)
+        self.cycle_multiplier = rng.lognormal(0.0, CYCLE_MULTIPLIER_LOG_SD, N)
+        self.first_order_discount = np.array([a.first_order_discount_pct for a in channels])[acq]
+        self.region = rng.integers(0, len(REGIONS), N)
+        self.dropout_t = np.full(N, np.inf)
+
+    def acquisition_labels(self, cust: np.ndarray) -> np.ndarray:
+        """Acquisition channel names of customers ``cust``."""
+        return np.array(self.acquisition_names, dtype=object)[self.acquisition[cust]]
+
+
+class Baskets:
+    """Every basket ever filled, as items sorted by basket (an append-only store)."""
+
+    def __init__(self, cfg, catalog: Catalog, customers: Customers):
+        self.cfg, self.catalog, self.customers = cfg, catalog, customers
+        self._pending = []
+        self.count = 0
+        self._item_basket, self._item_product, self._item_qty = (
+            GrowingArray(np.int64) for _ in "abc")
+        self._start, self._end = GrowingArray(np.int64), GrowingArray(np.int64)
+        self._value, self._cost = GrowingArray(np.float64), GrowingArray(np.float64)
+        self._consumable, self._consumable_qty = GrowingArray(np.int64), GrowingArray(np.int64)
+
+    item_basket = property(lambda self: self._item_basket.v)
+    item_product = property(lambda self: self._item_product.v)
+    item_qty = property(lambda self: self._item_qty.v)
+    start = property(lambda self: self._start.v, doc="first item row of each basket")
+    end = property(lambda self: self._end.v, doc="one past the last item row of each basket")
+    value = property(lambda self: self._value.v)
+    cost = property(lambda self: self._cost.v)
+    consumable = property(lambda self: self._consumable.v,
+                          doc="each basket's primary consumable product (-1: none)")
+    consumable_qty = property(lambda self: self._consumable_qty.v)
+
+    def size(self, basket: np.ndarray) -> np.ndarray:
+        """Number of distinct products in each basket."""
+        return self.end[basket] - self.start[basket]
+
+    def first_category(self, basket: np.ndarray) -> np.ndarray:
+        """Category of each basket's first product."""
+        return self.catalog.product_category[self.item_product[self.start[basket]]]
+
+    def make(self, cust, primary_cat, u: np.ndarray, z: np.ndarray | None = None):
+        """Build baskets from uniforms ``u`` (n, 10); returns basket ids."""
+        cat_, cus = self.catalog, self.customers
+        n = cust.size
+        tr = self.cfg.traffic
+        n_items = 1 + np.minimum(stats.poisson.ppf(u[:, 0], tr.mean_extra_items),
+                                 MAX_EXTRA_ITEMS).astype(int)
+        if z is None:
+            z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / cus.spend_nu[cust])
+        basket_of = np.repeat(np.arange(n), n_items)
+        slot = np.arange(basket_of.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
+        uu = u[basket_of]
+        cat = primary_cat[basket_of].copy()
+        extra = slot > 0
+        col = np.minimum(1 + slot, 4)
+        u_cat = uu[np.arange(uu.shape[0]), 1 + col]
+        cat[extra] = categorical(cus.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
+        target = (z / n_items)[basket_of]
+        # the product whose price is nearest the per-item target, in the units that bring
+        # the line closest to it: order value follows the Gamma-Gamma draw up to the
+        # catalog's price steps (extra noise here would bias it upward)
+        key = cat * 1e7 + target
+        pos = np.searchsorted(cat_.price_key, key)
+        lo = cat_.category_first[cat]
+        hi = lo + cat_.category_size[cat] - 1
+        pos = np.clip(pos, lo, hi)
+        prev = np.clip(pos - 1, lo, hi)
+        pick_prev = np.abs(cat_.price_key[prev] - key) < np.abs(cat_.price_key[pos] - key)
+        prod = np.where(pick_prev, prev, pos)
+        qty = np.clip(np.round(target / cat_.price[prod]), 1, MAX_QUANTITY).astype(np.int64)
+        # one row per distinct product in a basket
+        bid = self.count + basket_of
+        self._pending.append((bid, prod, qty))
+        ids = self.count + np.arange(n)
+        self.count += n
+        return ids
+
+    def finalize(self):
+        """Sort the baskets made since the last call into the item store.
+
+        New basket ids are always larger than finalized ones, so appending keeps
+        the store sorted by basket; duplicate products inside a basket merge.
+        """
+        if not self._pending:
+            return
+        cat_ = self.catalog
+        bid = np.concatenate([p[0] for p in self._pending])
+        prod = np.concatenate([p[1] for p in self._pending])
+        qty = np.concatenate([p[2] for p in self._pending])
+        self._pending = []
+        order = np.lexsort((prod, bid))
+        bid, prod, qty = bid[order], prod[order], qty[order]
+        new = np.r_[True, (bid[1:] != bid[:-1]) | (prod[1:] != prod[:-1])]
+        grp = np.cumsum(new) - 1
+        qty = np.bincount(grp, weights=qty).astype(np.int64)
+        bid, prod = bid[new], prod[new]
+        first = self._value.n
+        offset = self._item_basket.n
+        self._item_basket.extend(bid)
+        self._item_product.extend(prod)
+        self._item_qty.extend(qty)
+        ids = np.arange(first, self.count)
+        self._start.extend(offset + np.searchsorted(bid, ids))
+        self._end.extend(offset + np.searchsorted(bid, ids, side="right"))
+        local = bid - first
+        self._value.extend(np.bincount(local, weights=qty * cat_.price[prod],
+                                       minlength=ids.size))
+        self._cost.extend(np.bincount(local, weights=qty * cat_.unit_cost[prod],
+                                      minlength=ids.size))
+        # each basket's primary consumable (the first consumable among its first four
+        # items, -1 if none) and its quantity: what replenishment reminders are about
+        pos = np.arange(bid.size) - np.searchsorted(bid, bid)
+        cand = np.nonzero((pos < CONSUMABLE_LOOKAHEAD)
+                          & (cat_.category_type[cat_.product_category[prod]] == CONSUMABLE))[0]
+        cons = np.full(ids.size, -1, dtype=np.int64)
+        cons_qty = np.ones(ids.size, dtype=np.int64)
+        if cand.size:
+            first_b, at = np.unique(local[cand], return_index=True)
+            cons[first_b] = prod[cand[at]]
+            cons_qty[first_b] = qty[cand[at]]
+        self._consumable.extend(cons)
+        self._consumable_qty.extend(cons_qty)
+
+
+class World:
+    """The organic world of one simulation and the session and order ledgers.
+
+    Sessions and orders are ledgers (:class:`~workbench.simulate.common.ColumnBatches`)
+    whose row number is the internal id; messages add click sessions and caused
+    orders to them during the day loop.  ``organic`` is a mutable copy of the
+    organic orders (a message may move one or put its discount on it).
+    """
+
+    def __init__(self, cfg, rng_world: np.random.Generator):
+        self.cfg = cfg
+        self.horizon = float(cfg.days)  # days simulated
+        self.catalog = Catalog(cfg, rng_world)
+        self.customers = Customers(cfg, rng_world, self.horizon, self.catalog.n_categories)
+        self.baskets = Baskets(cfg, self.catalog, self.customers)
+
+    # ------------------------------------------------------------------ organic world
+    def build_occasions(self, rng: np.random.Generator):
+        """Draw purchase and browse occasions, their sessions, orders, carts and browses."""
+        cfg, N, H = self.cfg, self.cfg.n_customers, self.horizon
+        cus, cat_type = self.customers, self.catalog.category_type
+        # repeat purchases (BG/NBD)
+        rep_c, rep_t = [], []
+        t = cus.signup_t.copy()
+        active = np.arange(N)
+        while active.size:
+            t[active] += rng.exponential(1.0 / cus.purchase_rate[active])
+            active = active[t[active] < H]
+            rep_c.append(active)
+            rep_t.append(t[active].copy())
+            die = rng.random(active.size) < cus.dropout_prob[active]
+            cus.dropout_t[active[die]] = t[active[die]]
+            active = active[~die]
+        rep_c = np.concatenate(rep_c) if rep_c else np.zeros(0, int)
+        rep_t = np.concatenate(rep_t) if rep_t else np.zeros(0)
+        # purchase occasions: acquisition + repeats
+        occ_c = np.r_[np.arange(N), rep_c]
+        occ_t = np.r_[cus.signup_t, rep_t]
+        occ_origin = np.r_[np.zeros(N, int), np.ones(rep_c.size, int)]
+        # browse occasions: Poisson while alive
+        tr = cfg.traffic
+        rate = tr.browse_sessions_per_purchase * cus.purchase_rate + tr.browse_sessions_per_day
+        end = np.minimum(cus.dropout_t, H)
+        k = rng.poisson(rate * np.maximum(end - cus.signup_t, 0))
+        br_c = np.repeat(np.arange(N), k)
+        br_t = cus.signup_t[br_c] + rng.random(br_c.size) * (end - cus.signup_t)[br_c]
+        self.n_repeat = rep_c.size
+
+        # --- purchase occasions
+        n_occ = occ_c.size
+        occ_cat = categorical(cus.affinity_cum[occ_c], rng.random(n_occ))
+        u = rng.random((n_occ, BASKET_UNIFORMS))
+        z = rng.gamma(cfg.gamma_gamma.p, 1.0 / cus.spend_nu[occ_c])
+        occ_basket = self.baskets.make(occ_c, occ_cat, u, z)
+        ptype = cat_type[occ_cat]
+        ab_p = np.array([cfg.carts.abandon_before_purchase[p] for p in PURCHASE_TYPES])[ptype]
+        abandon = (rng.random(n_occ) < ab_p) & (occ_origin == 1)
+        med = np.array([cfg.carts.natural_return_median_hours[p] for p in PURCHASE_TYPES])
+        delay = med[ptype] * np.exp(cfg.carts.natural_return_log_sd * rng.standard_normal(n_occ))
+        n_views = 1 + rng.poisson(tr.mean_extra_views, n_occ)
+        src_names = list(tr.source_mix)
+        src_p = np.array([tr.source_mix[s] for s in src_names])
+        src_code = np.array([SOURCES.index(s) for s in src_names])
+        occ_src = src_code[rng.choice(len(src_names), n_occ, p=src_p / src_p.sum())]
+        occ_src[:N] = np.array([SOURCES.index(ACQUISITION_SOURCE[a])
+                                for a in cus.acquisition_names])[cus.acquisition]
+        occ_key = combine(occ_c, np.arange(n_occ))
+
+        # --- browse occasions
+        n_br = br_c.size
+        br_cat = categorical(cus.affinity_cum[br_c], rng.random(n_br))
+        br_views = 1 + rng.poisson(tr.mean_extra_views, n_br)
+        cp = np.array([cfg.carts.browse_cart_prob[p] for p in PURCHASE_TYPES])[cat_type[br_cat]]
+        br_cart = rng.random(n_br) < cp
+        br_basket = np.full(n_br, -1)
+        if br_cart.any():
+            bc = br_c[br_cart]
+            br_basket[br_cart] = self.baskets.make(
+                bc, br_cat[br_cart], rng.random((bc.size, BASKET_UNIFORMS)),
+                rng.gamma(cfg.gamma_gamma.p, 1.0 / cus.spend_nu[bc]))
+        br_src = src_code[rng.choice(len(src_names), n_br, p=src_p / src_p.sum())]
+
+        # --- sessions ledger (index = internal session id)
+        self.sessions = ColumnBatches(SESSION_COLUMNS)
+        s_occ = self.sessions.add(cust=occ_c, t=occ_t, src=occ_src, msg=-1, cat=occ_cat,
+                                  views=n_views, basket=occ_basket, order=-1)
+        s_br = self.sessions.add(cust=br_c, t=br_t, src=br_src, msg=-1, cat=br_cat,
+                                 views=br_views, basket=br_basket, order=-1)
+
+        # --- organic orders: immediate ones and natural returns after abandonment
+        order_t = np.where(abandon, occ_t + delay * HOUR,
+                           occ_t + (n_views + CHECKOUT_EVENTS) * EVENT_GAP)
+        happen = order_t < H
+        self.orders = ColumnBatches(ORDER_COLUMNS)
+        oc = occ_c[happen]
+        disc = np.where(occ_origin[happen] == 0, cus.first_order_discount[oc], 0.0)
+        self.orders.add(cust=oc, t=order_t[happen], session=np.where(abandon[happen], -1,
+                        s_occ[happen]), basket=occ_basket[happen], disc=disc, msg=-1,
+                        origin=occ_origin[happen], cause_msg=-1, key=occ_key[happen],
+                        moved=False)
+        self.organic = {k: v.copy() for k, v in self.orders.build().items()}
+        self.n_organic = self.orders.n
+        ord_idx = np.nonzero(happen)[0]  # order ids are in occasion order for happened ones
+        order_id_of_occ = np.full(n_occ, -1)
+        order_id_of_occ[ord_idx] = np.arange(ord_idx.size)
+
+        # --- abandoned carts (the unit of the timing experiment)
+        ab_idx = np.nonzero(abandon)[0]
+        br_idx = np.nonzero(br_cart)[0]
+        self.cart_session = np.r_[s_occ[ab_idx], s_br[br_idx]]
+        self.cart_customer = np.r_[occ_c[ab_idx], br_c[br_idx]]
+        self.cart_t = np.r_[occ_t[ab_idx], br_t[br_idx]] + CART_LEFT_AFTER
+        self.cart_basket = np.r_[occ_basket[ab_idx], br_basket[br_idx]]
+        self.cart_type = np.r_[ptype[ab_idx], cat_type[br_cat[br_idx]]]
+        self.cart_natural = np.r_[happen[ab_idx], np.zeros(br_idx.size, bool)]
+        self.cart_natural_t = np.r_[order_t[ab_idx], np.full(br_idx.size, np.inf)]
+        self.cart_order = np.r_[order_id_of_occ[ab_idx], np.full(br_idx.size, -1)]
+        self.cart_key = combine(self.cart_customer, self.cart_session, 7)
+        # 0 lost, 1 natural return, 2 moved by a message, 3 caused by a message
+        self.cart_outcome = self.cart_natural.astype(np.int64)
+        self.cart_message = np.full(self.cart_session.size, -1)
+        # browse-abandonment candidates: no cart, enough views
+        ba = (~br_cart) & (br_views >= cfg.campaigns.browse_abandonment.min_views)
+        self.browse_session = s_br[ba]
+        self.browse_customer = br_c[ba]
+        self.browse_t = br_t[ba] + br_views[ba] * EVENT_GAP
+        self.browse_category = br_cat[ba]
+        # per-customer sorted organic order times (for "would have bought anyway")
+        o = self.organic
+        order = np.lexsort((o["t"], o["cust"]))
+        self._organic_sort_key = o["cust"][order] * (H + KEY_SPAN_PAD_DAYS) + o["t"][order]
+        self._organic_sort_idx = order
+
+    # ------------------------------------------------------------------ questions
+    def next_organic_order(self, cust, t):
+        """Index of each customer's first organic order at or after ``t`` (or -1) and its time."""
+        key = cust * (self.horizon + KEY_SPAN_PAD_DAYS) + t
+        pos = np.searchsorted(self._organic_sort_key, key)
+        ok = pos < self._organic_sort_key.size
+        pos_c = np.minimum(pos, self._organic_sort_key.size - 1)
+        idx = self._organic_sort_idx[pos_c]
+        ok &= self.organic["cust"][idx] == cust
+        return np.where(ok, idx, -1), np.where(ok, self.organic["t"][idx], np.inf)
+
+    def all_orders(self) -> dict[str, np.ndarray]:
+        """Organic orders (as moved and discounted so far) followed by the caused ones."""
+        caused = self.orders.build()
+        return {k: np.r_[v, caused[k][self.n_organic:]] for k, v in self.organic.items()}
+
+    def segment_labels(self, segmentation, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Each customer's observable segment from the orders placed before ``t``.
+
+        The same definition the discount analysis labels its units with
+        (:class:`workbench.segments.Segmentation` over earlier discounted orders,
+        average order value after discount, days since the last order, acquisition
+        channel).  Orders that messages of the current day's batch will cause are not
+        created yet, so they are not seen — like a segment feed refreshed daily.
+        """
+        o = self.organic
+        caused = self.orders.build()
+        n0 = self.n_organic
+        oc = np.r_[o["cust"], caused["cust"][n0:]]
+        ot = np.r_[o["t"], caused["t"][n0:]]
+        disc = np.r_[o["disc"], caused["disc"][n0:]]
+        _, rev = order_money(self.baskets.value[np.r_[o["basket"], caused["basket"][n0:]]], disc)
+        span = self.horizon + KEY_SPAN_PAD_DAYS
+        key = oc * span + ot
+        order = np.argsort(key, kind="stable")
+        key, ot = key[order], ot[order]
+        cum_rev = np.r_[0.0, np.cumsum(rev[order])]
+        cum_deal = np.r_[0, np.cumsum(disc[order] > 0)]
+        lo = np.searchsorted(key, cust * span, side="left")
+        hi = np.searchsorted(key, cust * span + t, side="left")
+        n = hi - lo
+        has = n > 0
+        aov = np.where(has, (cum_rev[hi] - cum_rev[lo]) / np.maximum(n, 1), np.nan)
+        last = np.where(has, ot[np.maximum(hi - 1, 0)], np.nan)
+        return segmentation.labels(
+            prior_discounted_orders=cum_deal[hi] - cum_deal[lo], prior_aov=aov,
+            recency_days=t - last,
+            acquisition_channel=self.customers.acquisition_labels(cust))
