@@ -75,8 +75,8 @@ def test_bgnbd_recovers_the_simulators_parameters_per_channel(tmp_path):
     """On a store with no campaigns the orders are the simulator's BG/NBD process, with
     parameters per acquisition channel (truth/params.json, alpha in days): the fit per
     channel recovers them within 4 standard errors (the Hessian's)."""
+    from workbench.clv import BetaGeoModel
     from workbench.features.rfm import rfm_summary
-    from workbench.models.clv import BetaGeoModel
     from workbench.simulate import scenario, simulate
     from workbench.store import read_truth_params, save_simulation
 

@@ -22,8 +22,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import betaln, gammaln, roots_genlaguerre, roots_jacobi
 
-from workbench.models import clv
-from workbench.models.clv import (
+from workbench.clv import (
     BetaGeoModel,
     CLVInputError,
     GammaGammaModel,
@@ -38,6 +37,7 @@ from workbench.models.clv import (
     simulate_mbg_nbd,
     simulate_pareto_nbd,
 )
+from workbench.clv import base as clv
 
 # CDNOW estimates, weeks (Fader, Hardie & Lee 2005a, "Counting your customers the easy way",
 # Marketing Science 24(2): BG/NBD r=0.243, alpha=4.414, a=0.793, b=2.426, LL=-9582.4)

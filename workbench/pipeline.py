@@ -221,7 +221,7 @@ def _attribution(con, manifest, out: Path, written: dict, echo) -> Section | Non
 
 def _clv(con, manifest, out: Path, written: dict, echo) -> Section | None:
     """CLV: fit on all but the last 90 days, validate on them, score every customer."""
-    from .models.clv import CLVInputError
+    from .clv import CLVInputError
     from .models.clv_analysis import analyze_clv
 
     try:

@@ -122,7 +122,7 @@ def check_rfm(rfm: pd.DataFrame, monetary: bool = False, weights=None) -> dict:
     ...                         "T": [5.0]}))
     Traceback (most recent call last):
     ...
-    workbench.models.clv.CLVInputError: rfm: 'recency' must be 0 when 'frequency' is 0 \
+    workbench.clv.base.CLVInputError: rfm: 'recency' must be 0 when 'frequency' is 0 \
 (no repeat purchase); 1 row(s) (index [0]; customer_id [1])
     """
     if not isinstance(rfm, pd.DataFrame):
