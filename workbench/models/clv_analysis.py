@@ -179,7 +179,8 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     dataset
         The dataset path, to check P(alive) against the simulator's truth when present.
     """
-    from ..features.rfm import TIME_UNITS, rfm_summary, transactions
+    from ..features.rfm import rfm_summary, transactions
+    from ..vocab import TIME_UNITS
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
