@@ -133,7 +133,7 @@ print(json.dumps(out))
 
 
 def simulate(n: int, seed: int = 0) -> pd.DataFrame:
-    from workbench.models.clv import simulate_bg_nbd, simulate_gamma_gamma
+    from workbench.clv import simulate_bg_nbd, simulate_gamma_gamma
 
     rng = np.random.default_rng(seed)
     T = rng.integers(30, 366, n).astype(float)
@@ -174,7 +174,7 @@ def rel(a, b) -> float:
 
 
 def cdnow_check() -> list[str]:
-    from workbench.models.clv import (
+    from workbench.clv import (
         BetaGeoModel,
         GammaGammaModel,
         ModifiedBetaGeoModel,
@@ -209,7 +209,7 @@ def cdnow_check() -> list[str]:
 
 
 def bayes(n: int, repeats: int) -> dict:
-    from workbench.models.clv import BayesianBetaGeoModel, BayesianGammaGammaModel
+    from workbench.clv import BayesianBetaGeoModel, BayesianGammaGammaModel
 
     rfm = simulate(n, seed=7)
     out = {}
@@ -236,7 +236,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--out", default=str(CACHE / "results.json"))
     args = ap.parse_args()
-    from workbench.models.clv import BetaGeoModel, GammaGammaModel
+    from workbench.clv import BetaGeoModel, GammaGammaModel
 
     CACHE.mkdir(parents=True, exist_ok=True)
     results = {"sizes": {}, "true": {"bg": TRUE_BG, "gg": TRUE_GG}}

@@ -76,7 +76,7 @@ def test_bgnbd_recovers_the_simulators_parameters_per_channel(tmp_path):
     parameters per acquisition channel (truth/params.json, alpha in days): the fit per
     channel recovers them within 4 standard errors (the Hessian's)."""
     from workbench.analyses.clv.features import rfm_summary
-    from workbench.models.clv import BetaGeoModel
+    from workbench.clv import BetaGeoModel
     from workbench.simulate import scenario, simulate
     from workbench.store import read_truth_params, save_simulation
 

@@ -22,21 +22,25 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import betaln, gammaln, roots_genlaguerre, roots_jacobi
 
-from workbench.models import clv
-from workbench.models.clv import (
+from workbench import clv
+from workbench.clv import (
     BetaGeoModel,
     CLVInputError,
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
+    beta_geo,
     check_rfm,
     clv_scorecard,
     compress_rfm,
     customer_lifetime_value,
+    gamma_gamma,
+    pareto_nbd,
     simulate_bg_nbd,
     simulate_gamma_gamma,
     simulate_mbg_nbd,
     simulate_pareto_nbd,
+    value,
 )
 
 # CDNOW estimates, weeks (Fader, Hardie & Lee 2005a, "Counting your customers the easy way",
@@ -266,7 +270,7 @@ def test_pareto_likelihood_matches_direct_integral():
             integral = integrate.quad(f, tx, T, epsrel=1e-12)[0]
             ref = (gammaln(r + x) - gammaln(r) + r * np.log(al) + s * np.log(be)
                    + np.log((al + T) ** -(r + x) * (be + T) ** -s + s * integral))
-            got = clv._pnbd_loglik(np.log(list(th.values())), np.array([x], float),
+            got = pareto_nbd._pnbd_loglik(np.log(list(th.values())), np.array([x], float),
                                    np.array([tx]), np.array([T]), np.ones(1), grad=False)
             assert got == pytest.approx(ref, rel=1e-11, abs=1e-11)
 
@@ -363,9 +367,9 @@ def test_bg_gradient_matches_finite_differences(k):
     x, tx, T = (d[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     w = np.random.default_rng(0).integers(1, 4, len(x)).astype(float)
     for lp in (np.log([0.4, 6.0, 0.9, 3.0]), np.log([2.0, 0.5, 0.3, 9.0])):
-        _, g = clv._bg_loglik(lp, x, tx, T, w, k)
-        fd = [(clv._bg_loglik(lp + e, x, tx, T, w, k, grad=False)
-               - clv._bg_loglik(lp - e, x, tx, T, w, k, grad=False)) / 2e-6
+        _, g = beta_geo._bg_loglik(lp, x, tx, T, w, k)
+        fd = [(beta_geo._bg_loglik(lp + e, x, tx, T, w, k, grad=False)
+               - beta_geo._bg_loglik(lp - e, x, tx, T, w, k, grad=False)) / 2e-6
               for e in np.eye(4) * 1e-6]
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-4)
 
@@ -377,9 +381,9 @@ def test_gamma_gamma_gradient_matches_finite_differences():
     x, m = d.frequency.to_numpy(dtype=float), d.monetary_value.to_numpy()
     w = np.ones(len(x))
     for lp in (np.log([6.0, 4.0, 15.0]), np.log([0.5, 1.5, 200.0])):
-        _, g = clv._gg_loglik(lp, x, m, w)
-        fd = [(clv._gg_loglik(lp + e, x, m, w, grad=False)
-               - clv._gg_loglik(lp - e, x, m, w, grad=False)) / 2e-6
+        _, g = gamma_gamma._gg_loglik(lp, x, m, w)
+        fd = [(gamma_gamma._gg_loglik(lp + e, x, m, w, grad=False)
+               - gamma_gamma._gg_loglik(lp - e, x, m, w, grad=False)) / 2e-6
               for e in np.eye(3) * 1e-6]
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-4)
 
@@ -388,12 +392,55 @@ def test_pareto_gradient_is_consistent():
     d = simulate_pareto_nbd(400, 39.0, r=0.5, alpha=8.0, s=0.8, beta=15.0, seed=3)
     x, tx, T = (d[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     lp = np.log([0.5, 8.0, 0.8, 15.0])
-    _, g = clv._pnbd_loglik(lp, x, tx, T, np.ones(len(x)))
-    fd = [(clv._pnbd_loglik(lp + e, x, tx, T, np.ones(len(x)), grad=False)
-           - clv._pnbd_loglik(lp - e, x, tx, T, np.ones(len(x)), grad=False)) / 2e-4
+    _, g = pareto_nbd._pnbd_loglik(lp, x, tx, T, np.ones(len(x)))
+    fd = [(pareto_nbd._pnbd_loglik(lp + e, x, tx, T, np.ones(len(x)), grad=False)
+           - pareto_nbd._pnbd_loglik(lp - e, x, tx, T, np.ones(len(x)), grad=False)) / 2e-4
           for e in np.eye(4) * 1e-4]
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-4)
 
+
+
+# ------------------------------------------------ one likelihood: PyTensor (Bayesian) = numpy (MLE)
+
+
+def pytensor_loglik(build, theta, args):
+    """The Bayesian variants' ``pm.Potential("loglik", ...)`` graph, compiled at fixed theta."""
+    pytensor = pytest.importorskip("pytensor")
+    pt = pytest.importorskip("pytensor.tensor")
+    v = pt.dvector("theta")
+    f = pytensor.function([v], build(pt, [v[i] for i in range(len(theta))], *args))
+    return float(f(np.asarray(theta, dtype=float)))
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_pytensor_bg_likelihood_is_the_numpy_one(k):
+    """bayes._pt_bg_ll (PyMC) and beta_geo._bg_loglik (MLE) are the same function.
+
+    On CDNOW, compressed and weighted as both fits see it, at the published estimates and
+    at a point far from them; no constant separates them (both are the full eq. 6).
+    """
+    from workbench.clv import bayes
+    from workbench.clv.base import _compress, _x_groups
+    from workbench.datasets import load_cdnow_summary
+
+    d = check_rfm(load_cdnow_summary())
+    x, tx, T, w = _compress(d["x"], d["tx"], d["T"], d["w"])
+    args = (x, tx, T, w, k, _x_groups(x, w))
+    for th in (list(CDNOW_BG.values()), [1.3, 0.7, 2.2, 0.4]):
+        ll = beta_geo._bg_loglik(np.log(th), *args, grad=False)
+        assert pytensor_loglik(bayes._pt_bg_ll, th, args) == pytest.approx(ll, rel=1e-8, abs=0)
+
+
+def test_pytensor_gamma_gamma_likelihood_is_the_numpy_one():
+    """bayes._pt_gg_ll and gamma_gamma._gg_loglik agree on CDNOW's 946 repeat buyers."""
+    from workbench.clv import bayes
+    from workbench.datasets import load_cdnow_summary
+
+    x, m, w, _ = gamma_gamma._gg_rows(load_cdnow_summary(), None, True)
+    args = (x, m, w, 0, gamma_gamma._gg_groups(x, m, w))
+    for th in (list(CDNOW_GG.values()), [0.8, 12.0, 2.5]):
+        ll = gamma_gamma._gg_loglik(np.log(th), *args, grad=False)
+        assert pytensor_loglik(bayes._pt_gg_ll, th, args) == pytest.approx(ll, rel=1e-8, abs=0)
 
 # --------------------------------------------------------------------- inputs
 
@@ -576,7 +623,7 @@ def test_delta_method_interval_covers_simulated_refits():
         d = simulate_bg_nbd(1500, 39.0, **th, seed=100 + seed)
         est.append(BetaGeoModel(time_unit="weeks").fit(d).prob_alive(who)[0])
     m = BetaGeoModel(time_unit="weeks").fit(simulate_bg_nbd(1500, 39.0, **th, seed=99))
-    lo, hi = clv._delta_interval(
+    lo, hi = value._delta_interval(
         lambda t: np.exp(m._posterior(t, np.array([3.0]), np.array([20.0]),
                                       np.array([39.0]))[0]), m, 0.9, "logit")
     half = (hi - lo)[0] / 2

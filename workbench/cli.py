@@ -247,13 +247,14 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     import pandas as pd
 
     from .analyses.clv.features import rfm_from_transactions
-    from .models.clv import (
+    from .clv import (
         BetaGeoModel,
         CLVInputError,
         GammaGammaModel,
         ModifiedBetaGeoModel,
         ParetoNBDModel,
     )
+    from .features.rfm import rfm_from_transactions
 
     unit = time_unit or "days"
     try:

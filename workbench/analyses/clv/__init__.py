@@ -28,7 +28,7 @@ class CLV(Analysis):
     needs = {"orders": ("order_id", "customer_id", "placed_at", "revenue")}
 
     def run(self, ctx: Context):
-        from ...models.clv import CLVInputError
+        from ...clv import CLVInputError
 
         try:
             return analyze_clv(ctx.con, dataset=ctx.path)

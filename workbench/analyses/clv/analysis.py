@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ...models.clv import (
+from ...clv import (
     BetaGeoModel,
     GammaGammaModel,
     ModifiedBetaGeoModel,
