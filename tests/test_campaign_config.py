@@ -292,8 +292,8 @@ def test_with_settings_merges_partial_settings_and_refuses_a_switched_off_branch
 
 
 def test_a_rule_for_carts_only_leaves_the_seasonal_experiment_alone():
-    from workbench.campaigns.config import with_recommendations
     from workbench.analyses.discount.export import DiscountSection, FitIdentity, SegmentDiscount
+    from workbench.campaigns.config import with_recommendations
     from workbench.segments import Segmentation
 
     sec = DiscountSection(

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.experiments import ExperimentInputError
-from workbench.analyses.cart_timing.study import decide_cart_timing
 from workbench.analyses.cart_timing.features import abandonment_episodes
+from workbench.analyses.cart_timing.study import decide_cart_timing
+from workbench.experiments import ExperimentInputError
 from workbench.simulate import SimulationConfig, scenario, simulate
 from workbench.store import open_dataset, save_simulation
 

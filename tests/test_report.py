@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from workbench.analyses.overview import overview_section
 from workbench.analyses.overview.features import store_overview
 from workbench.pipeline import run_all
-from workbench.analyses.overview import overview_section
 from workbench.report import Report, Section
 from workbench.store import open_dataset, read_table
 

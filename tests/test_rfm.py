@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workbench.cli import main
 from workbench.analyses.clv.features import cohort_triangles, rfm_from_transactions, rfm_summary
+from workbench.cli import main
 from workbench.store import open_dataset
 
 

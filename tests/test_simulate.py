@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from workbench.store import validate
 from workbench.simulate import SimulationConfig, scenario, simulate
 from workbench.simulate.config import CartArm
+from workbench.store import validate
 
 
 def _frames(store):

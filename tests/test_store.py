@@ -10,7 +10,6 @@ import pytest
 
 from workbench import store as store_mod
 from workbench.schema import SCHEMA_VERSION
-from workbench.store import validate
 from workbench.store import (
     DatasetError,
     load_manifest,
@@ -18,6 +17,7 @@ from workbench.store import (
     read_table,
     read_truth_params,
     save_simulation,
+    validate,
     write_dataset,
 )
 

@@ -39,7 +39,9 @@ _GROUPS = {
     "workbench.segments": ["SEGMENT_DIMENSIONS", "SegmentDiscountRule", "Segmentation"],
     # model libraries
     "workbench.experiments": ["ExperimentInputError", "analyze_experiment", "mde_proportion",
-                              "sample_size_proportion"],
+                              "mde_mean", "sample_size_proportion", "sample_size_mean"],
+    "workbench.clv": ["BetaGeoModel", "CLVInputError", "GammaGammaModel", "ModifiedBetaGeoModel",
+                      "ParetoNBDModel", "clv_scorecard"],
     "workbench.attribution": ["AttributionInputError", "attribute", "compare",
                               "paths_from_journeys", "read_paths"],
     # the analyses: protocol, registry and each decision's entry points

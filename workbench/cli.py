@@ -254,7 +254,6 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
         ModifiedBetaGeoModel,
         ParetoNBDModel,
     )
-    from .features.rfm import rfm_from_transactions
 
     unit = time_unit or "days"
     try:

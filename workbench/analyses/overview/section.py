@@ -9,7 +9,7 @@ from ...report import Kpi, Section
 
 
 def overview_section(ov) -> Section:
-    """The store-overview section from a :class:`~workbench.features.StoreOverview`."""
+    """The store-overview section from a :class:`~workbench.analyses.overview.StoreOverview`."""
     k = ov.kpis
     cur = ov.currency
     ab = ov.abandonment
