@@ -18,6 +18,7 @@ def _():
         DEFAULT_WINDOWS,
         analyze_attribution,
         campaign_totals,
+        message_credit,
     )
     from workbench.analyses.discount import (
         MESSAGE_COST,
@@ -25,7 +26,6 @@ def _():
         discount_units,
         fit_checks,
         fit_discounts,
-        message_credit,
         parameter_forms,
         score_against_truth,
     )

@@ -8,12 +8,12 @@ passed to the likelihood builders), so ``import workbench.clv`` stays light.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
+from ..sampling import SamplerSettings, configure_caches
 from .base import (
+    CLVInputError,
     _compress,
     _days_per_unit,
     _fit_mle,
@@ -78,18 +78,14 @@ class _BayesianMixin:
         return res.x, L
 
     def _sample(self, build_ll, centres, args, n_customers, x0=None):
-        os.environ.setdefault("PYTENSOR_FLAGS", "compiledir=.cache/pytensor")
-        os.environ.setdefault("NUMBA_CACHE_DIR", ".cache/numba")
+        configure_caches()
         import pymc as pm
         import pytensor.tensor as pt
 
         self.days_per_unit_ = _days_per_unit(self.time_unit)
-        sampler = self.sampler
-        if sampler == "nutpie":
-            try:
-                import nutpie  # noqa: F401
-            except ImportError:
-                sampler = "pymc"
+        settings = SamplerSettings(draws=self.draws, tune=self.tune, chains=self.chains,
+                                   sampler=self.sampler, target_accept=self.target_accept,
+                                   random_seed=self.random_seed).check(CLVInputError)
         # Precondition with the Laplace approximation: sample z with
         # log(theta) = mode + L z, L the Cholesky factor of the MLE's covariance, so the
         # posterior NUTS sees is close to a standard normal (the raw log-parameters are
@@ -110,12 +106,7 @@ class _BayesianMixin:
             for name, v in zip(self.PARAMS, theta, strict=True):
                 pm.Deterministic(name, v)
             pm.Potential("loglik", build_ll(pt, theta, *args))
-            kw = {"draws": self.draws, "tune": self.tune, "chains": self.chains,
-                  "random_seed": self.random_seed, "progressbar": False,
-                  "target_accept": self.target_accept}
-            if sampler == "pymc":
-                kw["cores"] = 1
-            idata = pm.sample(nuts_sampler=sampler, **kw)
+            idata, sampler = settings.sample()
         self.sampler_used_ = sampler
         self.model_ = model
         self.idata_ = idata

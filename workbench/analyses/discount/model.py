@@ -37,13 +37,13 @@ a posterior predictive check per cell; ``converged_`` is False when any fails.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-SAMPLERS = ("nutpie", "numpyro", "pymc")
+from ...sampling import SamplerSettings, configure_caches
+
 FAMILIES = ("alpha", "offer", "beta")
 FORMS = ("centred", "non_centred")
 
@@ -223,6 +223,12 @@ class DiscountResponseModel:
         sparse = "non_centred" in forms.values()
         return 0.99 if self.segment_features_ is not None and sparse else 0.95
 
+    def sampler_settings(self) -> SamplerSettings:
+        """The NUTS settings of this model as the shared :class:`SamplerSettings`."""
+        return SamplerSettings(draws=self.draws, tune=self.tune, chains=self.chains,
+                               sampler=self.sampler, target_accept=self.target_accept,
+                               random_seed=self.random_seed)
+
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("draws", "tune", "chains", "sampler",
                                                "target_accept", "random_seed", "rhat_max",
@@ -242,11 +248,9 @@ class DiscountResponseModel:
         predictors).  Coefficients get ``Normal(0, 1)`` (offer, alpha) and
         ``Normal(0, 5)`` (beta) priors.
         """
-        if self.sampler not in SAMPLERS:
-            raise DiscountInputError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
+        settings = self.sampler_settings().check(DiscountInputError)
         # compiled code is cached in the checkout (git-ignored) so reruns skip compilation
-        os.environ.setdefault("PYTENSOR_FLAGS", "compiledir=.cache/pytensor")
-        os.environ.setdefault("NUMBA_CACHE_DIR", ".cache/numba")
+        configure_caches()
         import arviz as az
         import pymc as pm
 
@@ -289,12 +293,7 @@ class DiscountResponseModel:
             logit_p = alpha[s_idx] + on * (offer[s_idx] + beta[s_idx] * (d - d_ref))
             pm.Binomial("conversions", n=c.n.to_numpy(), logit_p=logit_p,
                         observed=c.conversions.to_numpy())
-            kw = {"draws": self.draws, "tune": self.tune, "chains": self.chains,
-                  "random_seed": self.random_seed, "progressbar": False,
-                  "target_accept": self._target_accept(form)}
-            if self.sampler == "pymc":
-                kw["cores"] = 1
-            idata = pm.sample(nuts_sampler=self.sampler, **kw)
+            idata, _ = settings.sample(target_accept=self._target_accept(form))
         self.segments_ = segs
         self.counts_ = c
         self.idata_ = idata

@@ -34,6 +34,7 @@ def fit_checks(diagnostics) -> dict:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> from workbench.analyses.discount.model import Diagnostics
     >>> table = pd.DataFrame({"r_hat": [1.002, 1.02], "ess_bulk": [900.0, 310.0],
     ...                       "ess_tail": [700.0, 350.0]}, index=["mu_alpha", "sigma_alpha"])
