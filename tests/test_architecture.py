@@ -165,3 +165,39 @@ def test_public_api_resolves():
 def test_every_module_imports():
     for m in pkgutil.walk_packages([str(PKG)], prefix="workbench."):
         importlib.import_module(m.name)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """Every analysis but the Bayesian discount fit, on a small simulated store."""
+    from workbench.simulate import scenario, simulate
+    from workbench.store import save_simulation
+
+    path = save_simulation(simulate(scenario("small"), seed=4),
+                           tmp_path_factory.mktemp("arch") / "small")
+    ctx = Context.open(path, echo=lambda s: None)
+    return ctx, {a.name: a(ctx) for a in ANALYSES if a.name != "discount"}
+
+
+def test_every_result_reads_the_same_way(small_run):
+    """One contract over every result: prose, notebook HTML, JSON, a report section."""
+    from workbench.results import Result
+
+    ctx, results = small_run
+    checked = []
+    for a in ANALYSES:
+        if a.name not in results or isinstance(results[a.name], Skipped):
+            continue
+        res = results[a.name]
+        section = a.section(res)
+        assert section.title == a.title or section.title, a.name
+        assert section.paragraphs, f"{a.name}: a section with no prose"
+        parts = res if isinstance(res, tuple) else tuple(
+            getattr(res, f) for f in ("analysis",) if hasattr(res, f)) or (res,)
+        for r in parts:
+            if isinstance(r, Result):
+                assert str(r) == r.summary() and str(r).strip()
+                assert "<p>" in r._repr_html_()
+                json.dumps(r.to_dict())  # JSON-ready, no default= needed
+                checked.append(type(r).__name__)
+    assert {"StoreOverview", "AttributionAnalysis", "CLVAnalysis"} <= set(checked), checked

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ..results import Result, plain
 from .paths import AttributionInputError, Paths, read_paths
 
 if TYPE_CHECKING:  # altair is imported when a chart is drawn: it is slow to import
@@ -51,7 +52,7 @@ def as_paths(data: Paths | pd.DataFrame | str) -> Paths:
 
 
 @dataclass
-class AttributionResult:
+class AttributionResult(Result):
     """Credit per channel from one model, with bootstrap intervals.
 
     ``table`` has one row per channel: ``conversions`` and ``value`` credited
@@ -91,8 +92,6 @@ class AttributionResult:
                          f"({r.share:.1%}), value {r.value:,.2f}")
         return "\n".join(lines + self.notes)
 
-    __str__ = summary
-
     def _repr_html_(self) -> str:
         return (f"<p><b>{html.escape(self.label)}</b></p><pre>"
                 f"{html.escape(self.summary())}</pre>"
@@ -127,10 +126,10 @@ class AttributionResult:
         def rec(df: pd.DataFrame | None):
             if df is None:
                 return None
-            return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+            return [{k: plain(v) for k, v in row.items()} for row in df.to_dict("records")]
         return {"model": self.model, "label": self.label, "total_conversions":
                 self.total_conversions, "total_value": self.total_value, "n_boot": self.n_boot,
-                "ci": self.ci, "params": {k: _plain(v) for k, v in self.params.items()},
+                "ci": self.ci, "params": {k: plain(v) for k, v in self.params.items()},
                 "table": rec(self.table),
                 "removal_effects": rec(self.removal_effects), "notes": list(self.notes)}
 
@@ -145,17 +144,6 @@ class AttributionResult:
                    ci=float(d["ci"]), params=dict(d.get("params", {})),
                    removal_effects=None if re is None else pd.DataFrame(re),
                    notes=list(d.get("notes", [])))
-
-
-def _plain(v: Any) -> Any:
-    """Python scalars for JSON: numpy numbers unwrapped, NaN → None, tuples → lists."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    if isinstance(v, tuple | list):
-        return [_plain(x) for x in v]
-    return v
 
 
 class AttributionModel:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..results import Result
 from .base import AttributionModel, AttributionResult, as_paths
 from .markov import MarkovChain
 from .paths import AttributionInputError, Paths
@@ -81,7 +82,7 @@ def attribute(paths: Paths | pd.DataFrame | str, model: str | AttributionModel =
 
 # ---------------------------------------------------------------------------- comparison
 @dataclass
-class Comparison:
+class Comparison(Result):
     """Every model's credit side by side.
 
     ``long`` is tidy (one row per model and channel, the columns of
@@ -118,8 +119,6 @@ class Comparison:
             lines.append(f"Largest move from last click: {big['channel']} under {big['model']} "
                          f"({big['shift_conversions']:+,.1f} conversions).")
         return "\n".join(lines + self.notes)
-
-    __str__ = summary
 
     def _repr_html_(self) -> str:
         return (f"<pre>{html.escape(self.summary())}</pre>"

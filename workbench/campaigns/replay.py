@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..results import Result
 from .config import CampaignConfig, baseline_from_dataset, diff_configs
 
 METRICS = ("revenue", "margin", "discount_cost", "messages_sent", "unsubscribes",
@@ -81,8 +82,11 @@ def store_metrics(store) -> dict[str, float]:
 
 
 @dataclass
-class ReplayResult:
+class ReplayResult(Result):
     """Baseline against new config: per metric, means and the paired difference."""
+
+    _html_table = "table"
+    _skip_in_dict = ("runs",)
 
     table: pd.DataFrame  # metric, baseline, new, difference, low, high (per store)
     runs: pd.DataFrame  # replication, config, metric values
@@ -100,8 +104,6 @@ class ReplayResult:
         lines.append(f"Intervals over {self.basis}.")
         return "\n".join(lines + self.notes)
 
-    __str__ = summary
-
     @property
     def basis(self) -> str:
         """What the intervals are over, in words."""
@@ -110,12 +112,6 @@ class ReplayResult:
         who = f"{n:,} customers" if isinstance(n, int) else "the customers"
         return f"{who} × {r} replication{'s' if r > 1 else ''} (paired per customer)"
 
-    def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>" + self.table.round(2).to_html(index=False)
-
-    def to_dict(self) -> dict:
-        return {"changes": self.changes, "settings": self.settings, "notes": self.notes,
-                "table": self.table.to_dict(orient="records")}
 
     def chart(self):
         """Altair: the difference per metric with its interval (relative to baseline)."""

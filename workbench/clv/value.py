@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
+from ..results import Result
 from .base import (
     CLVInputError,
     _days_per_unit,
@@ -126,7 +127,7 @@ def _predictive_range(model, theta, x, tx, T, t, level, max_n=5000):
 
 
 @dataclass
-class CLVScorecard:
+class CLVScorecard(Result):
     """Per-customer value, churn and timing, with the settings that produced them."""
 
     table: pd.DataFrame
@@ -150,8 +151,6 @@ class CLVScorecard:
             f"(P(churned) > 50%); {t.predicted_number_of_orders.sum():,.0f} orders expected.",
         ]
         return "\n".join(lines + self.notes)
-
-    __str__ = summary
 
     def _repr_html_(self) -> str:
         body = "".join(f"<p>{line}</p>" for line in self.summary().splitlines())

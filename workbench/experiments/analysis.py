@@ -50,6 +50,7 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
+from ..results import Result
 from . import bayes, power, sequential
 
 SRM_THRESHOLD = 0.001
@@ -117,8 +118,10 @@ def _check_input(df, arm, outcome, control, kind, covariate, segment, duration, 
 
 # ----------------------------------------------------------------------------- result
 @dataclass
-class ExperimentResult:
+class ExperimentResult(Result):
     """Everything :func:`analyze_experiment` found, as tidy tables and prose."""
+
+    _html_table = "arms"
 
     arms: pd.DataFrame
     kind: str
@@ -160,11 +163,6 @@ class ExperimentResult:
             lines.append(f"Effect differs by {h['segment']!r}: {h['test']} p={h['p_value']:.3g}.")
         return "\n".join(lines + self.notes)
 
-    __str__ = summary
-
-    def _repr_html_(self) -> str:
-        return ("<p>" + self.summary().replace("\n", "<br>") + "</p>"
-                + self.arms.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
 
     def to_dict(self) -> dict:
         def frame(df):

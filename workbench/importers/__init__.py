@@ -39,6 +39,7 @@ from typing import ClassVar
 
 import pandas as pd
 
+from ..results import Result
 from ..schema import DatasetValidationError, ValidationReport
 from ..store import validate, write_dataset
 
@@ -86,7 +87,7 @@ class Importer:
 
 
 @dataclass
-class ImportResult:
+class ImportResult(Result):
     """Where the dataset went, what was kept and rejected, and its validation report."""
 
     path: Path

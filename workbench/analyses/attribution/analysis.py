@@ -19,6 +19,7 @@ import pandas as pd
 
 from ...attribution.compare import Comparison, compare, score_against_truth, shift_table
 from ...attribution.paths import paths_from_journeys
+from ...results import Result
 
 #: models compared by default, in the order a marketer reads them
 DEFAULT_MODELS = ("last_click", "first_touch", "last_non_direct", "linear", "position",
@@ -27,8 +28,10 @@ MESSAGE_MEDIA = ("email", "sms")
 
 
 @dataclass
-class AttributionAnalysis:
+class AttributionAnalysis(Result):
     """Every model's credit on one store, by channel label and by campaign."""
+
+    _skip_in_dict = ("comparison",)  # its tables are in by_campaign
 
     comparison: Comparison
     by_campaign: pd.DataFrame  # model, campaign, value, value_low, value_high, conversions

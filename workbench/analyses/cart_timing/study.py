@@ -23,11 +23,14 @@ import numpy as np
 import pandas as pd
 
 from ...experiments.analysis import ExperimentInputError, ExperimentResult, analyze_experiment
+from ...results import Result
 
 
 @dataclass
-class CartTimingDecision:
+class CartTimingDecision(Result):
     """Per purchase type: the arms' incremental margins and the recommendation."""
+
+    _html_table = "recommendations"
 
     table: pd.DataFrame  # purchase_type x arm
     recommendations: pd.DataFrame  # one row per purchase type
@@ -57,11 +60,6 @@ class CartTimingDecision:
                              f"{r.regret_per_cart:.3f} margin per cart.")
         return "\n".join(lines + self.notes)
 
-    __str__ = summary
-
-    def _repr_html_(self) -> str:
-        return ("<p>" + self.summary().replace("\n", "<br>") + "</p>"
-                + self.recommendations.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
 
     def chart(self) -> alt.Chart:
         d = self.table[self.table.arm != self.table.holdout]
@@ -194,8 +192,10 @@ def _score(rec: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass
-class CartTimingStudy:
+class CartTimingStudy(Result):
     """The whole abandoned-cart timing analysis of one dataset."""
+
+    _skip_in_dict = ("episodes",)  # one row per abandoned cart
 
     episodes: pd.DataFrame
     decision: CartTimingDecision | None
@@ -213,8 +213,6 @@ class CartTimingStudy:
             return f"No decision: {self.reason}"
         return self.decision.summary()
 
-    def _repr_html_(self) -> str:
-        return "<p>" + self.summary().replace("\n", "<br>") + "</p>"
 
 
 def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",

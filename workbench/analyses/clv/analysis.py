@@ -24,13 +24,17 @@ from ...clv import (
     ParetoNBDModel,
     clv_scorecard,
 )
+from ...results import Result
 
 MODELS = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "paretonbd": ParetoNBDModel}
 
 
 @dataclass
-class CLVAnalysis:
+class CLVAnalysis(Result):
     """Fitted CLV models with their validation and the decisions they support."""
+
+    #: per-customer rows and fitted models stay out of to_dict (the scorecard CSV has them)
+    _skip_in_dict = ("rfm", "model", "spend", "scorecard", "flags", "tracking", "cohorts")
 
     rfm: pd.DataFrame  # calibration RFM + holdout columns + acquisition_channel
     model: object

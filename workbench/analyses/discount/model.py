@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ...results import Result
 from ...sampling import SamplerSettings, configure_caches
 
 FAMILIES = ("alpha", "offer", "beta")
@@ -385,8 +386,10 @@ class DiscountResponseModel:
 
 
 @dataclass
-class DiscountDecision:
+class DiscountDecision(Result):
     """Per segment: the discount that maximizes expected incremental margin."""
+
+    _html_table = "recommendations"
 
     table: pd.DataFrame  # segment x discount: expected incremental margin with interval
     recommendations: pd.DataFrame
@@ -409,8 +412,6 @@ class DiscountDecision:
                              f"({r.best_level:.0%}) beats 0% with probability "
                              f"{r.prob_beats_zero:.0%} (< {self.min_prob:.0%}).")
         return "\n".join(lines)
-
-    __str__ = summary
 
 
 #: cost of one message in the store's currency (the simulator's email cost), the default

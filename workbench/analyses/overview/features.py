@@ -13,6 +13,8 @@ import ibis
 import pandas as pd
 from ibis import _
 
+from ...results import Result
+
 FUNNEL_STEPS = ("view_item", "add_to_cart", "begin_checkout", "purchase")
 
 
@@ -139,8 +141,10 @@ def headline(con) -> dict[str, float]:
 
 
 @dataclass
-class StoreOverview:
+class StoreOverview(Result):
     """What the store did: the first page of every report."""
+
+    _html_table = "funnel"
 
     kpis: dict
     funnel: pd.DataFrame
@@ -168,8 +172,6 @@ class StoreOverview:
         ]
         return "\n".join(lines + self.notes)
 
-    def _repr_html_(self) -> str:
-        return "<p>" + self.summary().replace("\n", "<br>") + "</p>"
 
     def charts(self) -> dict[str, alt.Chart]:
         """Named Altair charts: funnel, revenue, abandonment, messages."""
