@@ -723,3 +723,27 @@ def test_bayesian_and_mle_agree(sampler):
         z = (b.params_ - m.params_) / m.se_
         assert (z.abs() < 0.5).all(), z
         np.testing.assert_allclose(b.se_, m.se_, rtol=0.25)
+
+
+@pytest.mark.parametrize("cls, th", [
+    (BetaGeoModel, CDNOW_BG),
+    (ParetoNBDModel, CDNOW_PNBD),
+])
+def test_scorecard_order_interval_is_the_models_own_predictive_distribution(cls, th):
+    """The scorecard's orders_predictive_low/high are quantiles of P(X(T, T+t] = n), which
+    ``prob_purchases`` gives (checked against quadrature above).  Pareto/NBD once borrowed
+    the BG/NBD recursion for this distribution: P(0) 0.227 where its own is 0.319."""
+    m = cls(time_unit="weeks").set_params(**th)
+    rfm = pd.DataFrame({"customer_id": [1, 2, 3, 4], "frequency": [0, 2, 7, 1],
+                        "recency": [0.0, 30.43, 35.0, 5.0],
+                        "T": [38.86, 38.86, 38.0, 60.0], "monetary_value": [0.0, 22.0, 40.0,
+                                                                            15.0]})
+    gg = GammaGammaModel().set_params(p=6.25, q=3.74, gamma=15.44)
+    t, level = 52.0, 0.8
+    sc = clv_scorecard(m, gg, rfm, calibration_end="1997-09-30", horizon=t,
+                       interval=level).table
+    cdf = np.cumsum([m.prob_purchases(rfm, n, t) for n in range(200)], axis=0)
+    lo = (cdf >= 0.5 - level / 2 - 1e-12).argmax(axis=0)
+    hi = (cdf >= 0.5 + level / 2 - 1e-12).argmax(axis=0)
+    np.testing.assert_array_equal(sc.orders_predictive_low.to_numpy(), lo)
+    np.testing.assert_array_equal(sc.orders_predictive_high.to_numpy(), hi)

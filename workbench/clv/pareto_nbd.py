@@ -161,6 +161,10 @@ class ParetoNBDModel(BetaGeoModel):
     def _next_quantile(self, post, ever, q):
         return _TransactionModel._next_quantile(self, post, ever, q)
 
-    # Not overridden: _pmf_sequence, so the scorecard's orders_predictive_* use
-    # BetaGeoModel's BG/NBD recursion at Pareto/NBD parameters (unlike _pmf above).  Kept
-    # as it was when the module was split, so that the split changes no result.
+    def _pmf_sequence(self, post, t, max_n):
+        """P(X(t) = n), n = 0, 1, ..., from the Pareto/NBD pmf itself.
+
+        The inherited BG/NBD recursion does not apply to Pareto/NBD parameters (it gave
+        the scorecard's ``orders_predictive_*`` from the wrong distribution).
+        """
+        return _TransactionModel._pmf_sequence(self, post, t, max_n)
