@@ -46,8 +46,11 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -n 2 -q -m slow
 
+# ruff, and the layering the README's flow states (import-linter contracts in pyproject.toml;
+# tests/test_architecture.py runs the same contracts in make test)
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks notebooks/apps
+	$(BIN)/lint-imports
 
 # comparison tools (ChannelAttribution, lifetimes, PyMC-Marketing) go into throwaway
 # venvs under .cache/, never into the project's environment

@@ -248,8 +248,7 @@ def _(mo, model):
                 _d.ppc[["segment", "discount", "n", "observed_rate", "pred_low", "pred_high",
                         "inside"]].round(4),
             "Segment parameters (posterior mean, logit scale)":
-                model.summary().pivot_table(index="segment", columns="parameter",
-                                            values="mean").round(2),
+                model.segment_table().round(2),
         }, multiple=True),
     ])
     return
@@ -419,8 +418,7 @@ def _(analysis, credit, mo):
             analysis.score.round(3))
     if len(analysis.shift):
         _views["Credit moved from last click (% of last click's, by touch label)"] = (
-            analysis.shift.pivot_table(index="channel", columns="model",
-                                       values="shift_value_pct").round(1))
+            analysis.shift_wide().round(1))
     mo.vstack([
         mo.md("**Per model: revenue credited to campaign messages"
               + (", against what they truly caused**" if analysis.truth is not None

@@ -50,6 +50,20 @@ class AttributionAnalysis(Result):
             w["truth"] = campaign_totals(self.truth).reindex(w.index)
         return w
 
+    def shift_wide(self, measure: str = "shift_value_pct") -> pd.DataFrame:
+        """Channel × model: credit each model moves relative to last click (``measure``).
+
+        ``shift_value_pct`` (default) is the change in credited value as a % of last
+        click's; models in the comparison's order, last click itself left out.
+        """
+        if not len(self.shift):
+            return pd.DataFrame()
+        w = self.shift.pivot_table(index="channel", columns="model", values=measure,
+                                   sort=False)
+        return w.reindex(columns=[m for m in self.comparison.results
+                                  if m != "last_click" and m in w.columns]).rename_axis(
+            columns=None)
+
     def summary(self) -> str:
         j = self.journeys
         lines = [f"{j['journeys']:,} journeys ({j['converting']:,} converting, "

@@ -33,10 +33,7 @@ def attribution_section(analysis=None, sweep=None, reason: str = "",
                         f"{analysis.truth.sum():,.0f}", "simulator ground truth"))
     tables = [("Revenue credited per campaign and source, by model", wide)]
     if len(analysis.shift):
-        sh = (analysis.shift.pivot_table(index="channel", columns="model",
-                                         values="shift_value_pct", sort=False)
-              .reindex(columns=[m for m in analysis.comparison.results if m != "last_click"])
-              .reset_index())
+        sh = analysis.shift_wide().reset_index()
         tables.append(("Credit moved from last click to each model, % of last click's credit "
                        "(+ gains, − loses)", sh))
     if analysis.score is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...files import atomic_path
 from ..base import Analysis, Context
-from .analysis import CLVAnalysis, analyze_clv
+from .analysis import CLVAnalysis, analyze_clv, cohort_value_chart
 from .features import (
     cohort_triangles,
     rfm_from_transactions,
@@ -48,4 +48,5 @@ class CLV(Analysis):
 
 
 __all__ = ["CLV", "CLVAnalysis", "analyze_clv", "clv_section", "cohort_triangles",
-           "rfm_from_transactions", "rfm_summary", "rfm_summary_expr", "transactions"]
+           "cohort_value_chart", "rfm_from_transactions", "rfm_summary", "rfm_summary_expr",
+           "transactions"]

@@ -54,18 +54,7 @@ class CLVAnalysis(Result):
 
         Months since acquisition on x: the value trend the CLV predicts forward.
         """
-        import altair as alt
-
-        rev = self.cohorts["revenue"]
-        d = (rev.groupby(["acquisition_channel", "age"]).cumulative_per_customer.mean()
-             .reset_index())
-        return alt.Chart(d).mark_line(point=True).encode(
-            x=alt.X("age:Q", title="months since first order"),
-            y=alt.Y("cumulative_per_customer:Q", title="cumulative revenue per customer"),
-            color=alt.Color("acquisition_channel:N", title="acquired by"),
-            tooltip=["acquisition_channel", "age",
-                     alt.Tooltip("cumulative_per_customer:Q", format=",.2f")]).properties(
-            width=420, height=220, title="Cohorts: value accumulated by acquisition channel")
+        return cohort_value_chart(self.cohorts)
 
     def summary(self) -> str:
         m = self.metrics
@@ -153,6 +142,26 @@ class CLVAnalysis(Result):
         err = base.mark_rule(color="black").encode(x="clv_low:Q", x2="clv_high:Q")
         return (bars + err).properties(width=360, height=160,
                                        title="Customer value by acquisition channel")
+
+
+def cohort_value_chart(cohorts: dict):
+    """Altair: cumulative revenue per acquired customer by months since the first order.
+
+    ``cohorts`` is :func:`~workbench.analyses.clv.features.cohort_triangles` by
+    ``acquisition_channel`` (its ``revenue`` triangle); one line per channel.
+    """
+    import altair as alt
+
+    rev = cohorts["revenue"]
+    d = (rev.groupby(["acquisition_channel", "age"]).cumulative_per_customer.mean()
+         .reset_index())
+    return alt.Chart(d).mark_line(point=True).encode(
+        x=alt.X("age:Q", title="months since first order"),
+        y=alt.Y("cumulative_per_customer:Q", title="cumulative revenue per customer"),
+        color=alt.Color("acquisition_channel:N", title="acquired by"),
+        tooltip=["acquisition_channel", "age",
+                 alt.Tooltip("cumulative_per_customer:Q", format=",.2f")]).properties(
+        width=420, height=220, title="Cohorts: value accumulated by acquisition channel")
 
 
 def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: str = "bgnbd",

@@ -384,6 +384,14 @@ class DiscountResponseModel:
                              "high_90": hi})
         return pd.DataFrame(rows)
 
+    def segment_table(self, stat: str = "mean") -> pd.DataFrame:
+        """Segment × parameter (alpha, offer, beta): the posterior ``stat`` on the logit scale.
+
+        ``stat`` is ``mean``, ``low_90`` or ``high_90`` (a column of :meth:`summary`).
+        """
+        return self.summary().pivot_table(index="segment", columns="parameter", values=stat,
+                                          sort=False).rename_axis(columns=None)
+
 
 @dataclass
 class DiscountDecision(Result):
