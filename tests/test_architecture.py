@@ -201,3 +201,20 @@ def test_every_result_reads_the_same_way(small_run):
                 json.dumps(r.to_dict())  # JSON-ready, no default= needed
                 checked.append(type(r).__name__)
     assert {"StoreOverview", "AttributionAnalysis", "CLVAnalysis"} <= set(checked), checked
+
+
+def test_no_package_name_hides_one_of_its_modules():
+    """``from .journeys import journeys`` would make ``workbench.x.journeys`` the function,
+    so ``import workbench.x.journeys as m`` (and monkeypatching a module) silently breaks."""
+    import types
+
+    hidden = []
+    for m in pkgutil.walk_packages([str(PKG)], prefix="workbench."):
+        if not m.ispkg:
+            continue
+        pkg = importlib.import_module(m.name)
+        for sub in pkgutil.iter_modules(pkg.__path__):
+            value = getattr(pkg, sub.name, None)
+            if value is not None and not isinstance(value, types.ModuleType):
+                hidden.append(f"{m.name}.{sub.name}")
+    assert not hidden, hidden

@@ -12,9 +12,9 @@ from workbench.campaigns.config import (
     CampaignConfig,
     ConfigError,
     baseline_from_dataset,
+    campaign_config_schema,
     diff_configs,
-    json_schema,
-    load_config,
+    load_campaign_config,
     save_config,
 )
 from workbench.campaigns.replay import METRICS, replay
@@ -38,9 +38,9 @@ def _rule(d, campaign="seasonal", **upd):
 def test_round_trip_and_schema(tmp_path):
     cfg = _with(CampaignConfig(), _rule)
     f = save_config(cfg, tmp_path / "c.json")
-    assert load_config(f) == cfg
+    assert load_campaign_config(f) == cfg
     assert json.loads(f.read_text()) == cfg.model_dump(mode="json")
-    schema = json_schema()
+    schema = campaign_config_schema()
     assert {"campaigns", "provenance"} <= set(schema["properties"])
     # the schema knows the campaigns' own constraints, the segment rule among them
     assert {"AbandonedCartCampaign", "SegmentDiscountRule", "Segmentation"} <= set(
@@ -78,7 +78,7 @@ def test_bad_configs_name_the_field(tmp_path, edit, field):
     f = tmp_path / "bad.json"
     f.write_text(json.dumps(d))
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
-        load_config(f)
+        load_campaign_config(f)
 
 
 def test_diff_in_words():
@@ -215,13 +215,14 @@ def test_with_settings_edits_by_path_and_names_bad_fields():
 
 
 def test_replayer_caches_each_configs_runs(tiny_dataset, monkeypatch):
-    import workbench.simulate as sim
+    import workbench.campaigns.replay as replay_module
     from workbench.campaigns.config import with_settings
     from workbench.campaigns.replay import Replayer
 
     calls = []
-    real = sim.simulate
-    monkeypatch.setattr(sim, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = replay_module.simulate
+    monkeypatch.setattr(replay_module, "simulate",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     rp = Replayer.from_dataset(tiny_dataset, replications=2)
     new = with_settings(rp.baseline, {"campaigns.caps.email_per_week": 1})
     first = rp.run(new)
@@ -288,7 +289,7 @@ def test_with_settings_merges_partial_settings_and_refuses_a_switched_off_branch
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"config_version": "1.0", "discount_rule": {"by_segment": {}}}))
     with pytest.raises(ConfigError, match="campaigns.seasonal.discount_rule"):
-        load_config(old)
+        load_campaign_config(old)
 
 
 def test_a_rule_for_carts_only_leaves_the_seasonal_experiment_alone():
@@ -313,13 +314,14 @@ def test_a_rule_for_carts_only_leaves_the_seasonal_experiment_alone():
 
 
 def test_replayer_keeps_the_baseline_when_the_cache_is_full(tiny_dataset, monkeypatch):
-    import workbench.simulate as sim
+    import workbench.campaigns.replay as replay_module
     from workbench.campaigns.config import with_settings
     from workbench.campaigns.replay import Replayer
 
     calls = []
-    real = sim.simulate
-    monkeypatch.setattr(sim, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = replay_module.simulate
+    monkeypatch.setattr(replay_module, "simulate",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     rp = Replayer.from_dataset(tiny_dataset, replications=1, cache_size=2)
     for cap in (1, 2, 3):
         rp.run(with_settings(rp.baseline, {"campaigns.caps.email_per_week": cap}))

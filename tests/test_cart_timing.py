@@ -107,7 +107,7 @@ def test_decision_input_errors(episodes):
 # ----------------------------------------------------------------------------- config export
 def test_study_exports_a_valid_config(small_con, tmp_path):
     from workbench.analyses.cart_timing import (
-        json_schema,
+        abandoned_cart_schema,
         load_abandoned_cart,
         save_abandoned_cart,
         section_from_study,
@@ -121,7 +121,7 @@ def test_study_exports_a_valid_config(small_con, tmp_path):
     assert back.provenance.dataset_hash == "abc123"
     assert back.provenance.settings["min_prob"] == 0.9
     assert set(back.policy) == set(study.decision.recommendations.purchase_type)
-    schema = json_schema()
+    schema = abandoned_cart_schema()
     assert schema["title"] == "AbandonedCartSection" and "policy" in schema["properties"]
 
 

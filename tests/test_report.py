@@ -143,9 +143,9 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
     assert (tmp_path / "report.png").stat().st_size > 10_000
     # the exported campaign config validates, says where it came from, and its replayed
     # effect in the report is the replay's own numbers
-    from workbench.campaigns.config import load_config
+    from workbench.campaigns.config import load_campaign_config
 
-    cfg = load_config(written["campaign_config"])
+    cfg = load_campaign_config(written["campaign_config"])
     assert cfg.provenance.dataset_hash and "attribution" in cfg.report_metadata
 
 

@@ -32,8 +32,8 @@ _GROUPS = {
                         "write_dataset"],
     "workbench.importers": ["IMPORTERS", "Importer", "ImportResult", "import_dataset"],
     # the simulator and its truth
-    "workbench.simulate": ["SCENARIOS", "SimulatedStore", "SimulationConfig", "load_config",
-                           "scenario", "simulate"],
+    "workbench.simulate": ["SCENARIOS", "SimulatedStore", "SimulationConfig",
+                           "load_simulation_config", "scenario", "simulate"],
     "workbench.simulate.truth": ["campaign_incremental_revenue", "discount_conversion_truth"],
     "workbench.datasets": ["default_store", "load_cdnow_summary"],
     "workbench.segments": ["SEGMENT_DIMENSIONS", "SegmentDiscountRule", "Segmentation"],
@@ -57,7 +57,7 @@ _GROUPS = {
     "workbench.analyses.clv": ["CLV", "analyze_clv", "rfm_summary", "cohort_triangles"],
     # decisions into configs, and the closed loop
     "workbench.campaigns": ["CampaignConfig", "ConfigError", "diff_configs",
-                            "with_recommendations", "with_settings"],
+                            "load_campaign_config", "with_recommendations", "with_settings"],
     "workbench.campaigns.replay": ["Replayer", "replay"],
     # reports and the whole run
     "workbench.report": ["Kpi", "Report", "Section"],

@@ -71,7 +71,7 @@ def simulate(scenario_name, config_file, customers, days, seed, out, quiet):
     overrides = {k: v for k, v in (("n_customers", customers), ("days", days)) if v}
     try:
         if config_file:
-            cfg = sim_config.load_config(config_file)
+            cfg = sim_config.load_simulation_config(config_file)
             if overrides:
                 cfg = sim_config.SimulationConfig.model_validate({**cfg.model_dump(),
                                                                   **overrides})
@@ -312,15 +312,20 @@ def replay(dataset, config_file, settings, baseline_file, replications, customer
     cost, messages, unsubscribes and recovered carts are the config's effect, with 95%
     intervals from the paired per-customer differences (over every replication).
     """
-    from .campaigns.config import ConfigError, baseline_from_dataset, load_config, with_settings
+    from .campaigns.config import (
+        ConfigError,
+        baseline_from_dataset,
+        load_campaign_config,
+        with_settings,
+    )
     from .campaigns.replay import Replayer
 
     if config_file is None and not settings:
         _fail("give the new config with --config FILE, or change the baseline with --set", 2)
     try:
-        base = load_config(baseline_file) if baseline_file else \
+        base = load_campaign_config(baseline_file) if baseline_file else \
             baseline_from_dataset(Path(dataset))
-        new = load_config(config_file) if config_file else base
+        new = load_campaign_config(config_file) if config_file else base
         if settings:
             new = with_settings(new, dict(_setting(s) for s in settings))
         res = Replayer.from_dataset(Path(dataset), base, replications=replications,
@@ -348,9 +353,9 @@ def _setting(text: str) -> tuple[str, object]:
 def schema(campaign_config):
     """Print the canonical schema (tables, columns, rules) as JSON."""
     if campaign_config:
-        from .campaigns.config import json_schema
+        from .campaigns.config import campaign_config_schema
 
-        click.echo(json.dumps(json_schema(), indent=2))
+        click.echo(json.dumps(campaign_config_schema(), indent=2))
         return
     from .schema import schema_json
 

@@ -18,11 +18,12 @@ from .analyses import ANALYSES, Analysis, Context, Skipped
 from .campaigns.config import (
     CampaignConfig,
     baseline_from_dataset,
+    campaign_config_schema,
     diff_configs,
-    json_schema,
     save_config,
     with_recommendations,
 )
+from .campaigns.replay import Replayer
 from .campaigns.section import change_section
 from .files import atomic_path, atomic_write_json
 from .report import Report, Section
@@ -95,12 +96,11 @@ def campaign_config(ctx: Context, parts: dict[str, object], labels: dict[str, st
     new.provenance.dataset_hash = ctx.dataset_hash
     written = {"campaign_config": save_config(new, out / "campaign_config.json"),
                "campaign_config_schema": atomic_write_json(
-                   out / "campaign_config.schema.json", json_schema())}
+                   out / "campaign_config.schema.json", campaign_config_schema())}
     if not ctx.simulated:
         return written, change_section(
             diff_configs(base, new), None, "This dataset was not simulated, so the change "
             "cannot be replayed; review the differences before deploying.")
-    from .campaigns.replay import Replayer
 
     n = min(int(ctx.manifest["config"].get("n_customers", replay_customers)), replay_customers)
     rp = Replayer.from_dataset(ctx.path, base, replications=3, n_customers=n)

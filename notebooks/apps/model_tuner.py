@@ -56,8 +56,7 @@ def _(mo, os, wb):
     else:
         source = f"dataset `{dataset}`"
     con = wb.open_dataset(dataset)
-    tables = con.list_tables()
-    return con, dataset, draws, n_boot, source, tables
+    return con, dataset, draws, n_boot, source
 
 
 @app.cell
@@ -86,16 +85,16 @@ def _(draws, mo, n_boot, source):
 
 
 @app.cell
-def _(con, dataset, discount_units, tables):
+def _(con, dataset, discount_units, wb):
     # loaded once: the discount experiment's units and, on simulated data, the truths
     units = discount_units(con).execute()
     attribution_truth = None
-    if "truth_messages" in tables:
+    if wb.has_truth(con, "messages"):
         from workbench import campaign_incremental_revenue
 
         attribution_truth = campaign_incremental_revenue(dataset)
     discount_truth = None
-    if "truth_discount_response" in tables and len(units):
+    if wb.has_truth(con, "discount_response") and len(units):
         from workbench import discount_conversion_truth
 
         try:

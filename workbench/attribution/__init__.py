@@ -26,7 +26,7 @@ Pure numpy/scipy: no attribution package is needed at run time.
 """
 
 from .base import AttributionModel, AttributionResult
-from .compare import (
+from .comparison import (
     MODELS,
     Comparison,
     attribute,

@@ -12,9 +12,9 @@ from .config import (
     CampaignConfig,
     ConfigError,
     baseline_from_dataset,
+    campaign_config_schema,
     diff_configs,
-    json_schema,
-    load_config,
+    load_campaign_config,
     save_config,
     with_recommendations,
     with_settings,
@@ -29,11 +29,11 @@ from .lab import (
     open_lab,
     steps_with,
 )
-from .replay import Replayer, ReplayResult, replay
+from .replay import Replayer, ReplayResult
 from .section import change_section
 
 __all__ = ["DEFAULT_SAMPLE", "DELAY_STEPS_HOURS", "DISCOUNT_STEPS_PCT", "LAB_METRICS",
            "CampaignConfig", "ConfigError", "Lab", "PolicyControls", "ReplayResult", "Replayer",
-           "baseline_from_dataset", "change_section", "diff_configs", "json_schema", "load_config",
-           "open_lab", "replay", "save_config", "steps_with", "with_recommendations",
+           "baseline_from_dataset", "campaign_config_schema", "change_section", "diff_configs",
+           "load_campaign_config", "open_lab", "save_config", "steps_with", "with_recommendations",
            "with_settings"]

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .. import __version__
 from ..segments import SegmentDiscountRule
 from ..simulate.config import Campaigns
+from ..store import load_manifest
 from ..vocab import CAMPAIGN_LABELS, PURCHASE_TYPES
 from .sections import atomic_write_json
 
@@ -65,7 +66,7 @@ class ConfigError(ValueError):
     """A config file that does not validate; the message names the file and field."""
 
 
-def json_schema() -> dict:
+def campaign_config_schema() -> dict:
     """The published JSON Schema of :class:`CampaignConfig` (generated from the types)."""
     return CampaignConfig.model_json_schema()
 
@@ -76,7 +77,7 @@ def save_config(config: CampaignConfig, path) -> Path:
     return atomic_write_json(path, config.model_dump(mode="json"))
 
 
-def load_config(path) -> CampaignConfig:
+def load_campaign_config(path) -> CampaignConfig:
     """Load and validate a config file; the error names the field that is wrong."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -154,8 +155,6 @@ def _open_mapping(keys: list[str]) -> bool:
 
 def baseline_from_dataset(dataset) -> CampaignConfig:
     """The campaigns a simulated dataset ran under, as a config."""
-    from ..store import load_manifest
-
     m = load_manifest(dataset)
     if "config" not in m:
         raise ConfigError(f"{dataset}: the manifest records no simulator config")

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..segments import Segmentation, SegmentDiscountRule
+from ..simulate.config import scenario
+from ..store import load_manifest
 from ..vocab import PURCHASE_TYPES
-from .config import CampaignConfig, load_config, with_settings
+from .config import CampaignConfig, load_campaign_config, with_settings
 from .replay import Replayer
 
 #: abandoned-cart delays the lab offers (hours)
@@ -139,7 +141,6 @@ def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
     dataset's customers (every customer's draws depend on the store's size).
     """
     if dataset is not None:
-        from ..store import load_manifest
 
         m = load_manifest(dataset)
         if "config" not in m:
@@ -150,12 +151,11 @@ def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
                                    n_customers=min(customers, n))
         source = f"dataset {Path(dataset)}"
     else:
-        from ..simulate.config import scenario
 
         rp = Replayer(scenario("default", n_customers=customers), seed=seed,
                       replications=replications)
         source = f"a default simulated store (seed {seed})"
-    start = (load_config(config) if isinstance(config, str | Path)
+    start = (load_campaign_config(config) if isinstance(config, str | Path)
              else config if config is not None else rp.baseline)
     return Lab(replayer=rp, start=start, source=source)
 

@@ -38,6 +38,9 @@ import pandas as pd
 from scipy import stats
 
 from ..results import Result
+from ..simulate import simulate
+from ..simulate.config import SimulationConfig
+from ..store import load_manifest
 from .config import CampaignConfig, baseline_from_dataset, diff_configs
 
 METRICS = ("revenue", "margin", "discount_cost", "messages_sent", "unsubscribes",
@@ -151,8 +154,6 @@ class Replayer:
     def __init__(self, sim_config, seed: int = 0, baseline: CampaignConfig | None = None,
                  replications: int = 3, n_customers: int | None = None,
                  days: int | None = None, dataset=None, cache_size: int = 64):
-        from ..simulate.config import SimulationConfig
-
         if replications < 1:
             raise ValueError(f"replications must be >= 1, not {replications}")
         over = {k: v for k, v in (("n_customers", n_customers), ("days", days))
@@ -171,9 +172,6 @@ class Replayer:
     @classmethod
     def from_dataset(cls, dataset, baseline: CampaignConfig | None = None, **kw) -> Replayer:
         """The store a simulated dataset came from (its manifest's config and seed)."""
-        from ..simulate.config import SimulationConfig
-        from ..store import load_manifest
-
         m = load_manifest(dataset)
         if "config" not in m:
             raise ValueError(f"{dataset}: the manifest records no simulator config; only a "
@@ -184,9 +182,6 @@ class Replayer:
     def customer_runs(self, config: CampaignConfig, echo=None, label: str = ""
                       ) -> list[pd.DataFrame]:
         """Per replication, each customer's metrics under ``config`` (cached)."""
-        from ..simulate import simulate
-        from ..simulate.config import SimulationConfig
-
         key = config.campaigns.model_dump_json()
         if key in self._cache:
             self._cache.move_to_end(key)  # least recently used goes first

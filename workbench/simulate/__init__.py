@@ -10,10 +10,11 @@ package to the name ``simulate`` on ``workbench``, which would hide the function
 import sys
 import types
 
-from .config import SCENARIOS, SimulationConfig, load_config, scenario
+from .config import SCENARIOS, SimulationConfig, load_simulation_config, scenario
 from .engine import SimulatedStore, simulate
 
-__all__ = ["SCENARIOS", "SimulatedStore", "SimulationConfig", "load_config", "scenario", "simulate"]
+__all__ = ["SCENARIOS", "SimulatedStore", "SimulationConfig", "load_simulation_config", "scenario",
+           "simulate"]
 
 
 class _CallablePackage(types.ModuleType):

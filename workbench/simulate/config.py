@@ -442,7 +442,7 @@ def scenario(name: str, **overrides) -> SimulationConfig:
     return cfg.with_campaigns_off() if name == "no_campaigns" else cfg
 
 
-def load_config(path) -> SimulationConfig:
+def load_simulation_config(path) -> SimulationConfig:
     """Read a JSON config file; pydantic's error names the field that is wrong."""
     with open(path, encoding="utf-8") as fh:
         return SimulationConfig.model_validate_json(fh.read())

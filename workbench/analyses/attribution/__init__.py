@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ...attribution import AttributionInputError
+from ...simulate.truth import campaign_incremental_revenue
 from ..base import Analysis, Context
 from .analysis import (
     AttributionAnalysis,
@@ -25,7 +26,7 @@ from .analysis import (
     window_sweep_chart,
 )
 from .export import AttributionSummary, load_attribution, save_attribution, summary_from_analysis
-from .journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, journeys, journeys_frame
+from .journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, journeys_frame
 from .section import attribution_section
 
 
@@ -47,7 +48,6 @@ class Attribution(Analysis):
     def run(self, ctx: Context):
         truth = None
         if ctx.has_truth("messages"):
-            from ...simulate.truth import campaign_incremental_revenue
 
             truth = campaign_incremental_revenue(ctx.path)
         try:
@@ -74,6 +74,6 @@ class Attribution(Analysis):
 
 __all__ = ["DEFAULT_LOOKBACK_DAYS", "DEFAULT_WINDOWS", "Attribution", "AttributionAnalysis",
            "AttributionOutcome", "AttributionSummary", "analyze_attribution", "attribution_section",
-           "campaign_totals", "journeys", "journeys_frame", "load_attribution", "message_credit",
+           "campaign_totals", "journeys_frame", "load_attribution", "message_credit",
            "save_attribution", "summary_from_analysis", "weekly_attribution",
            "weekly_attribution_chart", "window_sweep", "window_sweep_chart"]

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ...attribution.compare import Comparison, compare, score_against_truth, shift_table
+from ...attribution.comparison import Comparison, compare, score_against_truth, shift_table
 from ...attribution.paths import paths_from_journeys
 from ...results import Result
+from .journeys import journeys_frame
 
 #: models compared by default, in the order a marketer reads them
 DEFAULT_MODELS = ("last_click", "first_touch", "last_non_direct", "linear", "position",
@@ -160,8 +161,6 @@ def analyze_attribution(con, truth: pd.Series | None = None, models=DEFAULT_MODE
         Passed to :func:`workbench.analyses.attribution.journeys.journeys` (lookback, windows,
         opens, labels).
     """
-    from .journeys import journeys_frame
-
     jr = journeys_frame(con, **journey_options)
     paths = paths_from_journeys(jr)
     opts = model_options or {}
@@ -230,8 +229,6 @@ def window_sweep(con, truth: pd.Series | None = None, windows=(1, 2, 3, 5, 7, 14
     reports "attributed revenue" — any order within the window of a click or an
     open is the message's — the number this sweep puts in perspective.
     """
-    from .journeys import journeys_frame
-
     rows = []
     for w in windows:
         for op in opens:
@@ -283,8 +280,6 @@ def weekly_attribution(con, models=("last_click", "markov"), **journey_options) 
     attributed on their own, without the bootstrap.  Columns ``week, model, campaign,
     value``.
     """
-    from .journeys import journeys_frame
-
     jr = journeys_frame(con, **journey_options)
     jr["week"] = jr.end_ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(
         "W-SUN").dt.start_time

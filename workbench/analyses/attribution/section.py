@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...report import Kpi, Section
+from .analysis import weekly_attribution_chart, window_sweep_chart
 
 
 def attribution_section(analysis=None, sweep=None, reason: str = "",
@@ -41,7 +42,6 @@ def attribution_section(analysis=None, sweep=None, reason: str = "",
                        analysis.score))
     charts = {"campaigns": analysis.chart()}
     if sweep is not None:
-        from .analysis import window_sweep_chart
 
         charts["windows"] = window_sweep_chart(sweep)
         lo, hi = sweep.credited_revenue.min(), sweep.credited_revenue.max()
@@ -50,7 +50,6 @@ def attribution_section(analysis=None, sweep=None, reason: str = "",
                           f"adds more.")
         tables.append(("Attribution-window sweep", sweep))
     if weekly is not None and len(weekly):
-        from .analysis import weekly_attribution_chart
 
         charts["weekly"] = weekly_attribution_chart(weekly)
         paragraphs.append("Week by week, the gap between last click and the multi-touch view "

@@ -13,7 +13,7 @@ from ..base import Analysis, Context
 from .export import (
     AbandonedCartSection,
     TypePolicy,
-    json_schema,
+    abandoned_cart_schema,
     load_abandoned_cart,
     save_abandoned_cart,
     section_from_study,
@@ -53,7 +53,7 @@ class CartTiming(Analysis):
         return {"abandoned_cart_config": save_abandoned_cart(section_from_study(result),
                                                              out / "abandoned_cart.json"),
                 "abandoned_cart_schema": atomic_write_json(out / "abandoned_cart.schema.json",
-                                                           json_schema())}
+                                                           abandoned_cart_schema())}
 
     def config_part(self, result, files):
         if "abandoned_cart_config" not in files:
@@ -62,6 +62,6 @@ class CartTiming(Analysis):
 
 
 __all__ = ["AbandonedCartSection", "CartTiming", "CartTimingDecision", "CartTimingStudy",
-           "TypePolicy", "abandonment_episodes", "cart_timing_section", "decide_cart_timing",
-           "json_schema", "load_abandoned_cart", "run_cart_timing", "save_abandoned_cart",
+           "TypePolicy", "abandoned_cart_schema", "abandonment_episodes", "cart_timing_section",
+           "decide_cart_timing", "load_abandoned_cart", "run_cart_timing", "save_abandoned_cart",
            "section_from_study"]

@@ -57,7 +57,7 @@ def load_abandoned_cart(path: str | Path) -> AbandonedCartSection:
     return load_section(path, "abandoned_cart", AbandonedCartSection)
 
 
-def json_schema() -> dict:
+def abandoned_cart_schema() -> dict:
     """The published JSON Schema of the section."""
     return AbandonedCartSection.model_json_schema()
 

@@ -24,6 +24,8 @@ import pandas as pd
 
 from ...experiments.analysis import ExperimentInputError, ExperimentResult, analyze_experiment
 from ...results import Result
+from ...store import has_truth
+from .features import abandonment_episodes
 
 
 @dataclass
@@ -226,8 +228,6 @@ def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
     dataset has no randomized carts; returns a study without a decision (and
     its reason) when there are too few to decide.
     """
-    from .features import abandonment_episodes
-
     settings = {"window_days": window_days, "holdout": holdout, "min_prob": min_prob,
                 "alpha": alpha}
     ep = abandonment_episodes(con, window_days=window_days).execute()
@@ -236,7 +236,7 @@ def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
         raise ExperimentInputError("no abandoned cart belongs to a randomized experiment arm "
                                    "(assignments with unit_type = 'cart')")
     truth = (con.table("truth_delay_response").execute()
-             if "truth_delay_response" in con.list_tables() else None)
+             if has_truth(con, "delay_response") else None)
     try:
         decision = decide_cart_timing(ep, holdout=holdout, min_prob=min_prob, alpha=alpha,
                                       truth=truth)

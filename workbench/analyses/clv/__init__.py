@@ -8,6 +8,7 @@ channel and churn flags (:mod:`.analysis`, over the model library
 
 from __future__ import annotations
 
+from ...clv import CLVInputError
 from ...files import atomic_path
 from ..base import Analysis, Context
 from .analysis import CLVAnalysis, analyze_clv, cohort_value_chart
@@ -28,8 +29,6 @@ class CLV(Analysis):
     needs = {"orders": ("order_id", "customer_id", "placed_at", "revenue")}
 
     def run(self, ctx: Context):
-        from ...clv import CLVInputError
-
         try:
             return analyze_clv(ctx.con, dataset=ctx.path)
         except (CLVInputError, ValueError) as exc:

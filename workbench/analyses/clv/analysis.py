@@ -25,6 +25,9 @@ from ...clv import (
     clv_scorecard,
 )
 from ...results import Result
+from ...store import has_truth, read_table
+from ...vocab import TIME_UNITS
+from .features import cohort_triangles, rfm_summary, transactions
 
 MODELS = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "paretonbd": ParetoNBDModel}
 
@@ -192,9 +195,6 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     dataset
         The dataset path, to check P(alive) against the simulator's truth when present.
     """
-    from ...vocab import TIME_UNITS
-    from .features import rfm_summary, transactions
-
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
     if time_unit not in TIME_UNITS:
@@ -284,11 +284,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
                 "value_quantile": value_quantile, "alive_threshold": alive_threshold,
                 "new_customer_days": new_customer_days}
     truth = None
-    if dataset is not None and "truth_customers" in con.list_tables():
+    if dataset is not None and has_truth(con, "customers"):
         truth = _alive_truth(dataset, sc, cal)
         settings["true_alive_share"] = float(truth.attrs["true_alive_share"])
         settings["truth_by_channel"] = _purchase_truth(dataset, rfm, pred, cal, obs)
-    from .features import cohort_triangles
 
     cohorts = cohort_triangles(con, by="acquisition_channel")
     return CLVAnalysis(rfm=rfm, model=m, spend=g, validation=v, metrics=metrics,
@@ -301,8 +300,6 @@ def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:
 
     A customer is truly alive at ``cal`` when the simulator's dropout time is later.
     """
-    from ...store import read_table
-
     t = read_table(dataset, "truth/customers")[["customer_id", "dropped_out_at"]]
     d = sc[["customer_id", "p_alive"]].merge(t, on="customer_id")
     drop = pd.to_datetime(d.dropped_out_at, utc=True)
@@ -323,8 +320,6 @@ def _purchase_truth(dataset, rfm: pd.DataFrame, pred: np.ndarray, cal: pd.Timest
     what the model estimates, without the holdout's Poisson noise.  Campaign-caused
     orders are on top of it (in ``actual``, not in the truth's expectation).
     """
-    from ...store import read_table
-
     t = read_table(dataset, "truth/customers")[["customer_id", "purchase_rate_per_day",
                                                 "dropped_out_at"]]
     d = rfm[["customer_id", "acquisition_channel", "frequency_holdout"]].assign(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ...simulate.truth import discount_conversion_truth
 from ..base import Analysis, Context
 from .export import (
     DiscountSection,
@@ -73,7 +74,6 @@ class DiscountCalibration(Analysis):
         decision = fit.decide()
         score = None
         if ctx.has_truth("discount_response"):
-            from ...simulate.truth import discount_conversion_truth
 
             try:
                 truth = discount_conversion_truth(ctx.path, fit.units).assign(

@@ -44,6 +44,13 @@ import pandas as pd
 
 from ...results import Result
 from ...sampling import SamplerSettings, configure_caches
+from ...segments import Segmentation
+from .features import (
+        discount_counts,
+        segment_economics,
+        segment_features,
+        segment_units,
+    )
 
 FAMILIES = ("alpha", "offer", "beta")
 FORMS = ("centred", "non_centred")
@@ -455,14 +462,6 @@ def fit_discounts(units: pd.DataFrame, segmentation=None, pool_on_features: bool
     false — and :func:`~workbench.analyses.discount.features.segment_economics` gives order
     value, goods cost and redemption.  ``model_kwargs`` go to the model.
     """
-    from ...segments import Segmentation
-    from .features import (
-        discount_counts,
-        segment_economics,
-        segment_features,
-        segment_units,
-    )
-
     seg = segmentation or Segmentation()
     need = {*seg.needs(), "discount", "converted", "revenue",
             "discount_amount", "goods_cost", "prior_aov"}

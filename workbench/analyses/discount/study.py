@@ -26,6 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...segments import Segmentation
+from ...simulate import scenario, simulate
+from ...simulate.truth import discount_conversion_truth
+from ...store import open_dataset, save_simulation
+from .features import discount_units
+from .model import coverage_against_truth, fit_discounts, score_against_truth
+
 
 @dataclass
 class DiscountCalibrationStudy:
@@ -106,12 +113,6 @@ def study_discount_calibration(seeds=(1, 2, 3), scenario_name: str = "default",
     import tempfile
     from pathlib import Path
 
-    from ...segments import Segmentation
-    from ...simulate import scenario, simulate
-    from ...simulate.truth import discount_conversion_truth
-    from ...store import open_dataset, save_simulation
-    from .features import discount_units
-    from .model import coverage_against_truth, fit_discounts, score_against_truth
 
     echo = echo or (lambda *_: None)
     kw = {"draws": 1000, "tune": 1000, **(model_kwargs or {})}

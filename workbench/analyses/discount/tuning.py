@@ -12,6 +12,8 @@ Two read-outs that the fitted objects hold only in pieces:
 
 from __future__ import annotations
 
+from .model import FAMILIES
+
 
 def fit_checks(diagnostics) -> dict:
     """The convergence numbers of a discount fit, worst case first.
@@ -75,7 +77,5 @@ def parameter_forms(model) -> dict[str, str]:
     >>> parameter_forms(fitted)
     {'alpha': 'centred', 'offer': 'non_centred', 'beta': 'centred'}
     """
-    from .model import FAMILIES
-
     post = model.idata_.posterior
     return {f: "non_centred" if f"z_{f}" in post else "centred" for f in FAMILIES}
