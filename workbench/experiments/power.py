@@ -10,10 +10,30 @@ treatment arms compared to one control, ``bonferroni=True`` divides ``alpha`` by
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 
 _POWER = NormalIndPower()
+
+
+def _solve_n(effect: float, alpha: float, power: float, ratio: float) -> int:
+    """Units in the first arm for a standardized ``effect``, two-sided at ``alpha``.
+
+    statsmodels' root finder, which keeps both rejection tails; where it fails (a very
+    large effect, under ~2 units) the normal closed form it converges to,
+    ``n = (1 + 1/ratio) (z_{1-alpha/2} + z_power)^2 / effect^2`` (Chow, Shao & Wang
+    2008, *Sample Size Calculations in Clinical Research*, 2nd ed., sec. 3.2.1).
+    """
+    with warnings.catch_warnings():  # a failed root search is handled below
+        warnings.simplefilter("ignore")
+        n = _POWER.solve_power(effect_size=effect, alpha=alpha, power=power, ratio=ratio)
+    if n is None or not np.isfinite(n):
+        z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+        n = (1 + 1 / ratio) * z ** 2 / effect ** 2
+    return max(1, int(np.ceil(n)))
 
 
 def mde_proportion(baseline: float, n_per_arm: float, alpha: float = 0.05,
@@ -46,8 +66,7 @@ def sample_size_proportion(baseline: float, lift: float, alpha: float = 0.05,
         raise ValueError(f"need 0 < baseline, baseline + lift < 1 and lift != 0; got "
                          f"{baseline}, {lift}")
     h = abs(2 * np.arcsin(np.sqrt(p2)) - 2 * np.arcsin(np.sqrt(baseline)))
-    n = _POWER.solve_power(effect_size=h, alpha=alpha, power=power, ratio=ratio)
-    return int(np.ceil(n))
+    return _solve_n(h, alpha, power, ratio)
 
 
 def mde_mean(sd: float, n_per_arm: float, alpha: float = 0.05, power: float = 0.8,
@@ -59,8 +78,15 @@ def mde_mean(sd: float, n_per_arm: float, alpha: float = 0.05, power: float = 0.
 
 def sample_size_mean(sd: float, lift: float, alpha: float = 0.05, power: float = 0.8,
                      ratio: float = 1.0) -> int:
-    """Units per arm to detect a difference in means ``lift``."""
+    """Units per arm to detect a difference in means ``lift``.
+
+    Examples
+    --------
+    >>> sample_size_mean(10.0, 1.0)  # d = 0.1: the textbook 1,570 per arm
+    1570
+    >>> sample_size_mean(0.01, 5.0)  # an effect of 500 sd: one unit (the solver gives up)
+    1
+    """
     if lift == 0 or sd <= 0:
         raise ValueError("need lift != 0 and sd > 0")
-    n = _POWER.solve_power(effect_size=abs(lift) / sd, alpha=alpha, power=power, ratio=ratio)
-    return int(np.ceil(n))
+    return _solve_n(abs(lift) / sd, alpha, power, ratio)

@@ -24,7 +24,7 @@ from .study import CartTimingDecision, CartTimingStudy, decide_cart_timing, run_
 
 #: the test a store runs to decide the cart reminder
 CART_TEST = ("a randomized abandoned-cart test: each abandoned cart assigned to a reminder "
-             "(delay x channel) or to a no-message holdout, recorded in `assignments` with "
+             "(delay x channel) or to a no-message holdout, recorded in the assignments table with "
              "unit_type 'cart'")
 
 

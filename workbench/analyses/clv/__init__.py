@@ -38,7 +38,7 @@ class CLV(Analysis):
         return clv_section(result)
 
     def skipped_section(self, skipped):
-        return clv_section(reason=skipped.reason[:1].upper() + skipped.reason[1:])
+        return clv_section(reason=skipped.reason[:1].upper() + skipped.reason[1:] + ".")
 
     def export(self, result: CLVAnalysis, out, ctx: Context):
         with atomic_path(out / "clv_scorecard.csv") as tmp:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ...clv import (
     BetaGeoModel,
+    CLVInputError,
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
@@ -211,6 +212,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     # returned in full would give 0) and returns enter as the store's measured rate
     rfm = rfm_summary(con, calibration_end=cal, observation_end=obs, time_unit=time_unit,
                       net_of_returns=False)
+    if rfm.empty:
+        raise CLVInputError(f"no customer ordered before the calibration date {cal:%Y-%m-%d} "
+                            f"({holdout_days:g} days before the last order); the models need "
+                            "order history before it")
     net = rfm_summary(con, calibration_end=cal, time_unit=time_unit, net_of_returns=True)
     returns_rate = float(1 - net.historic_revenue.sum() / rfm.historic_revenue.sum())
     ch = con.table("customers").select("customer_id", "acquisition_channel").execute()

@@ -47,7 +47,7 @@ from .study import DiscountCalibrationStudy, study_discount_calibration
 from .tuning import fit_checks, parameter_forms
 
 DISCOUNT_TEST = ("a randomized discount test: customers in a seasonal send assigned at "
-                 "random to 0%, 5%, 10%, 15% or 20% off, recorded in `assignments` with "
+                 "random to 0%, 5%, 10%, 15% or 20% off, recorded in the assignments table with "
                  "experiment 'seasonal_discount…' and unit_type 'customer'")
 
 
