@@ -61,9 +61,9 @@ def _graph() -> dict[str, set[str]]:
 
 def test_no_import_cycles_including_lazy_imports():
     graph = _graph()
-    # a package's __init__ importing its own submodules is how packages re-export
-    edges = {m: {d for d in ds if not m.startswith(d + ".") and not d.startswith(m + ".")}
-             for m, ds in graph.items()}
+    # a package's __init__ importing its own submodules is how packages re-export; every
+    # other edge counts, a submodule importing its own package included
+    edges = {m: {d for d in ds if not d.startswith(m + ".")} for m, ds in graph.items()}
     index, low, stack, on, cycles, n = {}, {}, [], set(), [], [0]
 
     def visit(v):
@@ -184,23 +184,39 @@ def test_every_result_reads_the_same_way(small_run):
     from workbench.results import Result
 
     ctx, results = small_run
-    checked = []
+    ran = {name: r for name, r in results.items() if not isinstance(r, Skipped)}
+    assert set(ran) == {"overview", "operations", "cart_timing", "attribution", "clv"}, results
     for a in ANALYSES:
-        if a.name not in results or isinstance(results[a.name], Skipped):
+        if a.name not in ran:
             continue
-        res = results[a.name]
+        res = ran[a.name]
+        assert isinstance(res, Result), f"{a.name} returns a {type(res).__name__}"
+        assert str(res) == res.summary() and str(res).strip()
+        assert "<p>" in res._repr_html_()
+        json.dumps(res.to_dict())  # JSON-ready, no default= needed
         section = a.section(res)
-        assert section.title == a.title or section.title, a.name
+        assert (section.title, section.anchor) == (a.title, a.anchor), a.name
         assert section.paragraphs, f"{a.name}: a section with no prose"
-        parts = res if isinstance(res, tuple) else tuple(
-            getattr(res, f) for f in ("analysis",) if hasattr(res, f)) or (res,)
-        for r in parts:
-            if isinstance(r, Result):
-                assert str(r) == r.summary() and str(r).strip()
-                assert "<p>" in r._repr_html_()
-                json.dumps(r.to_dict())  # JSON-ready, no default= needed
-                checked.append(type(r).__name__)
-    assert {"StoreOverview", "AttributionAnalysis", "CLVAnalysis"} <= set(checked), checked
+
+
+def test_an_analysis_skipped_inside_run_says_why_once(tmp_path):
+    """The tiny store has no discount experiment and too short a history for CLV: both
+    are skipped from inside run(), with one reason each, under their usual anchor."""
+    from workbench.simulate import scenario, simulate
+    from workbench.store import save_simulation
+
+    path = save_simulation(simulate(scenario("tiny"), seed=3), tmp_path / "tiny")
+    ctx = Context.open(path, echo=lambda s: None)
+    for name, needle in (("discount", "no randomized discount experiment"),
+                         ("clv", "no customer ordered before")):
+        a = next(a for a in ANALYSES if a.name == name)
+        out = a(ctx)
+        assert isinstance(out, Skipped) and needle in out.reason, out
+        section = a.skipped_section(out)
+        text = " ".join(section.paragraphs)
+        assert text.count(needle) == 1 and section.anchor == a.anchor, text
+        assert bool(out.test_to_run) == (name == "discount")  # CLV needs no experiment
+        assert ("To decide it, run" in text) == bool(out.test_to_run)
 
 
 def test_no_package_name_hides_one_of_its_modules():

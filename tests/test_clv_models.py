@@ -727,6 +727,7 @@ def test_bayesian_and_mle_agree(sampler):
 
 @pytest.mark.parametrize("cls, th", [
     (BetaGeoModel, CDNOW_BG),
+    (ModifiedBetaGeoModel, CDNOW_BG),
     (ParetoNBDModel, CDNOW_PNBD),
 ])
 def test_scorecard_order_interval_is_the_models_own_predictive_distribution(cls, th):

@@ -47,7 +47,7 @@ _GROUPS = {
     # the analyses: protocol, registry and each decision's entry points
     "workbench.analyses": ["ANALYSES", "Analysis", "Context", "Skipped"],
     "workbench.analyses.overview": ["Overview", "Operations", "StoreOverview",
-                                    "store_overview"],
+                                    "overview_section", "store_overview"],
     "workbench.analyses.cart_timing": ["CartTiming", "run_cart_timing", "decide_cart_timing",
                                        "abandonment_episodes"],
     "workbench.analyses.discount": ["DiscountCalibration", "DiscountResponseModel",

@@ -62,6 +62,11 @@ def plain(v: Any) -> Any:
     return str(v)
 
 
+def _number(v: float) -> str:
+    """Money-sized numbers to the cent with separators, small ones to 4 significant digits."""
+    return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.4g}"
+
+
 class Result:
     """Mixin for result dataclasses: ``summary()`` in, ``str``/HTML/``to_dict`` out."""
 
@@ -80,7 +85,7 @@ class Result:
         text = "".join(f"<p>{html.escape(line)}</p>" for line in str(self).splitlines())
         table = getattr(self, self._html_table) if self._html_table else None
         if isinstance(table, pd.DataFrame):
-            text += table.to_html(index=False, float_format=lambda v: f"{v:,.4g}")
+            text += table.to_html(index=False, float_format=_number)
         return text
 
     def to_dict(self) -> dict:

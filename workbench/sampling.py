@@ -81,12 +81,15 @@ class SamplerSettings:
             kw["cores"] = 1  # chains in one process: the machines have two shared cores
         return kw
 
-    def sample(self, target_accept: float | None = None):
-        """Sample the PyMC model in context; return ``(idata, sampler_used)``."""
+    def sample(self, target_accept: float | None = None, fallback: bool = True):
+        """Sample the PyMC model in context; return ``(idata, sampler_used)``.
+
+        ``fallback``: use PyMC's NUTS when nutpie is not installed (else fail).
+        """
         configure_caches()
         import pymc as pm
 
-        sampler = self.available_sampler()
+        sampler = self.available_sampler() if fallback else self.sampler
         return pm.sample(**self.pymc_kwargs(target_accept, sampler)), sampler
 
     def to_dict(self) -> dict:

@@ -588,8 +588,10 @@ def validate(tables: Mapping, n_examples: int = 5, *, con=None, source: str = ""
         rule, number of rows and first offending keys.
     """
     if not isinstance(tables, Mapping):
-        raise TypeError("validate() takes a dataset folder or a mapping of table name to "
-                        f"DataFrame / pyarrow.Table, not {type(tables).__name__}")
+        raise TypeError("workbench.schema.validate() takes a mapping of table name to "
+                        "DataFrame / pyarrow.Table / Ibis table, not "
+                        f"{type(tables).__name__}; for a dataset folder use "
+                        "workbench.validate (workbench.store.validate)")
     con = ibis.duckdb.connect() if con is None else con
     present, pre = _register(con, tables, missing_reported)
     counts = {name: int(t.count().execute()) for name, t in present.items()}

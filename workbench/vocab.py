@@ -39,6 +39,9 @@ CAMPAIGN_LABELS: dict[str, str] = {
 EVENT_NAMES: tuple[str, ...] = ("view_item", "add_to_cart", "remove_from_cart",
                                 "begin_checkout", "purchase")
 
+#: the events the simulator writes, in its coding order (it never logs remove_from_cart)
+SIMULATED_EVENTS: tuple[str, ...] = ("view_item", "add_to_cart", "begin_checkout", "purchase")
+
 #: traffic sources a session may carry (GA4's default channel groups, coarsened)
 SOURCES: tuple[str, ...] = ("direct", "organic_search", "paid_search", "social", "referral",
                             "affiliate", "email", "sms", "other")
@@ -68,5 +71,6 @@ def in_days(time_unit: str) -> float:
 
 
 __all__ = ["ACQUISITION_CHANNELS", "CAMPAIGNS", "CAMPAIGN_LABELS", "CHANNELS", "EVENT_NAMES",
-           "PRICE_SEGMENTS", "PURCHASE_TYPES", "REGIONS", "SIMULATED_SOURCES", "SOURCES",
+           "PRICE_SEGMENTS", "PURCHASE_TYPES", "REGIONS", "SIMULATED_EVENTS", "SIMULATED_SOURCES",
+           "SOURCES",
            "TIME_UNITS", "Channel", "PurchaseType", "TimeUnit", "in_days"]

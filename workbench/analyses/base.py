@@ -43,8 +43,8 @@ from ..store import DatasetError, has_truth, load_manifest, open_dataset
 class Context:
     """What an analysis runs on: one dataset, opened once.
 
-    ``options`` carries run-wide settings an analysis may read (for example
-    ``{"fast": True}`` in the test suite); ``echo`` is where progress goes.
+    ``options`` carries run-wide settings an analysis may read (keyword arguments of
+    :meth:`open`); ``echo`` is where progress goes.
     """
 
     path: Path
@@ -130,6 +130,8 @@ class Analysis:
 
     name: ClassVar[str]
     title: ClassVar[str]
+    #: the section's anchor in the report (the same whether the analysis ran or was skipped)
+    anchor: ClassVar[str] = ""
     intro: ClassVar[str] = ""
     needs: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: how the recommendation reads when replayed alone ("abandoned-cart timing policy")
@@ -157,10 +159,11 @@ class Analysis:
 
     def skipped_section(self, skipped: Skipped) -> Section:
         """The section a skipped analysis shows: its question and why it did not run."""
-        text = f"This analysis did not run: {skipped.reason}."
+        text = f"This analysis did not run: {skipped.reason.rstrip('.')}."
         if skipped.test_to_run:
             text += f" To decide it, run {skipped.test_to_run}."
-        return Section(title=self.title, paragraphs=[p for p in (self.intro, text) if p])
+        return Section(title=self.title, anchor=self.anchor,
+                       paragraphs=[p for p in (self.intro, text) if p])
 
     def export(self, result, out: Path, ctx: Context) -> dict[str, Path]:
         """Write the analysis's files into ``out`` (atomically); return them by label."""

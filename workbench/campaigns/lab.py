@@ -141,7 +141,6 @@ def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
     dataset's customers (every customer's draws depend on the store's size).
     """
     if dataset is not None:
-
         m = load_manifest(dataset)
         if "config" not in m:
             raise ValueError(f"{dataset}: the manifest records no simulator config; the lab "
@@ -151,7 +150,6 @@ def open_lab(dataset=None, config=None, customers: int = DEFAULT_SAMPLE,
                                    n_customers=min(customers, n))
         source = f"dataset {Path(dataset)}"
     else:
-
         rp = Replayer(scenario("default", n_customers=customers), seed=seed,
                       replications=replications)
         source = f"a default simulated store (seed {seed})"

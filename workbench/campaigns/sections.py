@@ -19,10 +19,10 @@ from ..files import atomic_write_json
 SECTION_VERSION = "0.1"
 
 
-class SectionProvenance(BaseModel):
-    """Where an exported part came from: the dataset, the analysis and its settings."""
-
-    model_config = ConfigDict(extra="forbid", title="Provenance")
+class Provenance(BaseModel):
+    # where an exported part came from: the dataset, the analysis and its settings (no
+    # docstring: it would become the description in the parts' published JSON Schemas)
+    model_config = ConfigDict(extra="forbid")
 
     dataset_hash: str | None
     analysis: str

@@ -90,6 +90,8 @@ class Importer:
 class ImportResult(Result):
     """Where the dataset went, what was kept and rejected, and its validation report."""
 
+    _skip_in_dict = ("rejects",)  # one row per rejected source row: rejects.csv has them
+
     path: Path
     row_counts: dict[str, int]
     rejects: pd.DataFrame

@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS
+from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS, SIMULATED_EVENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from .common import EVENT_GAP, order_money
 from .messaging import ORDER_AFTER_SESSION
 
 EVENT_CHUNK = 500_000  # sessions per chunk: bounds peak memory at any store size
-EVENT_NAMES = ("view_item", "add_to_cart", "begin_checkout", "purchase")
 # A natural return (an order after an abandoned cart, not moved by a message) gets a
 # session of its own: direct with this probability, organic search otherwise.
 NATURAL_RETURN_DIRECT_SHARE = 0.6
@@ -258,7 +257,7 @@ def _trigger_ids(M, mo, s_public, o_public):
 
 def _event_table(world, rng, cfg, S, so, OR, s_public, ts) -> pa.Table:
     """The events table, generated in chunks of sessions (same result at any size)."""
-    names = pa.array(list(EVENT_NAMES))
+    names = pa.array(list(SIMULATED_EVENTS))
     batches, offset = [], 0
     for start in range(0, max(so.size, 1), EVENT_CHUNK):
         ev = _events(world, rng, cfg, S, so[start:start + EVENT_CHUNK], OR)
@@ -319,7 +318,7 @@ def _events(world, rng, cfg, S, so, OR):
     qty[nb & (phase >= 1)] = baskets.item_qty[bpos[nb & (phase >= 1)]]
     t = S["t"][so][local] + k * EVENT_GAP
     # purchase events at the order's time
-    pur = name == EVENT_NAMES.index("purchase")
+    pur = name == SIMULATED_EVENTS.index("purchase")
     t[pur] = np.maximum(OR["t"][order[local[pur]]], t[pur])
     keep = t < world.horizon
     return {"sess": sess[keep], "t": t[keep], "name": name[keep], "prod": prod[keep],

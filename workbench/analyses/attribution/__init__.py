@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ...attribution import AttributionInputError
+from ...results import Result
 from ...simulate.truth import campaign_incremental_revenue
 from ..base import Analysis, Context
 from .analysis import (
@@ -27,28 +28,31 @@ from .analysis import (
 )
 from .export import AttributionSummary, load_attribution, save_attribution, summary_from_analysis
 from .journeys import DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOWS, journeys_frame
-from .section import attribution_section
+from .section import ANCHOR, INTRO, TITLE, attribution_section
 
 
 @dataclass
-class AttributionOutcome:
+class AttributionOutcome(Result):
     """Every model on the store's journeys, the window sweep and the weekly view."""
 
     analysis: AttributionAnalysis
     sweep: pd.DataFrame
     weekly: pd.DataFrame
+    _html_table = "sweep"
+
+    def summary(self) -> str:
+        return self.analysis.summary()
 
 
 class Attribution(Analysis):
     """Eight models side by side with intervals; on simulated data, scored on the truth."""
 
-    name, title = "attribution", "Attribution: which campaigns really earned the revenue"
+    name, title, anchor, intro = "attribution", TITLE, ANCHOR, INTRO
     needs = {"messages": (), "sessions": (), "orders": ()}
 
     def run(self, ctx: Context):
         truth = None
         if ctx.has_truth("messages"):
-
             truth = campaign_incremental_revenue(ctx.path)
         try:
             return AttributionOutcome(
@@ -56,13 +60,11 @@ class Attribution(Analysis):
                 window_sweep(ctx.con, truth=truth, windows=(1, 3, 5, 7, 14)),
                 weekly_attribution(ctx.con))
         except AttributionInputError as exc:
-            return self.skip(f"no journeys to attribute: {exc}")
+            return self.skip(f"no journeys to attribute ({exc})")
 
     def section(self, result: AttributionOutcome):
         return attribution_section(result.analysis, result.sweep, weekly=result.weekly)
 
-    def skipped_section(self, skipped):
-        return attribution_section(reason=f"No journeys to attribute: {skipped.reason}")
 
     def export(self, result: AttributionOutcome, out, ctx: Context):
         summary = summary_from_analysis(result.analysis, ctx.dataset_hash)

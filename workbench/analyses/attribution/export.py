@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ... import __version__
 from ...campaigns.sections import load_section, save_section
-from ..attribution.analysis import campaign_totals
+from .analysis import campaign_totals
 
 
 class _Strict(BaseModel):
@@ -47,7 +47,6 @@ def summary_from_analysis(analysis, dataset_hash: str | None = None) -> Attribut
     b = analysis.by_campaign[analysis.by_campaign.is_campaign]
     truth = None
     if analysis.truth is not None:
-
         truth = campaign_totals(analysis.truth)
     camps = {}
     for c, g in b.groupby("campaign"):

@@ -5,6 +5,13 @@ from __future__ import annotations
 from ...report import Kpi, Section
 from .analysis import weekly_attribution_chart, window_sweep_chart
 
+TITLE, ANCHOR = "Attribution: which campaigns really earned the revenue", "attribution"
+#: the question the section answers
+INTRO = ("Which campaigns and channels earned the revenue, and how much does the answer "
+         "depend on the model? Each customer's touches before each order (and before "
+         "journeys that ended without one) are credited by eight models, each with a "
+         "95% bootstrap interval over journeys.")
+
 
 def attribution_section(analysis=None, sweep=None, reason: str = "",
                         weekly=None) -> Section:
@@ -13,11 +20,7 @@ def attribution_section(analysis=None, sweep=None, reason: str = "",
     Every model side by side, the shift away from last click, the truth scoring and
     the window sweep (:class:`~workbench.analyses.attribution.analysis.AttributionAnalysis`).
     """
-    title, anchor = "Attribution: which campaigns really earned the revenue", "attribution"
-    intro = ("Which campaigns and channels earned the revenue, and how much does the answer "
-             "depend on the model? Each customer's touches before each order (and before "
-             "journeys that ended without one) are credited by eight models, each with a "
-             "95% bootstrap interval over journeys.")
+    title, anchor, intro = TITLE, ANCHOR, INTRO
     if analysis is None:
         return Section(title=title, anchor=anchor, paragraphs=[intro, reason])
     paragraphs = [intro, analysis.summary()]
@@ -42,7 +45,6 @@ def attribution_section(analysis=None, sweep=None, reason: str = "",
                        analysis.score))
     charts = {"campaigns": analysis.chart()}
     if sweep is not None:
-
         charts["windows"] = window_sweep_chart(sweep)
         lo, hi = sweep.credited_revenue.min(), sweep.credited_revenue.max()
         paragraphs.append(f"The attribution window alone moves the revenue last click credits "
@@ -50,7 +52,6 @@ def attribution_section(analysis=None, sweep=None, reason: str = "",
                           f"adds more.")
         tables.append(("Attribution-window sweep", sweep))
     if weekly is not None and len(weekly):
-
         charts["weekly"] = weekly_attribution_chart(weekly)
         paragraphs.append("Week by week, the gap between last click and the multi-touch view "
                           "is shown per campaign (each week attributed on its own journeys).")

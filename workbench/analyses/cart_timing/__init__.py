@@ -19,7 +19,7 @@ from .export import (
     section_from_study,
 )
 from .features import abandonment_episodes
-from .section import cart_timing_section
+from .section import ANCHOR, INTRO, TITLE, cart_timing_section
 from .study import CartTimingDecision, CartTimingStudy, decide_cart_timing, run_cart_timing
 
 #: the test a store runs to decide the cart reminder
@@ -31,7 +31,7 @@ CART_TEST = ("a randomized abandoned-cart test: each abandoned cart assigned to 
 class CartTiming(Analysis):
     """Recovered margin per arm against the no-message holdout, per purchase type."""
 
-    name, title = "cart_timing", "Abandoned-cart timing"
+    name, title, anchor, intro = "cart_timing", TITLE, ANCHOR, INTRO
     needs = {"events": (), "products": ("purchase_type",), "orders": (), "assignments": ()}
     recommendation = "abandoned-cart timing policy"
     test_to_run = CART_TEST

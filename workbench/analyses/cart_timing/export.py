@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...campaigns.sections import SECTION_VERSION, SectionProvenance, load_section, save_section
+from ...campaigns.sections import SECTION_VERSION, Provenance, load_section, save_section
 
 
 class _Strict(BaseModel):
@@ -44,7 +44,7 @@ class AbandonedCartSection(_Strict):
 
     config_version: str = SECTION_VERSION
     policy: dict[Literal["impulse", "considered", "consumable"], TypePolicy]
-    provenance: SectionProvenance
+    provenance: Provenance
 
 
 def save_abandoned_cart(section: AbandonedCartSection, path: str | Path) -> Path:
@@ -71,7 +71,7 @@ def section_from_study(study) -> AbandonedCartSection:
         raise ValueError(f"no decision to export: {study.reason}")
     return AbandonedCartSection(
         policy=study.decision.to_policy(),
-        provenance=SectionProvenance(dataset_hash=study.dataset_hash,
+        provenance=Provenance(dataset_hash=study.dataset_hash,
                               analysis="abandoned-cart timing experiment "
                                        "(workbench.analyses.cart_timing.study)",
                               settings=study.settings))

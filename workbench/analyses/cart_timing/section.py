@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from ...report import Kpi, Section
 
+TITLE, ANCHOR = "Abandoned-cart timing", "cart-timing"
+#: the question the section answers
+INTRO = ("Which reminder earns margin that would not have come anyway? Every abandoned "
+         "cart in the test was randomized to a delay and channel, or to no message at all; "
+         "the no-message arm shows how many customers come back on their own.")
+
 
 def cart_timing_section(study) -> Section:
     """The abandoned-cart timing section from a ``CartTimingStudy``."""
-    title, anchor = "Abandoned-cart timing", "cart-timing"
-    intro = ("Which reminder earns margin that would not have come anyway? Every abandoned "
-             "cart in the test was randomized to a delay and channel, or to no message at all; "
-             "the no-message arm shows how many customers come back on their own.")
+    title, anchor, intro = TITLE, ANCHOR, INTRO
     if study.decision is None:
         return Section(title=title, anchor=anchor, paragraphs=[
             intro, "There is not enough data to decide yet: " + study.reason])

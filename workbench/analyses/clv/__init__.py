@@ -19,13 +19,13 @@ from .features import (
     rfm_summary_expr,
     transactions,
 )
-from .section import clv_section
+from .section import ANCHOR, INTRO, TITLE, clv_section
 
 
 class CLV(Analysis):
     """BG/NBD + Gamma-Gamma fitted before a holdout, validated on it, every customer scored."""
 
-    name, title = "clv", "Customer lifetime value and churn risk"
+    name, title, anchor, intro = "clv", TITLE, ANCHOR, INTRO
     needs = {"orders": ("order_id", "customer_id", "placed_at", "revenue")}
 
     def run(self, ctx: Context):
@@ -37,8 +37,6 @@ class CLV(Analysis):
     def section(self, result: CLVAnalysis):
         return clv_section(result)
 
-    def skipped_section(self, skipped):
-        return clv_section(reason=skipped.reason[:1].upper() + skipped.reason[1:] + ".")
 
     def export(self, result: CLVAnalysis, out, ctx: Context):
         with atomic_path(out / "clv_scorecard.csv") as tmp:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from ...report import Kpi, Section
 
+TITLE, ANCHOR = "Customer lifetime value and churn risk", "clv"
+#: the question the section answers
+INTRO = ("Which customers will keep buying, what are they worth, and which acquisition "
+         "channels bring customers who last? A BG/NBD purchase model and a Gamma-Gamma "
+         "spend model are fitted on the order history up to a calibration date and "
+         "checked against what happened after it.")
+
 
 def clv_section(analysis=None, reason: str = "") -> Section:
     """The CLV section from a :class:`~workbench.analyses.clv.analysis.CLVAnalysis`."""
-    title, anchor = "Customer lifetime value and churn risk", "clv"
-    intro = ("Which customers will keep buying, what are they worth, and which acquisition "
-             "channels bring customers who last? A BG/NBD purchase model and a Gamma-Gamma "
-             "spend model are fitted on the order history up to a calibration date and "
-             "checked against what happened after it.")
+    title, anchor, intro = TITLE, ANCHOR, INTRO
     if analysis is None:
         return Section(title=title, anchor=anchor, paragraphs=[intro, reason])
     m, s = analysis.metrics, analysis.settings

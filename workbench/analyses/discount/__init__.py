@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ...results import Result
 from ...simulate.truth import discount_conversion_truth
 from ..base import Analysis, Context
 from .export import (
@@ -42,7 +43,7 @@ from .model import (
     fit_discounts,
     score_against_truth,
 )
-from .section import discount_section
+from .section import ANCHOR, INTRO, TITLE, discount_section
 from .study import DiscountCalibrationStudy, study_discount_calibration
 from .tuning import fit_checks, parameter_forms
 
@@ -54,9 +55,7 @@ DISCOUNT_TEST = ("a randomized discount test: customers in a seasonal send assig
 class DiscountCalibration(Analysis):
     """Per-segment discount response (PyMC), the margin decision, the score against truth."""
 
-    name, title = "discount", "Discount calibration"
-    intro = ("Which discount, if any, should each kind of customer get? A hierarchical "
-             "Bayesian model estimates each segment's response to randomized discounts.")
+    name, title, anchor, intro = "discount", TITLE, ANCHOR, INTRO
     needs = {"assignments": (), "orders": (), "order_items": (), "customers": ()}
     recommendation = "discount rule by segment"
     test_to_run = DISCOUNT_TEST
@@ -70,11 +69,11 @@ class DiscountCalibration(Analysis):
             # (measured); segments are pooled toward segments like them
             fit = fit_discounts(units, draws=2000, tune=1500, random_seed=0)
         except DiscountInputError as exc:
-            return self.skip(f"there is not enough data to fit the model yet: {exc}")
+            return self.skip(f"there is not enough data to fit the model yet: {exc}",
+                             test_to_run="")
         decision = fit.decide()
         score = None
         if ctx.has_truth("discount_response"):
-
             try:
                 truth = discount_conversion_truth(ctx.path, fit.units).assign(
                     segment=fit.units.segment)
@@ -89,10 +88,6 @@ class DiscountCalibration(Analysis):
         return discount_section(result.fit.model, result.decision,
                                 exported=result.decision.converged, score=result.score)
 
-    def skipped_section(self, skipped):
-        return discount_section(reason=skipped.reason[:1].upper() + skipped.reason[1:] + "."
-                                + (f" To decide it, run {skipped.test_to_run}."
-                                   if skipped.test_to_run else ""))
 
     def export(self, result, out, ctx: Context):
         if not result.decision.converged:
@@ -109,12 +104,19 @@ class DiscountCalibration(Analysis):
 
 
 @dataclass
-class DiscountOutcome:
+class DiscountOutcome(Result):
     """The fit, its decision and (on simulated data) the score against the truth."""
 
     fit: DiscountFit
     decision: DiscountDecision
     score: pd.DataFrame | None = None
+    _skip_in_dict = ("fit",)  # the posterior draws and the experiment's units
+
+    def summary(self) -> str:
+        return self.decision.summary()
+
+    def _repr_html_(self) -> str:
+        return self.decision._repr_html_()
 
 
 __all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",

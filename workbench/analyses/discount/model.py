@@ -301,7 +301,8 @@ class DiscountResponseModel:
             logit_p = alpha[s_idx] + on * (offer[s_idx] + beta[s_idx] * (d - d_ref))
             pm.Binomial("conversions", n=c.n.to_numpy(), logit_p=logit_p,
                         observed=c.conversions.to_numpy())
-            idata, _ = settings.sample(target_accept=self._target_accept(form))
+            idata, self.sampler_used_ = settings.sample(
+                target_accept=self._target_accept(form), fallback=False)
         self.segments_ = segs
         self.counts_ = c
         self.idata_ = idata

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from ...report import Kpi, Section
 
+TITLE, ANCHOR = "Discount calibration", "discount"
+#: the question the section answers
+INTRO = ("Which discount, if any, should each kind of customer get? Customers were "
+         "randomized to 0-20% off in seasonal sends; a hierarchical Bayesian model "
+         "estimates each segment's response, and a discount is recommended only where it "
+         "is likely to earn more margin than no discount.")
+
 
 def discount_section(model=None, decision=None, reason: str = "", exported: bool = False,
                      score=None) -> Section:
     """The discount-calibration section from a fitted model and its decision."""
-    title, anchor = "Discount calibration", "discount"
-    intro = ("Which discount, if any, should each kind of customer get? Customers were "
-             "randomized to 0-20% off in seasonal sends; a hierarchical Bayesian model "
-             "estimates each segment's response, and a discount is recommended only where it "
-             "is likely to earn more margin than no discount.")
+    title, anchor, intro = TITLE, ANCHOR, INTRO
     if decision is None:
         return Section(title=title, anchor=anchor, paragraphs=[intro, reason])
     status = ("The fit passed its diagnostics (R-hat, effective sample sizes, divergences, "

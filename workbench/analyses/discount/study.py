@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...results import Result
 from ...segments import Segmentation
 from ...simulate import scenario, simulate
 from ...simulate.truth import discount_conversion_truth
@@ -35,7 +36,7 @@ from .model import coverage_against_truth, fit_discounts, score_against_truth
 
 
 @dataclass
-class DiscountCalibrationStudy:
+class DiscountCalibrationStudy(Result):
     """Coverage and margin of the discount analysis over repeated simulated stores."""
 
     coverage: pd.DataFrame  # store, segment, discount, mean, low_90, high_90, truth, covered

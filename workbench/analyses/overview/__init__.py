@@ -6,17 +6,29 @@ canonical tables; the sections (:mod:`.section`) read their results.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import pandas as pd
+
 from ...files import atomic_write_json
+from ...results import Result
 from ..base import Analysis, Context
 from .features import StoreOverview, store_overview
 from .operations import message_funnel, weekly_efficiency
-from .section import operations_section, overview_section
+from .section import (
+    OPERATIONS_ANCHOR,
+    OPERATIONS_TITLE,
+    OVERVIEW_ANCHOR,
+    OVERVIEW_TITLE,
+    operations_section,
+    overview_section,
+)
 
 
 class Overview(Analysis):
     """Headline numbers, the funnel, abandonment and message engagement."""
 
-    name, title = "overview", "Store overview"
+    name, title, anchor = "overview", OVERVIEW_TITLE, OVERVIEW_ANCHOR
     needs = {"customers": (), "orders": ()}
 
     def run(self, ctx: Context) -> StoreOverview:
@@ -32,21 +44,37 @@ class Overview(Analysis):
         return {"numbers": atomic_write_json(out / "overview.json", summary)}
 
 
+@dataclass
+class ThisWeek(Result):
+    """The latest send cycle per campaign x channel, and weekly efficiency."""
+
+    funnel: pd.DataFrame
+    weekly: pd.DataFrame
+    _html_table = "funnel"
+
+    def summary(self) -> str:
+        flagged = self.funnel[self.funnel.anomaly.astype(bool)]
+        return (f"{len(self.funnel)} campaign x channel rows in the latest cycle; "
+                + ("no rate left its expected band." if flagged.empty else
+                   f"{len(flagged)} outside their expected band.")
+                + f" {len(self.weekly)} weeks of efficiency.")
+
+
 class Operations(Analysis):
     """The latest send cycle per campaign x channel against its bands, and weekly efficiency."""
 
-    name, title = "operations", "This week: messages and efficiency"
+    name, title, anchor = "operations", OPERATIONS_TITLE, OPERATIONS_ANCHOR
     needs = {"messages": ("sent_at", "delivered", "opened_at", "clicked_at")}
 
     def run(self, ctx: Context):
         if not ctx.has_table("messages", nonempty=True):
             return self.skip("the dataset has no messages (import the email/SMS platform's "
                              "send log to see delivery, opens and clicks per cycle)")
-        return message_funnel(ctx.con), weekly_efficiency(ctx.con)
+        return ThisWeek(message_funnel(ctx.con), weekly_efficiency(ctx.con))
 
-    def section(self, result):
-        return operations_section(*result)
+    def section(self, result: ThisWeek):
+        return operations_section(result.funnel, result.weekly)
 
 
-__all__ = ["Operations", "Overview", "StoreOverview", "message_funnel", "operations_section",
-           "overview_section", "store_overview", "weekly_efficiency"]
+__all__ = ["Operations", "Overview", "StoreOverview", "ThisWeek", "message_funnel",
+           "operations_section", "overview_section", "store_overview", "weekly_efficiency"]

@@ -7,6 +7,9 @@ import pandas as pd
 
 from ...report import Kpi, Section
 
+OVERVIEW_TITLE, OVERVIEW_ANCHOR = "Store overview", "overview"
+OPERATIONS_TITLE, OPERATIONS_ANCHOR = "This week: messages and efficiency", "operations"
+
 
 def overview_section(ov) -> Section:
     """The store-overview section from a :class:`~workbench.analyses.overview.StoreOverview`."""
@@ -30,8 +33,8 @@ def overview_section(ov) -> Section:
                 "delivery_rate", "open_rate", "click_rate", "unsubscribe_rate", "orders",
                 "order_revenue"]
     return Section(
-        title="Store overview",
-        anchor="overview",
+        title=OVERVIEW_TITLE,
+        anchor=OVERVIEW_ANCHOR,
         paragraphs=ov.summary().split("\n") + [
             "Open rates include machine opens (Apple Mail privacy protection opens every "
             "delivered email for its users), so they overstate attention; clicks do not."],
@@ -44,7 +47,7 @@ def overview_section(ov) -> Section:
 
 def operations_section(funnel: pd.DataFrame, weekly: pd.DataFrame) -> Section:
     """The operational layer (latest cycle, anomalies) and the weekly efficiency layer."""
-    title, anchor = "This week: messages and efficiency", "operations"
+    title, anchor = OPERATIONS_TITLE, OPERATIONS_ANCHOR
     end = funnel.attrs.get("cycle_end")
     days = funnel.attrs.get("cycle_days", 7)
     anomalies = funnel[funnel.anomaly.astype(bool)]
