@@ -72,7 +72,7 @@ TABLES: dict[str, Table] = {
     t.name: t
     for t in [
         Table("customers", "one row per customer (acquired at signup)", (
-            C("customer_id", "int", "customer key"),
+            C("customer_id", "id", "customer key"),
             C("signup_at", "ts", "account creation (UTC)"),
             C("acquisition_channel", "str", "channel that acquired the customer"),
             C("region", "str", "coarse geography", nullable=True),
@@ -80,57 +80,59 @@ TABLES: dict[str, Table] = {
             C("sms_opt_in", "bool", "consented to SMS at signup"),
         ), key=("customer_id",)),
         Table("products", "the catalog", (
-            C("product_id", "int", "product key"),
+            C("product_id", "id", "product key"),
             C("category", "str", "catalog category"),
             C("price", "float", "list price", gt=0),
             C("unit_cost", "float", "cost of goods per unit", ge=0),
-            C("purchase_type", "str", "how it is bought", enum=PURCHASE_TYPES),
+            C("purchase_type", "str", "how it is bought (unknown where the data do not say)",
+              enum=(*PURCHASE_TYPES, "unknown")),
             C("supply_days", "float", "days one unit lasts (consumables only)", nullable=True,
               gt=0),
         ), key=("product_id",)),
         Table("sessions", "visits to the store", (
-            C("session_id", "int", "session key"),
-            C("customer_id", "int", "who visited"),
+            C("session_id", "id", "session key"),
+            C("customer_id", "id", "who visited"),
             C("started_at", "ts", "first event of the session (UTC)"),
             C("source", "str", "traffic source", enum=SOURCES),
-            C("message_id", "int", "the message whose click opened the session",
+            C("message_id", "id", "the message whose click opened the session",
               nullable=True),
-        ), key=("session_id",)),
+        ), key=("session_id",), required=False),
         Table("events", "GA4-style e-commerce events", (
-            C("event_id", "int", "event key"),
-            C("session_id", "int", "session of the event"),
-            C("customer_id", "int", "customer of the event"),
+            C("event_id", "id", "event key"),
+            C("session_id", "id", "session of the event"),
+            C("customer_id", "id", "customer of the event"),
             C("ts", "ts", "event time (UTC)"),
             C("event_name", "str", "GA4 e-commerce event name", enum=EVENT_NAMES),
-            C("product_id", "int", "item of the event", nullable=True),
+            C("product_id", "id", "item of the event", nullable=True),
             C("quantity", "int", "units", ge=1),
             C("price", "float", "unit price at the event", gt=0, nullable=True),
-        ), key=("event_id",)),
+        ), key=("event_id",), required=False),
         Table("orders", "purchases", (
-            C("order_id", "int", "order key"),
-            C("customer_id", "int", "buyer"),
-            C("session_id", "int", "session the purchase happened in"),
+            C("order_id", "id", "order key"),
+            C("customer_id", "id", "buyer"),
+            C("session_id", "id", "session the purchase happened in (none for an order "
+              "whose store exports no sessions)", nullable=True),
             C("placed_at", "ts", "purchase time (UTC)"),
             C("revenue", "float", "amount paid: items less discount", ge=0),
             C("discount_amount", "float", "discount given", ge=0),
-            C("message_id", "int", "message whose link or code was used", nullable=True),
+            C("message_id", "id", "message whose link or code was used", nullable=True),
         ), key=("order_id",)),
         Table("order_items", "lines of each order", (
-            C("order_id", "int", "order"),
-            C("product_id", "int", "product"),
+            C("order_id", "id", "order"),
+            C("product_id", "id", "product"),
             C("quantity", "int", "units", ge=1),
             C("unit_price", "float", "price paid per unit before order discount", gt=0),
             C("unit_cost", "float", "cost per unit", ge=0),
         ), key=("order_id", "product_id")),
         Table("returns", "returned items", (
-            C("order_id", "int", "order"),
-            C("product_id", "int", "product returned"),
+            C("order_id", "id", "order"),
+            C("product_id", "id", "product returned"),
             C("returned_at", "ts", "return time (UTC)"),
             C("amount", "float", "refunded amount", gt=0),
-        ), key=("order_id", "product_id"), nonempty=False),
+        ), key=("order_id", "product_id"), nonempty=False, required=False),
         Table("messages", "email and SMS sent by campaigns", (
-            C("message_id", "int", "message key"),
-            C("customer_id", "int", "recipient"),
+            C("message_id", "id", "message key"),
+            C("customer_id", "id", "recipient"),
             C("campaign", "str", "campaign type"),
             C("channel", "str", "email or sms", enum=CHANNELS),
             C("experiment", "str", "experiment the message belongs to", nullable=True),
@@ -142,19 +144,19 @@ TABLES: dict[str, Table] = {
             C("unsubscribed_at", "ts", "unsubscribe from this channel (UTC)", nullable=True),
             C("discount_pct", "float", "discount offered, percent", ge=0, lt=100),
             C("cost", "float", "sending cost", ge=0),
-            C("product_ids", "list_int", "recommended products, in display order",
+            C("product_ids", "list_id", "recommended products, in display order",
               nullable=True),
-            C("trigger_id", "int", "session (cart, browse) or order that triggered it",
+            C("trigger_id", "id", "session (cart, browse) or order that triggered it",
               nullable=True),
-        ), key=("message_id",), nonempty=False),
+        ), key=("message_id",), nonempty=False, required=False),
         Table("assignments", "experiment randomization", (
             C("experiment", "str", "experiment name"),
             C("unit_type", "str", "cart or customer", enum=("cart", "customer")),
-            C("unit_id", "int", "cart session id or customer id"),
-            C("customer_id", "int", "customer of the unit"),
+            C("unit_id", "id", "cart session id or customer id"),
+            C("customer_id", "id", "customer of the unit"),
             C("arm", "str", "assigned arm"),
             C("assigned_at", "ts", "assignment time (UTC)"),
-        ), key=("experiment", "unit_type", "unit_id"), nonempty=False),
+        ), key=("experiment", "unit_type", "unit_id"), nonempty=False, required=False),
     ]
 }
 del C
@@ -245,6 +247,8 @@ class DatasetValidationError(ValueError):
 # ----------------------------------------------------------------------------- engine
 _KIND_CHECK: dict[str, Callable[[dt.DataType], bool]] = {
     "int": lambda d: d.is_integer(),
+    "id": lambda d: d.is_integer() or d.is_string(),
+    "list_id": lambda d: d.is_array() and (d.value_type.is_integer() or d.value_type.is_string()),
     "float": lambda d: d.is_floating() or d.is_decimal() or d.is_integer(),
     "str": lambda d: d.is_string(),
     "bool": lambda d: d.is_boolean(),
@@ -252,7 +256,8 @@ _KIND_CHECK: dict[str, Callable[[dt.DataType], bool]] = {
     "list_int": lambda d: d.is_array() and d.value_type.is_integer(),
 }
 _KIND_NAME = {"int": "integer", "float": "floating-point number", "str": "string",
-              "bool": "boolean", "ts": "timestamp", "list_int": "list of integers"}
+              "bool": "boolean", "ts": "timestamp", "list_int": "list of integers",
+              "id": "an integer or string id", "list_id": "list of integer or string ids"}
 _UTC_NAMES = {"UTC", "Etc/UTC", "utc", "Z", "+00:00", "GMT"}
 
 
@@ -323,7 +328,7 @@ def _table_checks(ck: _Checker, spec: Table) -> None:
         dtype = schema[col.name]
         if not _KIND_CHECK[col.kind](dtype):
             hint = (" (integers with nulls need pandas' Int64 dtype, not float)"
-                    if col.kind == "int" and dtype.is_floating() else "")
+                    if col.kind in ("int", "id") and dtype.is_floating() else "")
             ck.add(spec.name, col.name, f"must be {_KIND_NAME[col.kind]}, found {dtype}{hint}",
                    0)
             continue
@@ -384,22 +389,44 @@ def _joined(ck: _Checker, child: str, ccols: dict, parent: str, pcols: dict, on:
     return cs.join(ps, cs[on[0]] == ps[on[1]])
 
 
+#: (child table, column) references (parent table, column)
+FOREIGN_KEYS = (("sessions", "customer_id", "customers", "customer_id"),
+                ("sessions", "message_id", "messages", "message_id"),
+                ("events", "session_id", "sessions", "session_id"),
+                ("events", "customer_id", "customers", "customer_id"),
+                ("events", "product_id", "products", "product_id"),
+                ("orders", "customer_id", "customers", "customer_id"),
+                ("orders", "session_id", "sessions", "session_id"),
+                ("orders", "message_id", "messages", "message_id"),
+                ("order_items", "order_id", "orders", "order_id"),
+                ("order_items", "product_id", "products", "product_id"),
+                ("returns", "order_id", "orders", "order_id"),
+                ("messages", "customer_id", "customers", "customer_id"),
+                ("assignments", "customer_id", "customers", "customer_id"))
+
+
+def _id_types_agree(ck: _Checker) -> None:
+    """Report an id that is a string in one table and an integer in another.
+
+    Such ids cannot be joined: the violation names both tables, and the child column
+    is left out of every cross-table rule (they would not run).
+    """
+    kind = {True: "strings", False: "integers"}
+    for child, col, parent, pcol in FOREIGN_KEYS:
+        if not (ck.has(child, col) and ck.has(parent, pcol)):
+            continue
+        c_str = ck.t[child][col].type().is_string()
+        p_str = ck.t[parent][pcol].type().is_string()
+        if c_str != p_str:
+            ck.add(child, col, f"ids are {kind[c_str]} here but {kind[p_str]} in "
+                   f"{parent}.{pcol}: one id must have one type in every table", 0)
+            ck.usable[child].discard(col)
+
+
 def _cross_checks(ck: _Checker) -> None:
     K = {name: spec.key for name, spec in TABLES.items()}
-    fks = [("sessions", "customer_id", "customers", "customer_id"),
-           ("sessions", "message_id", "messages", "message_id"),
-           ("events", "session_id", "sessions", "session_id"),
-           ("events", "customer_id", "customers", "customer_id"),
-           ("events", "product_id", "products", "product_id"),
-           ("orders", "customer_id", "customers", "customer_id"),
-           ("orders", "session_id", "sessions", "session_id"),
-           ("orders", "message_id", "messages", "message_id"),
-           ("order_items", "order_id", "orders", "order_id"),
-           ("order_items", "product_id", "products", "product_id"),
-           ("returns", "order_id", "orders", "order_id"),
-           ("messages", "customer_id", "customers", "customer_id"),
-           ("assignments", "customer_id", "customers", "customer_id")]
-    for child, col, parent, pcol in fks:
+    _id_types_agree(ck)
+    for child, col, parent, pcol in FOREIGN_KEYS:
         _fk(ck, child, col, parent, pcol, K[child])
 
     # products: cost below price, supply days for consumables only

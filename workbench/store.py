@@ -182,13 +182,18 @@ def load_manifest(path: str | Path) -> dict:
         raise DatasetError(f"{f}: manifest is not valid JSON ({exc})") from exc
 
 
-def open_dataset(path: str | Path, *, truth: bool = True):
+def open_dataset(path: str | Path, *, truth: bool = True, complete: bool = True):
     """Return an Ibis DuckDB connection with every table of the dataset registered.
 
     Canonical tables are registered under their names (``con.table("orders")``),
     truth tables as ``truth_<name>``.  Tables are views over the Parquet files,
     so nothing is loaded until a query runs, and feature code written against
     this connection runs unchanged on any Ibis backend.
+
+    ``complete``: an optional table the dataset does not have (a Shopify-only store
+    has no sessions, events or messages) is registered empty with its canonical
+    columns, so features see zero rows rather than a missing table;
+    :func:`absent_tables` says which ones those are.
     """
     root = Path(path)
     info = load_manifest(root)
@@ -203,7 +208,58 @@ def open_dataset(path: str | Path, *, truth: bool = True):
                 con.read_parquet(f, table_name="truth_" + name.split("/", 1)[1])
         else:
             con.read_parquet(f, table_name=name)
+    if complete:
+        absent = [n for n in TABLES if not TABLES[n].required and n not in info.get("files", {})]
+        ids = _id_types(con)
+        for name in absent:
+            con.create_table(name, _empty(TABLES[name], ids))
     return con
+
+
+def absent_tables(path: str | Path) -> list[str]:
+    """The canonical tables a dataset does not have (registered empty by :func:`open_dataset`)."""
+    files = load_manifest(path).get("files", {})
+    return [n for n in TABLES if n not in files]
+
+
+#: the table each id column's type is read from (ids keep one type across tables)
+_ID_SOURCES = {"customer_id": ("customers", "orders"), "product_id": ("products", "order_items"),
+               "order_id": ("orders", "order_items"), "session_id": ("sessions", "orders"),
+               "message_id": ("messages", "orders"), "event_id": ("events",),
+               "unit_id": ("assignments",), "trigger_id": ("messages",)}
+
+
+def _id_types(con) -> dict[str, pa.DataType]:
+    have = set(con.list_tables())
+    out = {}
+    for col, sources in _ID_SOURCES.items():
+        out[col] = pa.int64()
+        for t in sources:
+            if t in have and col in con.table(t).columns:
+                if con.table(t)[col].type().is_string():
+                    out[col] = pa.string()
+                break
+    if "assignments" not in have:  # cart units are session ids (customer units join on
+        out["unit_id"] = out["session_id"]  # assignments.customer_id)
+    if "messages" not in have:
+        out["trigger_id"] = out["session_id"]
+    return out
+
+
+def _empty(spec, ids: dict[str, pa.DataType]) -> pa.Table:
+    """A zero-row Arrow table with ``spec``'s canonical columns."""
+    kinds = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_(),
+             "ts": pa.timestamp("us", tz="UTC")}
+    fields = []
+    for c in spec.columns:
+        if c.kind == "id":
+            t = ids.get(c.name, pa.int64())
+        elif c.kind in ("list_int", "list_id"):
+            t = pa.list_(ids.get("product_id", pa.int64()))
+        else:
+            t = kinds[c.kind]
+        fields.append(pa.field(c.name, t))
+    return pa.schema(fields).empty_table()
 
 
 def read_table(path: str | Path, name: str) -> pd.DataFrame:
@@ -262,14 +318,19 @@ def validate(source, n_examples: int = 5) -> ValidationReport:
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset folder")
     con = ibis.duckdb.connect()
-    problems, present = [], {}
+    problems, present, listed = [], {}, set()
     if not (root / MANIFEST).exists():
         problems.append(Violation("*", MANIFEST, "dataset has no manifest.json (an incomplete "
                                   "write, or not a dataset folder)", 0))
+    else:
+        try:
+            listed = set(load_manifest(root).get("files", {}))
+        except DatasetError as exc:
+            problems.append(Violation("*", MANIFEST, str(exc), 0))
     for name, spec in TABLES.items():
         f = table_path(root, name)
         if not f.exists():
-            if spec.required:
+            if spec.required or name in listed:  # an optional table the manifest lists
                 problems.append(Violation(name, "*", f"table file {f.name} is missing", 0))
             continue
         try:

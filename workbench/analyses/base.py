@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..report import Section
-from ..store import DatasetError, has_truth, load_manifest, open_dataset
+from ..store import DatasetError, absent_tables, has_truth, load_manifest, open_dataset
 
 
 @dataclass
@@ -72,6 +72,11 @@ class Context:
     def simulated(self) -> bool:
         """True when the simulator wrote this dataset (its config is in the manifest)."""
         return "config" in self.manifest
+
+    @functools.cached_property
+    def absent(self) -> tuple[str, ...]:
+        """Canonical tables the dataset does not have (open as empty tables)."""
+        return tuple(absent_tables(self.path))
 
     @functools.cached_property
     def tables(self) -> frozenset[str]:

@@ -51,6 +51,10 @@ class Attribution(Analysis):
     needs = {"messages": (), "sessions": (), "orders": ()}
 
     def run(self, ctx: Context):
+        if not ctx.has_table("sessions", nonempty=True):
+            return self.skip("the dataset has no sessions: journeys are the visits (with "
+                             "their traffic source) and message clicks before each order "
+                             "(a GA4 export has the visits)", test_to_run="")
         truth = None
         if ctx.has_truth("messages"):
             truth = campaign_incremental_revenue(ctx.path)

@@ -37,6 +37,9 @@ class CartTiming(Analysis):
     test_to_run = CART_TEST
 
     def run(self, ctx: Context):
+        if not ctx.has_table("events", nonempty=True):
+            return self.skip("the dataset has no events: abandoned carts are read from "
+                             "add_to_cart and purchase events (a GA4 export has them)")
         try:
             return run_cart_timing(ctx.con, dataset_hash=ctx.dataset_hash)
         except ExperimentInputError as exc:

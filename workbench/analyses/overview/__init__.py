@@ -31,8 +31,18 @@ class Overview(Analysis):
     name, title, anchor = "overview", OVERVIEW_TITLE, OVERVIEW_ANCHOR
     needs = {"customers": (), "orders": ()}
 
+    #: what each optional table adds to the overview, and where a store gets it
+    WITHOUT = {"events": "the funnel and cart abandonment need add_to_cart / purchase "
+                         "events (a GA4 export has them)",
+               "messages": "messages sent, opened and clicked need the email/SMS "
+                           "platform's message events",
+               "returns": "returns are counted as none"}
+
     def run(self, ctx: Context) -> StoreOverview:
-        return store_overview(ctx.con, currency=ctx.currency)
+        ov = store_overview(ctx.con, currency=ctx.currency)
+        ov.notes += [f"The dataset has no {t} table: {self.WITHOUT[t]}." for t in ctx.absent
+                     if t in self.WITHOUT]
+        return ov
 
     def section(self, result: StoreOverview):
         return overview_section(result)

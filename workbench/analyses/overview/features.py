@@ -118,6 +118,12 @@ def message_engagement(con) -> pd.DataFrame:
     return df.sort_values(["campaign", "channel"]).reset_index(drop=True)
 
 
+def _total(col) -> float:
+    """Sum of a column; 0 for an empty table (SQL's SUM of no rows is NULL)."""
+    v = col.sum().execute()
+    return 0.0 if v is None or pd.isna(v) else float(v)
+
+
 def headline(con) -> dict[str, float]:
     """Store-level KPIs over the whole dataset."""
     c, o, r, m = (con.table(n) for n in ("customers", "orders", "returns", "messages"))
@@ -127,9 +133,9 @@ def headline(con) -> dict[str, float]:
         "buyers": int(per_cust.count().execute()),
         "repeat_buyers": int(per_cust.filter(per_cust.n > 1).count().execute()),
         "orders": int(o.count().execute()),
-        "revenue": float(o.revenue.sum().execute() or 0.0),
-        "discounts": float(o.discount_amount.sum().execute() or 0.0),
-        "returns": float(r.amount.sum().execute() or 0.0),
+        "revenue": _total(o.revenue),
+        "discounts": _total(o.discount_amount),
+        "returns": _total(r.amount),
         "messages_sent": int(m.count().execute()),
         "first_order_at": o.placed_at.min().execute(),
         "last_order_at": o.placed_at.max().execute(),
@@ -163,13 +169,16 @@ class StoreOverview(Result):
         lines = [
             f"{k['customers']:,} customers placed {k['orders']:,} orders worth "
             f"{k['revenue']:,.0f} {self.currency} (average order {k['average_order_value']:,.2f}"
-            f" {self.currency}); {k['repeat_buyer_share']:.0%} of buyers came back.",
-            f"Of {f['view_item']:,} sessions that viewed a product, {f['add_to_cart']:,} added "
-            f"to cart and {f['purchase']:,} bought.",
-            f"{ab_rate:.0%} of cart sessions ended without a purchase in the session.",
-            f"Campaigns sent {k['messages_sent']:,} messages; returns took back "
-            f"{k['return_share_of_revenue']:.1%} of revenue.",
-        ]
+            f" {self.currency}); {k['repeat_buyer_share']:.0%} of buyers came back."]
+        if f["view_item"]:  # a store without events has no funnel
+            lines.append(f"Of {f['view_item']:,} sessions that viewed a product, "
+                         f"{f['add_to_cart']:,} added to cart and {f['purchase']:,} bought.")
+        if len(ab) and ab["cart_sessions"].sum():
+            lines.append(f"{ab_rate:.0%} of cart sessions ended without a purchase in the "
+                         "session.")
+        lines.append((f"Campaigns sent {k['messages_sent']:,} messages; r" if
+                      k["messages_sent"] else "R")
+                     + f"eturns took back {k['return_share_of_revenue']:.1%} of revenue.")
         return "\n".join(lines + self.notes)
 
 

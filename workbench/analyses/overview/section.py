@@ -24,7 +24,7 @@ def overview_section(ov) -> Section:
             f"{k['discounts']:,.0f} in discounts"),
         Kpi("aov", f"average order ({cur})", f"{k['average_order_value']:,.2f}"),
         Kpi("repeat", "buyers who came back", f"{k['repeat_buyer_share']:.0%}"),
-        Kpi("abandonment", "cart abandonment", f"{ab_rate:.0%}",
+        Kpi("abandonment", "cart abandonment", f"{ab_rate:.0%}" if ab_rate == ab_rate else "—",
             "cart sessions without purchase"),
         Kpi("messages", "messages sent", f"{k['messages_sent']:,}"),
         Kpi("returns", "returned share of revenue", f"{k['return_share_of_revenue']:.1%}"),

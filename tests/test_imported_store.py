@@ -1,0 +1,86 @@
+"""A store that is not the simulator's: string ids, no sessions, events or messages.
+
+The shape of a Shopify-only export (customers, products, orders and their lines):
+it validates, and `workbench run` gives the report, the CLV scorecard and, for
+every analysis it cannot support, a sentence saying what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from workbench.analyses import ANALYSES, Context, Skipped
+from workbench.pipeline import run_all
+from workbench.simulate import scenario, simulate
+from workbench.store import absent_tables, validate, write_dataset
+
+ORDER_ONLY = ("customers", "products", "orders", "order_items")
+
+
+def shop_tables(seed: int = 2) -> dict[str, pd.DataFrame]:
+    st = simulate(scenario("small"), seed=seed)
+    t = {k: st.to_pandas(k) for k in ORDER_ONLY}
+    for name, col, prefix in (("customers", "customer_id", "gid://c/"),
+                              ("orders", "customer_id", "gid://c/"),
+                              ("orders", "order_id", "#"), ("order_items", "order_id", "#"),
+                              ("products", "product_id", "sku-"),
+                              ("order_items", "product_id", "sku-")):
+        t[name][col] = prefix + t[name][col].astype(str)
+    n = len(t["orders"])
+    t["orders"]["session_id"] = pd.array([None] * n, dtype="string")
+    t["orders"]["message_id"] = pd.array([None] * n, dtype="string")
+    t["products"]["purchase_type"] = "unknown"
+    t["products"]["supply_days"] = float("nan")
+    return t
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("shop") / "shop", shop_tables(),
+                         manifest={"generator": "import:test"})
+
+
+def test_string_ids_and_missing_optional_tables_validate():
+    report = validate(shop_tables())
+    assert report.ok, report.summary()
+
+
+def test_one_id_with_two_types_is_named_with_both_tables():
+    t = shop_tables()
+    t["order_items"]["order_id"] = t["order_items"].order_id.str.lstrip("#").astype(int)
+    report = validate(t)
+    bad = [v for v in report.violations if v.table == "order_items" and v.column == "order_id"]
+    assert bad and "orders.order_id" in bad[0].rule and "one type" in bad[0].rule
+
+
+def test_every_analysis_runs_or_says_what_it_needs(shop):
+    ctx = Context.open(shop, echo=lambda s: None)
+    assert set(absent_tables(shop)) == {"sessions", "events", "returns", "messages",
+                                        "assignments"}
+    outcome = {a.name: a(ctx) for a in ANALYSES if a.name != "discount"}
+    ran = {k for k, v in outcome.items() if not isinstance(v, Skipped)}
+    assert ran == {"overview", "clv"}, outcome
+    reasons = {k: v.reason for k, v in outcome.items() if isinstance(v, Skipped)}
+    assert "no messages" in reasons["operations"]
+    assert "no events" in reasons["cart_timing"] and outcome["cart_timing"].test_to_run
+    assert "no sessions" in reasons["attribution"]
+    notes = " ".join(outcome["overview"].notes)
+    assert "no events table" in notes and "no messages table" in notes
+    assert "nan" not in outcome["overview"].summary()
+
+
+def test_run_writes_the_report_and_a_scorecard_keyed_by_the_stores_ids(shop, tmp_path):
+    written = run_all(shop, tmp_path / "reports", echo=lambda s: None)
+    assert {"report", "clv_scorecard", "campaign_config", "numbers"} <= set(written)
+    assert not {"abandoned_cart_config", "discount_config", "attribution_summary"} & set(
+        written)
+    sc = pd.read_csv(written["clv_scorecard"])
+    assert sc.customer_id.astype(str).str.startswith("gid://c/").all()
+    html = written["report"].read_text(encoding="utf-8")
+    for needed in ("the dataset has no events", "the dataset has no sessions",
+                   "randomized discount test"):
+        assert needed in html, needed
+    assert json.loads(written["numbers"].read_text())["kpis"]["orders"] > 0
