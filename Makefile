@@ -67,7 +67,7 @@ bench: install
 
 # JupyterLab on the walkthrough notebooks
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # the what-if apps (policy lab, model tuner) served by marimo on http://127.0.0.1:2718,
 # on the demo store when it exists (make demo), else on a default simulated store
