@@ -35,6 +35,21 @@ def test_rfm_by_hand():
     assert w.set_index("customer_id").loc["a", "T"] == pytest.approx(12 / 7)
 
 
+def test_rfm_reads_nanosecond_and_mixed_timestamps():
+    """Exports carry nanoseconds (pandas' default unit) and mix date formats; the same
+    purchases give the same summary whatever the timestamps look like."""
+    d = pd.DataFrame({"customer_id": [1, 1, 2],
+                      "timestamp": ["2024-01-01 10:00:00.123456789", "2024-02-01T11:00:00Z",
+                                    "2024-01-05"],
+                      "amount": [10.0, 20.0, 30.0]})
+    as_text = rfm_from_transactions(d, "2024-03-01")
+    as_ns = rfm_from_transactions(d.assign(timestamp=pd.to_datetime(
+        d.timestamp, format="mixed", utc=True)), "2024-03-01")
+    pd.testing.assert_frame_equal(as_text, as_ns)
+    a = as_text.set_index("customer_id").loc[1]
+    assert (a.frequency, a.recency, a["T"]) == (1, 31.0, 60.0)
+
+
 def test_rfm_errors_name_the_column():
     d = pd.DataFrame({"customer_id": [1], "timestamp": ["not a date"], "amount": [1.0]})
     with pytest.raises(ValueError, match="'timestamp' is not a timestamp in rows \\[0\\]"):

@@ -122,7 +122,7 @@ def rfm_from_transactions(df: pd.DataFrame, calibration_end, observation_end=Non
     missing = [c for c in (customer_col, time_col, amount_col) if c not in df.columns]
     if missing:
         raise ValueError(f"transactions: missing column(s) {missing}; have {list(df.columns)}")
-    ts = pd.to_datetime(df[time_col], errors="coerce", utc=True)
+    ts = pd.to_datetime(df[time_col], errors="coerce", utc=True, format="mixed")
     bad = ts.isna()
     if bad.any():
         raise ValueError(f"transactions: column {time_col!r} is not a timestamp in rows "
@@ -133,7 +133,9 @@ def rfm_from_transactions(df: pd.DataFrame, calibration_end, observation_end=Non
                          f"{df.index[amount.isna()][:5].tolist()}")
     _check_ends(calibration_end, observation_end)
     t = ibis.memtable(pd.DataFrame({"customer_id": df[customer_col].to_numpy(),
-                                    "ts": ts.dt.tz_convert("UTC").dt.tz_localize(None),
+                                    # microseconds: what Arrow and DuckDB hold
+                                    "ts": ts.dt.tz_convert("UTC").dt.tz_localize(None)
+                                    .dt.floor("us").astype("datetime64[us]"),
                                     "amount": amount.to_numpy(float)}))
     return ibis.duckdb.connect().execute(
         rfm_summary_expr(t, calibration_end, observation_end, time_unit, period))
