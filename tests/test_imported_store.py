@@ -84,3 +84,49 @@ def test_run_writes_the_report_and_a_scorecard_keyed_by_the_stores_ids(shop, tmp
                    "randomized discount test"):
         assert needed in html, needed
     assert json.loads(written["numbers"].read_text())["kpis"]["orders"] > 0
+
+
+def test_the_discount_test_is_sized_at_the_stores_own_rate_and_audience(shop):
+    """The baseline is recomputed here from the orders, independently of the Ibis code."""
+    from workbench.analyses.discount import offer_audience
+    from workbench.experiments import sample_size_proportion
+    from workbench.store import read_table
+
+    o = read_table(shop, "orders")
+    last = o.placed_at.max()
+    active = set(o.loc[o.placed_at > last - pd.Timedelta(days=365), "customer_id"])
+    c = read_table(shop, "customers")
+    active &= set(c.loc[c.email_opt_in, "customer_id"])
+    recent = o[(o.placed_at > last - pd.Timedelta(days=84)) & o.customer_id.isin(active)]
+    window = ((last - recent.placed_at).dt.total_seconds() // (7 * 86400)).astype(int)
+    assert active  # the simulated store's buyers mostly opted in to email
+    baseline = recent.assign(w=window).groupby("w").customer_id.nunique().sum() / (
+        12 * len(active))
+    aud = offer_audience(Context.open(shop).con)
+    assert aud["customers"] == len(active)
+    assert aud["baseline"] == pytest.approx(baseline, rel=1e-12)
+    skipped = next(a for a in ANALYSES if a.name == "discount")(Context.open(shop))
+    n = sample_size_proportion(baseline, 0.2 * baseline, alpha=0.05 / 4)
+    assert f"{n:,} customers per arm" in skipped.test_to_run
+    assert f"{len(active):,} customers a send" in skipped.test_to_run
+
+
+def test_the_cart_test_is_sized_at_the_stores_carts_and_natural_recovery(tmp_path):
+    """A store that sends reminders but never randomized them: the skip names the test,
+    sized from the carts no reminder reached (what the no-message arm would measure)."""
+    from workbench.analyses.cart_timing import abandonment_episodes
+    from workbench.experiments import sample_size_proportion
+
+    st = simulate(scenario("small"), seed=2)
+    t = {k: st.to_pandas(k) for k in st.tables}
+    t["assignments"] = t["assignments"][t["assignments"].unit_type != "cart"]
+    ctx = Context.open(write_dataset(tmp_path / "shop", t), echo=lambda s: None)
+    out = next(a for a in ANALYSES if a.name == "cart_timing")(ctx)
+    assert isinstance(out, Skipped) and "randomized experiment" in out.reason
+    ep = abandonment_episodes(ctx.con).execute()
+    quiet = ep[ep.n_messages.fillna(0) == 0]
+    assert 30 <= len(quiet) < len(ep)  # some carts were reminded, some were not
+    rate = quiet.recovered.mean()
+    n = sample_size_proportion(rate, 0.2 * rate, alpha=0.05 / 3)
+    assert f"{n:,} carts per arm" in out.test_to_run
+    assert f"baseline of {rate:.2%}" in out.test_to_run

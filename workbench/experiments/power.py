@@ -11,6 +11,7 @@ treatment arms compared to one control, ``bonferroni=True`` divides ``alpha`` by
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -90,3 +91,71 @@ def sample_size_mean(sd: float, lift: float, alpha: float = 0.05, power: float =
     if lift == 0 or sd <= 0:
         raise ValueError("need lift != 0 and sd > 0")
     return _solve_n(abs(lift) / sd, alpha, power, ratio)
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """A randomized test sized for a store: arms, units per arm and how long it takes.
+
+    ``units_per_period`` is how many units (customers, carts) the store can randomize
+    per ``period`` (a week, a send); the treatment arms are each compared with the
+    control at ``alpha`` split over the comparisons (Bonferroni, conservative next to
+    the Holm correction the analysis applies).
+    """
+
+    arms: tuple[str, ...]
+    control: str
+    baseline: float
+    lift: float
+    n_per_arm: int
+    units_per_period: float
+    period: str = "week"
+    alpha: float = 0.05
+    power: float = 0.8
+
+    @property
+    def total(self) -> int:
+        return self.n_per_arm * len(self.arms)
+
+    @property
+    def periods(self) -> float:
+        """How many periods (weeks, sends) the test needs at the store's traffic."""
+        return self.total / self.units_per_period if self.units_per_period > 0 else float("inf")
+
+    def sentence(self, unit: str = "customers") -> str:
+        """The plan in one sentence, for a report."""
+        return (f"{len(self.arms)} arms ({', '.join(self.arms)}); detecting a lift of "
+                f"{100 * self.lift:.2f} percentage points ({self.lift / self.baseline:.0%} of "
+                f"this store's baseline of {self.baseline:.2%}) against "
+                f"{self.control} needs {self.n_per_arm:,} {unit} per arm, {self.total:,} in "
+                f"all ({self.power:.0%} power, α = {self.alpha:g} over "
+                f"{len(self.arms) - 1} comparisons): about {self.periods:,.1f} "
+                f"{self.period}s at this store's {self.units_per_period:,.0f} {unit} a "
+                f"{self.period}")
+
+
+def plan_test(arms, control: str, baseline: float, units_per_period: float,
+              period: str = "week", relative_lift: float = 0.2, alpha: float = 0.05,
+              power: float = 0.8) -> ExperimentPlan:
+    """Size a test of ``arms`` against ``control`` at a store's own baseline and traffic.
+
+    The effect worth detecting is ``relative_lift`` of the baseline (20% by default);
+    each of the ``len(arms) - 1`` comparisons runs at ``alpha / (len(arms) - 1)``
+    (:func:`sample_size_proportion`, Cohen's h).
+
+    Examples
+    --------
+    >>> p = plan_test(("0%", "10%"), "0%", baseline=0.10, units_per_period=1000)
+    >>> p.n_per_arm, round(p.periods, 1)
+    (3835, 7.7)
+    """
+    arms = tuple(arms)
+    if control not in arms or len(arms) < 2:
+        raise ValueError(f"need at least two arms including the control {control!r}: {arms}")
+    if not 0 < baseline < 1:
+        raise ValueError(f"the store's baseline rate must be in (0, 1), got {baseline}")
+    lift = baseline * relative_lift
+    k = len(arms) - 1
+    n = sample_size_proportion(baseline, lift, alpha=alpha / k, power=power)
+    return ExperimentPlan(arms, control, baseline, lift, n, float(units_per_period), period,
+                          alpha, power)

@@ -7,7 +7,7 @@ Features (:mod:`.features`: abandonment episodes), the study and decision
 
 from __future__ import annotations
 
-from ...experiments import ExperimentInputError
+from ...experiments import ExperimentInputError, plan_test
 from ...files import atomic_write_json
 from ..base import Analysis, Context
 from .export import (
@@ -43,7 +43,30 @@ class CartTiming(Analysis):
         try:
             return run_cart_timing(ctx.con, dataset_hash=ctx.dataset_hash)
         except ExperimentInputError as exc:
-            return self.skip(str(exc))
+            return self.skip(str(exc), self.sized_test(ctx))
+
+    #: the arms a first timing test compares (the config's channels and a short and a
+    #: long delay), against no message
+    ARMS = ("no message", "email after 1 h", "email after 24 h", "sms after 1 h")
+
+    def sized_test(self, ctx: Context, window_days: float = 7.0) -> str:
+        """The cart test, sized at this store's abandoned carts and natural recovery."""
+        ep = abandonment_episodes(ctx.con, window_days=window_days).execute()
+        if len(ep) < 2:
+            return CART_TEST + " (this store has too few abandoned carts to size it)"
+        span = (ep.abandoned_at.max() - ep.abandoned_at.min()).total_seconds() / (7 * 86400)
+        per_week = len(ep) / max(span, 1.0)
+        quiet = ep[ep.n_messages.fillna(0) == 0]  # carts no reminder reached
+        basis = quiet if len(quiet) >= 30 else ep
+        baseline = float(basis.recovered.mean())
+        if not 0 < baseline < 1:
+            return CART_TEST
+        plan = plan_test(self.ARMS, "no message", baseline, per_week, period="week")
+        which = ("abandoned carts no reminder reached" if basis is quiet else
+                 "all abandoned carts, reminded or not (too few were left alone to measure "
+                 "the rate without one)")
+        return (f"{CART_TEST}. {plan.sentence('carts')}; the baseline is the share of "
+                f"{which} that were bought within {window_days:g} days")
 
     def section(self, result: CartTimingStudy):
         return cart_timing_section(result)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ...experiments import plan_test
 from ...results import Result
 from ...simulate.truth import discount_conversion_truth
 from ..base import Analysis, Context
@@ -26,6 +27,7 @@ from .export import (
 from .features import (
     discount_counts,
     discount_units,
+    offer_audience,
     offer_redemption,
     segment_economics,
     segment_features,
@@ -63,7 +65,8 @@ class DiscountCalibration(Analysis):
     def run(self, ctx: Context):
         units = discount_units(ctx.con).execute()
         if units.empty:
-            return self.skip("the dataset has no randomized discount experiment")
+            return self.skip("the dataset has no randomized discount experiment",
+                             self.sized_test(ctx))
         try:
             # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400
             # (measured); segments are pooled toward segments like them
@@ -83,6 +86,17 @@ class DiscountCalibration(Analysis):
                 ctx.echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
                          "re-simulate to score the decision")
         return DiscountOutcome(fit, decision, score)
+
+    def sized_test(self, ctx: Context) -> str:
+        """The discount test, sized at this store's audience and purchase rate."""
+        aud = offer_audience(ctx.con)
+        if not aud["customers"] or not 0 < aud["baseline"] < 1:
+            return DISCOUNT_TEST + " (this store's orders are too few to size it)"
+        plan = plan_test(("0%", "5%", "10%", "15%", "20%"), "0%", aud["baseline"],
+                         aud["customers"], period="send")
+        return (f"{DISCOUNT_TEST}. {plan.sentence('customers')}; the baseline is the "
+                f"share of active customers who buy within {aud['window_days']:g} days "
+                "without an offer")
 
     def section(self, result):
         return discount_section(result.fit.model, result.decision,

@@ -234,3 +234,32 @@ def offer_redemption(units: pd.DataFrame) -> float:
         return 1.0
     nonredeemed = float(((offered.converted == 1) & (offered.discount_amount <= 0)).sum())
     return float(np.clip(1.0 - nonredeemed / expected_anyway, 0.0, 1.0))
+
+
+def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
+                   weeks: int = 12) -> dict:
+    """Who a seasonal offer would reach and how often they buy anyway, from the orders.
+
+    ``customers``: customers with an order in the ``active_days`` before the last order
+    (opted in to email, where the customers table says); ``baseline``: the share of
+    them who buy in a ``window_days`` window, averaged over the last ``weeks`` windows
+    — the no-discount arm's conversion rate a discount test would be measured against.
+    """
+    require_tables(con, "offer audience", {
+        "orders": ("customer_id", "placed_at"), "customers": ("customer_id",)})
+    o, c = con.table("orders"), con.table("customers")
+    last = o.placed_at.max().execute()
+    start = last - pd.Timedelta(days=active_days)
+    active = o.filter(o.placed_at > start).select("customer_id").distinct()
+    if "email_opt_in" in c.columns:
+        opted = c.filter(c.email_opt_in).select("customer_id")
+        active = active.semi_join(opted, "customer_id")
+    n = int(active.count().execute())
+    recent = o.filter(o.placed_at > last - pd.Timedelta(days=window_days * weeks)).semi_join(
+        active, "customer_id")
+    secs = window_days * 86400
+    age = ((ibis.literal(last).epoch_seconds() - recent.placed_at.epoch_seconds()) // secs)
+    per = (recent.mutate(window=age.cast("int64"))
+           .group_by("window").aggregate(buyers=_.customer_id.nunique()).execute())
+    baseline = float(per.buyers.sum() / (weeks * n)) if n else float("nan")
+    return {"customers": n, "baseline": baseline, "window_days": window_days}
