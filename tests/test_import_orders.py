@@ -115,3 +115,24 @@ def test_an_order_level_file_runs_the_report_end_to_end(store, tmp_path):
     bad = CliRunner().invoke(main, ["import", "orders", str(src), "--out",
                                     str(tmp_path / "x"), "--map", "order_id=id"])
     assert bad.exit_code == 2 and "required field" in bad.output
+
+
+def test_a_broken_csv_is_an_error_and_bad_rows_are_counted_from_one(tmp_path):
+    """A truncated file or a broken quote must not import as a shorter table; rejected
+    rows carry the data-row number a user finds in the file (1 = the row after the
+    header)."""
+    cols = "order_id=Name,customer_id=Email,placed_at=Created at,revenue=Total"
+    broken = tmp_path / "broken.csv"
+    broken.write_text('Name,Email,Created at,Total\n#1,a@b.co,2024-01-02 10:00:00 +0100,12.5\n'
+                      '#2,"unterminated,2024-01-03,9\n')
+    with pytest.raises(ImportInputError, match=r"broken.csv: cannot be read as CSV"):
+        OrdersImporter(parse_map(cols)).read(broken)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Name,Email,Created at,Total\n#1,a@b.co,2024-01-02 10:00:00 +0100,12.5\n"
+                   "#2,c@d.co,not a date,9\n#3,e@f.co,2024-01-04,-4\n#4,00123,2024-01-05,3\n")
+    imp = OrdersImporter(parse_map(cols))
+    res = import_dataset(imp, imp.read(bad), tmp_path / "shop")
+    assert dict(zip(res.rejects.source_row, res.rejects.reason, strict=True)) == {
+        2: "placed_at is not a date and time", 3: "revenue is not a number >= 0"}
+    # ids are text as exported: a leading zero survives
+    assert "00123" in set(read_table(res.path, "customers").customer_id)

@@ -80,3 +80,13 @@ def test_a_failed_import_leaves_the_earlier_dataset_intact(sources, tmp_path):
 def test_an_importer_must_say_how_it_stages():
     with pytest.raises(NotImplementedError):
         Importer().tables({})
+
+
+def test_the_default_reader_takes_a_file_or_a_folder_of_csvs(tmp_path):
+    (tmp_path / "orders.csv").write_text("id,total\n1,9.5\n")
+    (tmp_path / "customers.csv").write_text("id\n7\n")
+    got = Importer().read(tmp_path)
+    assert sorted(got) == ["customers", "orders"] and got["orders"].total.tolist() == [9.5]
+    assert list(Importer().read(tmp_path / "orders.csv")) == ["orders"]
+    with pytest.raises(FileNotFoundError, match="no CSV file"):
+        Importer().read(tmp_path / "missing.csv")

@@ -294,7 +294,6 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     """
     import pandas as pd
 
-    from .analyses.clv.features import rfm_from_transactions
     from .clv import (
         BetaGeoModel,
         CLVInputError,
@@ -306,7 +305,9 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     unit = time_unit or "days"
     try:
         df = pd.read_csv(file)
-        if calibration_end is not None:
+        if calibration_end is not None:  # a transaction log: the dataset features (Ibis)
+            from .analyses.clv.features import rfm_from_transactions
+
             df = rfm_from_transactions(df, calibration_end, time_unit=unit)
         cls = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel,
                "paretonbd": ParetoNBDModel}[model_name]

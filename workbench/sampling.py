@@ -46,6 +46,11 @@ class SamplerSettings:
     target_accept: float | None = None
     random_seed: int | None = 0
 
+    @classmethod
+    def of(cls, estimator) -> SamplerSettings:
+        """The settings an estimator stores as attributes (scikit-learn style)."""
+        return cls(**{f: getattr(estimator, f) for f in cls.__dataclass_fields__})
+
     def check(self, error: type[Exception] = ValueError) -> SamplerSettings:
         """Raise ``error`` naming the setting that is out of range; return self."""
         if self.sampler not in SAMPLERS:

@@ -83,9 +83,7 @@ class _BayesianMixin:
         import pytensor.tensor as pt
 
         self.days_per_unit_ = _days_per_unit(self.time_unit)
-        settings = SamplerSettings(draws=self.draws, tune=self.tune, chains=self.chains,
-                                   sampler=self.sampler, target_accept=self.target_accept,
-                                   random_seed=self.random_seed).check(CLVInputError)
+        settings = SamplerSettings.of(self).check(CLVInputError)
         # Precondition with the Laplace approximation: sample z with
         # log(theta) = mode + L z, L the Cholesky factor of the MLE's covariance, so the
         # posterior NUTS sees is close to a standard normal (the raw log-parameters are

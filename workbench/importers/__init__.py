@@ -58,14 +58,18 @@ class Importer:
     """One source format: :meth:`stage` (as-is -> typed staging) and :meth:`canonical`.
 
     ``name`` goes into the manifest's ``generator``; :meth:`read` turns the
-    paths a user gives (files or a folder) into source DataFrames by name.
+    path a user gives (a file, or a folder of files) into source DataFrames by name.
     """
 
     name: ClassVar[str]
 
-    def read(self, paths: Mapping[str, str | Path]) -> dict[str, pd.DataFrame]:
-        """Source DataFrames by name, as exported (CSV by default)."""
-        return {k: pd.read_csv(p) for k, p in paths.items()}
+    def read(self, path: str | Path) -> dict[str, pd.DataFrame]:
+        """Source DataFrames by name, as exported: a CSV file, or a folder of them by stem."""
+        path = Path(path)
+        files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+        if not files or not all(f.is_file() for f in files):
+            raise FileNotFoundError(f"{path}: no CSV file to import")
+        return {f.stem: pd.read_csv(f) for f in files}
 
     def stage(self, sources: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """Rename and type the source columns (no rows dropped)."""

@@ -12,7 +12,7 @@ names, for each canonical field, the source column that holds it:
   (per order).  Revenue is then the lines' value less the discount: totals that
   include shipping and taxes are not revenue here.
 
-Staging reads the file through DuckDB, renames the mapped columns and types them;
+Staging reads the file through Arrow, renames the mapped columns and types them;
 the canonical step keeps what it can and rejects the rest with a reason (an
 unparseable time, a missing id, a non-positive price or quantity, a repeated
 order row).  An order-level file gets one line per order of product ``unknown``
@@ -107,22 +107,30 @@ class OrdersImporter(Importer):
         self.source = "orders"
 
     def read(self, path: str | Path) -> dict[str, pd.DataFrame]:
-        """The file through DuckDB (CSV or Parquet), every column as it is."""
-        import duckdb
+        """The file as it is: CSV (every column as text) or Parquet.
+
+        CSV goes through Arrow's strict parser, so a truncated file or a broken quote is
+        an error naming the line, not a silently shorter table.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
 
         path = Path(path)
         self.source = path.name
         if not path.is_file():
             raise ImportInputError(f"{path}: no such file")
-        reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") else "read_csv"
+        parquet = path.suffix.lower() in (".parquet", ".pq")
         try:
-            rel = (duckdb.read_parquet(str(path)) if reader == "read_parquet"
-                   else duckdb.read_csv(str(path), all_varchar=True))
-            df = rel.to_arrow_table().to_pandas()
-        except duckdb.Error as exc:
-            raise ImportInputError(f"{path}: cannot be read as "
-                                   f"{'Parquet' if reader == 'read_parquet' else 'CSV'}: "
-                                   f"{str(exc).splitlines()[0]}") from exc
+            if parquet:
+                df = pq.read_table(path).to_pandas()
+            else:
+                names = pacsv.open_csv(path).schema.names
+                df = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()))).to_pandas()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ImportInputError(f"{path}: cannot be read as {'Parquet' if parquet else 'CSV'}"
+                                   f": {str(exc).splitlines()[0][:300]}") from exc
         absent = [c for c in self.mapping.values() if c not in df.columns]
         if absent:
             raise ImportInputError(f"{path.name}: mapped column(s) {absent} not in the file; "
@@ -160,7 +168,8 @@ class OrdersImporter(Importer):
             nonlocal bad
             mask = mask & ~bad
             if mask.any():
-                rejects.append(reject(self.source, o.index[mask], reason))
+                # data rows counted from 1 (in a CSV, row 1 is the line after the header)
+                rejects.append(reject(self.source, o.index[mask] + 1, reason))
                 bad |= mask
 
         rule(o.order_id.isna(), "no order id")

@@ -233,9 +233,7 @@ class DiscountResponseModel:
 
     def sampler_settings(self) -> SamplerSettings:
         """The NUTS settings of this model as the shared :class:`SamplerSettings`."""
-        return SamplerSettings(draws=self.draws, tune=self.tune, chains=self.chains,
-                               sampler=self.sampler, target_accept=self.target_accept,
-                               random_seed=self.random_seed)
+        return SamplerSettings.of(self)
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("draws", "tune", "chains", "sampler",
