@@ -145,16 +145,14 @@ def import_orders(file, mapping, map_file, out):
     Rejected rows go to DIR/rejects.csv with their reason; emails and phones used
     as customer ids are pseudonymized.
     """
-    from .importers import import_dataset
-    from .importers.orders import ImportInputError, OrdersImporter, parse_map, read_map_file
+    from .importers import ImportInputError, dataset_salt, import_dataset
+    from .importers.orders import OrdersImporter, parse_map, read_map_file
     from .schema import DatasetValidationError
 
     try:
         fields = {**(read_map_file(map_file) if map_file else {}), **parse_map(mapping)}
-        salt = None  # a re-import keeps the dataset's pseudonyms
-        if (Path(out) / "manifest.json").exists():
-            salt = json.loads((Path(out) / "manifest.json").read_text()).get("id_salt")
-        importer = OrdersImporter(fields, salt=salt)
+        # a re-import keeps the dataset's pseudonyms
+        importer = OrdersImporter(fields, salt=dataset_salt(out))
         res = import_dataset(importer, importer.read(file), Path(out),
                              manifest={"source_files": [Path(file).name],
                                        "id_salt": importer.salt})
@@ -164,6 +162,119 @@ def import_orders(file, mapping, map_file, out):
         _fail(f"{file}: the imported tables break the schema:\n{exc.report.summary()}")
     click.echo(res.summary())
     click.echo(f"rejected rows and their reasons: {res.path / 'rejects.csv'}")
+
+
+def _progress(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _imported(run_import, source: str):
+    """Run one importer and print its summary; a clear error and nothing written on failure."""
+    from .importers import ImportInputError
+    from .schema import DatasetValidationError
+
+    try:
+        res = run_import()
+    except ImportInputError as exc:
+        _fail(str(exc), code=2)
+    except DatasetValidationError as exc:
+        _fail(f"{source}: the imported tables break the schema:\n{exc.report.summary()}")
+    click.echo(res.summary())
+    click.echo(f"rejected rows and their reasons: {res.path / 'rejects.csv'}")
+
+
+@import_group.command("ga4")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Dataset folder to write (replaced only when the import succeeds).")
+def import_ga4(paths, out):
+    """GA4's BigQuery export (events_* as JSON lines, .json.gz or Parquet) into a dataset.
+
+    \b
+    workbench import ga4 export/events_*.json.gz --out data/shop
+
+    PATHS are files or folders of them.  Sessions come from ga_session_id, traffic
+    sources from source/medium (email and SMS from the UTM medium), orders and items
+    from purchase events (a purchase logged twice is merged, once).
+    """
+    from .importers.ga4 import import_ga4 as run
+
+    _imported(lambda: run([Path(p) for p in paths], Path(out), progress=_progress),
+              ", ".join(paths))
+
+
+@import_group.command("shopify")
+@click.option("--orders", "orders_file", type=click.Path(exists=True, dir_okay=False),
+              required=True, help="orders_export.csv (current or older column layout).")
+@click.option("--customers", "customers_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="customers_export.csv (sign-ups without orders, consent).")
+@click.option("--products", "products_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="products_export.csv (product type and tags).")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Dataset folder to write (replaced only when the import succeeds).")
+def import_shopify(orders_file, customers_file, products_file, out):
+    """The Shopify admin's CSV exports into a dataset.
+
+    \b
+    workbench import shopify --orders orders_export.csv \\
+      --customers customers_export.csv --products products_export.csv --out data/shop
+    """
+    from .importers.shopify import import_shopify as run
+
+    _imported(lambda: run(Path(orders_file), Path(out),
+                          customers=Path(customers_file) if customers_file else None,
+                          products=Path(products_file) if products_file else None,
+                          progress=_progress), orders_file)
+
+
+@import_group.command("messages")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["klaviyo", "csv"]), default="klaviyo",
+              show_default=True, help="Klaviyo-style metric events, or any CSV with --map.")
+@click.option("--map", "mapping", default="", metavar="FIELD=COLUMN,...",
+              help="For --format csv: the source column of each message field.")
+@click.option("--into", type=click.Path(exists=True, file_okay=False), required=True,
+              help="The existing dataset the messages are added to (rewritten atomically).")
+def import_messages(file, fmt, mapping, into):
+    """An email/SMS platform's message events added to an existing dataset.
+
+    \b
+    workbench import messages klaviyo_events.csv --format klaviyo --into data/shop
+    """
+    from .importers.messages import import_messages as run
+
+    _imported(lambda: run(Path(file), Path(into), fmt=fmt, mapping=mapping,
+                          progress=_progress), file)
+
+
+@main.command("export")
+@click.argument("fmt", type=click.Choice(["ga4", "shopify", "klaviyo"]))
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Folder for the exported files.")
+@click.option("--layout", type=click.Choice(["current", "legacy"]), default="current",
+              show_default=True, help="shopify: the admin's current or older CSV columns.")
+@click.option("--file-format", "file_format", type=click.Choice(["jsonl.gz", "jsonl",
+                                                                  "parquet"]),
+              default="jsonl.gz", show_default=True, help="ga4: how events_* are written.")
+def export(fmt, dataset, out, layout, file_format):
+    """Write a dataset in a platform's export format (sample files, round-trip tests).
+
+    \b
+    workbench export ga4 data/demo --out exports/ga4
+    workbench export shopify data/demo --out exports/shopify --layout legacy
+    workbench export klaviyo data/demo --out exports/klaviyo
+    """
+    from .exporters import export_dataset
+    from .store import DatasetError
+
+    try:
+        files = export_dataset(fmt, Path(dataset), Path(out), layout=layout,
+                               file_format=file_format, progress=_progress)
+    except DatasetError as exc:
+        _fail(str(exc))
+    for f in files:
+        click.echo(str(f))
 
 
 @main.command()

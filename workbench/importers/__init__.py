@@ -32,7 +32,7 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -45,6 +45,29 @@ from ..store import validate, write_dataset
 
 #: the columns of the rejects table written with every imported dataset
 REJECT_COLUMNS = ("table", "source_row", "reason")
+
+#: a progress callback: one short line per step ("read 2,000,000 events from events_1.json.gz")
+Progress = Callable[[str], None]
+
+
+class ImportInputError(ValueError):
+    """A file, a column map or a column that cannot be imported; the message names it."""
+
+
+def quiet(_msg: str) -> None:
+    """The default :data:`Progress`: say nothing."""
+
+
+def dataset_salt(out: str | Path) -> str | None:
+    """The pseudonym salt of the dataset already at ``out`` (None when there is none).
+
+    A re-import into the same folder, or messages imported into an existing dataset,
+    reuse it, so the same email maps to the same customer id.
+    """
+    manifest = Path(out) / "manifest.json"
+    if not manifest.exists():
+        return None
+    return json.loads(manifest.read_text()).get("id_salt")
 
 
 def reject(table: str, rows: Iterable, reason: str) -> pd.DataFrame:
@@ -136,4 +159,5 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
 #: the registered importers by name (filled by the importer modules)
 IMPORTERS: dict[str, type[Importer]] = {}
 
-__all__ = ["IMPORTERS", "REJECT_COLUMNS", "ImportResult", "Importer", "import_dataset", "reject"]
+__all__ = ["IMPORTERS", "REJECT_COLUMNS", "ImportInputError", "ImportResult", "Importer",
+           "Progress", "dataset_salt", "import_dataset", "quiet", "reject"]

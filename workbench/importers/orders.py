@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import IMPORTERS, Importer, reject
+from . import IMPORTERS, Importer, ImportInputError, reject
 
 REQUIRED = ("order_id", "customer_id", "placed_at")
 LINE_FIELDS = ("product_id", "quantity", "unit_price")
@@ -43,10 +43,6 @@ FIELDS = (*REQUIRED, "revenue", "discount_amount", *LINE_FIELDS, "unit_cost", "c
 UNKNOWN_PRODUCT = "unknown"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
-
-
-class ImportInputError(ValueError):
-    """A file, a column map or a column that cannot be imported; the message names it."""
 
 
 def parse_map(text: str) -> dict[str, str]:
