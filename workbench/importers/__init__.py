@@ -132,14 +132,17 @@ class ImportResult(Result):
 
 
 def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out: str | Path,
-                   manifest: Mapping | None = None) -> ImportResult:
+                   manifest: Mapping | None = None,
+                   extra_files: Mapping[str, str] | None = None) -> ImportResult:
     """Sources -> canonical tables -> validation -> an atomic dataset at ``out``.
 
     Raises :class:`~workbench.schema.DatasetValidationError` (listing every
     violation) when the canonical tables break the schema; nothing is written
     then, and an earlier dataset at ``out`` is left as it was.  The rejected
     rows are written with the dataset (``rejects.csv``, one row per source row
-    with its reason) and counted in the manifest.
+    with its reason) and counted in the manifest.  ``extra_files`` are small text
+    files the format carries beyond the canonical tables (Shopify's discount codes
+    per order), written with the dataset.
     """
     tables, rejects = importer.tables(sources)
     report = validate(tables)
@@ -151,7 +154,8 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
                          extra_files={"rejects.csv": rejects.to_csv(index=False),
                                       "import.json": json.dumps(
                                           {"importer": importer.name,
-                                           "sources": sorted(sources)}, indent=2)})
+                                           "sources": sorted(sources)}, indent=2),
+                                      **(extra_files or {})})
     counts = {k: int(len(v)) for k, v in tables.items()}
     return ImportResult(path, counts, rejects, report)
 
