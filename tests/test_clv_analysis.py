@@ -92,3 +92,67 @@ def test_bgnbd_recovers_the_simulators_parameters_per_channel(tmp_path):
         t = truth[ch]
         for k, tk in (("r", t["r"]), ("alpha", t["alpha_days"]), ("a", t["a"]), ("b", t["b"])):
             assert abs(m.params_[k] - tk) < 4 * m.se_[k], (ch, k, m.params_[k], tk, m.se_[k])
+
+
+def test_scored_as_of_the_last_order_every_buyer_included(analysis, small_dataset):
+    """The scorecard is as of the data's last day, not the calibration date (issue 14)."""
+    import pandas as pd
+
+    from workbench.store import read_table
+
+    o = read_table(small_dataset, "orders")
+    last = pd.to_datetime(o.placed_at, utc=True).max()
+    sc, s = analysis.scorecard, analysis.settings
+    assert s["scored_as_of"] == last and s["calibration_end"] < last
+    # every buyer is scored, including those whose first order is after the calibration date
+    assert set(sc.customer_id) == set(o.customer_id)
+    # no "expected next order" is already in the past
+    nxt = pd.to_datetime(sc.expected_date_of_next_order, utc=True).dropna()
+    assert (nxt >= last.floor("D")).all()
+    # a customer who ordered in the last 14 days is marked, and none is flagged
+    first = o.groupby("customer_id").placed_at.min()
+    young = set(first[first > last - pd.Timedelta(days=14)].index)
+    assert set(sc.loc[sc.short_history, "customer_id"]) == young and young
+    assert not young & set(analysis.flags.customer_id)
+    # at-risk customers have not ordered in the last weeks: nobody who just bought again
+    last_order = o.groupby("customer_id").placed_at.max()
+    risk = analysis.flags.loc[analysis.flags.flag == "at_risk", "customer_id"]
+    assert (last_order[risk] < last - pd.Timedelta(days=7)).all()
+
+
+def _no_dropout_rfm(n=3000, lam=0.3, seed=1):
+    """Poisson buyers who never stop (no dropout at all): the BG/NBD limit p -> 0."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(5, 52, n)
+    k = rng.poisson(lam * T)
+    last = np.array([rng.uniform(0, t, x).max() if x else 0.0 for t, x in zip(T, k)])
+    return pd.DataFrame({"customer_id": np.arange(n), "frequency": k, "recency": last,
+                         "T": T, "monetary_value": np.where(k > 0, 50.0, 0.0)})
+
+
+def test_a_fit_at_the_edge_of_the_parameter_space_says_so():
+    """No visible dropout drives a and b to infinity: not converged, the parameters named."""
+    from workbench.clv import BetaGeoModel
+
+    with pytest.warns(RuntimeWarning, match=r"ran off to the edge of the parameter space"):
+        m = BetaGeoModel(time_unit="weeks").fit(_no_dropout_rfm())
+    # the dropout Beta(a, b) degenerates; the purchase-rate Gamma(r, alpha) does not
+    assert m.boundary_ and set(m.boundary_) <= {"a", "b"} and not m.converged_
+
+
+def test_the_clv_analysis_is_skipped_with_the_reason_when_not_identified(monkeypatch,
+                                                                         small_dataset):
+    from workbench.analyses import Context, Skipped, get
+    from workbench.analyses.clv import analysis as mod
+
+    def fit_at_edge(self, rfm, *a, **k):  # the fit a store without dropout gives
+        self.set_params(r=1.3e6, alpha=4.3e6, a=0.5, b=1e3)
+        self.boundary_ = ["r"]
+        return self
+
+    monkeypatch.setattr(mod.BetaGeoModel, "fit", fit_at_edge)
+    out = get("clv")(Context.open(small_dataset, echo=lambda s: None))
+    assert isinstance(out, Skipped)
+    assert "['r'] ran off to the edge of the parameter space" in out.reason

@@ -20,6 +20,11 @@ from ..vocab import TIME_UNITS
 #: days per time unit — one table for the RFM features and the models
 TIME_UNITS_IN_DAYS = TIME_UNITS
 _LOG_BOUND = 25.0  # log-parameters live in [-25, 25]; reaching it means "not identified"
+#: beyond exp(±13.8) = 1e6 (or 1e-6) a parameter is taken as running off to the edge: the
+#: published fits (CDNOW, Fader, Hardie & Lee 2005) sit well inside, r = 0.24 .. b = 2.57
+_EDGE_LOG = 13.8
+#: scale parameters carry the data's units (time, money): only shape parameters are tested
+_SCALE_PARAMS = frozenset({"alpha", "beta", "v"})
 
 
 class CLVInputError(ValueError):
@@ -308,6 +313,7 @@ class _Fitter:
         self.log_likelihood_ = np.nan
         self.n_customers_ = self.n_rows_fitted_ = 0
         self.converged_ = True
+        self.boundary_ = []
         return self
 
     # filled by subclasses
@@ -329,7 +335,13 @@ class _Fitter:
         self.n_customers_ = int(n_customers)
         self.n_rows_fitted_ = len(args[0])
         at_bound = np.abs(np.abs(lp) - _LOG_BOUND) < 1e-6
-        self.converged_ = bool(ok and not at_bound.any())
+        # a parameter running off towards infinity (r = 1.3e6 was seen on a store where no
+        # customer has visibly dropped out yet) is the edge of the parameter space even
+        # before it reaches the optimizer's bound: the model is not identified there
+        shape = np.array([p not in _SCALE_PARAMS for p in self.PARAMS])
+        edge = at_bound | ((np.abs(lp) > _EDGE_LOG) & shape)
+        self.boundary_ = [str(p) for p in np.array(self.PARAMS)[edge]]
+        self.converged_ = bool(ok and not edge.any())
         H = (_hessian(self._loglik, lp, args) if self._ANALYTIC_GRADIENT
              else _hessian_from_ll(self._loglik, lp, args))
         try:
@@ -347,9 +359,9 @@ class _Fitter:
         se_log = np.sqrt(np.diag(cov))
         self.se_log_ = pd.Series(se_log, index=list(self.PARAMS))
         self.se_ = pd.Series(np.exp(lp) * se_log, index=list(self.PARAMS))  # delta method
-        if at_bound.any():
-            warnings.warn(f"{self.NAME}: {list(np.array(self.PARAMS)[at_bound])} reached the "
-                          f"bound exp(±{_LOG_BOUND}): not identified by these data",
+        if edge.any():
+            warnings.warn(f"{self.NAME}: {self.boundary_} ran off to the edge of the parameter "
+                          f"space (beyond exp(±{_EDGE_LOG:g})): not identified by these data",
                           RuntimeWarning, stacklevel=3)
         elif not ok:
             warnings.warn(f"{self.NAME}: the optimizer did not converge ({message})",

@@ -81,8 +81,15 @@ class CLVAnalysis(Result):
                          f"(95% interval {d['low']:+,.2f} to {d['high']:+,.2f}).")
         n_risk = int((self.flags.flag == "at_risk").sum())
         n_new = int((self.flags.flag == "promising_new").sum())
-        lines.append(f"{n_risk:,} valuable customers are at risk (P(alive) below "
-                     f"{s['alive_threshold']:.0%}) and {n_new:,} new customers look promising.")
+        lines.append(f"Scored as of the last order ({s['scored_as_of']:%Y-%m-%d}), refitted "
+                     f"on all the history: {n_risk:,} valuable customers are at risk "
+                     f"(P(alive) below {s['alive_threshold']:.0%}) and {n_new:,} new "
+                     "customers look promising.")
+        if s.get("short_history"):
+            lines.append(f"{s['short_history']:,} customers first ordered less than "
+                         f"{s['min_history_days']:g} days before it: their scores rest on the "
+                         "store's pattern, not their own, so they are marked short_history "
+                         "and never flagged.")
         if self.truth is not None:
             t = self.truth
             lines.append(f"Against the simulator's truth, mean predicted P(alive) "
@@ -168,11 +175,12 @@ def cohort_value_chart(cohorts: dict):
         width=420, height=220, title="Cohorts: value accumulated by acquisition channel")
 
 
-def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: str = "bgnbd",
+def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, model: str = "bgnbd",
                 time_unit: str = "weeks", horizon_days: float = 365.0,
                 annual_discount_rate: float = 0.10, margin: float = 0.35,
                 value_quantile: float = 0.8, alive_threshold: float = 0.5,
-                new_customer_days: float = 60.0, dataset=None) -> CLVAnalysis:
+                new_customer_days: float = 60.0, min_history_days: float = 14.0,
+                dataset=None) -> CLVAnalysis:
     """Fit, validate and apply the CLV models on a dataset's orders.
 
     Parameters
@@ -181,7 +189,9 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
         A connection from :func:`workbench.store.open_dataset`.
     calibration_end, holdout_days
         Where the calibration period ends (default: ``holdout_days`` before the last
-        order) and how long the holdout is (days).
+        order) and how long the holdout is (days; default 90, or a third of the order
+        history when that is shorter than 270 days, so a young store keeps two thirds
+        of its history to fit on).
     model, time_unit
         ``bgnbd``, ``mbgnbd`` or ``paretonbd``; the unit the RFM summary is in.
     horizon_days, annual_discount_rate, margin
@@ -193,8 +203,18 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
         Churn flags: customers above this quantile of historic value with P(alive)
         below the threshold are ``at_risk``; customers younger than
         ``new_customer_days`` above the quantile of predicted CLV are ``promising_new``.
+    min_history_days
+        Customers whose first order is more recent than this get ``short_history`` in the
+        scorecard (their numbers are the population's, not theirs) and are never flagged.
     dataset
         The dataset path, to check P(alive) against the simulator's truth when present.
+
+    The models are fitted twice: up to ``calibration_end`` to validate on the holdout
+    (the validation tables and metrics), then on all the history to score every customer
+    as of the last order (the scorecard, values by channel and flags: Fader, Hardie & Lee
+    2005 fit on the calibration period only to *test* the model).  A fit whose shape
+    parameters run off to the edge of the parameter space (no customer visibly dropped
+    out yet) raises :class:`~workbench.clv.CLVInputError` saying so.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
@@ -203,6 +223,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     tx = transactions(con)
     last = pd.Timestamp(tx.ts.max().execute())
     last = last.tz_localize("UTC") if last.tzinfo is None else last
+    if holdout_days is None:
+        first = pd.Timestamp(tx.ts.min().execute())
+        first = first.tz_localize("UTC") if first.tzinfo is None else first
+        holdout_days = float(min(90.0, np.floor((last - first).days / 3)))
     cal = (last - pd.Timedelta(days=holdout_days)) if calibration_end is None else pd.Timestamp(
         calibration_end)
     cal = cal.tz_localize("UTC") if cal.tzinfo is None else cal
@@ -220,8 +244,9 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     returns_rate = float(1 - net.historic_revenue.sum() / rfm.historic_revenue.sum())
     ch = con.table("customers").select("customer_id", "acquisition_channel").execute()
     rfm = rfm.merge(ch, on="customer_id", how="left")
-    m = MODELS[model](time_unit=time_unit).fit(rfm)
-    g = GammaGammaModel(time_unit=time_unit).fit(rfm[rfm.frequency > 0])
+    m = _identified(MODELS[model](time_unit=time_unit).fit(rfm), "the calibration period")
+    _identified(GammaGammaModel(time_unit=time_unit).fit(rfm[rfm.frequency > 0]),
+                "the calibration period")
 
     # holdout validation by frequency bucket (Fader, Hardie & Lee 2005, fig. 4)
     pred = m.expected_purchases(rfm, holdout_days / unit)
@@ -252,15 +277,26 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
         "day": days, "actual": [(elapsed <= d).sum() for d in days],
         "predicted": [m.expected_purchases(rfm, d / unit).sum() for d in days]})
 
-    # value: the scorecard over the horizon, monthly discounting
+    # value as of the data's last day: the holdout only validated; the models that score
+    # are refitted on all the history, so every customer is scored and no "next order"
+    # date or "at risk" flag predates what the data already show
+    full = rfm_summary(con, calibration_end=last, time_unit=time_unit, net_of_returns=False)
+    full = full.merge(ch, on="customer_id", how="left")
+    m_all = _identified(MODELS[model](time_unit=time_unit).fit(full), "all the history")
+    g_all = _identified(GammaGammaModel(time_unit=time_unit).fit(full[full.frequency > 0]),
+                        "all the history")
     month, year = TIME_UNITS["months"], TIME_UNITS["years"]
     period = month / unit
     rate = (1 + annual_discount_rate) ** (month / year) - 1
-    sc = clv_scorecard(m, g, rfm, calibration_end=cal, horizon=horizon_days / unit,
+    sc = clv_scorecard(m_all, g_all, full, calibration_end=last, horizon=horizon_days / unit,
                        period=period, discount_rate=rate, margin=margin,
                        returns_rate=returns_rate).table
-    sc = sc.merge(rfm[["customer_id", "acquisition_channel"]], on="customer_id")
+    sc = sc.merge(full[["customer_id", "acquisition_channel"]], on="customer_id")
     sc["p_alive"] = 1 - sc.churn_probability
+    sc["history_days"] = sc["T"] * unit
+    # a customer first seen days ago has one order and no pattern: the model's number for
+    # them is the population's prior, not knowledge of the customer
+    sc["short_history"] = sc.history_days < min_history_days
 
     by = sc.groupby("acquisition_channel").agg(
         customers=("customer_id", "size"), mean_predicted_clv=("predicted_clv", "mean"),
@@ -273,16 +309,20 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
     by = by.drop(columns="sd")
 
     hist_cut = sc.historic_clv.quantile(value_quantile)
-    risk = sc[(sc.historic_clv >= hist_cut) & (sc.p_alive < alive_threshold)].assign(
-        flag="at_risk").sort_values("historic_clv", ascending=False)
+    risk = sc[(sc.historic_clv >= hist_cut) & (sc.p_alive < alive_threshold)
+              & ~sc.short_history].assign(flag="at_risk").sort_values("historic_clv",
+                                                                      ascending=False)
     clv_cut = sc.predicted_clv.quantile(value_quantile)
-    new = sc[(sc["T"] * unit <= new_customer_days) & (sc.predicted_clv >= clv_cut)].assign(
+    new = sc[(sc.history_days <= new_customer_days) & ~sc.short_history
+             & (sc.predicted_clv >= clv_cut)].assign(
         flag="promising_new").sort_values("predicted_clv", ascending=False)
     cols = ["customer_id", "flag", "acquisition_channel", "historic_clv", "predicted_clv",
             "p_alive", "predicted_number_of_orders", "expected_date_of_next_order"]
     flags = pd.concat([risk[cols], new[cols]], ignore_index=True)
 
-    settings = {"calibration_end": cal, "holdout_days": holdout_days, "model": model,
+    settings = {"calibration_end": cal, "scored_as_of": last, "holdout_days": holdout_days,
+                "model": model, "min_history_days": min_history_days,
+                "short_history": int(sc.short_history.sum()),
                 "returns_rate": returns_rate,
                 "time_unit": time_unit, "horizon_days": horizon_days,
                 "annual_discount_rate": annual_discount_rate, "margin": margin,
@@ -290,18 +330,30 @@ def analyze_clv(con, calibration_end=None, holdout_days: float = 90.0, model: st
                 "new_customer_days": new_customer_days}
     truth = None
     if dataset is not None and has_truth(con, "customers"):
-        truth = _alive_truth(dataset, sc, cal)
+        truth = _alive_truth(dataset, sc, last)
         settings["true_alive_share"] = float(truth.attrs["true_alive_share"])
         settings["truth_by_channel"] = _purchase_truth(dataset, rfm, pred, cal, obs)
 
     cohorts = cohort_triangles(con, by="acquisition_channel")
-    return CLVAnalysis(rfm=rfm, model=m, spend=g, validation=v, metrics=metrics,
+    return CLVAnalysis(rfm=rfm, model=m_all, spend=g_all, validation=v, metrics=metrics,
                        tracking=tracking, scorecard=sc, by_channel=by, flags=flags,
                        truth=truth, settings=settings, cohorts=cohorts)
 
 
+def _identified(fitted, period: str):
+    """The fitted model, or a clear error when its estimates ran off to the boundary."""
+    if fitted.boundary_:
+        raise CLVInputError(
+            f"the {fitted.NAME} fit on {period} is not identified: {fitted.boundary_} ran off "
+            "to the edge of the parameter space. For a purchase model this happens when no "
+            "customer has visibly stopped buying yet (too short a history, or a store "
+            "whose customers all still buy): P(alive) and forecasts would be made up. It "
+            "needs a longer order history, with gaps long enough to show who stopped.")
+    return fitted
+
+
 def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:
-    """P(alive at calibration end) by decile of the prediction against the truth.
+    """P(alive at ``cal``, the scoring date) by decile of the prediction against the truth.
 
     A customer is truly alive at ``cal`` when the simulator's dropout time is later.
     """

@@ -9,7 +9,8 @@ TITLE, ANCHOR = "Customer lifetime value and churn risk", "clv"
 INTRO = ("Which customers will keep buying, what are they worth, and which acquisition "
          "channels bring customers who last? A BG/NBD purchase model and a Gamma-Gamma "
          "spend model are fitted on the order history up to a calibration date and "
-         "checked against what happened after it.")
+         "checked against what happened after it, then refitted on all of it to score "
+         "every customer as of the last order.")
 
 
 def clv_section(analysis=None, reason: str = "") -> Section:
