@@ -127,7 +127,7 @@ def _no_dropout_rfm(n=3000, lam=0.3, seed=1):
     rng = np.random.default_rng(seed)
     T = rng.uniform(5, 52, n)
     k = rng.poisson(lam * T)
-    last = np.array([rng.uniform(0, t, x).max() if x else 0.0 for t, x in zip(T, k)])
+    last = np.array([rng.uniform(0, t, x).max() if x else 0.0 for t, x in zip(T, k, strict=True)])
     return pd.DataFrame({"customer_id": np.arange(n), "frequency": k, "recency": last,
                          "T": T, "monetary_value": np.where(k > 0, 50.0, 0.0)})
 

@@ -110,12 +110,16 @@ class Skipped:
 
     ``reason`` is one sentence naming what was needed and not found;
     ``test_to_run`` says which randomized test would let the decision be made
-    (arms, holdout share, sample size at this store's traffic), when one would.
+    (arms, holdout share, sample size at this store's traffic), when one would;
+    ``described`` is what the data can still say without the decision (a paragraph
+    and titled tables, e.g. discount codes described without a causal claim).
     """
 
     analysis: str
     reason: str
     test_to_run: str = ""
+    described: str = ""
+    tables: tuple = ()
 
     def __str__(self) -> str:
         return f"{self.analysis}: skipped ({self.reason})" + (
@@ -168,7 +172,8 @@ class Analysis:
         if skipped.test_to_run:
             text += f" To decide it, run {skipped.test_to_run}."
         return Section(title=self.title, anchor=self.anchor,
-                       paragraphs=[p for p in (self.intro, text) if p])
+                       paragraphs=[p for p in (self.intro, text, skipped.described) if p],
+                       tables=list(skipped.tables))
 
     def export(self, result, out: Path, ctx: Context) -> dict[str, Path]:
         """Write the analysis's files into ``out`` (atomically); return them by label."""

@@ -9,14 +9,15 @@ section (:mod:`.section`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from ...experiments import plan_test
 from ...results import Result
 from ...simulate.truth import discount_conversion_truth
-from ..base import Analysis, Context
+from ..base import Analysis, Context, Skipped
+from .codes import codes_sentence, describe_codes, read_codes
 from .export import (
     DiscountSection,
     UnconvergedFitError,
@@ -61,6 +62,17 @@ class DiscountCalibration(Analysis):
     needs = {"assignments": (), "orders": (), "order_items": (), "customers": ()}
     recommendation = "discount rule by segment"
     test_to_run = DISCOUNT_TEST
+
+    def __call__(self, ctx: Context):
+        """The calibration, or — without a randomized test — the codes described."""
+        out = super().__call__(ctx)
+        if isinstance(out, Skipped) and ctx.has_table("orders") and ctx.has_table(
+                "order_items"):
+            table = describe_codes(ctx.con, read_codes(ctx.path))
+            out = replace(out, described=codes_sentence(table, f" {ctx.currency}".rstrip()),
+                          tables=(("Discounts in the orders, by code (descriptive: who "
+                                   "used a code was not randomized)", table),))
+        return out
 
     def run(self, ctx: Context):
         units = discount_units(ctx.con).execute()
@@ -136,7 +148,8 @@ class DiscountOutcome(Result):
 __all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
            "UnconvergedFitError", "coverage_against_truth", "decide_discounts", "discount_counts",
-           "discount_section", "discount_units", "expected_margin", "fit_checks", "fit_discounts",
+           "describe_codes", "discount_section", "discount_units", "expected_margin",
+           "fit_checks", "fit_discounts",
            "load_discount", "offer_redemption", "parameter_forms", "save_discount",
            "score_against_truth", "section_from_decision", "segment_economics", "segment_features",
            "segment_units", "study_discount_calibration"]
