@@ -130,3 +130,26 @@ def test_the_cart_test_is_sized_at_the_stores_carts_and_natural_recovery(tmp_pat
     n = sample_size_proportion(rate, 0.2 * rate, alpha=0.05 / 3)
     assert f"{n:,} carts per arm" in out.test_to_run
     assert f"baseline of {rate:.2%}" in out.test_to_run
+
+
+def test_the_config_of_an_imported_store_starts_from_its_current_settings(shop, tmp_path):
+    """'What changes' diffs against the store's own config when given, never silently
+    against the package defaults."""
+    from workbench.analyses import Context
+    from workbench.campaigns.config import (
+        CampaignConfig,
+        load_campaign_config,
+        save_config,
+        with_settings,
+    )
+    from workbench.pipeline import campaign_config
+
+    mine = with_settings(CampaignConfig(), {"campaigns.caps.sms_per_week": 1})
+    cur = save_config(mine, tmp_path / "current.json")
+    ctx = Context.open(shop, echo=lambda s: None)
+    written, sec = campaign_config(ctx, {}, {}, tmp_path, current_config=cur)
+    assert load_campaign_config(written["campaign_config"]).campaigns == mine.campaigns
+    text = " ".join(sec.paragraphs)
+    assert "against your current config" in text and "cannot be replayed" in text
+    _, sec = campaign_config(ctx, {}, {}, tmp_path)
+    assert "--current-config" in " ".join(sec.paragraphs)

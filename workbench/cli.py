@@ -284,7 +284,10 @@ def export(fmt, dataset, out, layout, file_format):
               show_default=True, help="Folder for reports and exported configs.")
 @click.option("--apps/--no-apps", default=True, show_default=True,
               help="Also export the what-if apps (marimo) to OUT/apps/.")
-def run(dataset, out, apps):
+@click.option("--current-config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="An imported store's current campaign config (JSON): the recommended "
+                   "changes are listed against it.")
+def run(dataset, out, apps, current_config):
     """Run every analysis on a dataset and write the reports.
 
     Writes OUT/index.html (one self-contained HTML file that opens offline),
@@ -300,7 +303,8 @@ def run(dataset, out, apps):
         _fail(f"no dataset at {dataset}; create one with `workbench simulate --out {dataset}` "
               "(or `make demo`)")
     try:
-        written = run_all(Path(dataset), Path(out), echo=click.echo, apps=apps)
+        written = run_all(Path(dataset), Path(out), echo=click.echo, apps=apps,
+                          current_config=Path(current_config) if current_config else None)
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
     except DatasetError as exc:

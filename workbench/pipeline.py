@@ -20,6 +20,7 @@ from .campaigns.config import (
     baseline_from_dataset,
     campaign_config_schema,
     diff_configs,
+    load_campaign_config,
     save_config,
     with_recommendations,
 )
@@ -37,9 +38,13 @@ REPLAY_MAX_CUSTOMERS = 5000
 
 def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
             apps: bool = False, analyses: Sequence[Analysis] = ANALYSES,
-            replay_customers: int = REPLAY_MAX_CUSTOMERS) -> dict[str, Path]:
+            replay_customers: int = REPLAY_MAX_CUSTOMERS,
+            current_config: Path | None = None) -> dict[str, Path]:
     """Validate ``dataset``, run the analyses, write reports into ``out``.
 
+    ``current_config``: the store's current campaign config (JSON), which the
+    recommendations are diffed against on a dataset that was not simulated (a
+    simulated one ran under the config its manifest records).
     ``analyses``: which to run (default: the registry); ``apps``: also export the
     what-if apps (:func:`export_apps`) into ``out/apps``.  Returns the written files
     by label.  Raises :class:`~workbench.schema.DatasetValidationError` (with the full
@@ -69,7 +74,8 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
         parts.update(part)
         if analysis.recommendation:
             labels.update({k: analysis.recommendation for k in part})
-    written_config, change = campaign_config(ctx, parts, labels, out, replay_customers)
+    written_config, change = campaign_config(ctx, parts, labels, out, replay_customers,
+                                             current_config)
     written.update(written_config)
     sections.insert(1 if sections else 0, change)
     m = ctx.manifest
@@ -83,24 +89,35 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
 
 
 def campaign_config(ctx: Context, parts: dict[str, object], labels: dict[str, str], out: Path,
-                    replay_customers: int = REPLAY_MAX_CUSTOMERS
-                    ) -> tuple[dict[str, Path], Section]:
+                    replay_customers: int = REPLAY_MAX_CUSTOMERS,
+                    current_config: Path | None = None) -> tuple[dict[str, Path], Section]:
     """The campaign config built from the analyses' parts, and its replayed effect.
 
     ``parts`` are keyword arguments of
     :func:`~workbench.campaigns.config.with_recommendations`; ``labels`` name the
     parts that are recommendations, each of which is also replayed alone.
     """
-    base = baseline_from_dataset(ctx.path) if ctx.simulated else CampaignConfig()
+    if ctx.simulated:
+        base = baseline_from_dataset(ctx.path)
+    else:
+        base = load_campaign_config(current_config) if current_config else CampaignConfig()
     new = with_recommendations(base, **parts)
     new.provenance.dataset_hash = ctx.dataset_hash
     written = {"campaign_config": save_config(new, out / "campaign_config.json"),
                "campaign_config_schema": atomic_write_json(
                    out / "campaign_config.schema.json", campaign_config_schema())}
     if not ctx.simulated:
+        against = ("your current config" if current_config else
+                   "the workbench's default settings, not your store's: give your current "
+                   "campaign config with `workbench run --current-config FILE` to see what "
+                   "would change for you")
+        none = ("" if parts else " No analysis could recommend a setting on this dataset; "
+                "each section below says what it needs.")
         return written, change_section(
-            diff_configs(base, new), None, "This dataset was not simulated, so the change "
-            "cannot be replayed; review the differences before deploying.")
+            diff_configs(base, new), None, f"The changes are listed against {against}. "
+            "This dataset was imported, not simulated, so the change cannot be replayed "
+            "before deploying: each recommendation's evidence is in its section, and "
+            "deploying it with its experiment share kept measures its effect." + none)
 
     n = min(int(ctx.manifest["config"].get("n_customers", replay_customers)), replay_customers)
     rp = Replayer.from_dataset(ctx.path, base, replications=3, n_customers=n)
