@@ -136,3 +136,23 @@ def test_a_broken_csv_is_an_error_and_bad_rows_are_counted_from_one(tmp_path):
         2: "placed_at is not a date and time", 3: "revenue is not a number >= 0"}
     # ids are text as exported: a leading zero survives
     assert "00123" in set(read_table(res.path, "customers").customer_id)
+
+
+def test_one_currency_is_recorded_and_a_mix_is_refused_naming_the_rows(tmp_path):
+    cols = "order_id=Name,customer_id=Email,placed_at=Created at,revenue=Total,currency=Cur"
+    one = tmp_path / "one.csv"
+    one.write_text("Name,Email,Created at,Total,Cur\n#1,a@b.co,2024-01-02,12.5,eur\n"
+                   "#2,c@d.co,2024-01-03,9,EUR\n")
+    imp = OrdersImporter(parse_map(cols))
+    res = import_dataset(imp, imp.read(one), tmp_path / "shop")
+    assert load_manifest(res.path)["currency"] == "EUR"
+    from workbench.analyses import Context
+    assert Context.open(res.path, echo=lambda s: None).currency == "EUR"
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("Name,Email,Created at,Total,Cur\n#1,a@b.co,2024-01-02,12.5,EUR\n"
+                     "#2,c@d.co,2024-01-03,9,USD\n#3,e@f.co,2024-01-04,3,EUR\n")
+    imp = OrdersImporter(parse_map(cols))
+    with pytest.raises(ImportInputError, match=r"mixed.csv: column 'Cur' mixes currencies "
+                       r"\(EUR 2 rows, USD 1 rows\).*first rows not in EUR: \[2\]"):
+        import_dataset(imp, imp.read(mixed), tmp_path / "shop2")
+    assert not (tmp_path / "shop2").exists()

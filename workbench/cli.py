@@ -153,7 +153,8 @@ def import_orders(file, mapping, map_file, out):
         fields = {**(read_map_file(map_file) if map_file else {}), **parse_map(mapping)}
         # a re-import keeps the dataset's pseudonyms
         importer = OrdersImporter(fields, salt=dataset_salt(out))
-        res = import_dataset(importer, importer.read(file), Path(out),
+        sources = importer.read(file)
+        res = import_dataset(importer, sources, Path(out),
                              manifest={"source_files": [Path(file).name],
                                        "id_salt": importer.salt})
     except ImportInputError as exc:

@@ -66,7 +66,9 @@ class Context:
 
     @property
     def currency(self) -> str:
-        return self.manifest.get("config", {}).get("currency", "USD")
+        """The store's currency: an import records it, a simulation's config holds it."""
+        return (self.manifest.get("currency") or
+                self.manifest.get("config", {}).get("currency") or "USD")
 
     @property
     def simulated(self) -> bool:

@@ -58,6 +58,26 @@ def quiet(_msg: str) -> None:
     """The default :data:`Progress`: say nothing."""
 
 
+def one_currency(values: pd.Series, source: str, column: str) -> str | None:
+    """The one currency of ``values`` (None when all are empty), or a clear error.
+
+    Amounts in two currencies cannot be added up: the error names the file, the column,
+    each currency's row count and the first rows (numbered from 1) of the rarer ones.
+    """
+    v = values.astype("string").str.strip().str.upper()
+    v = v[v.notna() & (v != "")]
+    counts = v.value_counts()
+    if len(counts) <= 1:
+        return None if counts.empty else str(counts.index[0])
+    main = counts.index[0]
+    rows = [int(i) + 1 for i in v.index[v != main][:5]]
+    raise ImportInputError(
+        f"{source}: column {column!r} mixes currencies "
+        f"({', '.join(f'{c} {n:,} rows' for c, n in counts.items())}); amounts in different "
+        f"currencies cannot be summed: convert them or import each currency as its own "
+        f"dataset (first rows not in {main}: {rows})")
+
+
 def dataset_salt(out: str | Path) -> str | None:
     """The pseudonym salt of the dataset already at ``out`` (None when there is none).
 
@@ -93,6 +113,10 @@ class Importer:
         if not files or not all(f.is_file() for f in files):
             raise FileNotFoundError(f"{path}: no CSV file to import")
         return {f.stem: pd.read_csv(f) for f in files}
+
+    def manifest_fields(self) -> dict:
+        """What the import learned that the manifest keeps (``currency``), after :meth:`tables`."""
+        return {}
 
     def stage(self, sources: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """Rename and type the source columns (no rows dropped)."""
@@ -148,8 +172,8 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
     report = validate(tables)
     if not report.ok:
         raise DatasetValidationError(report)
-    info = {"generator": f"import:{importer.name}",
-            "rejected_rows": int(len(rejects)), **(manifest or {})}
+    info = {"generator": f"import:{importer.name}", "rejected_rows": int(len(rejects)),
+            **importer.manifest_fields(), **(manifest or {})}
     path = write_dataset(out, tables, manifest=info,
                          extra_files={"rejects.csv": rejects.to_csv(index=False),
                                       "import.json": json.dumps(
@@ -164,4 +188,5 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
 IMPORTERS: dict[str, type[Importer]] = {}
 
 __all__ = ["IMPORTERS", "REJECT_COLUMNS", "ImportInputError", "ImportResult", "Importer",
-           "Progress", "dataset_salt", "import_dataset", "quiet", "reject"]
+           "Progress", "dataset_salt", "import_dataset", "one_currency", "quiet",
+           "reject"]

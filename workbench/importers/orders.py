@@ -9,8 +9,11 @@ names, for each canonical field, the source column that holds it:
 * an **order-line** file (one row per line, order fields repeated or only on an
   order's first line, as Shopify exports them): ``product_id``, ``quantity``,
   ``unit_price``, optionally ``unit_cost``, ``category`` and ``discount_amount``
-  (per order).  Revenue is then the lines' value less the discount: totals that
-  include shipping and taxes are not revenue here.
+  (per order);
+  Revenue is then the lines' value less the discount: totals that include shipping
+  and taxes are not revenue here;
+* either: optionally ``currency`` — one currency for the whole file (a file that mixes
+  currencies is refused, naming the rows), recorded in the manifest.
 
 Staging reads the file through Arrow, renames the mapped columns and types them;
 the canonical step keeps what it can and rejects the rest with a reason (an
@@ -35,11 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import IMPORTERS, Importer, ImportInputError, reject
+from . import IMPORTERS, Importer, ImportInputError, one_currency, reject
 
 REQUIRED = ("order_id", "customer_id", "placed_at")
 LINE_FIELDS = ("product_id", "quantity", "unit_price")
-FIELDS = (*REQUIRED, "revenue", "discount_amount", *LINE_FIELDS, "unit_cost", "category")
+FIELDS = (*REQUIRED, "revenue", "discount_amount", *LINE_FIELDS, "unit_cost", "category",
+          "currency")
 UNKNOWN_PRODUCT = "unknown"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
@@ -101,6 +105,7 @@ class OrdersImporter(Importer):
         self.mapping = dict(mapping)
         self.salt = salt or secrets.token_hex(16)
         self.source = "orders"
+        self.currency: str | None = None
 
     def read(self, path: str | Path) -> dict[str, pd.DataFrame]:
         """The file as it is: CSV (every column as text) or Parquet.
@@ -133,8 +138,14 @@ class OrdersImporter(Importer):
                                    f"it has {list(df.columns)}")
         return {"orders": df}
 
+    def manifest_fields(self) -> dict:
+        return {"currency": self.currency} if self.currency else {}
+
     def stage(self, sources):
         src = sources["orders"]
+        self.currency = (one_currency(src[self.mapping["currency"]], self.source,
+                                      self.mapping["currency"])
+                         if "currency" in self.mapping else None)
         out = pd.DataFrame(index=src.index)
         for field, col in self.mapping.items():
             out[field] = src[col]
