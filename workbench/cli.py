@@ -154,9 +154,10 @@ def import_orders(file, mapping, map_file, out):
         # a re-import keeps the dataset's pseudonyms
         importer = OrdersImporter(fields, salt=dataset_salt(out))
         sources = importer.read(file)
+        _progress(f"orders: read {len(sources['orders']):,} rows from {file}")
         res = import_dataset(importer, sources, Path(out),
                              manifest={"source_files": [Path(file).name],
-                                       "id_salt": importer.salt})
+                                       "id_salt": importer.salt}, progress=_progress)
     except ImportInputError as exc:
         _fail(str(exc), code=2)
     except DatasetValidationError as exc:

@@ -157,7 +157,8 @@ class ImportResult(Result):
 
 def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out: str | Path,
                    manifest: Mapping | None = None,
-                   extra_files: Mapping[str, str] | None = None) -> ImportResult:
+                   extra_files: Mapping[str, str] | None = None,
+                   progress: Progress = quiet) -> ImportResult:
     """Sources -> canonical tables -> validation -> an atomic dataset at ``out``.
 
     Raises :class:`~workbench.schema.DatasetValidationError` (listing every
@@ -168,10 +169,16 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
     files the format carries beyond the canonical tables (Shopify's discount codes
     per order), written with the dataset.
     """
+    def counts(frames):
+        return ", ".join(f"{k} {len(v):,}" for k, v in frames.items())
+
+    progress(f"{importer.name}: mapping {counts(sources)} source rows")
     tables, rejects = importer.tables(sources)
+    progress(f"{importer.name}: validating {counts(tables)}")
     report = validate(tables)
     if not report.ok:
         raise DatasetValidationError(report)
+    progress(f"{importer.name}: writing {out}")
     info = {"generator": f"import:{importer.name}", "rejected_rows": int(len(rejects)),
             **importer.manifest_fields(), **(manifest or {})}
     path = write_dataset(out, tables, manifest=info,
