@@ -137,3 +137,10 @@ def test_cli_transaction_log_and_bad_input(tmp_path):
         bad2, index=False)
     out = CliRunner().invoke(main, ["clv", str(bad2)])
     assert out.exit_code == 2 and "recency" in out.output
+    # a store's export given as a transaction log: the columns it has, and the way in
+    shop = tmp_path / "orders_export.csv"
+    shop.write_text("Name,Email,Created at,Total\n#1,a@b.co,2024-01-02 10:00:00 +0100,12.5\n")
+    out = CliRunner().invoke(main, ["clv", str(shop), "--calibration-end", "2024-02-01"])
+    assert out.exit_code == 2
+    assert "have ['Name', 'Email', 'Created at', 'Total']" in out.output
+    assert "workbench import shopify" in out.output

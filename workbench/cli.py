@@ -438,7 +438,13 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
                             "params": g.params_.to_dict(), "standard_errors": g.se_.to_dict(),
                             "log_likelihood": g.log_likelihood_, "converged": g.converged_}
     except (CLVInputError, ValueError, KeyError) as exc:
-        _fail(str(exc), 2)
+        hint = ""
+        if "missing col" in str(exc):
+            hint = ("\nA store's export (Shopify orders, GA4, any orders table)? Import it "
+                    "first and run the whole analysis on it:\n  workbench import shopify "
+                    "--orders FILE --out data/shop   (or: workbench import orders FILE --map "
+                    "...)\n  workbench run --dataset data/shop")
+        _fail(str(exc) + hint, 2)
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:
