@@ -214,8 +214,8 @@ def test_csv_format_by_a_column_map(tmp_path):
                "bob@example.com"],
         "ch": ["email", "sms", "email", "email", "email"],
         "flow": ["Cart recovery", "Seasonal promo", "Winback", "Winback", "Cart recovery"],
-        "sent": ["2025-03-01T10:00:00Z", "2025-03-01T11:00:00Z", "2025-03-02T10:00:00Z",
-                 "2025-03-02T10:00:00Z", "yesterday"],
+        "sent": ["2025-03-01T10:00:00Z", "2025-03-01T11:00:00Z", "1740909600",
+                 "1740909600", "yesterday"],  # Unix seconds: 2025-03-02T10:00:00Z
         "clicked": ["2025-03-01T10:30:00Z", "", "", "", ""],
         "disc": ["10", "", "", "", ""]}).to_csv(src, index=False)
     res = import_messages(src, path, fmt="csv", mapping=(
@@ -229,9 +229,60 @@ def test_csv_format_by_a_column_map(tmp_path):
     assert m.loc["m1", "discount_pct"] == 10 and m.loc["m2", "discount_pct"] == 0
     assert list(m.campaign) == ["abandoned_cart", "seasonal", "winback"]
     assert (m.cost == m.channel.map({"email": 0.004, "sms": 0.035})).all()
+    assert m.loc["m3", "sent_at"] == pd.Timestamp("2025-03-02T10:00:00Z")
     assert res.counts["added customers"] == 1
     with pytest.raises(ImportInputError, match="unknown field"):
         import_messages(src, path, fmt="csv", mapping="message_id=id,recipient=to")
+
+
+def test_a_dataset_with_integer_ids_keeps_one_id_type_per_column(tmp_path):
+    """Text message ids turn every message_id column to text; customers stay integers."""
+    store = simulate(scenario("tiny"), seed=3)
+    tables = {k: store.to_pandas(k) for k in store.tables if k != "messages"}
+    for t in ("sessions", "orders"):  # a store that never sent a message
+        tables[t]["message_id"] = pd.array([None] * len(tables[t]), dtype="Int64")
+    path = write_dataset(tmp_path / "sim", tables)
+    src = tmp_path / "sends.csv"
+    pd.DataFrame({"id": ["m1", "m2", "m3"], "who": ["3", "alice@example.com", "999999"],
+                  "ch": ["email", "email", "sms"],
+                  "sent": ["2025-06-01T10:00:00Z"] * 3}).to_csv(src, index=False)
+    res = import_messages(src, path, fmt="csv",
+                          mapping="message_id=id,customer_id=who,channel=ch,sent_at=sent")
+    assert sorted(read_table(path, "messages").message_id) == ["m1", "m3"]
+    assert list(res.rejects.source_row) == [2] and "integers" in res.rejects.reason[0]
+    for t in ("messages", "sessions", "orders"):
+        assert str(pq.read_schema(path / f"{t}.parquet").field("message_id").type) == "string"
+    assert str(pq.read_schema(path / "customers.parquet").field("customer_id").type) == "int64"
+    c = read_table(path, "customers").set_index("customer_id")
+    assert len(c) == 301 and c.loc[999999, "sms_opt_in"] and not c.loc[999999, "email_opt_in"]
+    assert validate(path).ok
+
+
+def test_an_export_links_to_a_store_imported_by_email(tmp_path):
+    """The exporter's customer<id>@example.com is the Shopify exporter's scheme: a store
+    whose customers were imported by that email gets the messages of its own buyers."""
+    store = simulate(scenario("tiny"), seed=3)
+    full = save_simulation(store, tmp_path / "full")
+    o = store.to_pandas("orders")
+    orders_csv = tmp_path / "orders_export.csv"
+    pd.DataFrame({"Name": "#" + o.order_id.astype(str),
+                  "Email": "customer" + o.customer_id.astype(str) + "@example.com",
+                  "Created at": o.placed_at.dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z"),
+                  "Total": o.revenue + o.discount_amount}).to_csv(orders_csv, index=False)
+    imp = OrdersImporter(parse_map("order_id=Name,customer_id=Email,placed_at=Created at,"
+                                   "revenue=Total"))
+    shop_path = import_dataset(imp, imp.read(orders_csv), tmp_path / "shop",
+                               manifest={"id_salt": imp.salt}).path
+    events = export_dataset("klaviyo", full, tmp_path / "k")[0]
+    res = import_messages(events, shop_path)
+    m, ref = read_table(shop_path, "messages"), store.to_pandas("messages")
+    assert len(m) == len(ref) and len(res.rejects) == 0
+    salt = dataset_salt(shop_path)
+    want = ref.customer_id.map(lambda c: pseudonym(f"customer{c}@example.com", salt))
+    got = m.set_index("message_id").customer_id
+    assert (got.loc[ref.message_id.astype(str)].to_numpy() == want.to_numpy()).all()
+    buyers = set(o.customer_id)
+    assert res.counts["added customers"] == len(set(ref.customer_id) - buyers)
 
 
 FUNNEL = ["sent", "delivered", "opened", "clicked", "unsubscribed"]

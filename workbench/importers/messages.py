@@ -15,7 +15,8 @@ found by name, case-insensitively, under their usual spellings (:data:`COLUMNS`)
 ``Event ID`` (``$event_id``), ``Timestamp`` (``datetime``; ISO 8601 with an offset,
 or UTC when it has none), ``Metric``, ``Email`` / ``Phone Number`` / ``External ID``
 (the profile), ``$message`` (the campaign or flow message), ``Campaign Name`` and
-``Flow Name``, ``Apple Privacy Open`` / ``Machine Open``.  ``Metric``, ``Timestamp``,
+``Flow Name``, ``Apple Privacy Open`` / ``Machine Open``.  A timestamp may also be Unix
+seconds (the events API's ``timestamp``).  ``Metric``, ``Timestamp``,
 ``$message`` and one profile column are required: a file without them (an orders
 export, say) is an :class:`~workbench.importers.ImportInputError` naming the file and
 the missing columns.
@@ -42,9 +43,12 @@ the missing columns.
   nothing and counts every message *already present*).  An event repeating an earlier
   ``Event ID`` is *merged* (counted, not a reject).
 * **message_id** is the ``$message`` id when, in this file, that id reaches one
-  profile (the per-send ids this workbench's exporter writes); a ``$message`` shared
-  by several profiles (Klaviyo's campaign and flow messages) gives
-  ``<$message>:<customer_id>``.  Both forms count as already present on a re-import.
+  profile and is not already the id of another recipient's message (the per-send
+  ids this workbench's exporter writes); a ``$message`` shared by several profiles
+  (Klaviyo's campaign and flow messages) gives ``<$message>:<customer_id>`` (a
+  pseudonym, never an address).  Either form with the same recipient counts as
+  already present on a re-import, so a later export in which a message reaches more
+  profiles does not import the first recipient's message twice.
   Ids are stored as integers when the dataset's message ids are integers and every new
   one is a whole number; otherwise every ``message_id`` column (messages, sessions,
   orders) is stored as text, values unchanged (one id type across tables).
@@ -206,13 +210,34 @@ def _text(s: pd.Series) -> pd.Series:
 
 
 def _times(s: pd.Series) -> pd.Series:
-    """Parse times (an offset is honoured; none means UTC); NaT where unparseable."""
-    return pd.to_datetime(_text(s), errors="coerce", utc=True, format="mixed")
+    """Parse times to UTC; NaT where unparseable.
+
+    An offset is honoured, none means UTC, and a 9-10 digit number is Unix seconds
+    (the events API's ``timestamp``).
+    """
+    t = _text(s)
+    epoch = t.str.fullmatch(r"\d{9,10}").fillna(False).astype(bool)
+    out = pd.to_datetime(t.mask(epoch), errors="coerce", utc=True, format="mixed")
+    if epoch.any():
+        out[epoch] = pd.to_datetime(t[epoch].astype("int64"), unit="s", utc=True)
+    return out
 
 
 def _flag(s: pd.Series) -> pd.Series:
     low = _text(s).str.lower()
     return low.isin(_TRUE).fillna(False).astype(bool)
+
+
+def _no_messages() -> pd.DataFrame:
+    """The pivot's columns, no rows (every row of the file was rejected)."""
+    ts = pd.Series(dtype="datetime64[us, UTC]")
+    text = pd.Series(dtype="string")
+    return pd.DataFrame({"key": text, "message": text, "email": text, "phone": text,
+                         "external_id": text, "channel": text, "name": text, "sent_at": ts,
+                         "opened_at": ts, "clicked_at": ts, "unsubscribed_at": ts,
+                         "delivered": pd.Series(dtype=bool),
+                         "discount_pct": pd.Series(dtype=float),
+                         "cost": pd.Series(dtype=float)})
 
 
 @dataclass
@@ -344,13 +369,18 @@ class MessagesImporter(Importer):
         sends = e[e.role.isin(["received", "failed"])]
         sent = sends.groupby("key").ts_parsed.min()
         orphan = ~e.key.isin(sent.index)
-        early = ~orphan & (e.ts_parsed < e.key.map(sent))
+        start = pd.Series(pd.NaT, index=e.index, dtype=e.ts_parsed.dtype)
+        if len(sent) and (~orphan).any():
+            start[~orphan] = e.key[~orphan].map(sent)
+        early = ~orphan & (e.ts_parsed < start)
         for mask, reason in ((orphan, "no Received or bounce event for this message in the "
                               "file (engagement is not added to earlier messages)"),
                              (early, "event before the message was sent")):
             if mask.any():
                 rejects.append(reject(self.source, e.index[mask], reason))
         e = e[~orphan & ~early]
+        if e.empty:
+            return _Staged(_no_messages(), pd.Series(dtype=object), rejects, counts)
         g = e.groupby("key", sort=False)
         first = {r: e[e.role == r].groupby("key").ts_parsed.min()
                  for r in ("failed", "opened", "clicked", "unsubscribed")}
@@ -430,6 +460,8 @@ class MessagesImporter(Importer):
                                   "the message id appears again with other values "
                                   "(first row kept)"))
         o = o[~dup]
+        if o.empty:
+            return _Staged(_no_messages(), pd.Series(dtype=object), rejects, counts)
         m = o.rename(columns={"campaign": "name"}).assign(key=o.message.values)
         rows = pd.Series([[i] for i in o.index], index=m.key.values)
         return _Staged(m.reset_index(drop=True), rows, rejects, counts)
