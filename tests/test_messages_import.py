@@ -42,7 +42,7 @@ def shop(tmp_path: Path) -> Path:
     imp = OrdersImporter(parse_map("order_id=Name,customer_id=Email,placed_at=Created at,"
                                    "revenue=Total"))
     res = import_dataset(imp, imp.read(FIX / "orders.csv"), tmp_path / "shop",
-                         manifest={"id_salt": imp.salt})
+                         manifest={"id_salt": imp.salt, "source_files": ["orders.csv"]})
     return res.path
 
 
@@ -89,7 +89,13 @@ def test_import_counts_equal_an_independent_reading_of_the_raw_events(tmp_path):
     want = raw_expectations()
     assert want == {"messages": 11, "delivered": 8, "opened": 5, "clicked": 3,
                     "unsubscribed": 2, "added": 2, "duplicates": 1, "rejected": 3}
+    before = load_manifest(path)
     res = import_messages(EVENTS, path)
+    after = load_manifest(path)
+    for k in ("id_salt", "generator", "source_files", "schema_version"):
+        assert after[k] == before[k]
+    assert (path / "import.json").read_text() == json.dumps(
+        {"importer": "orders", "sources": ["orders"]}, indent=2)  # carried over as it was
     m = read_table(path, "messages")
     assert len(m) == want["messages"]
     assert int(m.delivered.sum()) == want["delivered"]
@@ -327,6 +333,11 @@ def test_round_trip_gives_back_the_canonical_messages(round_trip):
         pd.testing.assert_series_equal(b[c], a[c], check_dtype=False)
     assert funnel(ref).unsubscribed.sum() > 0 and (~ref.delivered).sum() > 0
     assert res.counts["added customers"] == 0 and validate(res.path).ok
+    info = load_manifest(res.path)
+    assert {n for n in info["files"] if n.startswith("truth/")} == {
+        f"truth/{n}" for n in store.truth}
+    assert info["scenario"] == "small" and info["config"] == load_manifest(
+        res.path.parent / "full")["config"] and info["id_salt"]
 
 
 def test_operations_analysis_runs_on_the_imported_messages(round_trip):

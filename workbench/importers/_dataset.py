@@ -5,7 +5,9 @@ are read from their Parquet files with Arrow, its truth tables and text files
 (``rejects.csv``, ``import.json``...) are carried over, its manifest keeps every
 field but the ones :func:`~workbench.store.write_dataset` recomputes (row counts,
 hashes, times), and nothing is written until the schema's validation passes --
-then :meth:`Appended.write` replaces the folder atomically.
+then :meth:`Appended.write` replaces the folder atomically.  The import's rejects are
+appended to the dataset's ``rejects.csv`` (replacing earlier ones from a file of the
+same name) and the manifest's ``rejected_rows`` counts that file's rows.
 """
 
 from __future__ import annotations

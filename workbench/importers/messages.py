@@ -179,7 +179,7 @@ def campaign_of(name: str | None) -> str:
     """
     if name is None or (isinstance(name, float) and np.isnan(name)) or not str(name).strip():
         return "unknown"
-    low = str(name).lower().replace("-", " ")
+    low = re.sub(r"[-_]", " ", str(name).lower())
     for pattern, campaign in CAMPAIGN_RULES:
         if re.search(pattern, low):
             return campaign
@@ -275,6 +275,7 @@ class MessagesImporter(Importer):
 
     # ------------------------------------------------------------------ reading
     def read(self, path: str | Path) -> dict[str, pd.DataFrame]:
+        """The file as text (``{"events": ...}`` or ``{"messages": ...}``), columns checked."""
         path = Path(path)
         self.source = path.name
         df = read_csv_text(path)
@@ -302,6 +303,7 @@ class MessagesImporter(Importer):
 
     # ------------------------------------------------------------------ staging
     def stage(self, sources: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """Rename to the canonical fields, trim text, parse the event times (no row dropped)."""
         if self.fmt == "csv":
             src = sources["messages"]
             out = pd.DataFrame({f: src[c] for f, c in self.mapping.items()}, index=src.index)
@@ -315,7 +317,9 @@ class MessagesImporter(Importer):
         out["ts_parsed"] = _times(out["ts"])
         return {"events": out}
 
-    def canonical(self, staged):  # pragma: no cover - the dataset step is import_messages
+    def canonical(self, staged: Mapping[str, pd.DataFrame]
+                  ) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame]]:
+        """Not used: messages need the dataset they join (:func:`import_messages`)."""
         raise NotImplementedError("messages are added to a dataset: use import_messages()")
 
     # ------------------------------------------------------------------ pivot
