@@ -363,6 +363,13 @@ def test_cli_export_and_import(tmp_path, round_trip):
     bad = runner.invoke(main, ["import", "messages", str(FIX / "orders.csv"), "--into",
                                str(path)])
     assert bad.exit_code == 2 and "orders.csv" in bad.output and "Metric" in bad.output
-    ok = runner.invoke(main, ["import", "messages", str(EVENTS), "--into", str(path)])
+    ok = runner.invoke(main, ["import", "messages", str(EVENTS), "--into", str(path),
+                              "--cost", "email=0.002,sms=0.05"])
     assert ok.exit_code == 0, ok.output
     assert "added customers 2" in ok.output and "messages kept 11" in ok.output
+    m = read_table(path, "messages")
+    assert set(m.loc[m.channel == "email", "cost"]) == {0.002}
+    assert set(m.loc[m.channel == "sms", "cost"]) <= {0.05}
+    bad = runner.invoke(main, ["import", "messages", str(EVENTS), "--into", str(path),
+                               "--cost", "email=cheap"])
+    assert bad.exit_code == 2 and "--cost" in bad.output

@@ -237,15 +237,24 @@ def import_shopify(orders_file, customers_file, products_file, out):
               help="For --format csv: the source column of each message field.")
 @click.option("--into", type=click.Path(exists=True, file_okay=False), required=True,
               help="The existing dataset the messages are added to (rewritten atomically).")
-def import_messages(file, fmt, mapping, into):
+@click.option("--cost", "cost", default="", metavar="CHANNEL=AMOUNT,...",
+              help="Cost per message by channel (placeholder defaults email=0.004,sms=0.035: "
+                   "set your platform's prices).")
+def import_messages(file, fmt, mapping, into, cost):
     """An email/SMS platform's message events added to an existing dataset.
 
     \b
     workbench import messages klaviyo_events.csv --format klaviyo --into data/shop
     """
+    from .importers import ImportInputError
     from .importers.messages import import_messages as run
+    from .importers.orders import parse_map
 
-    _imported(lambda: run(Path(file), Path(into), fmt=fmt, mapping=mapping,
+    try:
+        costs = {k: float(v) for k, v in parse_map(cost).items()} or None
+    except (ImportInputError, ValueError) as exc:
+        _fail(f"--cost: {exc}", code=2)
+    _imported(lambda: run(Path(file), Path(into), fmt=fmt, mapping=mapping, costs=costs,
                           progress=_progress), file)
 
 
