@@ -214,6 +214,65 @@ def test_unreadable_times_reject_their_order_and_none_readable_is_an_error(tmp_p
         "2024-03-05 19:02:11", tz="UTC")
 
 
+def test_each_bad_line_or_order_is_rejected_or_fixed_with_its_reason(tmp_path):
+    src = rows(files("current")["orders"])
+    head = {k: v for k, v in src[0].items() if k in (
+        "Email", "Financial Status", "Currency", "Created at")}
+
+    def order(name, lines, **fields):
+        out = []
+        for k, (sku, q, price) in enumerate(lines):
+            r = dict.fromkeys(src[0], "")
+            r.update({"Name": name, "Lineitem sku": sku, "Lineitem name": sku,
+                      "Lineitem quantity": str(q), "Lineitem price": price})
+            if k == 0:
+                r.update({**head, "Discount Amount": "0.00", "Refunded Amount": "0.00",
+                          "Id": name[1:], **fields})
+            out.append(r)
+        return out
+    extra = [*order("#2001", [("SKU-A", 1, "20.00")], **{"Financial Status": "expired"}),
+             *order("#2002", [("SKU-A", 1, "20.00"), ("SKU-GIFT", 1, "0.00")]),
+             *order("#2003", [("SKU-A", 1, "20.00"), ("SKU-B", -1, "15.00")]),
+             *order("#2004", [("SKU-A", 2, "20.00"), ("SKU-A", -1, "20.00")],
+                    **{"Refunded Amount": "10.00"}),
+             *order("#2005", [("SKU-A", 1, "20.00")], **{"Refunded Amount": "24.95"}),
+             *order("#2006", [("SKU-A", 1, "20.00")], **{"Discount Amount": "ten"}),
+             *order("#2007", [("SKU-A", 1, "20.00")]),
+             *order("#2007", [("SKU-B", 1, "15.00")], Id="9999"),
+             *order("#2008", [("SKU-A", 1, "20.00")], **{"Discount Amount": "24.95"})]
+    path = tmp_path / "orders_export.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(src[0]))
+        w.writeheader()
+        w.writerows([*src, *extra])
+    res = import_shopify(path, tmp_path / "shop", products=files("current")["products"])
+    assert res.report.ok
+
+    def at(name, sku=None):  # data rows (from 1) of an order, or of one of its lines
+        return [len(src) + i + 1 for i, r in enumerate(extra)
+                if r["Name"] == name and sku in (None, r["Lineitem sku"])]
+    got = {reason: sorted(g.source_row) for reason, g in res.rejects.groupby("reason")}
+    assert got["Financial Status 'expired' is not a sale"] == at("#2001")
+    assert got["Lineitem price is not a number above 0 (a free line has no unit price to "
+               "keep)"] == at("#2002", "SKU-GIFT")
+    assert got["negative Lineitem quantity for a product the order did not buy"] == at(
+        "#2003", "SKU-B")
+    assert got["negative Lineitem quantity in an order whose Refunded Amount already holds "
+               "the refund"] == [at("#2004")[1]]
+    assert got["Discount Amount is not a number >= 0"] == at("#2006")
+    assert got["the order Name is used by more than one order Id"] == at("#2007")
+    o = read_table(res.path, "orders").set_index("order_id")
+    assert {"#2002", "#2003", "#2004", "#2005", "#2008"} <= set(o.index)
+    assert not {"#2001", "#2006", "#2007"} & set(o.index)
+    assert o.revenue["#2002"] == 20.0 and o.revenue["#2008"] == 0.0
+    r = read_table(res.path, "returns").groupby("order_id").amount.sum()
+    assert r["#2004"] == 10.0 and r["#2005"] == 20.0  # 24.95 refunded, 20.00 of it goods
+    assert res.fixed == {
+        "Discount Amount above the items' value, capped at it": 1,
+        "Refunded Amount above the revenue (shipping or taxes refunded), capped at it": 1}
+    assert "Financial Status 'expired' is not a sale" in res.summary()
+
+
 def test_a_reimport_keeps_the_pseudonyms_and_the_importer_is_registered(tmp_path):
     f = files("current")
     a = import_shopify(f["orders"], tmp_path / "shop")

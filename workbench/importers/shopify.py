@@ -171,7 +171,19 @@ def _yes(s: pd.Series) -> pd.Series:
     return s.fillna("").str.strip().str.lower().isin(_YES)
 
 
-def _region(country: pd.Series, province: pd.Series) -> pd.Series:
+def _region(df: pd.DataFrame, prefix: str) -> pd.Series:
+    """Region "US-NY" from ``<prefix>Country [Code]`` and ``<prefix>Province [Code]``.
+
+    The code, else the name; the country alone without a province; None without one.
+    """
+
+    def col(name):  # the code, else the name
+        out = pd.Series(None, index=df.index, dtype=object)
+        for c in (f"{prefix}{name} Code", f"{prefix}{name}"):
+            if c in df:
+                out = out.fillna(df[c].astype(object))
+        return out
+    country, province = col("Country"), col("Province")
     both = country.notna() & province.notna()
     return country.where(~both, country + "-" + province).where(country.notna(), None)
 
@@ -238,11 +250,14 @@ class ShopifyImporter(OrdersImporter):
         self._check_currency(sources["orders"])  # before order fields are carried down
         o = sources["orders"].copy()
         first = o.groupby("Name", sort=False, dropna=False)
+        o["ids"] = first.Id.transform("nunique") if "Id" in o else 1
         for f in (f for f in _ORDER_FIELDS if f in o):
             o[f] = first[f].transform("first")
         o["placed_at"] = parse_times(o["Created at"])
         for f in ("Lineitem quantity", "Lineitem price", "Discount Amount", "Refunded Amount"):
-            o[f] = pd.to_numeric(o[f], errors="coerce")
+            num = pd.to_numeric(o[f], errors="coerce")
+            o[f"{f} unreadable"] = o[f].notna() & num.isna()
+            o[f] = num
         o["status"] = o["Financial Status"].str.lower()
         staged = {"orders": o}
         if "products" in sources:
@@ -250,7 +265,8 @@ class ShopifyImporter(OrdersImporter):
             for f in ("Title", "Type", "Tags"):
                 p[f] = p.groupby("Handle", sort=False)[f].transform("first")
             p["price"] = pd.to_numeric(p["Variant Price"], errors="coerce")
-            p["cost"] = pd.to_numeric(p.get("Cost per item"), errors="coerce")
+            p["cost"] = (pd.to_numeric(p["Cost per item"], errors="coerce")
+                         if "Cost per item" in p else np.nan)
             staged["products"] = p
         if "customers" in sources:
             staged["customers"] = sources["customers"]
@@ -321,12 +337,10 @@ class ShopifyImporter(OrdersImporter):
                 self._reject(rejects, "orders", o.index[mask], reason)
                 bad |= mask
                 if count:
-                    counted[count] = int(o.Name[mask].nunique())
+                    counted[count] = counted.get(count, 0) + int(o.Name[mask].nunique())
 
         rule(o.Name.isna(), "no order Name", whole_order=False)
-        if "Id" in o:
-            ids = o.groupby("Name").Id.transform(lambda s: s.dropna().nunique())
-            rule(ids > 1, "the order Name is used by more than one order Id")
+        rule(o.ids > 1, "the order Name is used by more than one order Id")
         unreadable = o["Created at"].notna() & o.placed_at.isna()
         if o.placed_at.isna().all():
             rows = ", ".join(map(str, o.index[:5]))
@@ -340,7 +354,8 @@ class ShopifyImporter(OrdersImporter):
             rule(o.status == s, f"Financial Status {s!r} is not a sale",
                  count="other_status_orders")
         rule(o.status.isna(), "no Financial Status", count="other_status_orders")
-        rule(~(o["Discount Amount"].fillna(0) >= 0), "Discount Amount is not a number >= 0")
+        for f in ("Discount Amount", "Refunded Amount"):
+            rule(o[f"{f} unreadable"] | (o[f] < 0), f"{f} is not a number >= 0")
         q, price = o["Lineitem quantity"], o["Lineitem price"]
         rule(q.isna() | (q != np.floor(q)), "Lineitem quantity is not a whole number",
              whole_order=False)
@@ -362,9 +377,6 @@ class ShopifyImporter(OrdersImporter):
                      "negative Lineitem quantity in an order whose Refunded Amount already "
                      "holds the refund")
         ret = ret[~not_bought & ~has_refund]
-        # an order whose every sale line was rejected is not an order
-        empty = o.Name.isin(o.Name[bad | neg]) & ~o.Name.isin(sale.Name) & ~bad & ~neg
-        self._reject(rejects, "orders", o.index[empty], "no line item left to import")
         self.counts.update(counted)
         self.counts.setdefault("cancelled_orders", 0)
         self.counts.setdefault("voided_orders", 0)
@@ -511,10 +523,7 @@ class ShopifyImporter(OrdersImporter):
         guest = key.isna()
         key = key.where(~guest, "guest-" + key.index.to_series())
         orders["customer_id"] = orders.order_id.map(key).astype("string")
-        bill = _region(first.get("Billing Country"), first.get("Billing Province")) if (
-            "Billing Country" in first) else pd.Series(None, index=first.index)
-        ship = _region(first.get("Shipping Country"), first.get("Shipping Province")) if (
-            "Shipping Country" in first) else pd.Series(None, index=first.index)
+        bill, ship = _region(first, "Billing "), _region(first, "Shipping ")
         byer = pd.DataFrame({"customer_id": key, "placed_at": first.placed_at,
                              "region": bill.fillna(ship),
                              "email_opt_in": _yes(first["Accepts Marketing"]) if
@@ -537,7 +546,7 @@ class ShopifyImporter(OrdersImporter):
                          "the customer appears again (first row kept)")
             c = c[ckey.notna() & ~dup].set_axis(ckey[ckey.notna() & ~dup])
             pre = "Default Address " if cur else ""
-            region = _region(c.get(f"{pre}Country Code"), c.get(f"{pre}Province Code"))
+            region = _region(c, pre)
             info = pd.DataFrame({
                 "region": region,
                 "email_opt_in": _yes(c["Accepts Email Marketing" if cur else
