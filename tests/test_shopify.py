@@ -376,6 +376,21 @@ def test_the_report_runs_on_an_imported_store_and_says_what_it_skipped(simulated
     assert "events" in skipped["cart_timing"]
 
 
+def test_an_imported_store_exports_and_imports_again_to_the_same_numbers(fixture_import,
+                                                                         tmp_path):
+    layout, res = fixture_import
+    exp = export(res.path, tmp_path / "export", layout=layout)
+    again = import_shopify(exp[0], tmp_path / "shop", customers=exp[1], products=exp[2])
+    o, o2 = (read_table(p, "orders").set_index("order_id") for p in (res.path, again.path))
+    assert o2.index.sort_values().tolist() == o.index.sort_values().tolist()  # "#1001"
+    assert o2.revenue.sum() == pytest.approx(o.revenue.sum(), abs=0.005)
+    assert o2.discount_amount.sum() == pytest.approx(o.discount_amount.sum(), abs=0.005)
+    assert read_table(again.path, "returns").amount.sum() == pytest.approx(
+        read_table(res.path, "returns").amount.sum(), abs=0.005)
+    c, c2 = read_table(res.path, "customers"), read_table(again.path, "customers")
+    assert len(c2) == len(c) and sorted(c2.region.dropna()) == sorted(c.region.dropna())
+
+
 def test_an_export_of_an_unknown_layout_is_refused(simulated, tmp_path):
     _, ds = simulated
     with pytest.raises(ValueError, match="layout must be one of"):

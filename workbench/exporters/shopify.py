@@ -81,6 +81,12 @@ def _address(region: pd.Series) -> pd.DataFrame:
                         columns=["province_code", "province", "country_code", "country"])
 
 
+def _name(order_id: pd.Series) -> pd.Series:
+    """"#<order_id>" (an id that already starts with "#", as imported ones do, is kept)."""
+    s = order_id.astype(str)
+    return s.where(s.str.startswith("#"), "#" + s)
+
+
 def _frame(columns: tuple[str, ...], n: int, values: dict) -> pd.DataFrame:
     df = pd.DataFrame({c: [""] * n for c in columns})
     for k, v in values.items():
@@ -159,7 +165,7 @@ def _orders(o, items, c, r, messages, title, layout, path: Path) -> Path:
     created = o.placed_at.dt.tz_convert(STORE_TZ).dt.strftime("%Y-%m-%d %H:%M:%S %z")
     head = pd.DataFrame({
         "order_id": o.order_id.values,
-        "Name": "#" + o.order_id.astype(str).values,
+        "Name": _name(o.order_id).values,
         "Email": ("customer" + o.customer_id.astype(str) + "@example.com").values,
         "Financial Status": status, "Paid at": created.values,
         "Fulfillment Status": "fulfilled",
@@ -201,10 +207,10 @@ def _orders(o, items, c, r, messages, title, layout, path: Path) -> Path:
 
 
 def _customers(c, o, r, layout, path: Path) -> Path:
-    spent = (o.groupby("customer_id").revenue.sum()
-             - r.merge(o[["order_id", "customer_id"]], on="order_id")
-             .groupby("customer_id").amount.sum()).reindex(c.customer_id)
-    spent = spent.fillna(o.groupby("customer_id").revenue.sum().reindex(c.customer_id))
+    returned = (r.merge(o[["order_id", "customer_id"]], on="order_id")
+                .groupby("customer_id").amount.sum())
+    spent = (o.groupby("customer_id").revenue.sum().sub(returned, fill_value=0.0)
+             .reindex(c.customer_id))
     n = o.groupby("customer_id").size().reindex(c.customer_id).fillna(0).astype(int)
     addr = _address(c.region)
     phone = ("+1555" + c.customer_id.astype(str).str.zfill(7)).where(c.sms_opt_in, "")
