@@ -38,11 +38,12 @@ Orders (one line per line item; order fields only on an order's first line)
   time cannot be read is rejected; when no order can be read it is an error.
 * ``Financial Status``: ``paid``, ``partially_paid``, ``authorized`` and ``pending``
   are orders.  *Pending* (a manual payment not yet captured: bank transfer, cash on
-  delivery) counts as a sale at its creation time, like a paid one; the summary counts
-  them.  ``refunded`` / ``partially_refunded`` are orders whose refund becomes
-  returns (below).  ``voided`` orders and orders with ``Cancelled at`` set are not
-  sales: every line is rejected with reason "voided" / "cancelled".  Any other status
-  is rejected with the status named.
+  delivery) counts as a sale at its creation time, like a paid one (one that is never
+  paid is voided or cancelled in a later export: re-import); the summary counts them.
+  ``refunded`` / ``partially_refunded`` are orders whose refund becomes returns
+  (below).  ``voided`` orders and orders with ``Cancelled at`` set are not sales: every
+  line is rejected with reason "voided" / "cancelled".  Any other status (``expired``,
+  an empty one) is rejected with the status named.
 * ``Currency``: one currency per dataset; several is an error naming the column and
   the rows of the minority currencies.
 * order lines: ``product_id`` = ``Lineitem sku``, or when empty the product whose
@@ -55,8 +56,9 @@ Orders (one line per line item; order fields only on an order's first line)
   has no ``Refunded Amount`` (which would already hold the refund); otherwise the
   line is rejected with the reason.
 * ``discount_amount`` = ``Discount Amount``; ``revenue`` = sum(quantity * Lineitem
-  price) - Discount Amount.  ``Shipping`` and ``Taxes`` are not revenue (the store
-  does not keep them); ``Subtotal`` is not read.  A discount above the items' value
+  price) - Discount Amount.  ``Shipping`` and ``Taxes`` are not revenue (they pass
+  through to the carrier and the tax office); ``Subtotal`` (items after discounts,
+  before shipping and taxes) is the same amount and is not read.  A discount above the items' value
   (a shipping discount) is capped at it (a fixed row).
 * ``Discount Code`` has no canonical column: the codes (split on commas) are returned
   as ``result.discount_codes`` and written as ``order_discount_codes.csv`` (order_id,
@@ -66,15 +68,17 @@ Orders (one line per line item; order fields only on an order's first line)
   rounded to the cent with the remainder on the largest line.  A refund above the
   revenue (shipping or taxes refunded too) is capped at the revenue; a ``refunded``
   order without an amount is taken as fully refunded.  The export has no refund date:
-  ``returned_at`` = the order's ``placed_at``.
+  ``returned_at`` = the order's ``placed_at`` (weekly return figures fall in the
+  order's week).
 * ``session_id`` and ``message_id`` are null: the export has no sessions or messages.
 
 Customers
 ---------
 * ``customer_id`` = :func:`~workbench.importers.orders.pseudonym` of the ``Email``
-  (else the order's ``Phone``) with the dataset's salt (kept in the manifest as
-  ``id_salt``; a re-import into the same folder reuses it).  Emails and phones are
-  never written in clear.
+  (else the order's ``Phone``; an Email that is not an address counts as none) with
+  the dataset's salt (kept in the manifest as ``id_salt``; a re-import into the same
+  folder reuses it).  Emails and phones are never written in clear.  A customers-export
+  row with neither is keyed "shopify-<Customer ID>" (current layout) or rejected.
 * an order without email or phone gets a guest customer of its own, ``guest-<Name>``:
   guests cannot be linked across orders (each looks like a one-time buyer).
 * the customers export adds customers who never ordered (newsletter sign-ups) and
