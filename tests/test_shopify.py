@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from workbench.cli import main
 from workbench.exporters.shopify import export
-from workbench.importers import IMPORTERS, ImportInputError, import_dataset
+from workbench.importers import IMPORTERS, ImportInputError
 from workbench.importers.orders import pseudonym
 from workbench.importers.shopify import ShopifyImporter, import_shopify, parse_times
 from workbench.pipeline import run_all
@@ -185,8 +185,8 @@ def test_mixed_currencies_are_an_error_naming_the_column_and_rows(tmp_path):
     want = [i + 1 for i, r in enumerate(src) if r["Currency"] == "EUR"]
     assert len(want) == 2
     with pytest.raises(ImportInputError, match=(
-            rf"orders_export\.csv: column 'Currency' holds 2 currencies \(EUR, USD\): USD on "
-            rf"most rows, EUR on rows {want[0]}, {want[1]}\.")):
+            rf"orders_export\.csv: column 'Currency' mixes currencies \(USD \d+ rows, EUR 2 "
+            rf"rows\).*first rows not in USD: \[{want[0]}, {want[1]}\]")):
         import_shopify(bad, tmp_path / "shop")
 
 
@@ -282,15 +282,21 @@ def test_a_reimport_keeps_the_pseudonyms_and_the_importer_is_registered(tmp_path
     assert IMPORTERS["shopify"] is ShopifyImporter
 
 
-def test_discount_codes_are_written_beside_the_tables(tmp_path):
-    import inspect
+def test_discount_codes_are_written_beside_the_tables_and_described(tmp_path):
+    from workbench.analyses import Context, Skipped, get
 
-    if "extra_files" not in inspect.signature(import_dataset).parameters:
-        pytest.skip("import_dataset has no extra_files parameter yet: the codes are only "
-                    "in ImportResult.discount_codes")
     res = import_shopify(files("current")["orders"], tmp_path / "shop")
     codes = pd.read_csv(res.path / "order_discount_codes.csv")
     assert sorted(codes.itertuples(index=False, name=None)) == expected("current")["codes"]
+    assert load_manifest(res.path)["currency"] == "USD"
+    # the discount section describes them: every coded order under its code(s)
+    out = get("discount")(Context.open(res.path, echo=lambda s: None))
+    assert isinstance(out, Skipped)
+    table = out.tables[0][1]
+    per_order = codes.groupby("order_id").code.agg(lambda c: " + ".join(sorted(set(c))))
+    want = per_order.value_counts()
+    got = table.set_index("code").orders
+    assert all(got[c] == n for c, n in want.items())
 
 
 # ----------------------------------------------------------------------------- round trip

@@ -46,6 +46,9 @@ from ..store import validate, write_dataset
 #: the columns of the rejects table written with every imported dataset
 REJECT_COLUMNS = ("table", "source_row", "reason")
 
+#: the file beside the tables holding each order's discount code(s): ``order_id, code``
+CODES_FILE = "order_discount_codes.csv"
+
 #: a progress callback: one short line per step ("read 2,000,000 events from events_1.json.gz")
 Progress = Callable[[str], None]
 
@@ -56,6 +59,35 @@ class ImportInputError(ValueError):
 
 def quiet(_msg: str) -> None:
     """The default :data:`Progress`: say nothing."""
+
+
+def read_text_table(path: str | Path) -> pd.DataFrame:
+    """A CSV (every column as text) or Parquet file as exported; rows numbered from 1.
+
+    CSV goes through Arrow's strict parser, so a truncated file or a broken quote is an
+    error naming the file and the line, not a silently shorter table; text keeps ids as
+    written (a leading zero survives).  The index is the data row number a user finds
+    in the file (1 = the row after the header), the number rejects report.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImportInputError(f"{path}: no such file")
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    try:
+        if parquet:
+            df = pq.read_table(path).to_pandas()
+        else:
+            names = pacsv.open_csv(path).schema.names
+            df = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()))).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ImportInputError(f"{path}: cannot be read as {'Parquet' if parquet else 'CSV'}"
+                               f": {str(exc).splitlines()[0][:300]}") from exc
+    return df.set_axis(pd.RangeIndex(1, len(df) + 1))
 
 
 def one_currency(values: pd.Series, source: str, column: str) -> str | None:
@@ -70,7 +102,7 @@ def one_currency(values: pd.Series, source: str, column: str) -> str | None:
     if len(counts) <= 1:
         return None if counts.empty else str(counts.index[0])
     main = counts.index[0]
-    rows = [int(i) + 1 for i in v.index[v != main][:5]]
+    rows = [int(i) for i in v.index[v != main][:5]]  # the index numbers data rows from 1
     raise ImportInputError(
         f"{source}: column {column!r} mixes currencies "
         f"({', '.join(f'{c} {n:,} rows' for c, n in counts.items())}); amounts in different "
@@ -113,6 +145,10 @@ class Importer:
         if not files or not all(f.is_file() for f in files):
             raise FileNotFoundError(f"{path}: no CSV file to import")
         return {f.stem: pd.read_csv(f) for f in files}
+
+    def extra_files(self) -> dict[str, str]:
+        """Small text files the format carries beyond the tables, after :meth:`tables`."""
+        return {}
 
     def manifest_fields(self) -> dict:
         """What the import learned that the manifest keeps (``currency``), after :meth:`tables`."""
@@ -186,7 +222,7 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
                                       "import.json": json.dumps(
                                           {"importer": importer.name,
                                            "sources": sorted(sources)}, indent=2),
-                                      **(extra_files or {})})
+                                      **importer.extra_files(), **(extra_files or {})})
     counts = {k: int(len(v)) for k, v in tables.items()}
     return ImportResult(path, counts, rejects, report)
 
@@ -194,6 +230,6 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
 #: the registered importers by name (filled by the importer modules)
 IMPORTERS: dict[str, type[Importer]] = {}
 
-__all__ = ["IMPORTERS", "REJECT_COLUMNS", "ImportInputError", "ImportResult", "Importer",
-           "Progress", "dataset_salt", "import_dataset", "one_currency", "quiet",
-           "reject"]
+__all__ = ["CODES_FILE", "IMPORTERS", "REJECT_COLUMNS", "ImportInputError", "ImportResult",
+           "Importer", "Progress", "dataset_salt", "import_dataset", "one_currency", "quiet",
+           "read_text_table", "reject"]

@@ -113,9 +113,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from . import IMPORTERS, Importer, ImportInputError, ImportResult, Progress, quiet, reject
+from . import (
+    IMPORTERS,
+    Importer,
+    ImportInputError,
+    ImportResult,
+    Progress,
+    quiet,
+    read_text_table,
+    reject,
+)
 from ._dataset import append_messages
 from .orders import parse_map
 
@@ -184,24 +192,6 @@ def campaign_of(name: str | None) -> str:
         if re.search(pattern, low):
             return campaign
     return re.sub(r"[^a-z0-9]+", "_", low).strip("_") or "unknown"
-
-
-def read_csv_text(path: Path) -> pd.DataFrame:
-    """A CSV with every column as text, through Arrow's strict parser (errors name it)."""
-    import pyarrow.csv as pacsv
-
-    if not path.is_file():
-        raise ImportInputError(f"{path}: no such file")
-    try:
-        names = pacsv.open_csv(path).schema.names
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ImportInputError(f"{path}: cannot be read as CSV: "
-                               f"{str(exc).splitlines()[0][:300]}") from exc
-    df = table.to_pandas()
-    df.index = pd.RangeIndex(1, len(df) + 1)  # data rows counted from 1
-    return df
 
 
 def _text(s: pd.Series) -> pd.Series:
@@ -278,7 +268,8 @@ class MessagesImporter(Importer):
         """The file as text (``{"events": ...}`` or ``{"messages": ...}``), columns checked."""
         path = Path(path)
         self.source = path.name
-        df = read_csv_text(path)
+        df = read_text_table(path)
+        df = df.mask(df == "")  # an empty cell is a missing value
         lower = {c.lower(): c for c in df.columns}
         if self.fmt == "csv":
             absent = [c for c in self.mapping.values() if c not in df.columns]
@@ -566,5 +557,4 @@ def import_messages(file: Path, into: Path, *, fmt: str = "klaviyo", mapping: st
 IMPORTERS["messages"] = MessagesImporter
 
 __all__ = ["CAMPAIGN_RULES", "COLUMNS", "CSV_FIELDS", "DEFAULT_COSTS", "METRICS",
-           "MessagesImportResult", "MessagesImporter", "campaign_of", "import_messages",
-           "read_csv_text"]
+           "MessagesImportResult", "MessagesImporter", "campaign_of", "import_messages"]

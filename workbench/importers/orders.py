@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import IMPORTERS, Importer, ImportInputError, one_currency, reject
+from . import IMPORTERS, Importer, ImportInputError, one_currency, read_text_table, reject
 
 REQUIRED = ("order_id", "customer_id", "placed_at")
 LINE_FIELDS = ("product_id", "quantity", "unit_price")
@@ -108,30 +108,10 @@ class OrdersImporter(Importer):
         self.currency: str | None = None
 
     def read(self, path: str | Path) -> dict[str, pd.DataFrame]:
-        """The file as it is: CSV (every column as text) or Parquet.
-
-        CSV goes through Arrow's strict parser, so a truncated file or a broken quote is
-        an error naming the line, not a silently shorter table.
-        """
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-
+        """The file as it is: CSV (every column as text, strictly parsed) or Parquet."""
         path = Path(path)
         self.source = path.name
-        if not path.is_file():
-            raise ImportInputError(f"{path}: no such file")
-        parquet = path.suffix.lower() in (".parquet", ".pq")
-        try:
-            if parquet:
-                df = pq.read_table(path).to_pandas()
-            else:
-                names = pacsv.open_csv(path).schema.names
-                df = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(names, pa.string()))).to_pandas()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ImportInputError(f"{path}: cannot be read as {'Parquet' if parquet else 'CSV'}"
-                                   f": {str(exc).splitlines()[0][:300]}") from exc
+        df = read_text_table(path)
         absent = [c for c in self.mapping.values() if c not in df.columns]
         if absent:
             raise ImportInputError(f"{path.name}: mapped column(s) {absent} not in the file; "
@@ -175,8 +155,8 @@ class OrdersImporter(Importer):
             nonlocal bad
             mask = mask & ~bad
             if mask.any():
-                # data rows counted from 1 (in a CSV, row 1 is the line after the header)
-                rejects.append(reject(self.source, o.index[mask] + 1, reason))
+                # the index numbers data rows from 1 (row 1 is the line after the header)
+                rejects.append(reject(self.source, o.index[mask], reason))
                 bad |= mask
 
         rule(o.order_id.isna(), "no order id")

@@ -127,12 +127,14 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    CODES_FILE,
     IMPORTERS,
     ImportInputError,
     ImportResult,
     Progress,
     dataset_salt,
     import_dataset,
+    one_currency,
     quiet,
     reject,
 )
@@ -210,7 +212,6 @@ class ShopifyImporter(OrdersImporter):
         self.counts: dict[str, int] = {}
         self.fixed: dict[str, int] = {}
         self.discount_codes = pd.DataFrame({"order_id": [], "code": []}, dtype="object")
-        self._cache: tuple[object, tuple] | None = None
 
     # ------------------------------------------------------------------ reading
     def read_export(self, kind: str, path: str | Path) -> pd.DataFrame:
@@ -228,7 +229,7 @@ class ShopifyImporter(OrdersImporter):
         self.files[kind] = path.name
         self.layouts[kind] = layout_of(kind, df.columns)
         df = df.apply(lambda s: s.str.strip()).replace("", None)
-        return df.set_axis(df.index + 1)  # data rows counted from 1, as rejects report them
+        return df  # its index numbers data rows from 1, as rejects report them
 
     def read_files(self, orders: Path, customers: Path | None = None,
                    products: Path | None = None, progress: Progress = quiet
@@ -243,15 +244,21 @@ class ShopifyImporter(OrdersImporter):
                          f"({self.layouts[kind]} {kind} layout)")
         return out
 
-    def tables(self, sources):
-        # computed once: import_shopify needs the discount codes before writing
-        if self._cache is None or self._cache[0] is not sources:
-            self._cache = (sources, super().tables(sources))
-        return self._cache[1]
+    def extra_files(self) -> dict[str, str]:
+        """The discount code of each order: no canonical table has a column for it."""
+        return {CODES_FILE: self.discount_codes.to_csv(index=False)}
+
+    def manifest_fields(self) -> dict:
+        return {**super().manifest_fields(),
+                "shopify": {"layouts": self.layouts, "counts": self.counts,
+                            "fixed": self.fixed}}
 
     # ------------------------------------------------------------------ staging
     def stage(self, sources):
-        self._check_currency(sources["orders"])  # before order fields are carried down
+        # before order fields are carried down: only first lines carry a currency
+        o = sources["orders"]
+        self.currency = (one_currency(o.Currency, self.files["orders"], "Currency")
+                         if "Currency" in o else None)
         o = sources["orders"].copy()
         first = o.groupby("Name", sort=False, dropna=False)
         o["ids"] = first.Id.transform("nunique") if "Id" in o else 1
@@ -313,19 +320,6 @@ class ShopifyImporter(OrdersImporter):
         rows = list(rows)
         if rows:
             rejects.append(reject(self.files[kind], rows, reason))
-
-    def _check_currency(self, o: pd.DataFrame) -> None:
-        cur = o.Currency.dropna()
-        if cur.nunique() > 1:
-            main = cur.value_counts().index[0]
-            other = cur[cur != main]
-            rows = ", ".join(str(r) for r in other.index[:10]) + (
-                ", ..." if len(other) > 10 else "")
-            raise ImportInputError(
-                f"{self.files['orders']}: column 'Currency' holds {cur.nunique()} currencies "
-                f"({', '.join(sorted(cur.unique()))}): {main} on most rows, "
-                f"{', '.join(sorted(other.unique()))} on rows {rows}. A dataset keeps money "
-                "in one currency: export one currency at a time or convert first")
 
     def _order_lines(self, o: pd.DataFrame, rejects) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Kept sale lines and the negative (returned) lines turned into returns."""
@@ -638,26 +632,13 @@ def import_shopify(orders: Path, out: Path, *, customers: Path | None = None,
     """
     importer = ShopifyImporter(salt=dataset_salt(out))
     sources = importer.read_files(orders, customers, products, progress)
-    importer.tables(sources)  # once, for the discount codes written with the tables
-    extra = {"order_discount_codes.csv": importer.discount_codes.to_csv(index=False)}
     names = [Path(p).name for p in (orders, customers, products) if p is not None]
-    manifest = {"source_files": names, "id_salt": importer.salt,
-                "shopify": {"layouts": importer.layouts, "counts": importer.counts,
-                            "fixed": importer.fixed}}
-    if _takes_extra_files():
-        res = import_dataset(importer, sources, out, manifest=manifest, extra_files=extra)
-    else:  # until import_dataset takes extra_files: the codes are in the result only
-        res = import_dataset(importer, sources, out, manifest=manifest)
+    res = import_dataset(importer, sources, out, progress=progress,
+                         manifest={"source_files": names, "id_salt": importer.salt})
     progress(f"wrote {res.path}")
     return ShopifyImportResult(res.path, res.row_counts, res.rejects, res.report,
                                dict(importer.layouts), dict(importer.counts),
                                dict(importer.fixed), importer.discount_codes)
-
-
-def _takes_extra_files() -> bool:
-    import inspect
-
-    return "extra_files" in inspect.signature(import_dataset).parameters
 
 
 IMPORTERS["shopify"] = ShopifyImporter

@@ -30,8 +30,8 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-#: the file a Shopify import writes beside the tables: one row per (order_id, code)
-CODES_FILE = "order_discount_codes.csv"
+from ...importers import CODES_FILE
+
 NO_DISCOUNT = "(no discount)"
 NO_CODE = "(discount, no code recorded)"
 
@@ -86,12 +86,14 @@ def describe_codes(con, codes: pd.DataFrame | None = None) -> pd.DataFrame:
         cm = ibis.memtable(codes.assign(order_id=codes.order_id.astype(str))
                            [["order_id", "code"]].rename(columns={"code": "given_code"}))
         o = o.mutate(_oid=o.order_id.cast("string"))
-        o = o.left_join(cm, o._oid == cm.order_id)
-        o = o.mutate(code=o.given_code.fillna(o.code))
+        cm = cm.rename(_cid="order_id")
+        o = o.left_join(cm, o._oid == cm._cid)
+        o = o.mutate(code=o.given_code.fill_null(o.code)).drop("_oid", "_cid", "given_code")
     i = con.table("order_items")
     cost = i.group_by("order_id").aggregate(
         cogs=(i.quantity * i.unit_cost).sum(), cost_unknown=i.unit_cost.isnull().any())
-    o = o.left_join(cost, o.order_id == cost.order_id)
+    cost = cost.rename(_coid="order_id")
+    o = o.left_join(cost, o.order_id == cost._coid)
     out = o.group_by("code").aggregate(
         orders=o.count(), customers=o.customer_id.nunique(), revenue=o.revenue.sum(),
         discount=o.discount_amount.sum(), cogs=o.cogs.sum(),
