@@ -202,15 +202,14 @@ def test_every_result_reads_the_same_way(small_run):
 
 
 def test_an_analysis_skipped_inside_run_says_why_once(tmp_path):
-    """The tiny store has no discount experiment and too short a history for CLV: both
-    are skipped from inside run(), with one reason each, under their usual anchor."""
+    """The tiny store has no discount experiment: skipped from inside run(), with one
+    reason, under its usual anchor (CLV's skip from inside run() is in test_clv_analysis)."""
     from workbench.simulate import scenario, simulate
     from workbench.store import save_simulation
 
     path = save_simulation(simulate(scenario("tiny"), seed=3), tmp_path / "tiny")
     ctx = Context.open(path, echo=lambda s: None)
-    for name, needle in (("discount", "no randomized discount experiment"),
-                         ("clv", "no customer ordered before")):
+    for name, needle in (("discount", "no randomized discount experiment"),):
         a = next(a for a in ANALYSES if a.name == name)
         out = a(ctx)
         assert isinstance(out, Skipped) and needle in out.reason, out

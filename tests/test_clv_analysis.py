@@ -142,17 +142,67 @@ def test_a_fit_at_the_edge_of_the_parameter_space_says_so():
     assert m.boundary_ and set(m.boundary_) <= {"a", "b"} and not m.converged_
 
 
-def test_the_clv_analysis_is_skipped_with_the_reason_when_not_identified(monkeypatch,
-                                                                         small_dataset):
+def _same_rate_rfm(n=4000, lam=0.4, seed=2):
+    """BG/NBD buyers who all buy at one rate (weekly), dropping out with p ~ Beta(2, 6)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        T, p, t, times = rng.uniform(10, 52), rng.beta(2, 6), 0.0, []
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > T:
+                break
+            times.append(t)
+            if rng.random() < p:
+                break
+        rows.append((i, len(times), times[-1] if times else 0.0, T))
+    return pd.DataFrame(rows, columns=["customer_id", "frequency", "recency", "T"])
+
+
+def test_a_rate_shape_at_infinity_is_evaluated_at_its_limit():
+    """One purchase rate for everyone drives r (and alpha) to infinity: the analysis uses
+    the limit (r = 1e4, the rate r/alpha kept), whose predictions are finite and whose
+    likelihood is the edge's, and says so."""
+    import warnings
+
+    from workbench.analyses.clv.analysis import _identified
+    from workbench.clv import BetaGeoModel
+
+    rfm = _same_rate_rfm()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = BetaGeoModel(time_unit="weeks").fit(rfm)
+    assert "r" in m.boundary_ and not m.converged_
+    notes: list[str] = []
+    lim = _identified(m, "all the history", rfm, notes)
+    assert lim.params_["r"] == 1e4 and not lim.converged_
+    # the common rate is kept (the truth: 0.4 a week; 4 SE of a 4,000-customer estimate)
+    rate = lim.params_["r"] / lim.params_["alpha"]
+    assert rate == pytest.approx(m.params_["r"] / m.params_["alpha"], rel=1e-9)
+    assert abs(rate - 0.4) < 0.03
+    assert np.isfinite(lim.expected_purchases(rfm, 10.0)).all()
+    assert abs(lim.log_likelihood(rfm) - m.log_likelihood_) < 0.01
+    assert len(notes) == 1 and "buy at the same rate" in notes[0]
+
+
+def test_the_clv_analysis_is_skipped_when_even_the_limit_predicts_nothing(monkeypatch,
+                                                                          small_dataset):
     from workbench.analyses import Context, Skipped, get
     from workbench.analyses.clv import analysis as mod
 
-    def fit_at_edge(self, rfm, *a, **k):  # the fit a store without dropout gives
-        self.set_params(r=1.3e6, alpha=4.3e6, a=0.5, b=1e3)
-        self.boundary_ = ["r"]
+    fit = mod.BetaGeoModel.fit
+
+    def fit_at_edge(self, rfm, *a, **k):  # an edge whose predictions overflow
+        fit(self, rfm, *a, **k)
+        self.boundary_ = ["a", "b"]
         return self
 
     monkeypatch.setattr(mod.BetaGeoModel, "fit", fit_at_edge)
+    monkeypatch.setattr(mod.BetaGeoModel, "expected_purchases",
+                        lambda self, rfm, t: np.full(len(rfm), np.nan))
     out = get("clv")(Context.open(small_dataset, echo=lambda s: None))
     assert isinstance(out, Skipped)
-    assert "['r'] ran off to the edge of the parameter space" in out.reason
+    assert "['a', 'b'] ran off to the edge of the parameter space" in out.reason
+    assert "not finite" in out.reason

@@ -85,6 +85,7 @@ class CLVAnalysis(Result):
                      f"on all the history: {n_risk:,} valuable customers are at risk "
                      f"(P(alive) below {s['alive_threshold']:.0%}) and {n_new:,} new "
                      "customers look promising.")
+        lines += s.get("edge_notes", [])
         if s.get("short_history"):
             lines.append(f"{s['short_history']:,} customers first ordered less than "
                          f"{s['min_history_days']:g} days before it: their scores rest on the "
@@ -213,8 +214,9 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     (the validation tables and metrics), then on all the history to score every customer
     as of the last order (the scorecard, values by channel and flags: Fader, Hardie & Lee
     2005 fit on the calibration period only to *test* the model).  A fit whose shape
-    parameters run off to the edge of the parameter space (no customer visibly dropped
-    out yet) raises :class:`~workbench.clv.CLVInputError` saying so.
+    parameters run off to the edge of the parameter space is the limiting model the data
+    point to and the summary says so (:func:`_identified`); where even its predictions are
+    not finite, :class:`~workbench.clv.CLVInputError` says so instead of NaN values.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
@@ -244,9 +246,9 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     returns_rate = float(1 - net.historic_revenue.sum() / rfm.historic_revenue.sum())
     ch = con.table("customers").select("customer_id", "acquisition_channel").execute()
     rfm = rfm.merge(ch, on="customer_id", how="left")
-    m = _identified(MODELS[model](time_unit=time_unit).fit(rfm), "the calibration period")
-    _identified(GammaGammaModel(time_unit=time_unit).fit(rfm[rfm.frequency > 0]),
-                "the calibration period")
+    edge_notes: list[str] = []
+    m = _identified(MODELS[model](time_unit=time_unit).fit(rfm), "the calibration period",
+                    rfm, edge_notes)
 
     # holdout validation by frequency bucket (Fader, Hardie & Lee 2005, fig. 4)
     pred = m.expected_purchases(rfm, holdout_days / unit)
@@ -282,9 +284,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     # date or "at risk" flag predates what the data already show
     full = rfm_summary(con, calibration_end=last, time_unit=time_unit, net_of_returns=False)
     full = full.merge(ch, on="customer_id", how="left")
-    m_all = _identified(MODELS[model](time_unit=time_unit).fit(full), "all the history")
+    m_all = _identified(MODELS[model](time_unit=time_unit).fit(full), "all the history",
+                        full, edge_notes)
     g_all = _identified(GammaGammaModel(time_unit=time_unit).fit(full[full.frequency > 0]),
-                        "all the history")
+                        "all the history", full, edge_notes)
     month, year = TIME_UNITS["months"], TIME_UNITS["years"]
     period = month / unit
     rate = (1 + annual_discount_rate) ** (month / year) - 1
@@ -322,7 +325,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
 
     settings = {"calibration_end": cal, "scored_as_of": last, "holdout_days": holdout_days,
                 "model": model, "min_history_days": min_history_days,
-                "short_history": int(sc.short_history.sum()),
+                "short_history": int(sc.short_history.sum()), "edge_notes": edge_notes,
                 "returns_rate": returns_rate,
                 "time_unit": time_unit, "horizon_days": horizon_days,
                 "annual_discount_rate": annual_discount_rate, "margin": margin,
@@ -340,15 +343,60 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
                        truth=truth, settings=settings, cohorts=cohorts)
 
 
-def _identified(fitted, period: str):
-    """The fitted model, or a clear error when its estimates ran off to the boundary."""
-    if fitted.boundary_:
+#: (shape, scale) pairs of a Gamma heterogeneity that may run off to +infinity together
+_RATE_PAIRS = (("r", "alpha"), ("s", "beta"))
+#: where such a pair is evaluated, largest first: the likelihood is flat out there
+#: (within 0.001 of the limit's at 1e4 on simulated stores), while the hypergeometric
+#: terms overflow beyond 1e4-1e5; the largest shape whose likelihood is within 0.05 of
+#: the limit's and whose predictions are finite is used
+_LIMIT_SHAPES = (1e4, 3e3, 1e3, 3e2)
+
+
+def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str]):
+    """The fitted model — at the limit its data point to when a fit ran off to the edge.
+
+    A fit at the edge of the parameter space is the MLE of a limiting model, and says so
+    in ``notes``: a Gamma shape r (or s) running off to infinity with its scale is the
+    limit where every customer has the same rate; it is evaluated at the largest shape in
+    :data:`_LIMIT_SHAPES` with the rate r/alpha kept whose log-likelihood is within 0.05
+    of the limit's and whose predictions are finite (the hypergeometric terms overflow
+    beyond).  Dropout shapes a, b at the edge (both to
+    0: customers either stop after their first order or never; both to infinity: one
+    dropout probability for all) give finite predictions as they are.  Raises
+    :class:`~workbench.clv.CLVInputError` when the predictions are still not finite.
+    """
+    if not fitted.boundary_:
+        return fitted
+    edge = list(fitted.boundary_)
+    pairs = [(a, b) for a, b in _RATE_PAIRS if a in edge and fitted.params_.get(a, 0) > 1]
+    candidates = [fitted] if not pairs else []
+    for shape_at in _LIMIT_SHAPES if pairs else ():
+        p = fitted.params_.copy()
+        for shape, scale in pairs:
+            p[scale], p[shape] = p[scale] * shape_at / p[shape], shape_at
+        lim = type(fitted)(time_unit=fitted.time_unit).set_params(**p.to_dict())
+        lim.boundary_, lim.converged_ = edge, False
+        if abs(lim.log_likelihood(rfm) - fitted.log_likelihood_) < 0.05:
+            candidates.append(lim)
+    for cand in candidates:
+        probe = (cand.expected_purchases(rfm, 1.0) if hasattr(cand, "expected_purchases")
+                 else cand.expected_spend(rfm[rfm.frequency > 0]))
+        if np.all(np.isfinite(probe)):
+            fitted = cand
+            break
+    else:
         raise CLVInputError(
-            f"the {fitted.NAME} fit on {period} is not identified: {fitted.boundary_} ran off "
-            "to the edge of the parameter space. For a purchase model this happens when no "
-            "customer has visibly stopped buying yet (too short a history, or a store "
-            "whose customers all still buy): P(alive) and forecasts would be made up. It "
-            "needs a longer order history, with gaps long enough to show who stopped.")
+            f"the {fitted.NAME} fit on {period} is not identified: {edge} ran off to the "
+            "edge of the parameter space and its predictions are not finite. It needs a "
+            "longer order history, with gaps long enough to show who stopped.")
+    what = ("how customers' purchase rates differ (every customer is taken to buy at "
+            "the same rate)" if set(edge) & {"r", "s"} else
+            "how customers' dropout differs" if set(edge) <= {"a", "b"} else
+            "how customers' spend differs")
+    notes.append(f"On {period}, the {fitted.NAME} fit sits at the edge of the parameter "
+                 f"space ({', '.join(edge)}): the order history does not identify {what}, "
+                 "so the model is its limiting case there and its intervals understate "
+                 "the uncertainty.")
     return fitted
 
 
