@@ -145,25 +145,15 @@ def import_orders(file, mapping, map_file, out):
     Rejected rows go to DIR/rejects.csv with their reason; emails and phones used
     as customer ids are pseudonymized.
     """
-    from .importers import ImportInputError, dataset_salt, import_dataset
-    from .importers.orders import OrdersImporter, parse_map, read_map_file
-    from .schema import DatasetValidationError
+    from .importers import ImportInputError
+    from .importers.orders import import_orders as run
+    from .importers.orders import parse_map, read_map_file
 
     try:
         fields = {**(read_map_file(map_file) if map_file else {}), **parse_map(mapping)}
-        # a re-import keeps the dataset's pseudonyms
-        importer = OrdersImporter(fields, salt=dataset_salt(out))
-        sources = importer.read(file)
-        _progress(f"orders: read {len(sources['orders']):,} rows from {file}")
-        res = import_dataset(importer, sources, Path(out),
-                             manifest={"source_files": [Path(file).name],
-                                       "id_salt": importer.salt}, progress=_progress)
     except ImportInputError as exc:
         _fail(str(exc), code=2)
-    except DatasetValidationError as exc:
-        _fail(f"{file}: the imported tables break the schema:\n{exc.report.summary()}")
-    click.echo(res.summary())
-    click.echo(f"rejected rows and their reasons: {res.path / 'rejects.csv'}")
+    _imported(lambda: run(Path(file), Path(out), fields, progress=_progress), file)
 
 
 def _progress(msg: str) -> None:

@@ -129,6 +129,32 @@ def reject(table: str, rows: Iterable, reason: str) -> pd.DataFrame:
                          "reason": [reason] * len(rows)}, columns=list(REJECT_COLUMNS))
 
 
+class RowRules:
+    """Rules applied in turn to a source table: a row is rejected by the first it breaks.
+
+    ``rule(mask, reason)`` rejects the rows of ``mask`` not rejected yet, with ``reason``;
+    ``bad`` marks every rejected row and ``rejects`` holds them (source row = the index,
+    which numbers data rows from 1).
+
+    >>> rule = RowRules("orders.csv", pd.RangeIndex(1, 4))
+    >>> rule(pd.Series([True, True, False], index=rule.bad.index), "no order id")
+    >>> rule(pd.Series([False, True, True], index=rule.bad.index), "no customer id")
+    >>> pd.concat(rule.rejects).source_row.tolist(), int(rule.bad.sum())
+    ([1, 2, 3], 3)
+    """
+
+    def __init__(self, source: str, index: pd.Index):
+        self.source = source
+        self.bad = pd.Series(False, index=index)
+        self.rejects: list[pd.DataFrame] = []
+
+    def __call__(self, mask: pd.Series, reason: str) -> None:
+        mask = mask & ~self.bad
+        if mask.any():
+            self.rejects.append(reject(self.source, mask.index[mask], reason))
+            self.bad = self.bad | mask
+
+
 class Importer:
     """One source format: :meth:`stage` (as-is -> typed staging) and :meth:`canonical`.
 
@@ -231,5 +257,5 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
 IMPORTERS: dict[str, type[Importer]] = {}
 
 __all__ = ["CODES_FILE", "IMPORTERS", "REJECT_COLUMNS", "ImportInputError", "ImportResult",
-           "Importer", "Progress", "dataset_salt", "import_dataset", "one_currency", "quiet",
-           "read_text_table", "reject"]
+           "Importer", "Progress", "RowRules", "dataset_salt", "import_dataset", "one_currency",
+           "quiet", "read_text_table", "reject"]

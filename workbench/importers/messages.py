@@ -120,6 +120,7 @@ from . import (
     ImportInputError,
     ImportResult,
     Progress,
+    RowRules,
     quiet,
     read_text_table,
     reject,
@@ -321,15 +322,9 @@ class MessagesImporter(Importer):
         return self._events(staged["events"])
 
     def _events(self, e: pd.DataFrame) -> _Staged:
-        rejects, counts = [], {"events": len(e)}
-        bad = pd.Series(False, index=e.index)
-
-        def rule(mask, reason):
-            nonlocal bad
-            mask = mask & ~bad
-            if mask.any():
-                rejects.append(reject(self.source, e.index[mask], reason))
-                bad |= mask
+        counts = {"events": len(e)}
+        rule = RowRules(self.source, e.index)
+        rejects = rule.rejects
 
         for f in PROFILE:
             if f not in e:
@@ -344,8 +339,8 @@ class MessagesImporter(Importer):
         e = e.assign(role=role, channel=channel)
         dup = e.event_id.notna() & e.event_id.duplicated()
         counts["merged duplicate events"] = int(dup.sum())
-        bad |= dup
-        for metric in sorted(e.metric[e.role.isna() & ~bad].fillna("(none)").unique()):
+        rule.bad = rule.bad | dup  # merged, not rejected: kept out of the rows without a reason
+        for metric in sorted(e.metric[e.role.isna() & ~rule.bad].fillna("(none)").unique()):
             rule(e.metric.fillna("(none)").eq(metric) & e.role.isna(),
                  f"not a message event: metric {metric!r}")
         rule(e.ts_parsed.isna(), "Timestamp is not a date and time")
@@ -356,8 +351,8 @@ class MessagesImporter(Importer):
         for f in ("apple_privacy_open", "machine_open"):
             if f in e:
                 machine |= _flag(e[f])
-        counts["machine opens"] = int((machine & e.role.eq("opened") & ~bad).sum())
-        e = e[~bad].copy()
+        counts["machine opens"] = int((machine & e.role.eq("opened") & ~rule.bad).sum())
+        e = e[~rule.bad].copy()
         e["profile"] = (e.external_id.fillna("") + "\x1f" + e.email.fillna("").str.lower()
                         + "\x1f" + e.phone.fillna(""))
         e["key"] = e.message + "\x1f" + e.profile + "\x1f" + e.channel
@@ -395,15 +390,9 @@ class MessagesImporter(Importer):
         return _Staged(m.reset_index(), rows, rejects, counts)
 
     def _rows(self, o: pd.DataFrame) -> _Staged:
-        rejects, counts = [], {"rows": len(o)}
-        bad = pd.Series(False, index=o.index)
-
-        def rule(mask, reason):
-            nonlocal bad
-            mask = mask & ~bad
-            if mask.any():
-                rejects.append(reject(self.source, o.index[mask], reason))
-                bad |= mask
+        counts = {"rows": len(o)}
+        rule = RowRules(self.source, o.index)
+        rejects = rule.rejects
 
         for f in ("email", "phone", "external_id", "campaign"):
             if f not in o:
@@ -445,7 +434,7 @@ class MessagesImporter(Importer):
         o["cost"] = o.cost.fillna(o.channel.map(self.costs)).astype(float)
         for f in ("opened_at", "clicked_at", "unsubscribed_at"):
             rule(o[f] < o.sent_at, f"{f} before sent_at")
-        o = o[~bad]
+        o = o[~rule.bad]
         dup = o.message.duplicated(keep="first")
         merged = o.duplicated(keep="first")  # the whole row again (so the same id)
         counts["merged duplicate rows"] = int(merged.sum())

@@ -38,7 +38,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import IMPORTERS, Importer, ImportInputError, one_currency, read_text_table, reject
+from . import (
+    IMPORTERS,
+    Importer,
+    ImportInputError,
+    ImportResult,
+    Progress,
+    RowRules,
+    dataset_salt,
+    import_dataset,
+    one_currency,
+    quiet,
+    read_text_table,
+)
 
 REQUIRED = ("order_id", "customer_id", "placed_at")
 LINE_FIELDS = ("product_id", "quantity", "unit_price")
@@ -149,15 +161,8 @@ class OrdersImporter(Importer):
 
     def canonical(self, staged):
         o = staged["orders"]
-        rejects, bad = [], pd.Series(False, index=o.index)
-
-        def rule(mask, reason):
-            nonlocal bad
-            mask = mask & ~bad
-            if mask.any():
-                # the index numbers data rows from 1 (row 1 is the line after the header)
-                rejects.append(reject(self.source, o.index[mask], reason))
-                bad |= mask
+        rule = RowRules(self.source, o.index)
+        rejects = rule.rejects
 
         rule(o.order_id.isna(), "no order id")
         rule(o.customer_id.isna(), "no customer id")
@@ -174,7 +179,7 @@ class OrdersImporter(Importer):
         else:
             rule(~(o.revenue >= 0), "revenue is not a number >= 0")
             rule(o.duplicated("order_id"), "the order id appears again (first row kept)")
-        kept = o[~bad]
+        kept = o[~rule.bad]
         if "discount_amount" not in kept:
             kept = kept.assign(discount_amount=0.0)
         ids = kept.customer_id.astype(str)
@@ -236,7 +241,21 @@ class OrdersImporter(Importer):
                 "order_items": items}
 
 
+def import_orders(file: str | Path, out: str | Path, mapping: Mapping[str, str], *,
+                  progress: Progress = quiet) -> ImportResult:
+    """``workbench import orders``: ``file`` mapped by ``mapping`` into a dataset at ``out``.
+
+    A re-import into the same folder keeps its pseudonym salt, so the same email stays
+    the same customer.
+    """
+    importer = OrdersImporter(mapping, salt=dataset_salt(out))
+    sources = importer.read(file)
+    progress(f"orders: read {len(sources['orders']):,} rows from {file}")
+    return import_dataset(importer, sources, Path(out), progress=progress,
+                          manifest={"source_files": [Path(file).name], "id_salt": importer.salt})
+
+
 IMPORTERS["orders"] = OrdersImporter
 
-__all__ = ["FIELDS", "ImportInputError", "OrdersImporter", "parse_map", "pseudonym",
-           "read_map_file"]
+__all__ = ["FIELDS", "ImportInputError", "OrdersImporter", "import_orders", "parse_map",
+           "pseudonym", "read_map_file"]
