@@ -70,6 +70,9 @@ SOURCE_PAIRS: dict[str, tuple[str, str]] = {
     "email": ("newsletter", "email"), "sms": ("sms", "sms"),
     "other": ("display-network", "display"), "discount_promo": ("promo", "discount")}
 SITE = "https://shop.example.com"
+#: events at the same microsecond in the order GA4 logs them (session_start first)
+_ORDER = ("CASE name WHEN 'session_start' THEN 0 WHEN 'first_visit' THEN 1 "
+          "WHEN 'page_view' THEN 2 ELSE 3 END, name")
 
 
 def _pairs_sql() -> str:
@@ -195,7 +198,8 @@ def _nested_sql(json: bool) -> str:
       {{'category': device, 'operating_system': NULL::VARCHAR}} AS device,
       {{'continent': NULL::VARCHAR, 'country': NULL::VARCHAR, 'region': region,
         'city': NULL::VARCHAR}} AS geo,
-      {{'name': '(direct)', 'medium': a_med, 'source': a_src}} AS traffic_source,
+      {{'name': CASE a_med WHEN '(none)' THEN '(direct)' WHEN 'organic' THEN '(organic)'
+                 ELSE '(referral)' END, 'medium': a_med, 'source': a_src}} AS traffic_source,
       CASE WHEN s_src IS NOT NULL THEN
         {{'manual_campaign_name': campaign, 'manual_source': s_src, 'manual_medium': s_med,
           'manual_content': content,
@@ -251,7 +255,7 @@ def export(dataset: Path, out: Path, *, progress: Progress = quiet,
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{path}')")
     json = file_format != "parquet"
     con.execute(f"CREATE TEMP TABLE ga AS {_base_sql(has, currency)} "
-                "ORDER BY event_date, ts, name")
+                f"ORDER BY event_date, ts, {_ORDER}")
     days = [d for (d,) in con.execute("SELECT DISTINCT event_date FROM ga ORDER BY 1")
             .fetchall()]
     n = con.execute("SELECT count(*) FROM ga").fetchone()[0]
@@ -262,7 +266,7 @@ def export(dataset: Path, out: Path, *, progress: Progress = quiet,
     files = []
     for k, day in enumerate(days, 1):
         f = out / f"events_{day}{FILE_FORMATS[file_format]}"
-        con.execute(f"COPY ({nested} WHERE event_date = '{day}' ORDER BY ts, name) "
+        con.execute(f"COPY ({nested} WHERE event_date = '{day}' ORDER BY ts, {_ORDER}) "
                     f"TO '{f}' ({opts})")
         files.append(f)
         if k % 30 == 0 or k == len(days):

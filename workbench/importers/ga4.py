@@ -22,9 +22,11 @@ Mapping decisions
   every event of the pseudo id belongs to that user_id (the first one seen);
   otherwise the pseudo id is the customer.  So one person on two devices is two
   customers unless the store sets ``user_id``.  A user_id that is an email or a
-  phone number is replaced by a salted pseudonym (the salt is the manifest's
-  ``id_salt``).  ``signup_at`` is the earliest of ``user_first_touch_timestamp``
-  and the user's first event; ``acquisition_channel`` is ``traffic_source``
+  phone number (the orders importer's patterns: a numeric id of seven digits or
+  more counts as a phone) is replaced by a salted pseudonym (the salt is the
+  manifest's ``id_salt``, reused when re-importing into the same folder).
+  ``signup_at`` is the earliest of ``user_first_touch_timestamp`` and the user's
+  first event; ``acquisition_channel`` is ``traffic_source``
   (the user's first source/medium) mapped like a session source below, or
   ``unknown``; ``region`` is the first ``geo.region`` seen (``(not set)`` is
   null).  GA4 does not know consent to email or SMS: both opt-ins are False.
@@ -188,17 +190,26 @@ class GA4ImportResult(ImportResult):
         c = self.counts
         names = ", ".join(f"{k} {v:,}" for k, v in c.get("events_by_name", {}).items())
         fixed = "; ".join(f"{v:,} {k}" for k, v in c.get("fixed", {}).items() if v) or "none"
-        return (f"{super().summary()}\nGA4: {c['events_read']:,} events read from "
-                f"{c['files']} file(s) ({names}); {c['ecommerce_events_kept']:,} e-commerce "
-                f"events kept, {c['not_ecommerce_events']:,} not e-commerce (used for sessions "
-                f"and users), {c['events_without_session']:,} without ga_session_id; "
+        kept = ", ".join(f"{n} {k:,}" for n, k in self.row_counts.items())
+        rej = "; ".join(f"{v:,} {k}" for k, v in c.get("rejected_by_reason", {}).items())
+        return (f"imported into {self.path}: {kept}. Rejected rows (all files): "
+                f"{rej or 'none'}.\nGA4: {c['events_read']:,} events read from "
+                f"{c['files']} file(s) ({names}); {c['not_ecommerce_events']:,} not "
+                f"e-commerce (used for sessions and users), {c['events_without_session']:,} "
+                f"without ga_session_id; {c['ecommerce_events_kept']:,} canonical e-commerce "
+                f"events kept (one per item); "
                 f"{c['sessions']:,} sessions, {c['orders']:,} orders, "
                 f"{c['merged_duplicate_purchases']:,} duplicate purchases merged. "
                 f"Fixed: {fixed}.")
 
 
 class GA4Importer(Importer):
-    """GA4 BigQuery export files -> a canonical dataset (see the module docstring)."""
+    """GA4 BigQuery export files -> a canonical dataset (see the module docstring).
+
+    Unlike the pandas importers, staging and the canonical step are SQL over the
+    files (:meth:`run`), so the base class's DataFrame ``read``/``stage``/``canonical``
+    are not used; ``name`` and the rejects/summary contract are the same.
+    """
 
     name = "ga4"
 
