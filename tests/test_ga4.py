@@ -141,7 +141,9 @@ def test_gzip_plain_and_parquet_give_identical_datasets(tmp_path):
     cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in JSON_COLUMNS.items()) + "}"
     ints = ("event_timestamp", "user_first_touch_timestamp")  # INT64 columns as Parquet has
     cast = ", ".join(f"TRY_CAST({c} AS BIGINT) AS {c}" for c in ints)
-    duckdb.sql(f"COPY (SELECT * REPLACE ({cast}) "
+    # without collected_traffic_source, as exports before mid-2023 (the event parameters
+    # carry the same source and medium here, so the dataset is the same)
+    duckdb.sql(f"COPY (SELECT * EXCLUDE (collected_traffic_source) REPLACE ({cast}) "
                f"FROM read_json('{FIXTURE}', format='newline_delimited', columns={cols})) "
                f"TO '{pq}' (FORMAT PARQUET)")
     got = {}
@@ -160,7 +162,10 @@ def test_wrong_files_are_errors_naming_the_file_and_nothing_is_written(tmp_path)
     trunc.write_bytes(gzip.compress(FIXTURE.read_bytes() * 50)[:3000])
     other = tmp_path / "other.json"
     other.write_text('{"id": 1, "total": 3}\n{"id": 2, "total": 4}\n')
+    notpq = tmp_path / "events_20240103.parquet"
+    notpq.write_bytes(FIXTURE.read_bytes())
     for path, match in [(shop, r"orders_export\.csv: cannot be read as a GA4 export.*line"),
+                        (notpq, r"events_20240103\.parquet: cannot be read .*\(Parquet\)"),
                         (trunc, r"events_20240102\.json\.gz: cannot be read .*line \d+"),
                         (other, r"other\.json: not a GA4 export")]:
         with pytest.raises(ImportInputError, match=match):

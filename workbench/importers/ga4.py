@@ -86,6 +86,7 @@ never visited, and whether two devices are one person when no user_id is set.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ class GA4Importer(Importer):
     def _reader(self, con, path: Path) -> str:
         lit = "'" + str(path).replace("'", "''") + "'"
         if path.name.endswith(".parquet"):
-            return f"read_parquet({lit})"
+            return _parquet_select(path, lit)
         cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in JSON_COLUMNS.items()) + "}"
         return f"read_json({lit}, format='newline_delimited', columns={cols})"
 
@@ -337,6 +338,36 @@ class GA4Importer(Importer):
                 "merged_duplicate_purchases": int(rej.get(REASONS["dup"], 0)),
                 "rejected_by_reason": {str(k): int(v) for k, v in rej.items()},
                 "fixed": {str(k): int(v) for k, v in fixed.items() if v}}
+
+
+def _parquet_select(path: Path, lit: str) -> str:
+    """``read_parquet`` projected onto :data:`JSON_COLUMNS`; absent columns and fields are null.
+
+    Older exports lack whole records (``collected_traffic_source`` arrived in 2023)
+    and fields; ``read_json`` fills those with nulls by itself, Parquet needs this.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    cols = []
+    for col, spec in JSON_COLUMNS.items():
+        if col not in schema.names:
+            cols.append(f"NULL::{spec} AS {col}")
+            continue
+        if col == "event_params" or not spec.startswith("STRUCT"):
+            cols.append(col)
+            continue
+        many = spec.endswith("[]")
+        t = schema.field(col).type
+        t = t.value_type if many and pa.types.is_list(t) else t
+        have = {t.field(i).name for i in range(t.num_fields)} if pa.types.is_struct(t) else set()
+        var = "x" if many else col
+        body = ", ".join(f"'{n}': " + (f"{var}.{n}" if n in have else f"NULL::{kind}")
+                         for n, kind in re.findall(r"(\w+) (\w+)", spec[len("STRUCT("):]))
+        cols.append(f"list_transform({col}, x -> {{{body}}}) AS {col}" if many else
+                    f"CASE WHEN {col} IS NOT NULL THEN {{{body}}} END AS {col}")
+    return f"(SELECT {', '.join(cols)} FROM read_parquet({lit}))"
 
 
 def _arrow(result):
