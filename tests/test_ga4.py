@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -132,6 +134,17 @@ def test_sessions_and_customers_follow_the_mapping(fixture_import):
     assert not c.email_opt_in.any() and not c.sms_opt_in.any()
 
 
+def test_a_reimport_into_the_same_folder_keeps_the_pseudonyms(fixture_import, tmp_path):
+    res, t = fixture_import
+    again = import_ga4([FIXTURE], res.path)  # the manifest's id_salt is reused
+    assert again.counts["fixed"]["user_id pseudonymized (email or phone)"] == 2
+    assert sorted(read_table(res.path, "customers").customer_id) == sorted(
+        t["customers"].customer_id)
+    other = import_ga4([FIXTURE], tmp_path / "elsewhere")  # a new folder, a new salt
+    assert set(read_table(other.path, "customers").customer_id) != set(
+        t["customers"].customer_id)
+
+
 def test_gzip_plain_and_parquet_give_identical_datasets(tmp_path):
     gz = tmp_path / "gz" / "events_20240101.json.gz"
     gz.parent.mkdir()
@@ -243,6 +256,9 @@ def test_jsonl_and_parquet_exports_import_to_the_same_dataset(round_trip, tmp_pa
                    for f in files)
         GA4Importer(salt="x").run([tmp_path / fmt], tmp_path / f"ds_{fmt}")
         got[fmt] = {t: read_table(tmp_path / f"ds_{fmt}", t) for t in TABLES}
+    schema = pq.read_schema(files[0])  # Parquet keeps INT64 as integers, records nested
+    assert schema.field("event_timestamp").type == pa.int64()
+    assert pa.types.is_struct(schema.field("items").type.value_type)
     for t in TABLES:
         pd.testing.assert_frame_equal(got["parquet"][t], got["jsonl"][t])
 

@@ -61,7 +61,9 @@ Mapping decisions
   them, one still above is capped at the lines' value (both counted as fixed).
   ``discount_amount`` = sum(quantity x price) - revenue, so the schema's rule
   revenue = sum(quantity x unit_price) - discount holds by construction.
-  ``shipping_value`` and ``tax_value`` are not revenue.  Products: ``item_id``,
+  ``shipping_value`` and ``tax_value`` are not revenue; the ``*_in_usd`` columns
+  (GA4's own conversion at its daily rate) are not read: amounts stay in the
+  store's currency.  Products: ``item_id``,
   ``item_category`` (most frequent) as category, price = median unit price paid
   (of the events' prices for items never bought), purchase_type ``unknown``,
   unit_cost and supply_days null; ``item_name`` has no column and is lost.
