@@ -59,15 +59,20 @@ class Attribution(Analysis):
         if ctx.has_truth("messages"):
             truth = campaign_incremental_revenue(ctx.path)
         try:
+            # the window sweep is about message touches: a store without messages (a
+            # GA4-only import) still gets every model over its visits' sources
+            sweep = (window_sweep(ctx.con, truth=truth, windows=(1, 3, 5, 7, 14))
+                     if ctx.has_table("messages", nonempty=True) else pd.DataFrame())
             return AttributionOutcome(
-                analyze_attribution(ctx.con, truth=truth, n_boot=100),
-                window_sweep(ctx.con, truth=truth, windows=(1, 3, 5, 7, 14)),
+                analyze_attribution(ctx.con, truth=truth, n_boot=100), sweep,
                 weekly_attribution(ctx.con))
         except AttributionInputError as exc:
             return self.skip(f"no journeys to attribute ({exc})")
 
     def section(self, result: AttributionOutcome):
-        return attribution_section(result.analysis, result.sweep, weekly=result.weekly)
+        return attribution_section(result.analysis,
+                                   result.sweep if len(result.sweep) else None,
+                                   weekly=result.weekly)
 
 
     def export(self, result: AttributionOutcome, out, ctx: Context):

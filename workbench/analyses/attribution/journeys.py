@@ -159,7 +159,8 @@ def journeys(con, lookback_days: float = DEFAULT_LOOKBACK_DAYS, windows: dict | 
                           - ibis.least(tail.window_s, int(lookback_days * 86400))))
     tail = tail.select("customer_id", "touch_ts", "channel", "campaign", "medium",
                        "interaction", "message_id", end_ts=end,
-                       order_id=ibis.literal(None, "int64"), converted=ibis.literal(False),
+                       order_id=ibis.literal(None, o.order_id.type()),
+                       converted=ibis.literal(False),
                        value=ibis.literal(0.0))
     allj = conv.union(tail)
     # journey id: dense rank of (customer, end); touch index: order within the journey
