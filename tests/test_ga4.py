@@ -78,6 +78,8 @@ def test_the_fixture_gives_the_orders_revenue_and_buyers_of_the_raw_json(fixture
     assert o.customer_id.nunique() == len({w["customer"] for w in want.values()}) == 3
     assert len(t["order_items"]) == sum(w["lines"] for w in want.values())
     assert res.report.ok and IMPORTERS["ga4"] is GA4Importer
+    # the events' one currency is the dataset's (the report's amounts say EUR)
+    assert load_manifest(res.path)["currency"] == "EUR"
     # T1001: items 2 x 20 + 10 = 50, purchase_revenue 45 -> 5 of discount;
     # T1002: revenue 60 includes 10 of shipping -> 50 = its items, no discount
     assert o.loc["T1001", ["revenue", "discount_amount"]].tolist() == [45.0, 5.0]

@@ -236,7 +236,26 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
 
     progress(f"{importer.name}: mapping {counts(sources)} source rows")
     tables, rejects = importer.tables(sources)
-    progress(f"{importer.name}: validating {counts(tables)}")
+    return write_import(importer, tables, rejects, out, sorted(map(str, sources)),
+                        manifest=manifest, extra_files=extra_files, progress=progress)
+
+
+def write_import(importer: Importer, tables: Mapping, rejects: pd.DataFrame, out: str | Path,
+                 sources: list[str], *, manifest: Mapping | None = None,
+                 extra_files: Mapping[str, str] | None = None,
+                 progress: Progress = quiet) -> ImportResult:
+    """Validate canonical ``tables`` (DataFrames or Arrow) and write them atomically.
+
+    The last step of every importer (:func:`import_dataset`, or an importer that builds
+    its tables in an engine, like GA4's in DuckDB): the manifest records the importer,
+    the rejected-row count and :meth:`Importer.manifest_fields`; ``rejects.csv``,
+    ``import.json`` and :meth:`Importer.extra_files` are written with the tables.
+    """
+    def n_rows(t):
+        return t.num_rows if hasattr(t, "num_rows") else len(t)
+
+    progress(f"{importer.name}: validating "
+             + ", ".join(f"{k} {n_rows(v):,}" for k, v in tables.items()))
     report = validate(tables)
     if not report.ok:
         raise DatasetValidationError(report)
@@ -246,11 +265,11 @@ def import_dataset(importer: Importer, sources: Mapping[str, pd.DataFrame], out:
     path = write_dataset(out, tables, manifest=info,
                          extra_files={"rejects.csv": rejects.to_csv(index=False),
                                       "import.json": json.dumps(
-                                          {"importer": importer.name,
-                                           "sources": sorted(sources)}, indent=2),
+                                          {"importer": importer.name, "sources": sources,
+                                           "counts": info.get("import_counts", {})},
+                                          indent=2),
                                       **importer.extra_files(), **(extra_files or {})})
-    counts = {k: int(len(v)) for k, v in tables.items()}
-    return ImportResult(path, counts, rejects, report)
+    return ImportResult(path, {k: int(n_rows(v)) for k, v in tables.items()}, rejects, report)
 
 
 #: the registered importers by name (filled by the importer modules)
@@ -258,4 +277,4 @@ IMPORTERS: dict[str, type[Importer]] = {}
 
 __all__ = ["CODES_FILE", "IMPORTERS", "REJECT_COLUMNS", "ImportInputError", "ImportResult",
            "Importer", "Progress", "RowRules", "dataset_salt", "import_dataset", "one_currency",
-           "quiet", "read_text_table", "reject"]
+           "quiet", "read_text_table", "reject", "write_import"]

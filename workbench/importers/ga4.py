@@ -87,7 +87,6 @@ never visited, and whether two devices are one person when no user_id is set.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections import Counter
@@ -96,9 +95,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..schema import DatasetValidationError
-from ..store import validate, write_dataset
-from . import IMPORTERS, REJECT_COLUMNS, Importer, ImportInputError, ImportResult, Progress, quiet
+from . import (
+    IMPORTERS,
+    REJECT_COLUMNS,
+    Importer,
+    ImportInputError,
+    ImportResult,
+    Progress,
+    quiet,
+    write_import,
+)
 from .orders import _EMAIL, _PHONE, pseudonym
 
 ECOMMERCE = ("view_item", "add_to_cart", "remove_from_cart", "begin_checkout", "purchase",
@@ -265,7 +271,7 @@ class GA4Importer(Importer):
             progress(f"read {n:,} events from {f.name} ({fi + 1}/{len(files)}, "
                      f"{total:,} so far)")
         con.execute("DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS st")
-        self._check_currency(con, files)
+        self.currency = self._check_currency(con, files)
         self._pseudonyms(con)
         progress("building customers, sessions, orders and events")
         for sql in _BUILD_SQL:
@@ -277,30 +283,27 @@ class GA4Importer(Importer):
         rejects = pd.DataFrame({"table": [files[i].name for i in rejects.fi],
                                 "source_row": rejects.row.astype("int64"),
                                 "reason": rejects.reason}, columns=list(REJECT_COLUMNS))
-        counts = self._counts(con, files, total, tables)
+        self.counts = self._counts(con, files, total, tables)
         con.close()
-        progress("validating the canonical tables")
-        report = validate(tables)
-        if not report.ok:
-            raise DatasetValidationError(report)
-        manifest = {"generator": f"import:{self.name}", "rejected_rows": int(len(rejects)),
-                    "source_files": [f.name for f in files], "id_salt": self.salt,
-                    "import_counts": counts}
-        path = write_dataset(out, tables, manifest=manifest, extra_files={
-            "rejects.csv": rejects.to_csv(index=False),
-            "import.json": json.dumps({"importer": self.name, "sources": [str(f) for f in files],
-                                       "counts": counts}, indent=2)})
-        rows = {k: int(v.num_rows) for k, v in tables.items()}
-        return GA4ImportResult(path, rows, rejects, report, counts=counts)
+        res = write_import(self, tables, rejects, out, [str(f) for f in files],
+                           manifest={"source_files": [f.name for f in files],
+                                     "id_salt": self.salt}, progress=progress)
+        return GA4ImportResult(res.path, res.row_counts, rejects, res.report,
+                               counts=self.counts)
 
-    def _check_currency(self, con, files: list[Path]) -> None:
+    def manifest_fields(self) -> dict:
+        return {"import_counts": self.counts,
+                **({"currency": self.currency} if self.currency else {})}
+
+    def _check_currency(self, con, files: list[Path]) -> str | None:
+        """The events' one currency (None when none is given), or an error naming the rows."""
         cur = con.execute("SELECT currency, fi, sum(n), list(rows) FROM cur "
                           "GROUP BY ALL ORDER BY currency, fi").fetchall()
         totals = Counter()
         for c, _, n, _ in cur:
             totals[c] += n
         if len(totals) <= 1:
-            return
+            return next(iter(totals), None)
         main, _ = totals.most_common(1)[0]
         where = "; ".join(
             f"{files[fi].name} rows {sorted(r for rs in rows for r in rs)[:5]} ({n:,} rows) in "
