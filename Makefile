@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_experiment.py
 	$(BIN)/python benchmarks/bench_discount.py --samplers nutpie pymc --features
 	$(BIN)/python benchmarks/bench_attribution.py
+	$(BIN)/python benchmarks/bench_ga4_import.py
 	@test -x .cache/bench-clv-venv/bin/python || { $(PYTHON) -m venv .cache/bench-clv-venv && \
 	  .cache/bench-clv-venv/bin/pip install -q "lifetimes==0.11.3" "pandas<2.2" "numpy<2" \
 	  "scipy<1.14" autograd pyarrow pymc-marketing; }
