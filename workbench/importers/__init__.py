@@ -266,7 +266,8 @@ def write_import(importer: Importer, tables: Mapping, rejects: pd.DataFrame, out
                          extra_files={"rejects.csv": rejects.to_csv(index=False),
                                       "import.json": json.dumps(
                                           {"importer": importer.name, "sources": sources,
-                                           "counts": info.get("import_counts", {})},
+                                           **({"counts": info["import_counts"]}
+                                              if "import_counts" in info else {})},
                                           indent=2),
                                       **importer.extra_files(), **(extra_files or {})})
     return ImportResult(path, {k: int(n_rows(v)) for k, v in tables.items()}, rejects, report)
