@@ -111,6 +111,24 @@ def test_the_discount_test_is_sized_at_the_stores_own_rate_and_audience(shop):
     assert f"{len(active):,} customers a send" in skipped.test_to_run
 
 
+def test_a_store_without_consent_sizes_the_discount_test_on_every_active_buyer(tmp_path):
+    """GA4 knows no email consent (every opt-in False): the audience is all active buyers,
+    and the sentence says only the opted-in can be sent the offer."""
+    from workbench.analyses.discount import offer_audience
+
+    t = shop_tables()
+    t["customers"]["email_opt_in"] = False
+    path = write_dataset(tmp_path / "shop", t, manifest={"generator": "import:test"})
+    o = t["orders"]
+    last = o.placed_at.max()
+    active = o.loc[o.placed_at > last - pd.Timedelta(days=365), "customer_id"].nunique()
+    aud = offer_audience(Context.open(path).con)
+    assert aud["customers"] == active and not aud["consent_known"]
+    out = next(a for a in ANALYSES if a.name == "discount")(Context.open(path))
+    assert f"{active:,} customers a send" in out.test_to_run
+    assert "does not record email consent" in out.test_to_run
+
+
 def test_the_cart_test_is_sized_at_the_stores_carts_and_natural_recovery(tmp_path):
     """A store that sends reminders but never randomized them: the skip names the test,
     sized from the carts no reminder reached (what the no-message arm would measure)."""

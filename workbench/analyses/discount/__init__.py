@@ -106,9 +106,12 @@ class DiscountCalibration(Analysis):
             return DISCOUNT_TEST + " (this store's orders are too few to size it)"
         plan = plan_test(("0%", "5%", "10%", "15%", "20%"), "0%", aud["baseline"],
                          aud["customers"], period="send")
+        consent = ("" if aud.get("consent_known", True) else
+                   " (this dataset does not record email consent, so every active customer "
+                   "is counted: only those who opted in can be sent the offer)")
         return (f"{DISCOUNT_TEST}. {plan.sentence('customers')}; the baseline is the "
                 f"share of active customers who buy within {aud['window_days']:g} days "
-                "without an offer")
+                f"without an offer{consent}")
 
     def section(self, result):
         return discount_section(result.fit.model, result.decision,

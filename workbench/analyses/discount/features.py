@@ -241,8 +241,10 @@ def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
     """Who a seasonal offer would reach and how often they buy anyway, from the orders.
 
     ``customers``: customers with an order in the ``active_days`` before the last order
-    (opted in to email, where the customers table says); ``baseline``: the share of
-    them who buy in a ``window_days`` window, averaged over the last ``weeks`` windows
+    (opted in to email, where the customers table says; ``consent_known`` is False
+    when no customer has opted in, as in a GA4 import, and all of them count);
+    ``baseline``: the share of them who buy in a ``window_days`` window, averaged over
+    the last ``weeks`` windows
     — the no-discount arm's conversion rate a discount test would be measured against.
     """
     require_tables(con, "offer audience", {
@@ -251,7 +253,10 @@ def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
     last = o.placed_at.max().execute()
     start = last - pd.Timedelta(days=active_days)
     active = o.filter(o.placed_at > start).select("customer_id").distinct()
-    if "email_opt_in" in c.columns:
+    # a dataset where nobody opted in does not know consent (GA4 has none): size the
+    # test on every active customer then, and say so
+    consent = "email_opt_in" in c.columns and bool(c.email_opt_in.any().execute())
+    if consent:
         opted = c.filter(c.email_opt_in).select("customer_id")
         active = active.semi_join(opted, "customer_id")
     n = int(active.count().execute())
@@ -262,4 +267,5 @@ def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
     per = (recent.mutate(window=age.cast("int64"))
            .group_by("window").aggregate(buyers=_.customer_id.nunique()).execute())
     baseline = float(per.buyers.sum() / (weeks * n)) if n else float("nan")
-    return {"customers": n, "baseline": baseline, "window_days": window_days}
+    return {"customers": n, "baseline": baseline, "window_days": window_days,
+            "consent_known": consent}
