@@ -178,7 +178,10 @@ class Messaging:
         click_t = np.where(via & ~clicked, t + MINUTE + ku.exponential(
             U_CLICK_T, key, MEAN_PERSUADED_CLICK_DELAY), click_t)
         clicked |= via
-        open_t = np.where(email & clicked, np.minimum(open_t, click_t - MINUTE / 2), open_t)
+        # an email click implies an open half a minute before it — but never before the send
+        # (a click seconds after a fast open would otherwise put the open before sent_at)
+        open_t = np.where(email & clicked,
+                          np.maximum(np.minimum(open_t, click_t - MINUTE / 2), t), open_t)
         machine_t = np.where(email & delivered & cus.apple_mpp[cust],
                              t + ku(U_MACHINE_T, key) * MACHINE_OPEN_MINUTES * MINUTE, np.inf)
         machine = machine_t < open_t
