@@ -196,6 +196,11 @@ class AttributionModel:
         if not 0 < self.ci < 1:
             raise ValueError(f"ci must be in (0, 1), got {self.ci!r}")
 
+    def _bootstrap(self, paths: Paths, credit: CreditFn, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Replicates of the credit (``n_boot`` × channels, conversions and value)."""
+        return _bootstrap(paths, credit, self.n_boot, rng)
+
     def fit(self, paths: Paths | pd.DataFrame | str) -> AttributionModel:
         """Validate, attribute, bootstrap; the result goes to ``result_``."""
         self._check_settings()
@@ -206,7 +211,7 @@ class AttributionModel:
         bc = bv = None
         notes = []
         if self.n_boot:
-            bc, bv = _bootstrap(paths, credit, self.n_boot, np.random.default_rng(self.seed))
+            bc, bv = self._bootstrap(paths, credit, np.random.default_rng(self.seed))
             ok = np.isfinite(bc).all(axis=1)
             if not ok.all():
                 notes.append(f"{int((~ok).sum())} of {self.n_boot} bootstrap replicates drew no "

@@ -72,6 +72,12 @@ __all__ = ["MarkovChain", "removal_effects"]
 DIRECT_KEYS = 2**22  # key spaces up to this size are indexed directly instead of sorted
 DENSE_LIMIT = 64  # up to this many states: dense LAPACK solve (fastest while single-threaded)
 LU_LIMIT = 4000  # transient states up to which the systems are solved by sparse LU
+#: journeys from which the bootstrap draws the chain's statistics from their normal
+#: limit instead of resampling journeys (see :meth:`MarkovChain._bootstrap`)
+NORMAL_BOOT_MIN = 100_000
+#: ... as long as the statistics the data feed are at most this many (their covariance
+#: is dense and factored once; 2,000 take about a second); more resample journeys
+NORMAL_BOOT_MAX_STATS = 2_000
 
 
 def _solve(A: sp.spmatrix, b: np.ndarray) -> np.ndarray:
@@ -184,6 +190,9 @@ class _Chain:
         self.drop = (self.pair_from == self.pair_to) | (upair == dead)
         self.pair_from[upair == dead] = 0
         self.n_states, self.n_pairs, self.n_channels = S, len(upair), n_ch
+        # statistics the journeys can feed: observed transitions, then start, conversion,
+        # null and value per state
+        self.n_observed = int(np.unique(self.pair_id[~self.drop[self.pair_id]]).size) + 4 * S
 
     def counts(self, conv: np.ndarray, nulls: np.ndarray):
         """Transition counts: channel pairs, from start, into conversion, into null."""
@@ -197,8 +206,57 @@ class _Chain:
 
     def system(self, conv: np.ndarray, value: np.ndarray, nulls: np.ndarray):
         """``Q`` over channel states and start, ``r`` (conversion, value) columns, start index."""
-        S = self.n_states
         pc, st, cv, nl = self.counts(conv, nulls)
+        return self.system_from(pc, st, cv, nl,
+                                np.bincount(self.tail_state, value, minlength=self.n_states))
+
+    def stat_moments(self, conv: np.ndarray, value: np.ndarray, nulls: np.ndarray):
+        """Which statistics the data feed, and their mean and covariance under the bootstrap.
+
+        The statistics — transition counts between states, from start, into conversion
+        and null, and the value into conversion, stacked as ``[pc, st, cv, nl, vv]`` —
+        are linear in the journey counts: ``x = G k``, with ``k`` the multinomial draw
+        over the cells (path, converted) and (path, null) of the journey bootstrap
+        (:mod:`workbench.attribution.base`).  So ``E x = N G p`` and
+        ``Cov x = N (G diag(p) G' - G p p' G')`` exactly (``N`` journeys, ``p`` the
+        cell shares): one sparse product, however many replicates follow.  Returned for
+        the statistics with a positive mean only (their index into the stacked vector
+        of length ``n_pairs + 4 n_states``); the others are 0 in every replicate.
+        """
+        R, S, P = len(conv), self.n_states, self.n_pairs
+        D, rows = P + 4 * S, np.arange(R)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_conv = np.where(conv > 0, value / conv, 0.0)
+        keep = ~self.drop[self.pair_id]
+        # U: what both cells of a path add (its transitions and its start); Vc, Vn: what
+        # only its converted (into conversion, its value) or its null cell adds
+        U = sp.csc_matrix((np.concatenate([np.ones(int(keep.sum())), np.ones(R)]),
+                           (np.concatenate([self.pair_id[keep], P + self.head_state]),
+                            np.concatenate([self.inner_row[keep], rows]))), shape=(D, R))
+        tail = self.tail_state
+        Vc = sp.csc_matrix((np.concatenate([np.ones(R), per_conv]),
+                            (np.concatenate([P + S + tail, P + 3 * S + tail]),
+                             np.concatenate([rows, rows]))), shape=(D, R))
+        Vn = sp.csc_matrix((np.ones(R), (P + 2 * S + tail, rows)), shape=(D, R))
+        total = conv.sum() + nulls.sum()
+        n = max(round(total), 1)
+        a, b = conv / total, nulls / total
+        m = U @ (a + b) + Vc @ a + Vn @ b
+        # only the statistics some journey feeds (the others are 0 in every replicate):
+        # a dense covariance over all state pairs would not fit at order 2 and above
+        seen = np.flatnonzero(m > 0)
+        U, Vc, Vn = (M.tocsr()[seen] for M in (U, Vc, Vn))
+        m = m[seen]
+        # sum over cells of p g g' with g = u + v: u u' once for both cells, then the cross
+        # and own terms of the few entries only one cell has
+        cross = (U @ sp.diags(a) @ Vc.T + U @ sp.diags(b) @ Vn.T).toarray()
+        second = ((U @ sp.diags(a + b) @ U.T).toarray() + cross + cross.T
+                  + (Vc @ sp.diags(a) @ Vc.T).toarray() + (Vn @ sp.diags(b) @ Vn.T).toarray())
+        return seen, n * m, n * (second - np.outer(m, m))
+
+    def system_from(self, pc, st, cv, nl, vv):
+        """``Q``, ``r`` and the start index from the sufficient statistics."""
+        S = self.n_states
         out = np.bincount(self.pair_from, pc, minlength=S) + cv + nl
         with np.errstate(divide="ignore", invalid="ignore"):
             inv_out = np.where(out > 0, 1.0 / out, 0.0)
@@ -211,7 +269,7 @@ class _Chain:
         Q = sp.csr_matrix((np.concatenate([p[nz], ps[s_nz]]), (rows, cols)), shape=(S + 1, S + 1))
         r = np.zeros((S + 1, 2))
         r[:S, 0] = cv * inv_out
-        r[:S, 1] = np.bincount(self.tail_state, value, minlength=S) * inv_out
+        r[:S, 1] = vv * inv_out
         return Q, r, S
 
     def absorb(self, Q: sp.csr_matrix, r: np.ndarray, start: int) -> np.ndarray:
@@ -240,8 +298,11 @@ class _Chain:
         return out
 
     def removal_effects(self, conv, value, nulls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        Q, r, start = self.system(conv, value, nulls)
-        res = self.absorb(Q, r, start)
+        return self.effects_from(self.system(conv, value, nulls))
+
+    def effects_from(self, system) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Removal effects (conversions, value) and the full chain's absorption."""
+        res = self.absorb(*system)
         base = res[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             re = 1.0 - res[1:] / base
@@ -291,12 +352,52 @@ class MarkovChain(AttributionModel):
     label = "Markov chain"
 
     def __init__(self, order: int = 1, states: str = "prefix", value_method: str = "chain", *,
-                 n_boot: int = 200, ci: float = 0.95,
+                 n_boot: int = 200, ci: float = 0.95, boot: str = "auto",
                  seed: int | np.random.Generator | None = 0) -> None:
         super().__init__(n_boot=n_boot, ci=ci, seed=seed)
         self.order = order
         self.states = states
         self.value_method = value_method
+        self.boot = boot
+
+    def _bootstrap(self, paths: Paths, credit: CreditFn, rng: np.random.Generator):
+        """The journey bootstrap, resampled (``"multinomial"``) or through the statistics.
+
+        ``"normal"``: the chain depends on the journeys only through its sufficient
+        statistics, whose bootstrap mean and covariance are exact
+        (:meth:`_Chain.stat_moments`); with many journeys they are jointly normal (the
+        multinomial CLT), so each replicate draws the statistics from that normal
+        (negative draws of a rare count clipped at 0) and solves the small absorbing
+        chain — the cost no longer grows with the paths.  ``"auto"`` (default) uses it
+        from :data:`NORMAL_BOOT_MIN` journeys up, while the statistics the data feed
+        number at most :data:`NORMAL_BOOT_MAX_STATS`, and resamples otherwise.
+        """
+        if self.boot not in ("auto", "normal", "multinomial"):
+            raise ValueError(f"boot must be 'auto', 'normal' or 'multinomial', got {self.boot!r}")
+        n = paths.total_conversions + paths.total_nulls
+        if self.boot == "multinomial" or (self.boot == "auto" and n < NORMAL_BOOT_MIN):
+            return super()._bootstrap(paths, credit, rng)
+        chain, k = self.chain_, paths.n_channels
+        if self.boot == "auto" and chain.n_observed > NORMAL_BOOT_MAX_STATS:
+            return super()._bootstrap(paths, credit, rng)
+        seen, mean, cov = chain.stat_moments(paths.conversions, paths.value, paths.nulls)
+        lam, vec = np.linalg.eigh(cov)
+        root = vec * np.sqrt(np.clip(lam, 0.0, None))
+        draws = np.zeros((self.n_boot, chain.n_pairs + 4 * chain.n_states))
+        draws[:, seen] = np.clip(mean + rng.standard_normal((self.n_boot, len(seen)))
+                                 @ root.T, 0.0, None)
+        P, S = chain.n_pairs, chain.n_states
+        by_chain = self.value_method == "chain"
+        out_c, out_v = np.full((self.n_boot, k), np.nan), np.full((self.n_boot, k), np.nan)
+        for b, x in enumerate(draws):
+            pc, st, cv, nl, vv = (x[:P], x[P:P + S], x[P + S:P + 2 * S],
+                                  x[P + 2 * S:P + 3 * S], x[P + 3 * S:])
+            if cv.sum() <= 0:
+                continue
+            re_c, re_v, _ = chain.effects_from(chain.system_from(pc, st, cv, nl, vv))
+            out_c[b] = _normalize(re_c, cv.sum())
+            out_v[b] = _normalize(re_v if by_chain else re_c, vv.sum())
+        return out_c, out_v
 
     def _describe(self) -> str:
         extra = f", {self.states} states" if self.order > 1 else ""
