@@ -1,5 +1,5 @@
 import cProfile, pstats, sys
-sys.argv=['workbench','attribution','/tmp/paths_1m.csv','--model','markov','--boot','0','--json']
+sys.argv=['workbench','attribution','/tmp/paths_1m.csv','--model','markov','--json']
 from workbench.cli import main
 pr=cProfile.Profile(); pr.enable()
 try: main()

@@ -76,8 +76,9 @@ LU_LIMIT = 4000  # transient states up to which the systems are solved by sparse
 #: limit instead of resampling journeys (see :meth:`MarkovChain._bootstrap`)
 NORMAL_BOOT_MIN = 100_000
 #: ... as long as the statistics the data feed are at most this many (their covariance
-#: is dense and factored once; 2,000 take about a second); more resample journeys
-NORMAL_BOOT_MAX_STATS = 2_000
+#: is dense, 200 MB at 5,000, and factored once: 2,484 at order 2 on 1M paths take
+#: ~3 s); more resample journeys
+NORMAL_BOOT_MAX_STATS = 5_000
 
 
 def _solve(A: sp.spmatrix, b: np.ndarray) -> np.ndarray:
