@@ -37,8 +37,9 @@ def make_model(model: str | AttributionModel, **options: Any) -> AttributionMode
 
     Examples
     --------
-    >>> make_model("markov", order=2)
-    MarkovChain(order=2, states='prefix', value_method='chain', n_boot=200, ci=0.95, seed=0)
+    >>> make_model("markov", order=2)  # doctest: +NORMALIZE_WHITESPACE
+    MarkovChain(order=2, states='prefix', value_method='chain', n_boot=200, ci=0.95,
+                boot='auto', seed=0)
     """
     if isinstance(model, AttributionModel):
         if options:
