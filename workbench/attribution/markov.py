@@ -125,7 +125,7 @@ class _Chain:
         k = int(order)
         n_ch = paths.n_channels
         codes = paths.codes.astype(np.int64)
-        pos = paths.touch_position
+        pos = paths.touch_position if k > 1 else None  # a first-order state needs no history
         if states == "prefix" or k == 1:
             keep = None
         else:
@@ -193,7 +193,8 @@ class _Chain:
         self.n_states, self.n_pairs, self.n_channels = S, len(upair), n_ch
         # statistics the journeys can feed: observed transitions, then start, conversion,
         # null and value per state
-        self.n_observed = int(np.unique(self.pair_id[~self.drop[self.pair_id]]).size) + 4 * S
+        seen = np.bincount(self.pair_id, minlength=self.n_pairs) > 0
+        self.n_observed = int((seen & ~self.drop).sum()) + 4 * S
 
     def counts(self, conv: np.ndarray, nulls: np.ndarray):
         """Transition counts: channel pairs, from start, into conversion, into null."""
