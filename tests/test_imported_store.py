@@ -171,3 +171,17 @@ def test_the_config_of_an_imported_store_starts_from_its_current_settings(shop, 
     assert "against your current config" in text and "cannot be replayed" in text
     _, sec = campaign_config(ctx, {}, {}, tmp_path)
     assert "--current-config" in " ".join(sec.paragraphs)
+
+
+def test_a_bad_current_config_is_refused_before_anything_is_written(shop, tmp_path):
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    bad = tmp_path / "current.json"
+    bad.write_text('{"campaigns": {"caps": {"sms_per_week": -1}}}')
+    out = CliRunner().invoke(main, ["run", "--dataset", str(shop), "--out",
+                                    str(tmp_path / "r"), "--no-apps", "--current-config",
+                                    str(bad)])
+    assert out.exit_code == 1 and "current.json" in out.output
+    assert "sms_per_week" in out.output and not (tmp_path / "r").exists()

@@ -296,6 +296,7 @@ def run(dataset, out, apps, current_config):
     --apps, the what-if apps as static pages in OUT/apps/.  The dataset is validated first;
     an invalid dataset is refused with the full violation report.
     """
+    from .campaigns.config import ConfigError
     from .pipeline import run_all
     from .schema import DatasetValidationError
     from .store import DatasetError
@@ -308,7 +309,7 @@ def run(dataset, out, apps, current_config):
                           current_config=Path(current_config) if current_config else None)
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
-    except DatasetError as exc:
+    except (DatasetError, ConfigError) as exc:
         _fail(str(exc))
     click.echo("written:")
     for label, p in written.items():

@@ -51,6 +51,8 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     report) when the dataset is invalid; nothing is written then.
     """
     dataset, out = Path(dataset), Path(out)
+    if current_config is not None:  # a bad config file is refused before any work is done
+        load_campaign_config(current_config)
     report = validate(dataset)
     if not report.ok:
         raise DatasetValidationError(report)

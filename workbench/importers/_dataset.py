@@ -34,7 +34,7 @@ from ..store import (
     write_dataset,
 )
 from . import REJECT_COLUMNS, ImportInputError, Progress, reject
-from .orders import _EMAIL, _PHONE, pseudonym
+from .orders import is_personal, pseudonym
 
 #: manifest fields write_dataset recomputes (everything else is kept as it was)
 _COMPUTED = ("schema_version", "workbench_version", "created_at", "dataset_hash",
@@ -118,10 +118,6 @@ def read_dataset(into: Path) -> tuple[dict, dict[str, pa.Table], dict[str, pa.Ta
     return info, tables, truth, texts
 
 
-def _personal(value: str) -> bool:
-    return bool(_EMAIL.match(value) or _PHONE.match(value))
-
-
 def _whole(s: pd.Series) -> pd.Series:
     return s.fillna("").str.fullmatch(r"-?\d{1,18}")
 
@@ -158,7 +154,7 @@ def _link(m: pd.DataFrame, existing: set[str], salt: str, int_ids: bool
     if int_ids:
         fresh = ext.where(_whole(ext))
     else:
-        safe = ext.map(lambda v: pseudonym(v, salt) if isinstance(v, str) and _personal(v)
+        safe = ext.map(lambda v: pseudonym(v, salt) if isinstance(v, str) and is_personal(v)
                        else v).astype("string")
         fresh = pe.fillna(pp).fillna(safe)
     cid = cid.fillna(fresh)

@@ -105,7 +105,7 @@ from . import (
     quiet,
     write_import,
 )
-from .orders import _EMAIL, _PHONE, pseudonym
+from .orders import is_personal, pseudonym
 
 ECOMMERCE = ("view_item", "add_to_cart", "remove_from_cart", "begin_checkout", "purchase",
              "refund")
@@ -317,7 +317,7 @@ class GA4Importer(Importer):
         uids = [u for (u,) in con.execute("SELECT DISTINCT uid FROM user_part "
                                           "WHERE uid IS NOT NULL").fetchall()]
         rows = [(u, pseudonym(u, self.salt)) for u in uids
-                if _EMAIL.match(u) or _PHONE.match(u)]
+                if is_personal(u)]
         con.execute("CREATE TEMP TABLE pmap (uid VARCHAR, cid VARCHAR)")
         if rows:
             con.executemany("INSERT INTO pmap VALUES (?, ?)", rows)

@@ -87,6 +87,11 @@ def read_map_file(path: str | Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data["map"].items()}
 
 
+def is_personal(value: str) -> bool:
+    """Whether an id is an email address or a phone number (never written in clear)."""
+    return bool(_EMAIL.match(value) or _PHONE.match(value))
+
+
 def pseudonym(value: str, salt: str) -> str:
     """A stable, salted pseudonym for an email or phone (never the value itself)."""
     norm = value.strip().lower()
@@ -257,5 +262,5 @@ def import_orders(file: str | Path, out: str | Path, mapping: Mapping[str, str],
 
 IMPORTERS["orders"] = OrdersImporter
 
-__all__ = ["FIELDS", "ImportInputError", "OrdersImporter", "import_orders", "parse_map",
-           "pseudonym", "read_map_file"]
+__all__ = ["FIELDS", "ImportInputError", "OrdersImporter", "import_orders", "is_personal",
+           "parse_map", "pseudonym", "read_map_file"]
