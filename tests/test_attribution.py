@@ -537,9 +537,31 @@ def test_read_paths_csv_with_semicolons(tmp_path):
      r"no row has a conversion — nothing to attribute"),
     (frame().iloc[:0], {}, "no rows"),
 ])
-def test_read_paths_rejects_bad_input(df, kwargs, match):
+@pytest.mark.parametrize("via", ["frame", "csv"])
+def test_read_paths_rejects_bad_input(df, kwargs, match, via, tmp_path):
+    """The same errors whether the paths come as a DataFrame or as a CSV file (read by
+    Arrow, not pandas)."""
+    if via == "csv":
+        f = tmp_path / "paths.csv"
+        df.to_csv(f, index=False)
+        df = f
     with pytest.raises(AttributionInputError, match=match):
         read_paths(df, **kwargs)
+
+
+def test_read_paths_file_and_frame_agree(tmp_path):
+    df = frame(path=["email > sms", " sms ", "direct", "email>direct >  sms"])
+    f = tmp_path / "p.csv"
+    df.to_csv(f, index=False)
+    a, b = read_paths(df), read_paths(f)
+    assert a.channels == b.channels == ("direct", "email", "sms")
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    np.testing.assert_array_equal(a.value, b.value)
+    bad = tmp_path / "ragged.csv"
+    bad.write_text("path,total_conversions,total_conversion_value,total_null\na > b,1,2\n")
+    with pytest.raises(AttributionInputError, match="ragged.csv: cannot be read as a CSV"):
+        read_paths(bad)
 
 
 def test_read_paths_does_not_guess_a_separator_when_one_is_used():

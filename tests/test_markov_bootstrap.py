@@ -97,3 +97,37 @@ def test_auto_resamples_small_data_and_uses_the_statistics_for_large():
     np.testing.assert_array_equal(auto.boot_conversions, multi.boot_conversions)
     with pytest.raises(ValueError, match="boot must be"):
         MarkovChain(n_boot=5, boot="poisson").fit(small)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_the_schur_complement_removals_equal_solving_each_removed_chain(order):
+    """The batched dense route (one inverse per replicate, each removal by the Schur
+    complement) gives the same absorption as zeroing the removed states and solving the
+    whole chain again by sparse LU, for every removal and every replicate."""
+    p = synthetic_paths(2_000, seed=10 + order)
+    chain = _Chain(p, order, "prefix")
+    pc, st, cv, nl, vv = chain.statistics(p.conversions, p.value, p.nulls)
+    rng = np.random.default_rng(order)
+    stack = [np.stack([x * rng.uniform(0.7, 1.3, x.shape) for _ in range(5)])
+             for x in (pc, st, cv, nl, vv)]
+    dense = chain._absorb_dense(*stack)
+    sparse = np.stack([chain._absorb_sparse(*chain._system(*x)) for x in zip(*stack, strict=True)])
+    assert dense.shape == (5, p.n_channels + 1, 2)
+    np.testing.assert_allclose(dense, sparse, rtol=1e-10, atol=1e-12)
+    # a removal never raises the conversion probability
+    assert np.all(dense[:, 1:, 0] <= dense[:, :1, 0] * (1 + 1e-12))
+
+
+def test_normal_draws_have_the_covariance_even_when_it_is_singular():
+    from workbench.attribution.markov import _normal_draws
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 3))
+    cov = X @ X.T  # rank 3 of 6
+    mean = np.arange(6.0)
+    draws = _normal_draws(mean, cov, 200_000, np.random.default_rng(1))
+    # sample mean within 5 SE, sample covariance within 5 SE (Var(s_ij) = (s_ii s_jj + s_ij^2)/n)
+    se_mean = np.sqrt(np.diag(cov) / len(draws))
+    assert np.all(np.abs(draws.mean(0) - mean) < 5 * se_mean)
+    se_cov = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / len(draws))
+    assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * se_cov)

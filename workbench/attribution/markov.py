@@ -61,16 +61,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
+from ..threads import one_blas_thread
 from .base import AttributionModel, CreditFn
 from .paths import AttributionInputError, Paths
 
 __all__ = ["MarkovChain", "removal_effects"]
 
 DIRECT_KEYS = 2**22  # key spaces up to this size are indexed directly instead of sorted
-DENSE_LIMIT = 64  # up to this many states: dense LAPACK solve (fastest while single-threaded)
+#: chains up to this many states (start included) are solved as one batch of dense inverses
+#: (:meth:`_Chain._absorb_dense`); larger ones by sparse LU or GMRES per system (:func:`_solve`)
+BATCH_LIMIT = 400
 LU_LIMIT = 4000  # transient states up to which the systems are solved by sparse LU
 #: journeys from which the bootstrap draws the chain's statistics from their normal
 #: limit instead of resampling journeys (see :meth:`MarkovChain._bootstrap`)
@@ -81,18 +82,18 @@ NORMAL_BOOT_MIN = 100_000
 NORMAL_BOOT_MAX_STATS = 5_000
 
 
-def _solve(A: sp.spmatrix, b: np.ndarray) -> np.ndarray:
+def _solve(A, b: np.ndarray) -> np.ndarray:
     """Solve ``A x = b`` for the absorbing-chain system ``A = I - Q``.
 
-    Up to ``LU_LIMIT`` states: sparse LU (SuperLU), exact to rounding. (SuperLU
-    rather than LAPACK above ``DENSE_LIMIT`` states: a dense solve then calls a
-    threaded BLAS whose start-up dominates on a busy machine — measured 2.5 ms
-    vs 59 ms for 157 states with two OpenBLAS threads.) Above ``LU_LIMIT``
+    For chains above :data:`BATCH_LIMIT` states. Up to ``LU_LIMIT`` states: sparse LU
+    (SuperLU), exact to rounding. Above ``LU_LIMIT``
     (order >= 4 on rich data) the LU fill-in explodes (22,546 states: 100 M
     factor entries, 6 minutes), so GMRES solves the same system to a relative
     residual of 1e-13 (measured difference from the LU solution: 2e-14); LU
     remains the fallback if it does not converge.
     """
+    import scipy.sparse.linalg as spla
+
     n = A.shape[0]
     if n > LU_LIMIT:
         x = np.empty_like(b)
@@ -168,6 +169,8 @@ class _Chain:
         for m in range(k):
             ok = state_hist[:, m] >= 0
             self.contains[np.flatnonzero(ok), state_hist[ok, m]] = True
+        #: per channel, the states that contain it (removed with it)
+        self.removed = [np.flatnonzero(col) for col in self.contains.T]
         if keep is None:
             tails = paths.offsets[1:] - 1  # one per row, in row order
         else:
@@ -181,6 +184,7 @@ class _Chain:
         pair = sid[:-1] * S + sid[1:]
         pair[tails[:-1]] = dead
         self.inner_row = trow[:-1]
+        self.tails = tails
         if S * S < DIRECT_KEYS:
             self.pair_id = pair
             upair = np.arange(S * S + 1)
@@ -206,11 +210,10 @@ class _Chain:
                 np.bincount(self.tail_state, conv, minlength=S),
                 np.bincount(self.tail_state, nulls, minlength=S))
 
-    def system(self, conv: np.ndarray, value: np.ndarray, nulls: np.ndarray):
-        """``Q`` over channel states and start, ``r`` (conversion, value) columns, start index."""
-        pc, st, cv, nl = self.counts(conv, nulls)
-        return self.system_from(pc, st, cv, nl,
-                                np.bincount(self.tail_state, value, minlength=self.n_states))
+    def statistics(self, conv: np.ndarray, value: np.ndarray, nulls: np.ndarray):
+        """The sufficient statistics ``(pc, st, cv, nl, vv)`` of one set of journey counts."""
+        return (*self.counts(conv, nulls),
+                np.bincount(self.tail_state, value, minlength=self.n_states))
 
     def stat_moments(self, conv: np.ndarray, value: np.ndarray, nulls: np.ndarray):
         """Which statistics the data feed, and their mean and covariance under the bootstrap.
@@ -221,100 +224,229 @@ class _Chain:
         over the cells (path, converted) and (path, null) of the journey bootstrap
         (:mod:`workbench.attribution.base`).  So ``E x = N G p`` and
         ``Cov x = N (G diag(p) G' - G p p' G')`` exactly (``N`` journeys, ``p`` the
-        cell shares): one sparse product, however many replicates follow.  Returned for
-        the statistics with a positive mean only (their index into the stacked vector
-        of length ``n_pairs + 4 n_states``); the others are 0 in every replicate.
+        cell shares): one pass over the paths (:func:`_gram`), however many replicates
+        follow.  Returned for the statistics with a positive mean only (their index into
+        the stacked vector of length ``n_pairs + 4 n_states``); the others are 0 in every
+        replicate.
         """
         R, S, P = len(conv), self.n_states, self.n_pairs
-        D, rows = P + 4 * S, np.arange(R)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per_conv = np.where(conv > 0, value / conv, 0.0)
-        keep = ~self.drop[self.pair_id]
-        # U: what both cells of a path add (its transitions and its start); Vc, Vn: what
-        # only its converted (into conversion, its value) or its null cell adds
-        U = sp.csc_matrix((np.concatenate([np.ones(int(keep.sum())), np.ones(R)]),
-                           (np.concatenate([self.pair_id[keep], P + self.head_state]),
-                            np.concatenate([self.inner_row[keep], rows]))), shape=(D, R))
-        tail = self.tail_state
-        Vc = sp.csc_matrix((np.concatenate([np.ones(R), per_conv]),
-                            (np.concatenate([P + S + tail, P + 3 * S + tail]),
-                             np.concatenate([rows, rows]))), shape=(D, R))
-        Vn = sp.csc_matrix((np.ones(R), (P + 2 * S + tail, rows)), shape=(D, R))
         total = conv.sum() + nulls.sum()
         n = max(round(total), 1)
         a, b = conv / total, nulls / total
-        m = U @ (a + b) + Vc @ a + Vn @ b
-        # only the statistics some journey feeds (the others are 0 in every replicate):
-        # a dense covariance over all state pairs would not fit at order 2 and above
-        seen = np.flatnonzero(m > 0)
-        U, Vc, Vn = (M.tocsr()[seen] for M in (U, Vc, Vn))
-        m = m[seen]
-        # sum over cells of p g g' with g = u + v: u u' once for both cells, then the cross
-        # and own terms of the few entries only one cell has
-        cross = (U @ sp.diags(a) @ Vc.T + U @ sp.diags(b) @ Vn.T).toarray()
-        second = ((U @ sp.diags(a + b) @ U.T).toarray() + cross + cross.T
-                  + (Vc @ sp.diags(a) @ Vc.T).toarray() + (Vn @ sp.diags(b) @ Vn.T).toarray())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_conv = np.where(conv > 0, value / conv, 0.0)
+        x = np.concatenate(self.statistics(conv, value, nulls))  # = total * G p
+        seen = np.flatnonzero(x > 0)
+        m = x[seen] / total
+        D = len(seen)
+        E = D + 1  # one more bin for the dropped transitions, discarded at the end
+        compact = np.full(P + 4 * S, D, dtype=np.int32)
+        compact[seen] = np.arange(D)
+        # u: one entry per touch, its transition out (into the junk bin if dropped), and
+        # the path's start in the slot of its last touch (which has no transition out)
+        junk = np.append(self.drop[self.pair_id], False)
+        junk[self.tails] = False
+        col = np.append(self.pair_id, 0)
+        col[self.tails] = P + self.head_state
+        col = compact[col]
+        col[junk] = D
+        row = np.append(self.inner_row, R - 1)
+        # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
+        # cross and own terms of the few entries only one cell has
+        second = _gram(col, np.concatenate([[0], self.tails + 1]), a + b, E)
+        # cross terms: what a path's u adds against its tail's conversion, value and null
+        # statistics, summed per (bin, tail state) and then placed in their columns
+        key = col.astype(np.int64) * S + self.tail_state[row]
+        into_conv, value_in, into_null = (compact[P + k * S + np.arange(S)] for k in (1, 3, 2))
+        cross = np.zeros((E, E))
+        for w, to in ((a, into_conv), (a * per_conv, value_in), (b, into_null)):
+            cross[:, to] += np.bincount(key, w[row], minlength=E * S).reshape(E, S)
+        second += cross + cross.T
+        tail = self.tail_state
+        ic, vi, nl = into_conv[tail], value_in[tail], into_null[tail]
+        own = (np.bincount(ic * E + ic, a, minlength=E * E)
+               + np.bincount(vi * E + vi, a * per_conv**2, minlength=E * E)
+               + np.bincount(ic * E + vi, a * per_conv, minlength=E * E)
+               + np.bincount(vi * E + ic, a * per_conv, minlength=E * E)
+               + np.bincount(nl * E + nl, b, minlength=E * E))
+        second += own.reshape(E, E)
+        second = second[:D, :D]
         return seen, n * m, n * (second - np.outer(m, m))
 
-    def system_from(self, pc, st, cv, nl, vv):
-        """``Q``, ``r`` and the start index from the sufficient statistics."""
-        S = self.n_states
-        out = np.bincount(self.pair_from, pc, minlength=S) + cv + nl
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv_out = np.where(out > 0, 1.0 / out, 0.0)
-        p = pc * inv_out[self.pair_from]
-        nz = p > 0
-        ps = st / st.sum()
-        s_nz = ps > 0
-        rows = np.concatenate([self.pair_from[nz], np.full(int(s_nz.sum()), S)])
-        cols = np.concatenate([self.pair_to[nz], np.flatnonzero(s_nz)])
-        Q = sp.csr_matrix((np.concatenate([p[nz], ps[s_nz]]), (rows, cols)), shape=(S + 1, S + 1))
-        r = np.zeros((S + 1, 2))
-        r[:S, 0] = cv * inv_out
-        r[:S, 1] = vv * inv_out
-        return Q, r, S
+    def effects(self, pc, st, cv, nl, vv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Removal effects (conversions, value) and the full chain's absorption.
 
-    def absorb(self, Q: sp.csr_matrix, r: np.ndarray, start: int) -> np.ndarray:
-        """P(conversion) and expected value from start: full chain, then each channel removed.
-
-        Returns an array ``(n_channels + 1, 2)``: row 0 the full chain, row
-        ``1 + c`` with channel ``c`` removed (its states' rows and columns of
-        ``Q`` and entries of ``r`` zeroed, i.e. entering them means null).
+        Each statistic is one vector (one set of counts) or a stack of them, one row per
+        bootstrap replicate; the results then have one row per replicate.
         """
-        n_t = Q.shape[0]
-        n_ch = self.n_channels
-        contains = np.vstack([self.contains, np.zeros((1, n_ch), dtype=bool)])  # start: none
-        out = np.zeros((n_ch + 1, 2))
-        if n_t <= DENSE_LIMIT:
-            Qd, eye_d = Q.toarray(), np.eye(n_t)
-            for i in range(n_ch + 1):
-                keep = np.ones(n_t) if i == 0 else (~contains[:, i - 1]).astype(float)
-                A = eye_d - Qd * keep[:, None] * keep[None, :]
-                out[i] = np.linalg.solve(A, r * keep[:, None])[start]
-            return out
-        eye = sp.identity(n_t, format="csr")
-        for i in range(n_ch + 1):
-            keep = np.ones(n_t) if i == 0 else (~contains[:, i - 1]).astype(float)
-            D = sp.diags(keep)
-            out[i] = _solve(eye - D @ Q @ D, r * keep[:, None])[start]
-        return out
+        one = np.ndim(cv) == 1
+        pc, st, cv, nl, vv = (np.atleast_2d(np.asarray(x, dtype=float))
+                              for x in (pc, st, cv, nl, vv))
+        if self.n_states + 1 <= BATCH_LIMIT:
+            res = self._absorb_dense(pc, st, cv, nl, vv)
+        else:
+            res = np.stack([self._absorb_sparse(*self._system(*x))
+                            for x in zip(pc, st, cv, nl, vv, strict=True)])
+        base = res[:, :1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            re = 1.0 - res[:, 1:] / base
+        re = np.where(np.isfinite(re), np.clip(re, 0.0, 1.0), 0.0)
+        base = res[:, 0]
+        if one:
+            return re[0, :, 0], re[0, :, 1], base[0]
+        return re[..., 0], re[..., 1], base
 
     def removal_effects(self, conv, value, nulls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.effects_from(self.system(conv, value, nulls))
+        return self.effects(*self.statistics(conv, value, nulls))
 
-    def effects_from(self, system) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Removal effects (conversions, value) and the full chain's absorption."""
-        res = self.absorb(*system)
-        base = res[0]
+    def _transitions(self, pc, cv, nl):
+        """Observed pairs kept (``from``, ``to``), their probabilities and ``1 / out-flow``."""
+        S = self.n_states
+        used = np.flatnonzero((pc > 0).any(axis=0))
+        frm, to = self.pair_from[used], self.pair_to[used]
+        flow = np.zeros((len(pc), S))
+        for b in range(len(pc)):  # a few hundred bincounts over the observed pairs
+            flow[b] = np.bincount(frm, pc[b, used], minlength=S)
+        flow += cv + nl
         with np.errstate(divide="ignore", invalid="ignore"):
-            re = 1.0 - res[1:] / base
-        re = np.where(np.isfinite(re), np.clip(re, 0.0, 1.0), 0.0)
-        return re[:, 0], re[:, 1], base
+            inv_out = np.where(flow > 0, 1.0 / flow, 0.0)
+        return frm, to, pc[:, used] * inv_out[:, frm], inv_out
+
+    def _absorb_dense(self, pc, st, cv, nl, vv) -> np.ndarray:
+        """Absorption from start, full chain and each channel removed, for a batch of counts.
+
+        One dense inverse ``M = (I - Q)^-1`` per replicate (Kemeny & Snell 1960, Thm.
+        3.3.7) gives every removal: removing channel ``c`` keeps the states ``K`` without
+        it, and the inverse of the principal block is the Schur complement of the
+        inverse, ``(A_KK)^-1 = M_KK - M_KR M_RR^-1 M_RK`` (Horn & Johnson 2013, *Matrix
+        Analysis*, 0.7.3), so with ``y = M r`` the removed chain absorbs from start
+
+            x_c = y_s - M_sR M_RR^-1 y_R
+
+        — a solve of the size of the removed states ``R`` (one state at order 1), not of
+        the chain.  Returns ``(B, n_channels + 1, 2)``: conversion and value columns.
+        """
+        B, S = len(pc), self.n_states
+        n = S + 1
+        frm, to, prob, inv_out = self._transitions(pc, cv, nl)
+        A = np.zeros((B, n * n))
+        A[:, frm * n + to] = -prob
+        tot = st.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            A[:, S * n:S * n + S] = -np.where(tot > 0, st / tot, 0.0)
+        A = A.reshape(B, n, n)
+        A[:, np.arange(n), np.arange(n)] += 1.0
+        r = np.zeros((B, n, 2))
+        r[:, :S, 0] = cv * inv_out
+        r[:, :S, 1] = vv * inv_out
+        out = np.full((B, self.n_channels + 1, 2), np.nan)
+        with one_blas_thread():
+            try:
+                M = np.linalg.inv(A)
+                ok = np.arange(B)
+            except np.linalg.LinAlgError:  # a replicate whose chain cannot be absorbed
+                ok = np.array([b for b in range(B) if np.linalg.matrix_rank(A[b]) == n],
+                              dtype=int)
+                M = np.linalg.inv(A[ok]) if len(ok) else np.zeros((0, n, n))
+            y = M @ r[ok]
+            out[ok, 0] = y[:, S]
+            for c, R in enumerate(self.removed):
+                z = np.linalg.solve(M[:, R[:, None], R[None, :]], y[:, R])
+                out[ok, c + 1] = y[:, S] - np.einsum("bi,bij->bj", M[:, S, R], z)
+        return out
+
+    def _system(self, pc, st, cv, nl, vv):
+        """``Q`` (sparse) over channel states and start, ``r`` (conversion, value) columns."""
+        import scipy.sparse as sp
+
+        S = self.n_states
+        frm, to, prob, inv_out = self._transitions(pc[None], cv[None], nl[None])
+        ps = st / st.sum()
+        s_nz = ps > 0
+        nz = prob[0] > 0
+        rows = np.concatenate([frm[nz], np.full(int(s_nz.sum()), S)])
+        cols = np.concatenate([to[nz], np.flatnonzero(s_nz)])
+        Q = sp.csr_matrix((np.concatenate([prob[0][nz], ps[s_nz]]), (rows, cols)),
+                          shape=(S + 1, S + 1))
+        r = np.zeros((S + 1, 2))
+        r[:S, 0] = cv * inv_out[0]
+        r[:S, 1] = vv * inv_out[0]
+        return Q, r
+
+    def _absorb_sparse(self, Q, r: np.ndarray) -> np.ndarray:
+        """:meth:`_absorb_dense` for one large chain, each removal solved by sparse LU/GMRES.
+
+        The rows and columns of the removed states are zeroed: entering them means null.
+        """
+        import scipy.sparse as sp
+
+        n_t, S = Q.shape[0], self.n_states
+        out = np.zeros((self.n_channels + 1, 2))
+        eye = sp.identity(n_t, format="csr")
+        for i in range(self.n_channels + 1):
+            keep = np.ones(n_t)
+            if i:
+                keep[self.removed[i - 1]] = 0.0
+            D = sp.diags(keep)
+            out[i] = _solve(eye - D @ Q @ D, r * keep[:, None])[S]
+        return out
 
 
-def _normalize(effects: np.ndarray, total: float) -> np.ndarray:
-    s = effects.sum()
-    return effects / s * total if s > 0 else np.zeros_like(effects)
+def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """``sum_r w_r u_r u_r'`` for rows ``u_r`` given as bins ``col[indptr[r]:indptr[r + 1]]``.
+
+    ``u_r`` counts the bins of row ``r`` (a bin may repeat), so the sum is
+    ``sum_r w_r sum_{i, j} e_{col_i} e_{col_j}'`` over the entries of the row: the
+    diagonal (``i = j``) is one ``bincount``, and the pairs ``i < j`` are enumerated
+    for all rows of the same length at once, as a 2-D gather of the rows' bins — three
+    times faster than the sparse product ``U' diag(w) U`` (whose row-by-row access
+    misses the cache) on 1M paths.  Returns a dense ``(n, n)`` array.
+    """
+    lengths = np.diff(indptr)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    upper = np.zeros(n * n)
+    order = np.argsort(lengths, kind="stable")
+    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
+    for group in np.split(order, cuts):
+        L = int(lengths[group[0]])
+        if L < 2:
+            continue
+        first, second = np.triu_indices(L, 1)
+        step = max(1, 4_000_000 // len(first))  # about 4M pairs at a time
+        for k in range(0, len(group), step):
+            rows = group[k:k + step]
+            bins = col[indptr[rows][:, None] + np.arange(L)].astype(np.int64)
+            upper += np.bincount((bins[:, first] * n + bins[:, second]).ravel(),
+                                 np.repeat(w[rows], len(first)), minlength=n * n)
+    upper = upper.reshape(n, n)
+    return upper + upper.T + np.diag(np.bincount(col, w[row], minlength=n))
+
+
+def _normalize(effects: np.ndarray, total) -> np.ndarray:
+    """Credit ``total`` in proportion to the effects (per row of a stack); none if all 0."""
+    s = effects.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s > 0, effects / np.where(s > 0, s, 1.0) * total, 0.0)
+
+
+def _normal_draws(mean: np.ndarray, cov: np.ndarray, n: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws from ``N(mean, cov)``, ``cov`` positive semi-definite (often singular).
+
+    The root is the pivoted Cholesky factor (LAPACK ``dpstrf``; Higham 2002, *Accuracy
+    and Stability of Numerical Algorithms*, 10.3): ``P' cov P = L L'`` with ``L`` of the
+    numerical rank, a third of an eigendecomposition's cost (5 s -> 0.3 s for the 2,304
+    statistics of an order-2 chain on 1M paths).
+    """
+    from scipy.linalg import lapack
+
+    c, piv, rank, info = lapack.dpstrf(cov, lower=1)
+    if info < 0:
+        raise np.linalg.LinAlgError(f"dpstrf failed (info={info})")
+    L = np.tril(c)[:, :rank]
+    out = np.empty((n, len(mean)))
+    out[:, piv - 1] = rng.standard_normal((n, rank)) @ L.T
+    return out + mean
 
 
 class MarkovChain(AttributionModel):
@@ -379,26 +511,21 @@ class MarkovChain(AttributionModel):
         n = paths.total_conversions + paths.total_nulls
         if self.boot == "multinomial" or (self.boot == "auto" and n < NORMAL_BOOT_MIN):
             return super()._bootstrap(paths, credit, rng)
-        chain, k = self.chain_, paths.n_channels
+        chain = self.chain_
         if self.boot == "auto" and chain.n_observed > NORMAL_BOOT_MAX_STATS:
             return super()._bootstrap(paths, credit, rng)
         seen, mean, cov = chain.stat_moments(paths.conversions, paths.value, paths.nulls)
-        lam, vec = np.linalg.eigh(cov)
-        root = vec * np.sqrt(np.clip(lam, 0.0, None))
         draws = np.zeros((self.n_boot, chain.n_pairs + 4 * chain.n_states))
-        draws[:, seen] = np.clip(mean + rng.standard_normal((self.n_boot, len(seen)))
-                                 @ root.T, 0.0, None)
+        draws[:, seen] = np.clip(_normal_draws(mean, cov, self.n_boot, rng), 0.0, None)
         P, S = chain.n_pairs, chain.n_states
-        by_chain = self.value_method == "chain"
-        out_c, out_v = np.full((self.n_boot, k), np.nan), np.full((self.n_boot, k), np.nan)
-        for b, x in enumerate(draws):
-            pc, st, cv, nl, vv = (x[:P], x[P:P + S], x[P + S:P + 2 * S],
-                                  x[P + 2 * S:P + 3 * S], x[P + 3 * S:])
-            if cv.sum() <= 0:
-                continue
-            re_c, re_v, _ = chain.effects_from(chain.system_from(pc, st, cv, nl, vv))
-            out_c[b] = _normalize(re_c, cv.sum())
-            out_v[b] = _normalize(re_v if by_chain else re_c, vv.sum())
+        pc, st, cv, nl, vv = (draws[:, :P], draws[:, P:P + S], draws[:, P + S:P + 2 * S],
+                              draws[:, P + 2 * S:P + 3 * S], draws[:, P + 3 * S:])
+        re_c, re_v, _ = chain.effects(pc, st, cv, nl, vv)
+        tot_c, tot_v = cv.sum(axis=1, keepdims=True), vv.sum(axis=1, keepdims=True)
+        out_c = _normalize(re_c, tot_c)
+        out_v = _normalize(re_v if self.value_method == "chain" else re_c, tot_v)
+        none = tot_c[:, 0] <= 0  # a replicate without conversions has no credit
+        out_c[none], out_v[none] = np.nan, np.nan
         return out_c, out_v
 
     def _describe(self) -> str:
