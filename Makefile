@@ -13,6 +13,13 @@ export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.cache/pytensor
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
+# Left out of the lock on purpose: jsonschema imports rfc3987-syntax (an optional IRI
+# format checker, pulled in by jupyter-events) when Altair loads, and it builds a
+# parser grammar at every import: 2-10 s added to every command, report and test
+# worker. jsonschema skips that format check without it. The install is a sync of the
+# lock (exactly its packages), so they stay out.
+NOT_INSTALLED := rfc3987-syntax lark
+
 .PHONY: install demo test test-slow lint bench lab apps lock clean
 
 install: $(STAMP)
@@ -22,13 +29,13 @@ $(STAMP): requirements.lock pyproject.toml
 	  if [ -n "$(UV)" ]; then $(UV) venv --python $(PYTHON) $(VENV); \
 	  else $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV); fi; }
 	@if [ -n "$(UV)" ]; then \
-	  VIRTUAL_ENV=$(VENV) $(UV) pip install --compile-bytecode -r requirements.lock && \
+	  VIRTUAL_ENV=$(VENV) $(UV) pip sync --compile-bytecode requirements.lock && \
 	  VIRTUAL_ENV=$(VENV) $(UV) pip install --compile-bytecode --no-deps -e .; \
 	elif $(BIN)/python -m pip install -q uv; then \
-	  VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --compile-bytecode -r requirements.lock && \
+	  VIRTUAL_ENV=$(VENV) $(BIN)/uv pip sync --compile-bytecode requirements.lock && \
 	  VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --compile-bytecode --no-deps -e .; \
 	else \
-	  $(BIN)/python -m pip install -q -r requirements.lock && \
+	  $(BIN)/python -m pip install -q --no-deps -r requirements.lock && \
 	  $(BIN)/python -m pip install -q --no-deps -e . && \
 	  $(BIN)/python -m compileall -q $(VENV)/lib >/dev/null; \
 	fi
@@ -80,7 +87,8 @@ apps: install
 
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  $(foreach p,$(NOT_INSTALLED),--no-emit-package $(p)) -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
