@@ -250,3 +250,26 @@ def test_parameterization_is_checked():
         DiscountResponseModel(parameterization={"alpha": "centred"}).fit(counts)
     with pytest.raises(DiscountInputError, match="parameterization"):
         DiscountResponseModel(parameterization="sideways").fit(counts)
+
+
+def test_nutpie_straight_gives_the_draws_pymc_sample_gives():
+    """The fit samples with nutpie directly (issue 15: seconds less in a cold process); for
+    the same compiled model and seed that is the same posterior as ``pymc.sample``'s."""
+    pytest.importorskip("nutpie")
+    import pymc as pm
+
+    from workbench.analyses.discount.model import _check_counts
+
+    counts, _ = synthetic_counts(n_per_cell=2000)
+    counts = counts[counts.segment.isin(["flat", "eager", "mild"])]
+    m = DiscountResponseModel(draws=200, tune=200, chains=2, random_seed=3)
+    model, form, _, _ = m._build(_check_counts(counts))
+    settings = m.sampler_settings()
+    with model:
+        direct, used = settings.sample(target_accept=0.95, fallback=False, direct=True)
+        via_pymc = pm.sample(**settings.pymc_kwargs(0.95, "nutpie"))
+    assert used == "nutpie"
+    for v in ("alpha", "offer", "beta", "sigma_beta"):
+        np.testing.assert_array_equal(direct.posterior[v].values, via_pymc.posterior[v].values)
+    np.testing.assert_array_equal(direct.sample_stats["diverging"].values,
+                                  via_pymc.sample_stats["diverging"].values)

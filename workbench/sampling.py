@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 #: NUTS implementations PyMC can hand the model to
@@ -86,19 +87,147 @@ class SamplerSettings:
             kw["cores"] = 1  # chains in one process: the machines have two shared cores
         return kw
 
-    def sample(self, target_accept: float | None = None, fallback: bool = True):
+    def sample(self, target_accept: float | None = None, fallback: bool = True,
+               direct: bool = False):
         """Sample the PyMC model in context; return ``(idata, sampler_used)``.
 
         ``fallback``: use PyMC's NUTS when nutpie is not installed (else fail).
+        ``direct``: with nutpie, skip ``pymc.sample`` and call nutpie straight
+        (:func:`sample_nutpie`: same draws for the same seed, seconds less in a cold
+        process; the trace has ``posterior`` and ``sample_stats`` only).
         """
         configure_caches()
+        sampler = self.available_sampler() if fallback else self.sampler
+        if direct and sampler == "nutpie":
+            return sample_nutpie(self, target_accept), sampler
         import pymc as pm
 
-        sampler = self.available_sampler() if fallback else self.sampler
         return pm.sample(**self.pymc_kwargs(target_accept, sampler)), sampler
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-__all__ = ["SAMPLERS", "SamplerSettings", "configure_caches"]
+def sample_nutpie(settings: SamplerSettings, target_accept: float | None = None,
+                  model=None):
+    """Sample the PyMC model in context with nutpie, not through ``pymc.sample``.
+
+    The same compiled model and seed as ``pymc.sample(nuts_sampler="nutpie")`` (so the
+    same draws), minus what a cold process pays there for nothing (measured on the
+    discount model, README): PyMC's step-method assignment (a symbolic gradient per
+    variable), a C compiler run for the initial-point function (compiled without the C
+    backend here: it runs once per chain), and numba's slow-to-compile checked array
+    copy in nutpie's two callbacks (:func:`_plain_copy_callbacks`).  No warm-up draws
+    are kept and no ``observed_data`` / ``constant_data`` groups are added.
+    """
+    import numpy as np
+    import nutpie
+    import pymc as pm
+    import pytensor
+
+    model = pm.modelcontext(model)
+    kw = settings.pymc_kwargs(target_accept, "nutpie")
+    seed = kw["random_seed"]
+    # pymc.sample hands nutpie the integer seed itself (one "chain" of seeds)
+    seed = int(np.random.default_rng().integers(2**30)) if seed is None else int(seed)
+    with pytensor.config.change_flags(cxx=""), _plain_copy_callbacks():
+        compiled = nutpie.compile_pymc_model(model)
+    return nutpie.sample(compiled, draws=kw["draws"], tune=kw["tune"], chains=kw["chains"],
+                         target_accept=kw["target_accept"], seed=seed, progress_bar=False,
+                         save_warmup=False)
+
+
+@contextmanager
+def _plain_copy_callbacks():
+    """While compiling, nutpie's logp and expand callbacks copy their result element-wise.
+
+    nutpie writes the gradient with ``out[...] = grad``; numba compiles that checked
+    array assignment (its shape-mismatch error path formats a message) in about 3 s per
+    callback, half of a cold compile of a small model.  The copies here check the size
+    once and copy in a loop: the same numbers.  Only nutpie versions with the expected
+    private helpers are touched; with any other, the model compiles as before.
+    """
+    try:
+        import nutpie.compile_pymc as cp
+    except ImportError:
+        cp = None
+    names = ("_make_c_logp_func", "_make_c_expand_func", "make_extraction_fn")
+    if cp is None or not all(hasattr(cp, n) for n in names):
+        yield
+        return
+    saved = cp._make_c_logp_func, cp._make_c_expand_func
+    cp._make_c_logp_func, cp._make_c_expand_func = _make_c_logp_func, _make_c_expand_func
+    try:
+        yield
+    finally:
+        cp._make_c_logp_func, cp._make_c_expand_func = saved
+
+
+def _make_c_logp_func(n_dim, logp_fn, user_data, shared_logp, shared_data):
+    """As nutpie's ``_make_c_logp_func`` (0.16), the gradient copied in a loop."""
+    import numba
+    import numpy as np
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(logp_fn, shared_data, shared_logp, user_data.dtype)
+    c_sig = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
+                              numba.types.CPointer(numba.types.double),
+                              numba.types.CPointer(numba.types.double), numba.types.voidptr)
+
+    def logp_numba(dim, x_, out_, logp_, user_data_):
+        if dim != n_dim:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_dim,))
+            logp = numba.carray(logp_, ())
+            logp_val, grad = extract(x, user_data_)
+            if grad.size != n_dim:
+                return 1
+            logp[()] = logp_val
+            flat = grad.ravel()
+            for i in range(n_dim):
+                out[i] = flat[i]
+            if not np.all(np.isfinite(out)):
+                return 3
+            if not np.isfinite(logp_val):
+                return 4
+        except Exception:  # noqa: BLE001 - nutpie's error codes, as in nutpie
+            return 1
+        return 0
+
+    return logp_numba, c_sig
+
+
+def _make_c_expand_func(n_dim, n_expanded, expand_fn, user_data, shared_vars, shared_data):
+    """As nutpie's ``_make_c_expand_func`` (0.16), the draw copied in a loop."""
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(expand_fn, shared_data, shared_vars, user_data.dtype)
+    c_sig = numba.types.int64(numba.types.uint64, numba.types.uint64,
+                              numba.types.CPointer(numba.types.double),
+                              numba.types.CPointer(numba.types.double), numba.types.voidptr)
+
+    def expand_numba(dim, expanded, x_, out_, user_data_):
+        if dim != n_dim:
+            return -1
+        if expanded != n_expanded:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_expanded,))
+            (values,) = extract(x, user_data_)
+            if values.size != n_expanded:
+                return -2
+            flat = values.ravel()
+            for i in range(n_expanded):
+                out[i] = flat[i]
+        except Exception:  # noqa: BLE001 - nutpie's error codes, as in nutpie
+            return -2
+        return 0
+
+    return expand_numba, c_sig
+
+
+__all__ = ["SAMPLERS", "SamplerSettings", "configure_caches", "sample_nutpie"]
