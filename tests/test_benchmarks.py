@@ -60,4 +60,17 @@ def test_against_benchmarks_flags_values_outside_their_range(metrics):
     assert np.all(table.low < table.high)
     # every range names where it comes from
     assert all(b.source and b.definition for b in BENCHMARKS)
-    assert len({(b.scope, b.metric) for b in BENCHMARKS}) == len(BENCHMARKS)
+    assert len({(b.scope, b.metric, b.vertical) for b in BENCHMARKS}) == len(BENCHMARKS)
+
+
+def test_the_overview_section_shows_the_store_against_the_ranges(small_dataset):
+    from workbench.analyses import Context, get
+
+    ctx = Context.open(small_dataset, echo=lambda s: None)
+    overview = get("overview")
+    result = overview(ctx)
+    titles = [t for t, _ in overview.section(result).tables]
+    table = dict(overview.section(result).tables)[titles[-1]]
+    assert titles[-1].startswith("Against published benchmarks")
+    assert set(table.verdict) <= {"inside", "below", "above"}
+    assert ((table.verdict == "inside") == result.benchmarks.inside.to_numpy()).all()

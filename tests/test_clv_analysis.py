@@ -206,3 +206,50 @@ def test_the_clv_analysis_is_skipped_when_even_the_limit_predicts_nothing(monkey
     assert isinstance(out, Skipped)
     assert "['a', 'b'] ran off to the edge of the parameter space" in out.reason
     assert "not finite" in out.reason
+
+
+def _one_dropout_rfm(p_drop: float, n: int = 4000, seed: int = 5):
+    """BG/NBD customers (weeks) with Gamma(1, 4) rates and one dropout probability."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        T, lam, t, times = rng.uniform(10, 52), rng.gamma(1.0, 1 / 4.0), 0.0, []
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > T:
+                break
+            times.append(t)
+            if rng.random() < p_drop:
+                break
+        rows.append((i, len(times), times[-1] if times else 0.0, T))
+    return pd.DataFrame(rows, columns=["customer_id", "frequency", "recency", "T"])
+
+
+def test_dropout_shapes_at_infinity_are_evaluated_at_their_limit():
+    """One dropout probability for all drives a and b to infinity together: the analysis
+    uses the limit — the largest a + b in the ladder whose predictions are finite over the
+    data's span, the mean dropout a / (a + b) kept — whose likelihood is the edge's, and
+    says so."""
+    import warnings
+
+    from workbench.analyses.clv.analysis import _identified
+    from workbench.clv import BetaGeoModel
+
+    p_drop = 0.3
+    rfm = _one_dropout_rfm(p_drop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = BetaGeoModel(time_unit="weeks").fit(rfm)
+    assert {"a", "b"} & set(m.boundary_), m.params_
+    notes: list[str] = []
+    lim = _identified(m, "all the history", rfm, notes)
+    a, b = lim.params_["a"], lim.params_["b"]
+    assert a + b <= 1e4 and np.isfinite(lim.expected_purchases(rfm, rfm["T"].max())).all()
+    # the mean dropout is kept, and it is the truth's (4 SE of ~6,000 repeat purchases)
+    assert a / (a + b) == pytest.approx(m.params_["a"] / (m.params_["a"] + m.params_["b"]),
+                                        rel=1e-6)
+    assert abs(a / (a + b) - p_drop) < 0.03
+    assert abs(lim.log_likelihood(rfm) - m.log_likelihood_) < 0.05
+    assert len(notes) == 1 and ("stop buying" in notes[0] or "dropout differs" in notes[0])

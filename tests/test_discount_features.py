@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from workbench.analyses.discount.features import discount_counts, discount_units, segment_units
-from workbench.store import open_dataset
+from workbench.simulate import scenario, simulate
+from workbench.store import open_dataset, save_simulation
 
 
 @pytest.fixture(scope="module")
@@ -159,18 +160,29 @@ def test_fit_discounts_names_a_missing_column(units):
         fit_discounts(units.drop(columns="prior_aov"), draws=10, tune=10)
 
 
-def test_offer_redemption_model_holds_on_the_simulated_store(units):
+@pytest.fixture(scope="module")
+def season_units(tmp_path_factory):
+    """Discount units of two sale events on 20,000 customers: at the calibrated response
+    (about 0.3% of sale emails lead to an order) the small store has too few buyers."""
+    st = simulate(scenario("small", n_customers=20_000, days=200), seed=11)
+    path = save_simulation(st, tmp_path_factory.mktemp("season") / "s")
+    return discount_units(open_dataset(path)).execute()
+
+
+def test_offer_redemption_model_holds_on_the_simulated_store(season_units):
     """The estimator's premise, checked per offered level on simulated data.
 
     Buyers an offer causes pay its discount, so the conversions *without* a discount
     in an offered arm are the would-buy-anyway customers who did not redeem: their
     rate must be the same at every level, ``(1 − ρ) P(buy | 0)``.  (The simulator
-    redeems a code only when its message was seen before the order.)
+    redeems a code only when its message was seen before the order: with campaign
+    emails opened by about one recipient in ten, about a tenth of them do.)
     """
     from workbench.analyses.discount.features import offer_redemption
 
+    units = season_units
     rho = offer_redemption(units.assign(segment=segment_units(units)))
-    assert 0.1 < rho < 0.9  # neither "nobody sees the code" nor "everyone pays it"
+    assert 0.03 < rho < 0.9  # neither "nobody sees the code" nor "everyone pays it"
     p0 = units[units.discount == 0].converted.mean()
     n0 = int((units.discount == 0).sum())
     for d, g in units[units.discount > 0].groupby("discount"):

@@ -21,7 +21,7 @@ ORDER_ONLY = ("customers", "products", "orders", "order_items")
 
 
 def shop_tables(seed: int = 2) -> dict[str, pd.DataFrame]:
-    st = simulate(scenario("small"), seed=seed)
+    st = simulate(scenario("small", days=365), seed=seed)  # a year of orders, as exports have
     t = {k: st.to_pandas(k) for k in ORDER_ONLY}
     for name, col, prefix in (("customers", "customer_id", "gid://c/"),
                               ("orders", "customer_id", "gid://c/"),

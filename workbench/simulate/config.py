@@ -38,9 +38,9 @@ class BGNBDParams(_Model):
     """
 
     r: float = Field(0.9, gt=0)
-    alpha_days: float = Field(80.0, gt=0)
-    a: float = Field(1.6, gt=0)
-    b: float = Field(4.0, gt=0)
+    alpha_days: float = Field(450.0, gt=0)
+    a: float = Field(2.0, gt=0)
+    b: float = Field(3.0, gt=0)
 
 
 class GammaGammaParams(_Model):
@@ -52,7 +52,7 @@ class GammaGammaParams(_Model):
 
     p: float = Field(6.0, gt=0)
     q: float = Field(4.0, gt=1)
-    gamma: float = Field(45.0, gt=0)
+    gamma: float = Field(55.0, gt=0)
 
 
 class AcquisitionChannel(_Model):
@@ -132,7 +132,7 @@ class Traffic(_Model):
     """Browsing behaviour around the BG/NBD purchase occasions."""
 
     browse_sessions_per_purchase: float = Field(6.0, ge=0)
-    browse_sessions_per_day: float = Field(0.01, ge=0, description="baseline while alive")
+    browse_sessions_per_day: float = Field(0.04, ge=0, description="baseline while alive")
     mean_extra_views: float = Field(2.0, ge=0)
     mean_extra_items: float = Field(0.4, ge=0)
     source_mix: dict[str, float] = Field(
@@ -145,7 +145,7 @@ class Traffic(_Model):
     )
     email_opt_in_rate: float = Field(0.7, ge=0, le=1)
     sms_opt_in_rate: float = Field(0.35, ge=0, le=1)
-    apple_mpp_share: float = Field(0.35, ge=0, le=1, description="share of email recipients "
+    apple_mpp_share: float = Field(0.26, ge=0, le=1, description="share of email recipients "
                                    "whose client opens every message (privacy protection)")
 
 
@@ -153,10 +153,10 @@ class CartBehaviour(_Model):
     """Cart abandonment and its natural return, per purchase type."""
 
     abandon_before_purchase: dict[str, float] = Field(
-        default_factory=lambda: {"impulse": 0.2, "considered": 0.45, "consumable": 0.25}
+        default_factory=lambda: {"impulse": 0.35, "considered": 0.6, "consumable": 0.4}
     )
     browse_cart_prob: dict[str, float] = Field(
-        default_factory=lambda: {"impulse": 0.22, "considered": 0.30, "consumable": 0.20}
+        default_factory=lambda: {"impulse": 0.4, "considered": 0.5, "consumable": 0.4}
     )
     checkout_before_abandon: float = Field(0.3, ge=0, le=1, description="share of abandoned "
                                            "carts that began checkout")
@@ -170,20 +170,20 @@ class Response(_Model):
     """How messages persuade: logit-scale effects (see ``messaging.Messaging.persuasion_logit``)."""
 
     cart_base_logit: dict[str, float] = Field(
-        default_factory=lambda: {"impulse": -2.0, "considered": -1.8, "consumable": -2.2}
+        default_factory=lambda: {"impulse": -2.8, "considered": -2.6, "consumable": -3.0}
     )
     cart_best_delay_hours: dict[str, float] = Field(
         default_factory=lambda: {"impulse": 1.0, "considered": 20.0, "consumable": 4.0}
     )
     cart_delay_log_sd: float = Field(1.3, gt=0, description="width of the delay response "
                                      "in log-hours")
-    channel_logit: dict[str, float] = Field(default_factory=lambda: {"email": 0.0, "sms": 0.35})
+    channel_logit: dict[str, float] = Field(default_factory=lambda: {"email": 0.0, "sms": 1.1})
     campaign_base_logit: dict[str, float] = Field(
         default_factory=lambda: {
-            "browse_abandonment": -4.2,
-            "post_purchase": -4.0,
-            "replenishment": -2.6,
-            "seasonal": -4.0,
+            "browse_abandonment": -4.5,
+            "post_purchase": -5.5,
+            "replenishment": -3.0,
+            "seasonal": -7.2,
         }
     )
     discount_intercept: dict[str, float] = Field(
@@ -203,13 +203,18 @@ class Engagement(_Model):
     """Delivery, opens, clicks and unsubscribes."""
 
     delivery_rate: dict[str, float] = Field(default_factory=lambda: {"email": 0.985, "sms": 0.975})
-    open_rate: float = Field(0.22, gt=0, lt=1, description="human email opens at the best hour")
+    open_rate: float = Field(0.45, gt=0, lt=1, description="human email opens at the best "
+                             "hour, of messages triggered by the customer's behaviour (flows)")
+    one_off_engagement: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.38, "sms": 1.0},
+        description="human email opens (and so email clicks) and SMS clicks of one-off sends "
+        "to the list (seasonal campaigns), relative to triggered flows")
     click_rate: dict[str, float] = Field(
-        default_factory=lambda: {"email": 0.10, "sms": 0.06},
+        default_factory=lambda: {"email": 0.10, "sms": 0.09},
         description="email: clicks per human open; sms: clicks per delivery",
     )
     unsubscribe_base: dict[str, float] = Field(
-        default_factory=lambda: {"email": 0.0015, "sms": 0.003}
+        default_factory=lambda: {"email": 0.0015, "sms": 0.007}
     )
     unsubscribe_per_recent_message: dict[str, float] = Field(
         default_factory=lambda: {"email": 0.35, "sms": 0.8},
@@ -416,8 +421,45 @@ class SimulationConfig(_Model):
         return SimulationConfig.model_validate(data)
 
 
+def _cat(name, kind, n, price, ret=0.05, supply=None, spread=0.5, margins=(0.25, 0.55)):
+    return {"name": name, "purchase_type": kind, "n_products": n, "median_price": price,
+            "return_rate": ret, "supply_days": supply, "price_spread": spread,
+            "margin_low": margins[0], "margin_high": margins[1]}
+
+
+#: named verticals: a catalog and order values of the kind the published benchmarks
+#: describe (average order value by industry, Oberlo 2024: apparel ~$196, beauty ~$71,
+#: food & beverage ~$114); the engagement and response calibration is the default's
+VERTICALS: dict[str, dict] = {
+    "apparel": {
+        "gamma_gamma": {"p": 6.0, "q": 4.0, "gamma": 85.0},
+        "catalog": [_cat("tops", "considered", 120, 45, 0.25),
+                    _cat("bottoms", "considered", 80, 70, 0.25),
+                    _cat("outerwear", "considered", 40, 150, 0.2),
+                    _cat("footwear", "considered", 50, 110, 0.2),
+                    _cat("accessories", "impulse", 60, 30),
+                    _cat("basics", "consumable", 30, 20, 0.02, supply=120)]},
+    "beauty": {
+        "gamma_gamma": {"p": 6.0, "q": 4.0, "gamma": 38.0},
+        "catalog": [_cat("skincare", "consumable", 60, 30, 0.02, supply=45),
+                    _cat("haircare", "consumable", 40, 22, 0.02, supply=60),
+                    _cat("makeup", "impulse", 80, 20),
+                    _cat("fragrance", "considered", 30, 75, 0.03),
+                    _cat("tools", "considered", 25, 60)]},
+    "consumables": {
+        "gamma_gamma": {"p": 6.0, "q": 4.0, "gamma": 50.0},
+        "bgnbd": {"r": 0.9, "alpha_days": 420.0, "a": 2.0, "b": 3.0},
+        "catalog": [_cat("coffee", "consumable", 40, 16, 0.01, supply=30),
+                    _cat("tea", "consumable", 30, 12, 0.01, supply=45),
+                    _cat("pet_food", "consumable", 30, 45, 0.01, supply=28),
+                    _cat("supplements", "consumable", 30, 35, 0.01, supply=30),
+                    _cat("snacks", "impulse", 60, 8, 0.01),
+                    _cat("kitchen", "considered", 20, 60)]},
+}
+
 SCENARIOS: dict[str, dict] = {
     "default": {"n_customers": 20_000, "days": 365},
+    **{name: {"n_customers": 20_000, "days": 365, **v} for name, v in VERTICALS.items()},
     "small": {"n_customers": 2_000, "days": 120},
     "tiny": {"n_customers": 300, "days": 60},
     "mid_size": {"n_customers": 100_000, "days": 365},

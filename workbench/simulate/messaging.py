@@ -165,12 +165,19 @@ class Messaging:
         # opens
         hour_fit = np.exp(-circular_hour_distance(hour_of_day(t), cus.preferred_hour[cust]) ** 2
                           / (2 * eng.send_hour_width_hours**2))
+        # a one-off send to the list is read (email) or tapped (SMS) less than a flow the
+        # customer's own behaviour triggered
+        one_off = np.zeros(cust.size, bool)
+        for c, rows in self._by_campaign(m["campaign"]):
+            one_off[rows] = not c.triggered
+        engaged = np.where(one_off, np.array([eng.one_off_engagement[c] for c in CHANNELS])[ch],
+                           1.0)
         p_open = sigmoid(special.logit(eng.open_rate) + cus.responsiveness[EMAIL, cust]) * (
-            MIN_HOUR_FIT + (1 - MIN_HOUR_FIT) * hour_fit)
+            MIN_HOUR_FIT + (1 - MIN_HOUR_FIT) * hour_fit) * engaged
         human_open = email & delivered & (ku(U_OPEN, key) < p_open)
         open_t = np.where(human_open, t + ku.exponential(U_OPEN_T, key, MEAN_OPEN_DELAY), np.inf)
         click_p = np.array([eng.click_rate[c] for c in CHANNELS])[ch] * np.exp(
-            cus.responsiveness[ch, cust])
+            cus.responsiveness[ch, cust]) * np.where(email, 1.0, engaged)
         clicked = delivered & np.where(email, human_open, True) & (ku(U_CLICK, key) < click_p)
         via = persuaded & (ku(U_VIA, key) < rs.persuaded_click_prob)
         click_t = np.where(email & human_open, open_t, t) + ku.exponential(U_CLICK_T, key,

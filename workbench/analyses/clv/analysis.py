@@ -360,26 +360,42 @@ def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str]):
     limit where every customer has the same rate; it is evaluated at the largest shape in
     :data:`_LIMIT_SHAPES` with the rate r/alpha kept whose log-likelihood is within 0.05
     of the limit's and whose predictions are finite (the hypergeometric terms overflow
-    beyond).  Dropout shapes a, b at the edge (both to
-    0: customers either stop after their first order or never; both to infinity: one
-    dropout probability for all) give finite predictions as they are.  Raises
+    beyond).  The dropout shape b alone running off to infinity is the limit where nobody
+    drops out (the NBD), evaluated the same way at a large b with a kept; a and b both
+    running off is one dropout probability ``a / (a + b)`` for everyone, evaluated at a
+    large ``a + b`` with that probability kept.  Both to 0 (customers either stop after
+    their first order or never) gives finite predictions as it is.  Raises
     :class:`~workbench.clv.CLVInputError` when the predictions are still not finite.
     """
     if not fitted.boundary_:
         return fitted
     edge = list(fitted.boundary_)
     pairs = [(a, b) for a, b in _RATE_PAIRS if a in edge and fitted.params_.get(a, 0) > 1]
-    candidates = [fitted] if not pairs else []
-    for shape_at in _LIMIT_SHAPES if pairs else ():
+    # dropout shapes running off to infinity: b alone, nobody drops out (the NBD limit);
+    # a and b together, one dropout probability a / (a + b) for everyone
+    a_, b_ = fitted.params_.get("a", 0.0), fitted.params_.get("b", 0.0)
+    dropout = None
+    if {"a", "b"} & set(edge):
+        dropout = "both" if min(a_, b_) > 100 else "b" if "b" in edge and b_ > 1 else None
+    limits = bool(pairs or dropout)
+    candidates = [fitted] if not limits else []
+    for shape_at in _LIMIT_SHAPES if limits else ():
         p = fitted.params_.copy()
         for shape, scale in pairs:
             p[scale], p[shape] = p[scale] * shape_at / p[shape], shape_at
+        if dropout == "both":
+            p["a"], p["b"] = shape_at * a_ / (a_ + b_), shape_at * b_ / (a_ + b_)
+        elif dropout == "b":
+            p["b"] = shape_at
         lim = type(fitted)(time_unit=fitted.time_unit).set_params(**p.to_dict())
         lim.boundary_, lim.converged_ = edge, False
         if abs(lim.log_likelihood(rfm) - fitted.log_likelihood_) < 0.05:
             candidates.append(lim)
     for cand in candidates:
-        probe = (cand.expected_purchases(rfm, 1.0) if hasattr(cand, "expected_purchases")
+        # over as long a horizon as the data span (the hypergeometric terms of a large
+        # shape overflow sooner the longer the horizon)
+        probe = (cand.expected_purchases(rfm, float(rfm["T"].max()))
+                 if hasattr(cand, "expected_purchases")
                  else cand.expected_spend(rfm[rfm.frequency > 0]))
         if np.all(np.isfinite(probe)):
             fitted = cand
@@ -391,6 +407,7 @@ def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str]):
             "longer order history, with gaps long enough to show who stopped.")
     what = ("how customers' purchase rates differ (every customer is taken to buy at "
             "the same rate)" if set(edge) & {"r", "s"} else
+            "that customers stop buying (nobody is taken to drop out)" if dropout == "b" else
             "how customers' dropout differs" if set(edge) <= {"a", "b"} else
             "how customers' spend differs")
     notes.append(f"On {period}, the {fitted.NAME} fit sits at the edge of the parameter "

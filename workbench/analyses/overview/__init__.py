@@ -13,6 +13,7 @@ import pandas as pd
 from ...files import atomic_write_json
 from ...results import Result
 from ..base import Analysis, Context
+from .benchmarks import against_benchmarks, platform_metrics
 from .features import StoreOverview, store_overview
 from .operations import message_funnel, weekly_efficiency
 from .section import (
@@ -40,6 +41,7 @@ class Overview(Analysis):
 
     def run(self, ctx: Context) -> StoreOverview:
         ov = store_overview(ctx.con, currency=ctx.currency)
+        ov.benchmarks = against_benchmarks(platform_metrics(ctx.con))
         ov.notes += [f"The dataset has no {t} table: {self.WITHOUT[t]}." for t in ctx.absent
                      if t in self.WITHOUT]
         return ov
@@ -50,7 +52,9 @@ class Overview(Analysis):
     def export(self, result: StoreOverview, out, ctx: Context):
         summary = {"dataset": str(ctx.path), "dataset_hash": ctx.dataset_hash,
                    "kpis": result.kpis, "funnel": result.funnel.to_dict(orient="records"),
-                   "messages": result.messages.to_dict(orient="records")}
+                   "messages": result.messages.to_dict(orient="records"),
+                   "benchmarks": ([] if result.benchmarks is None else
+                                  result.benchmarks.to_dict(orient="records"))}
         return {"numbers": atomic_write_json(out / "overview.json", summary)}
 
 

@@ -159,6 +159,9 @@ class StoreOverview(Result):
     messages: pd.DataFrame
     currency: str = "USD"
     notes: list[str] = field(default_factory=list)
+    #: the store's platform-style metrics beside published ranges
+    #: (:func:`~workbench.analyses.overview.benchmarks.against_benchmarks`)
+    benchmarks: pd.DataFrame | None = None
 
     def summary(self) -> str:
         """Plain-language summary for people."""

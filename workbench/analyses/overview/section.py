@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from ...report import Kpi, Section
@@ -41,8 +42,20 @@ def overview_section(ov) -> Section:
         kpis=kpis,
         charts=ov.charts(),
         tables=[("Funnel", ov.funnel), ("Messages by campaign and channel",
-                                         ov.messages[msg_cols])],
+                                         ov.messages[msg_cols])] + _benchmark_table(ov),
     )
+
+
+def _benchmark_table(ov) -> list:
+    """The store's flows and funnel against what platforms publish for their stores."""
+    b = ov.benchmarks
+    if b is None or b.empty:
+        return []
+    shown = b.assign(
+        verdict=np.where(b.inside, "inside", np.where(b.value < b.low, "below", "above")))
+    return [("Against published benchmarks (per delivered message, as platforms count; "
+             "sources in the README)",
+             shown[["scope", "metric", "value", "low", "high", "verdict", "n", "source"]])]
 
 
 def operations_section(funnel: pd.DataFrame, weekly: pd.DataFrame) -> Section:

@@ -33,6 +33,9 @@ class Campaign:
     #: messages are about an abandoned cart (``ref`` is the cart): messaging settles
     #: them against the cart's own natural return instead of the conversion window
     about_carts: ClassVar[bool] = False
+    #: messages are triggered by the customer's own behaviour (a flow), not one-off sends
+    #: to the whole list: see ``Engagement.one_off_engagement``
+    triggered: ClassVar[bool] = True
 
     def __init__(self, loop):
         self.loop = loop

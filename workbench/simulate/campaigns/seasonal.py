@@ -21,6 +21,8 @@ DAYS_PER_YEAR = 365  # to count the calendar years the simulated window touches
 class Seasonal(Campaign):
     """Each configured event, every year it falls inside the simulated window."""
 
+    triggered = False
+
     name = "seasonal"
 
     def start(self) -> None:
