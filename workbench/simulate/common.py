@@ -9,6 +9,7 @@ All time inside the simulator is float days since ``config.start_date`` (UTC).
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from scipy import special
 
 from ..vocab import CAMPAIGNS, CHANNELS
@@ -65,6 +66,13 @@ def group_rank(keys: np.ndarray, order_by: np.ndarray) -> np.ndarray:
 def categorical(cum_probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,)."""
     return np.minimum((cum_probs < u[:, None]).sum(axis=1), cum_probs.shape[1] - 1)
+
+
+def labels(names, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    """Arrow strings ``names[codes]`` (null where ``null``), without Python string objects."""
+    if null is not None:
+        codes = np.where(null, 0, codes)
+    return pa.array(list(names), pa.string()).take(pa.array(codes, mask=null))
 
 
 def order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
