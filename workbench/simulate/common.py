@@ -8,6 +8,9 @@ All time inside the simulator is float days since ``config.start_date`` (UTC).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import numpy as np
 import pyarrow as pa
 from scipy import special
@@ -73,6 +76,20 @@ def labels(names, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array
     if null is not None:
         codes = np.where(null, 0, codes)
     return pa.array(list(names), pa.string()).take(pa.array(codes, mask=null))
+
+
+def release_free_heap() -> None:
+    """Hand the C heap's free pages back to the operating system (glibc; else a no-op).
+
+    numpy's temporaries of up to 32 MB come from the C heap, which keeps their
+    pages after they are freed (about 1 GiB by the end of a million-customer
+    table assembly); :func:`~workbench.simulate.engine.simulate` gives them back
+    before it builds the events table on top of everything else.
+    """
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc
+        pass
 
 
 def order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

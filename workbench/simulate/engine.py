@@ -56,6 +56,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
+from .common import release_free_heap
 from .config import SimulationConfig
 from .loop import DayLoop
 from .random import KeyedUniform
@@ -130,6 +131,7 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     catalog, baskets = world.catalog, world.baskets
     del world, loop
     gc.collect()  # the day loop and its campaigns reference each other
+    release_free_heap()
     tables.update(build_activity(cfg, catalog, baskets, published, rng_tables))
     tables = {name: tables[name] for name in TABLE_NAMES}
     stats = {"customers": cfg.n_customers, "days": cfg.days,

@@ -39,9 +39,9 @@ class Published:
     """Internal-to-public id maps and the final ledgers, shared by the table builders."""
 
     horizon: float  # days simulated: nothing at or after it is published
-    sessions: dict  # the session ledger (internal ids), each session's order filled in
-    session_rows: np.ndarray  # internal ids of the published sessions, in public-id order
-    session_public: np.ndarray  # internal session id -> public id (-1: not published)
+    sessions: dict | None  # the session ledger (internal ids), each session's order filled in
+    session_rows: np.ndarray | None  # internal ids of the published sessions, by public id
+    session_public: np.ndarray | None  # internal session id -> public id (-1: not published)
     orders: dict  # every order (organic and caused), internal ids, final times
     order_rows: np.ndarray  # internal ids of the published orders, in public-id order
     order_public: np.ndarray  # internal order id -> public id (-1: not published)
@@ -53,6 +53,10 @@ class Published:
     def release_messages(self) -> None:
         """Forget the message ledger once its tables and its truth are built."""
         self.messages = self.message_rows = self.message_public = None
+
+    def release_sessions(self) -> None:
+        """Forget the session ledger once the events are drawn from it."""
+        self.sessions = self.session_rows = self.session_public = None
 
 
 class _Timestamps:
@@ -174,6 +178,7 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
         "source": labels(SOURCES, S["src"][so]),
         "message_id": _public(S["msg"][so], m_public),
     })
+    del S["src"], S["msg"]  # the events read neither: let them go before the events are built
 
     # ---------------- orders & items
     oo = pub.order_rows
@@ -301,7 +306,8 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     Each chunk's events go straight into the table's final column buffers, which
     Arrow wraps without copying.  The buffers are sized by the most rows the
     sessions can have (every cart checked out and bought); pages past the last
-    event are never written, so they never take memory.
+    event are never written, so they never take memory.  The session ledger is
+    released once every chunk is drawn.
     """
     S, so, s_public = pub.sessions, pub.session_rows, pub.session_public
     basket = S["basket"][so]
@@ -323,6 +329,9 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
         cols["price"][offset:end] = catalog.price[ev["prod"]]
         offset = end
         del ev
+    # nothing reads the sessions after their events: free them before the last columns
+    del S, so, s_public
+    pub.release_sessions()
 
     def wrap(values, type_):
         return pa.Array.from_buffers(type_, offset, [None, pa.py_buffer(values[:offset])])

@@ -163,7 +163,9 @@ class Baskets:
     """Every basket ever filled, as items sorted by basket (an append-only store)."""
 
     def __init__(self, cfg, catalog: Catalog, customers: Customers):
-        self.cfg, self.catalog, self.customers = cfg, catalog, customers
+        # only the two traits baskets are drawn from: the baskets outlive the customers
+        self.cfg, self.catalog = cfg, catalog
+        self.spend_nu, self.affinity_cum = customers.spend_nu, customers.affinity_cum
         self._pending = []
         self.count = 0
         self._item_basket, self._item_product, self._item_qty = (
@@ -193,13 +195,13 @@ class Baskets:
 
     def make(self, cust, primary_cat, u: np.ndarray, z: np.ndarray | None = None):
         """Build baskets from uniforms ``u`` (n, 10); returns basket ids."""
-        cat_, cus = self.catalog, self.customers
+        cat_ = self.catalog
         n = cust.size
         tr = self.cfg.traffic
         n_items = 1 + capped_poisson_ppf(u[:, 0], tr.mean_extra_items,
                                          MAX_EXTRA_ITEMS).astype(int)
         if z is None:
-            z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / cus.spend_nu[cust])
+            z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / self.spend_nu[cust])
         basket_of = np.repeat(np.arange(n), n_items)
         slot = np.arange(basket_of.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
         uu = u[basket_of]
@@ -207,7 +209,7 @@ class Baskets:
         extra = slot > 0
         col = np.minimum(1 + slot, 4)
         u_cat = uu[np.arange(uu.shape[0]), 1 + col]
-        cat[extra] = categorical(cus.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
+        cat[extra] = categorical(self.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
         target = (z / n_items)[basket_of]
         # the product whose price is nearest the per-item target, in the units that bring
         # the line closest to it: order value follows the Gamma-Gamma draw up to the
