@@ -8,7 +8,11 @@ All time inside the simulator is float days since ``config.start_date`` (UTC).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import numpy as np
+import pyarrow as pa
 from scipy import special
 
 from ..vocab import CAMPAIGNS, CHANNELS
@@ -67,6 +71,27 @@ def categorical(cum_probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum((cum_probs < u[:, None]).sum(axis=1), cum_probs.shape[1] - 1)
 
 
+def labels(names, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    """Arrow strings ``names[codes]`` (null where ``null``), without Python string objects."""
+    if null is not None:
+        codes = np.where(null, 0, codes)
+    return pa.array(list(names), pa.string()).take(pa.array(codes, mask=null))
+
+
+def release_free_heap() -> None:
+    """Hand the C heap's free pages back to the operating system (glibc; else a no-op).
+
+    numpy's temporaries of up to 32 MB come from the C heap, which keeps their
+    pages after they are freed (about 1 GiB by the end of a million-customer
+    table assembly); :func:`~workbench.simulate.engine.simulate` gives them back
+    before it builds the events table on top of everything else.
+    """
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc
+        pass
+
+
 def order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Discount amount and revenue of orders (rounded to cents, as published)."""
     disc_amt = np.round(gross * disc_pct / 100.0, 2)
@@ -85,7 +110,11 @@ def circular_hour_distance(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
 
 
 class GrowingArray:
-    """An append-only array with amortized doubling (views are cheap)."""
+    """An append-only array with amortized doubling (views are cheap).
+
+    Capacity past the values appended is allocated but never written, so the
+    operating system does not back it with memory.
+    """
 
     def __init__(self, dtype):
         self.a = np.zeros(1024, dtype=dtype)
@@ -108,11 +137,16 @@ class GrowingArray:
 
 
 class ColumnBatches:
-    """Grow a table as a list of column-array batches; concatenate once at the end."""
+    """Grow a table by batches of rows; each column is a :class:`GrowingArray`.
+
+    A column takes the dtype concatenating its batches would give it (it is
+    promoted if a later batch needs a wider one), so :meth:`build` returns views:
+    the table is never held twice, and no batch is left behind in small pieces.
+    """
 
     def __init__(self, names: list[str]):
         self.names = names
-        self.parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        self.columns: dict[str, GrowingArray] = {}
         self.n = 0
 
     def add(self, **cols) -> np.ndarray:
@@ -123,16 +157,18 @@ class ColumnBatches:
             raise ValueError("ragged batch")
         for name in self.names:
             v = cols[name]
-            self.parts[name].append(np.full(size, v) if np.ndim(v) == 0 else np.array(v))
+            x = np.full(size, v) if np.ndim(v) == 0 else np.asarray(v)
+            col = self.columns.get(name)
+            if col is None:
+                col = self.columns[name] = GrowingArray(x.dtype)
+            elif (dt := np.result_type(col.a.dtype, x.dtype)) != col.a.dtype:
+                col.a = col.a.astype(dt)
+            col.extend(x)
         ids = np.arange(self.n, self.n + size)
         self.n += size
         return ids
 
     def build(self) -> dict[str, np.ndarray]:
-        """Concatenate the batches; they are then dropped, so memory is not held twice."""
-        out = {}
-        for n in self.names:
-            p = self.parts[n]
-            out[n] = np.concatenate(p) if p else np.zeros(0, dtype=np.int64)
-            self.parts[n] = [out[n]] if p else []
-        return out
+        """The columns so far (views: writing to them writes to the ledger)."""
+        return {n: self.columns[n].v if n in self.columns else np.zeros(0, dtype=np.int64)
+                for n in self.names}

@@ -48,6 +48,7 @@ This module is the entry point: :func:`simulate` and :class:`SimulatedStore`.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,10 +56,11 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
+from .common import release_free_heap
 from .config import SimulationConfig
 from .loop import DayLoop
 from .random import KeyedUniform
-from .tables import build_tables
+from .tables import TABLE_NAMES, build_activity, build_tables, publish
 from .truth_tables import build_truth
 from .world import World
 
@@ -120,10 +122,19 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     world.baskets.finalize()
     loop = DayLoop(cfg, world, KeyedUniform(seed), progress)
     loop.run()
-    tables, published = build_tables(cfg, world, loop, rng_tables)
+    published = publish(cfg, world, loop, rng_tables)
+    tables = build_tables(cfg, world, loop, published)
     truth, params = build_truth(cfg, world, published)
+    caused_orders = int(world.orders.n - world.n_organic)
+    # the events table is by far the largest: build it when all but what it needs is gone
+    published.release_messages()
+    catalog, baskets = world.catalog, world.baskets
+    del world, loop
+    gc.collect()  # the day loop and its campaigns reference each other
+    release_free_heap()
+    tables.update(build_activity(cfg, catalog, baskets, published, rng_tables))
+    tables = {name: tables[name] for name in TABLE_NAMES}
     stats = {"customers": cfg.n_customers, "days": cfg.days,
-             "events": tables["events"].num_rows,
-             "caused_orders": int(world.orders.n - world.n_organic)}
+             "events": tables["events"].num_rows, "caused_orders": caused_orders}
     return SimulatedStore(tables=tables, truth=truth, truth_params=params, config=cfg,
                           seed=seed, stats=stats)

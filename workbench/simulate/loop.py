@@ -64,14 +64,16 @@ class DayLoop:
         self.queue[int(np.floor(t))].append({"scheduled": item})
 
     def _enqueue(self, **cols):
-        t = cols["t"]
-        if t.size == 0:
+        day = np.floor(cols["t"]).astype(int)
+        order = np.argsort(day, kind="stable")  # by day, in trigger order within a day
+        order = order[day[order] < self.n_days]
+        if order.size == 0:
             return
-        day = np.floor(t).astype(int)
-        keep = day < self.n_days
-        for dd in np.unique(day[keep]):
-            m = day == dd
-            self.queue[int(dd)].append({k: np.asarray(v)[m] for k, v in cols.items()})
+        day = day[order]
+        cols = {k: np.asarray(v)[order] for k, v in cols.items()}
+        cuts = np.flatnonzero(np.diff(day)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, day.size], strict=True):
+            self.queue[int(day[lo])].append({k: v[lo:hi] for k, v in cols.items()})
 
     def trigger(self, cust, t, campaign, channel, key, disc=0.0, experiment=-1, arm=-1,
                 trigger_kind=-1, trigger=-1, ref=-1):

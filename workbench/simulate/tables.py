@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS, SIMULATED_EVENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
-from .common import EVENT_GAP, order_money
+from .common import EVENT_GAP, labels, order_money
 from .messaging import ORDER_AFTER_SESSION
 
 EVENT_CHUNK = 500_000  # sessions per chunk: bounds peak memory at any store size
@@ -27,33 +27,56 @@ NATURAL_RETURN_OTHER_SOURCE = SOURCES.index("organic_search")
 # Returns: an item goes back this long after its order (a floor plus an exponential)
 RETURN_MIN_DAYS, RETURN_MEAN_EXTRA_DAYS = 2.0, 7.0
 MICROSECONDS_PER_DAY = 86_400_000_000
+#: the canonical tables, in the order :func:`~workbench.simulate.engine.simulate` gives them
+TABLE_NAMES = ("customers", "products", "sessions", "events", "orders", "order_items", "returns",
+               "messages", "assignments")
+UNIT_TYPES = ("cart", "customer")  # assignments.unit_type by the ledger's unit_kind
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 @dataclass
 class Published:
-    """Internal-to-public id maps and the final ledgers, shared with the truth tables."""
+    """Internal-to-public id maps and the final ledgers, shared by the table builders."""
 
+    horizon: float  # days simulated: nothing at or after it is published
+    sessions: dict | None  # the session ledger (internal ids), each session's order filled in
+    session_rows: np.ndarray | None  # internal ids of the published sessions, by public id
+    session_public: np.ndarray | None  # internal session id -> public id (-1: not published)
     orders: dict  # every order (organic and caused), internal ids, final times
     order_rows: np.ndarray  # internal ids of the published orders, in public-id order
     order_public: np.ndarray  # internal order id -> public id (-1: not published)
-    session_public: np.ndarray  # internal session id -> public id (-1: not published)
-    messages: dict  # the message ledger
-    message_rows: np.ndarray  # internal ids of the messages, in public-id order
-    ts: object  # float days -> arrow UTC timestamps (inf: null)
+    messages: dict | None  # the message ledger (None once released)
+    message_rows: np.ndarray | None  # internal ids of the messages, in public-id order
+    message_public: np.ndarray | None  # internal message id -> public id
+    ts: _Timestamps  # float days -> arrow UTC timestamps (inf: null)
+
+    def release_messages(self) -> None:
+        """Forget the message ledger once its tables and its truth are built."""
+        self.messages = self.message_rows = self.message_public = None
+
+    def release_sessions(self) -> None:
+        """Forget the session ledger once the events are drawn from it."""
+        self.sessions = self.session_rows = self.session_public = None
 
 
-def _timestamps(start_date):
-    start = datetime.combine(start_date, datetime.min.time(), tzinfo=UTC)
-    t0_us = int(start.timestamp() * 1_000_000)
+class _Timestamps:
+    """Float days since ``start_date`` -> Arrow UTC timestamps (inf: null)."""
 
-    def ts(t):
+    def __init__(self, start_date):
+        start = datetime.combine(start_date, datetime.min.time(), tzinfo=UTC)
+        self.t0_us = int(start.timestamp() * 1_000_000)
+
+    def micros(self, t: np.ndarray) -> np.ndarray:
+        """Microseconds since the epoch of the finite times ``t``."""
+        return self.t0_us + np.round(np.asarray(t, dtype=float) * MICROSECONDS_PER_DAY).astype(
+            np.int64)
+
+    def __call__(self, t) -> pa.Array:
         t = np.asarray(t, dtype=float)
         out = np.full(t.size, 0, dtype=np.int64)
         fin = np.isfinite(t)
-        out[fin] = t0_us + np.round(t[fin] * MICROSECONDS_PER_DAY).astype(np.int64)
-        return pa.array(out, type=pa.timestamp("us", tz="UTC"), mask=~fin)
-
-    return ts
+        out[fin] = self.micros(t[fin])
+        return pa.array(out, type=TIMESTAMP, mask=~fin)
 
 
 def _public(arr, mapping):
@@ -65,12 +88,14 @@ def _public(arr, mapping):
     return pa.array(out, type=pa.int64(), mask=out < 0)
 
 
-def build_tables(cfg, world, loop, rng: np.random.Generator):
-    """Return the canonical tables and the :class:`Published` id maps."""
-    H = world.horizon
-    catalog, customers, baskets = world.catalog, world.customers, world.baskets
-    ts = _timestamps(cfg.start_date)
+def publish(cfg, world, loop, rng: np.random.Generator) -> Published:
+    """Close the ledgers and number sessions, orders and messages by time.
 
+    Natural returns not moved by a message get their session here (drawn from
+    ``rng``), and every order is placed at its session's purchase event.
+    """
+    H = world.horizon
+    baskets = world.baskets
     # ---------------- orders (organic, possibly moved, + caused)
     OR = world.all_orders()
     n_orders = OR["cust"].size
@@ -108,6 +133,19 @@ def build_tables(cfg, world, loop, rng: np.random.Generator):
     m_order = np.lexsort((np.arange(n_msg), M["t"]))
     m_public = np.full(n_msg, -1)
     m_public[m_order] = np.arange(1, n_msg + 1)
+    return Published(horizon=H, sessions=S, session_rows=s_order, session_public=s_public,
+                     orders=OR, order_rows=o_sorted, order_public=o_public, messages=M,
+                     message_rows=m_order, message_public=m_public,
+                     ts=_Timestamps(cfg.start_date))
+
+
+def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
+    """Every canonical table but the events and the returns (see :func:`build_activity`)."""
+    H = world.horizon
+    catalog, customers, baskets = world.catalog, world.customers, world.baskets
+    S, s_public, OR, o_public = pub.sessions, pub.session_public, pub.orders, pub.order_public
+    M, m_public, ts = pub.messages, pub.message_public, pub.ts
+    n_msg = M["t"].size
 
     # ---------------- customers & products
     N = cfg.n_customers
@@ -115,9 +153,8 @@ def build_tables(cfg, world, loop, rng: np.random.Generator):
     tables["customers"] = pa.table({
         "customer_id": pa.array(np.arange(1, N + 1), pa.int64()),
         "signup_at": ts(customers.signup_t),
-        "acquisition_channel": pa.array(customers.acquisition_labels(np.arange(N)),
-                                        pa.string()),
-        "region": pa.array(np.array(REGIONS, dtype=object)[customers.region], pa.string()),
+        "acquisition_channel": labels(customers.acquisition_names, customers.acquisition),
+        "region": labels(REGIONS, customers.region),
         **{f"{c}_opt_in": pa.array(customers.opted_in[i]) for i, c in enumerate(CHANNELS)},
     })
     P = catalog.price.size
@@ -133,20 +170,18 @@ def build_tables(cfg, world, loop, rng: np.random.Generator):
     })
 
     # ---------------- sessions
-    so = s_order
+    so = pub.session_rows
     tables["sessions"] = pa.table({
         "session_id": pa.array(np.arange(1, so.size + 1), pa.int64()),
         "customer_id": pa.array(S["cust"][so] + 1, pa.int64()),
         "started_at": ts(S["t"][so]),
-        "source": pa.array(np.array(SOURCES, dtype=object)[S["src"][so]], pa.string()),
+        "source": labels(SOURCES, S["src"][so]),
         "message_id": _public(S["msg"][so], m_public),
     })
-
-    # ---------------- events, built per session
-    tables["events"] = _event_table(world, rng, cfg, S, so, OR, s_public, ts)
+    del S["src"], S["msg"]  # the events read neither: let them go before the events are built
 
     # ---------------- orders & items
-    oo = o_sorted
+    oo = pub.order_rows
     b = OR["basket"][oo]
     disc_amt, revenue = order_money(baskets.value[b], OR["disc"][oo])
     msg_ok = OR["msg"][oo].astype(np.int64)
@@ -164,12 +199,7 @@ def build_tables(cfg, world, loop, rng: np.random.Generator):
         "discount_amount": pa.array(disc_amt),
         "message_id": _public(msg_ok, m_public),
     })
-    cnt = baskets.size(b)
-    item_order = np.repeat(np.arange(oo.size), cnt)
-    item_pos = np.repeat(baskets.start[b], cnt) + (np.arange(cnt.sum()) - np.repeat(
-        np.cumsum(cnt) - cnt, cnt))
-    i_prod = baskets.item_product[item_pos]
-    i_qty = baskets.item_qty[item_pos]
+    item_order, i_prod, i_qty = _order_items(baskets, b)
     tables["order_items"] = pa.table({
         "order_id": pa.array(item_order + 1, pa.int64()),
         "product_id": pa.array(i_prod + 1, pa.int64()),
@@ -178,40 +208,22 @@ def build_tables(cfg, world, loop, rng: np.random.Generator):
         "unit_cost": pa.array(catalog.unit_cost[i_prod]),
     })
 
-    # ---------------- returns
-    rr = catalog.category_return_rate[catalog.product_category[i_prod]]
-    ret = rng.random(i_prod.size) < rr
-    ret_t = OR["t"][oo][item_order] + RETURN_MIN_DAYS + rng.exponential(RETURN_MEAN_EXTRA_DAYS,
-                                                                        i_prod.size)
-    ret &= ret_t < H
-    frac = 1.0 - OR["disc"][oo][item_order] / 100.0
-    amount = np.floor(i_qty * catalog.price[i_prod] * frac * 100) / 100
-    tables["returns"] = pa.table({
-        "order_id": pa.array(item_order[ret] + 1, pa.int64()),
-        "product_id": pa.array(i_prod[ret] + 1, pa.int64()),
-        "returned_at": ts(ret_t[ret]),
-        "amount": pa.array(amount[ret]),
-    })
-
     # ---------------- messages
-    mo = m_order
+    mo = pub.message_rows
     allp = loop.messaging.message_products.v + 1
     lens = M["prod_len"][mo].astype(np.int64)
     starts = M["prod_start"][mo].astype(np.int64)
     idx = np.repeat(starts, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
                                                                        lens))
     offsets = np.r_[0, np.cumsum(lens)].astype(np.int32)
-    exp_names = np.array(loop.experiments + [""], dtype=object)
-    arm_names = np.array(loop.arm_names + [""], dtype=object)
     exp_i, arm_i = M["experiment"][mo], M["arm"][mo]
     tables["messages"] = pa.table({
         "message_id": pa.array(np.arange(1, n_msg + 1), pa.int64()),
         "customer_id": pa.array(M["cust"][mo] + 1, pa.int64()),
-        "campaign": pa.array(np.array(CAMPAIGNS, dtype=object)[M["campaign"][mo]],
-                             pa.string()),
-        "channel": pa.array(np.array(CHANNELS, dtype=object)[M["channel"][mo]], pa.string()),
-        "experiment": pa.array(exp_names[exp_i], pa.string(), mask=exp_i < 0),
-        "arm": pa.array(arm_names[arm_i], pa.string(), mask=arm_i < 0),
+        "campaign": labels(CAMPAIGNS, M["campaign"][mo]),
+        "channel": labels(CHANNELS, M["channel"][mo]),
+        "experiment": labels(loop.experiments, exp_i, null=exp_i < 0),
+        "arm": labels(loop.arm_names, arm_i, null=arm_i < 0),
         "sent_at": ts(M["t"][mo]),
         "delivered": pa.array(M["delivered"][mo].astype(bool)),
         "opened_at": ts(np.where(M["open_t"][mo] < H, M["open_t"][mo], np.inf)),
@@ -231,18 +243,51 @@ def build_tables(cfg, world, loop, rng: np.random.Generator):
     cart_units = A["unit_kind"] == 0
     unit[cart_units] = s_public[unit[cart_units]]
     tables["assignments"] = pa.table({
-        "experiment": pa.array(exp_names[A["experiment"].astype(int)][a_ord] if A["t"].size
-                               else [], pa.string()),
-        "unit_type": pa.array(np.array(["cart", "customer"], dtype=object)[
-            A["unit_kind"].astype(int)][a_ord] if A["t"].size else [], pa.string()),
+        "experiment": labels(loop.experiments, A["experiment"][a_ord]),
+        "unit_type": labels(UNIT_TYPES, A["unit_kind"][a_ord]),
         "unit_id": pa.array(unit[a_ord].astype(np.int64), pa.int64()),
         "customer_id": pa.array((A["cust"][a_ord] + 1).astype(np.int64), pa.int64()),
-        "arm": pa.array(arm_names[A["arm"].astype(int)][a_ord] if A["t"].size else [],
-                        pa.string()),
+        "arm": labels(loop.arm_names, A["arm"][a_ord]),
         "assigned_at": ts(A["t"][a_ord]),
     })
-    return tables, Published(orders=OR, order_rows=oo, order_public=o_public,
-                             session_public=s_public, messages=M, message_rows=mo, ts=ts)
+    return tables
+
+
+def build_activity(cfg, catalog, baskets, pub: Published,
+                   rng: np.random.Generator) -> dict[str, pa.Table]:
+    """The events and returns tables, drawn from ``rng`` after :func:`publish`.
+
+    The events table is by far the largest: it is built last, when the rest of
+    the simulation (the message ledger, the customers, the day loop) can be gone.
+    """
+    H, ts = pub.horizon, pub.ts
+    tables = {"events": _event_table(catalog, baskets, rng, cfg, pub)}
+    # ---------------- returns
+    OR, oo = pub.orders, pub.order_rows
+    item_order, i_prod, i_qty = _order_items(baskets, OR["basket"][oo])
+    rr = catalog.category_return_rate[catalog.product_category[i_prod]]
+    ret = rng.random(i_prod.size) < rr
+    ret_t = OR["t"][oo][item_order] + RETURN_MIN_DAYS + rng.exponential(RETURN_MEAN_EXTRA_DAYS,
+                                                                        i_prod.size)
+    ret &= ret_t < H
+    frac = 1.0 - OR["disc"][oo][item_order] / 100.0
+    amount = np.floor(i_qty * catalog.price[i_prod] * frac * 100) / 100
+    tables["returns"] = pa.table({
+        "order_id": pa.array(item_order[ret] + 1, pa.int64()),
+        "product_id": pa.array(i_prod[ret] + 1, pa.int64()),
+        "returned_at": ts(ret_t[ret]),
+        "amount": pa.array(amount[ret]),
+    })
+    return tables
+
+
+def _order_items(baskets, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items of the orders with baskets ``b``: each item's order row, product, quantity."""
+    cnt = baskets.size(b)
+    item_order = np.repeat(np.arange(b.size), cnt)
+    item_pos = np.repeat(baskets.start[b], cnt) + (np.arange(cnt.sum()) - np.repeat(
+        np.cumsum(cnt) - cnt, cnt))
+    return item_order, baskets.item_product[item_pos], baskets.item_qty[item_pos]
 
 
 def _trigger_ids(M, mo, s_public, o_public):
@@ -255,71 +300,108 @@ def _trigger_ids(M, mo, s_public, o_public):
     return pa.array(out, pa.int64(), mask=out < 0)
 
 
-def _event_table(world, rng, cfg, S, so, OR, s_public, ts) -> pa.Table:
-    """The events table, generated in chunks of sessions (same result at any size)."""
-    names = pa.array(list(SIMULATED_EVENTS))
-    batches, offset = [], 0
+def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
+    """The events table, generated in chunks of sessions (same result at any size).
+
+    Each chunk's events go straight into the table's final column buffers, which
+    Arrow wraps without copying.  The buffers are sized by the most rows the
+    sessions can have (every cart checked out and bought); pages past the last
+    event are never written, so they never take memory.  The session ledger is
+    released once every chunk is drawn.
+    """
+    S, so, s_public = pub.sessions, pub.session_rows, pub.session_public
+    basket = S["basket"][so]
+    bound = int(S["views"][so].sum()) + 4 * int(baskets.size(basket[basket >= 0]).sum())
+    del basket
+    cols = {name: np.empty(bound, dtype=np.float64 if name == "price" else np.int64)
+            for name in ("session_id", "customer_id", "ts", "product_id", "quantity", "price")}
+    name_code = np.empty(bound, dtype=np.int8)
+    offset = 0
     for start in range(0, max(so.size, 1), EVENT_CHUNK):
-        ev = _events(world, rng, cfg, S, so[start:start + EVENT_CHUNK], OR)
-        n = ev["sess"].size
-        batches.append(pa.record_batch({
-            "event_id": pa.array(np.arange(offset + 1, offset + n + 1), pa.int64()),
-            "session_id": pa.array(s_public[ev["sess"]], pa.int64()),
-            "customer_id": pa.array(S["cust"][ev["sess"]] + 1, pa.int64()),
-            "ts": ts(ev["t"]),
-            "event_name": pa.DictionaryArray.from_arrays(
-                pa.array(ev["name"], pa.int8()), names).cast(pa.string()),
-            "product_id": pa.array(ev["prod"] + 1, pa.int64()),
-            "quantity": pa.array(ev["qty"], pa.int64()),
-            "price": pa.array(world.catalog.price[ev["prod"]]),
-        }))
-        offset += n
+        ev = _events(catalog, baskets, rng, cfg, pub, so[start:start + EVENT_CHUNK])
+        end = offset + ev["sess"].size
+        cols["session_id"][offset:end] = s_public[ev["sess"]]
+        cols["customer_id"][offset:end] = S["cust"][ev["sess"]] + 1
+        cols["ts"][offset:end] = pub.ts.micros(ev["t"])
+        name_code[offset:end] = ev["name"]
+        cols["product_id"][offset:end] = ev["prod"] + 1
+        cols["quantity"][offset:end] = ev["qty"]
+        cols["price"][offset:end] = catalog.price[ev["prod"]]
+        offset = end
         del ev
-    return pa.Table.from_batches(batches).combine_chunks()
+    # nothing reads the sessions after their events: free them before the last columns
+    del S, so, s_public
+    pub.release_sessions()
+
+    def wrap(values, type_):
+        return pa.Array.from_buffers(type_, offset, [None, pa.py_buffer(values[:offset])])
+
+    return pa.table({
+        "event_id": pa.array(np.arange(1, offset + 1), pa.int64()),
+        "session_id": wrap(cols.pop("session_id"), pa.int64()),
+        "customer_id": wrap(cols.pop("customer_id"), pa.int64()),
+        "ts": wrap(cols.pop("ts"), TIMESTAMP),
+        "event_name": pa.array(SIMULATED_EVENTS, pa.string()).take(name_code[:offset]),
+        "product_id": wrap(cols.pop("product_id"), pa.int64()),
+        "quantity": wrap(cols.pop("quantity"), pa.int64()),
+        "price": wrap(cols.pop("price"), pa.float64()),
+    })
 
 
-def _events(world, rng, cfg, S, so, OR):
-    """Events of the kept sessions: views, then cart, checkout and purchase rows."""
-    catalog, baskets = world.catalog, world.baskets
+def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
+    """Events of the kept sessions: views, then cart, checkout and purchase rows.
+
+    A session's rows are its random product views, then one row per basket item
+    for each phase it reached: viewed, added to cart, checkout, purchase.
+    """
+    S, OR, H = pub.sessions, pub.orders, pub.horizon
     n = so.size
-    cat = S["cat"][so].astype(int)
-    views = S["views"][so].astype(int)
-    basket = S["basket"][so].astype(int)
-    order = S["order"][so].astype(int)
+    views = S["views"][so]
+    basket = S["basket"][so]
+    order = S["order"][so]
     has_b = basket >= 0
     bsize = np.where(has_b, baskets.size(np.maximum(basket, 0)), 0)
     purchased = order >= 0
-    purchased &= np.where(purchased, OR["t"][np.maximum(order, 0)] < world.horizon, False)
+    purchased &= np.where(purchased, OR["t"][np.maximum(order, 0)] < H, False)
     # some abandoned carts got as far as checkout
     checkout = purchased | (has_b & (rng.random(n) < cfg.carts.checkout_before_abandon))
-    # rows per session: random views + basket views + cart + checkout + purchase
-    n_rows = views + bsize * (2 + checkout + purchased)
-    n_rows = n_rows.astype(np.int32)
-    sess = np.repeat(so, n_rows)
-    local = np.repeat(np.arange(n, dtype=np.int32), n_rows)
-    k = (np.arange(n_rows.sum(), dtype=np.int32)
-         - np.repeat((np.cumsum(n_rows) - n_rows).astype(np.int32), n_rows))
-    name = np.zeros(k.size, dtype=np.int8)
-    prod = np.zeros(k.size, dtype=np.int32)
-    qty = np.ones(k.size, dtype=np.int32)
-    v = views[local]
-    bs = bsize[local]
-    rv = k < v
-    u = rng.random(int(rv.sum()))
-    prod[rv] = catalog.product_in_category(cat[local[rv]], u)
-    j = k - v
-    phase = np.where(rv, -1, j // np.maximum(bs, 1))
-    item = np.where(rv, 0, j % np.maximum(bs, 1))
-    bpos = baskets.start[np.maximum(basket[local], 0)] + item
-    bpos = np.minimum(bpos, baskets.item_product.size - 1)
-    nb = ~rv
-    prod[nb] = baskets.item_product[bpos[nb]]
-    name[nb] = np.array([0, 1, 2, 3])[np.minimum(phase[nb], 3)]
-    qty[nb & (phase >= 1)] = baskets.item_qty[bpos[nb & (phase >= 1)]]
-    t = S["t"][so][local] + k * EVENT_GAP
+    n_basket_rows = bsize * (2 + checkout + purchased)
+    n_rows = views + n_basket_rows
+    row_start = np.cumsum(n_rows) - n_rows
+    size = int(row_start[-1] + n_rows[-1]) if n else 0
+    t_start = S["t"][so]
+    t = np.empty(size)
+    name = np.zeros(size, dtype=np.int8)
+    prod = np.empty(size, dtype=np.int64)
+    qty = np.ones(size, dtype=np.int64)
+    # random views of products of the session's category
+    sess, k = _rows(views)
+    at = row_start[sess] + k
+    u = rng.random(at.size)
+    prod[at] = catalog.product_in_category(S["cat"][so][sess], u)
+    t[at] = t_start[sess] + k * EVENT_GAP
+    # the basket's items, once per phase: viewed, added, checkout, purchase
+    sess, j = _rows(n_basket_rows)
+    bs = bsize[sess]
+    phase = j // bs
+    bpos = baskets.start[basket[sess]] + j % bs
+    k = views[sess] + j
+    at = row_start[sess] + k
+    prod[at] = baskets.item_product[bpos]
+    name[at] = phase
+    added = phase >= 1
+    qty[at[added]] = baskets.item_qty[bpos[added]]
+    tb = t_start[sess] + k * EVENT_GAP
+    pur = phase == SIMULATED_EVENTS.index("purchase")
     # purchase events at the order's time
-    pur = name == SIMULATED_EVENTS.index("purchase")
-    t[pur] = np.maximum(OR["t"][order[local[pur]]], t[pur])
-    keep = t < world.horizon
-    return {"sess": sess[keep], "t": t[keep], "name": name[keep], "prod": prod[keep],
-            "qty": qty[keep]}
+    tb[pur] = np.maximum(OR["t"][order[sess[pur]]], tb[pur])
+    t[at] = tb
+    keep = t < H
+    return {"sess": np.repeat(so, n_rows)[keep], "t": t[keep], "name": name[keep],
+            "prod": prod[keep], "qty": qty[keep]}
+
+
+def _rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For ``counts[i]`` rows of each item ``i``: each row's item and position in it."""
+    item = np.repeat(np.arange(counts.size), counts)
+    return item, np.arange(item.size) - (np.cumsum(counts) - counts)[item]

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..vocab import CHANNELS, PRICE_SEGMENTS, PURCHASE_TYPES
-from .common import HOUR, sigmoid
+from .common import HOUR, labels, sigmoid
 
 ORIGINS = ("acquisition", "organic", "caused")
 CART_OUTCOMES = ("lost", "natural_return", "moved_by_message", "caused_by_message")
@@ -48,8 +48,7 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
         "alive_at_end": pa.array(~np.isfinite(death)),
         "spend_nu": pa.array(cus.spend_nu),
         "expected_order_value": pa.array(gg.p / cus.spend_nu),
-        "price_segment": pa.array(np.array(PRICE_SEGMENTS, dtype=object)[cus.price_segment],
-                                  pa.string()),
+        "price_segment": labels(PRICE_SEGMENTS, cus.price_segment),
         **{f"{c}_responsiveness": pa.array(cus.responsiveness[i])
            for i, c in enumerate(CHANNELS)},
         "preferred_send_hour": pa.array(cus.preferred_hour),
@@ -65,8 +64,7 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
     margin = baskets.value[b] * (1 - OR["disc"][oo] / 100) - baskets.cost[b]
     truth["orders"] = pa.table({
         "order_id": pa.array(np.arange(1, oo.size + 1), pa.int64()),
-        "origin": pa.array(np.array(ORIGINS, dtype=object)[OR["origin"][oo].astype(int)],
-                           pa.string()),
+        "origin": labels(ORIGINS, OR["origin"][oo]),
         "moved_by_message": pa.array(OR["moved"][oo].astype(bool)),
         "margin": pa.array(margin),
     })
@@ -112,20 +110,18 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
     })
     # carts
     keep = s_public[world.cart_session] > 0
-    outcome_names = np.array(CART_OUTCOMES, dtype=object)
     cm = world.cart_message
     natural_t = world.cart_natural_t[keep]
     truth["carts"] = pa.table({
         "cart_session_id": pa.array(s_public[world.cart_session][keep], pa.int64()),
         "customer_id": pa.array(world.cart_customer[keep] + 1, pa.int64()),
         "abandoned_at": ts(world.cart_t[keep]),
-        "purchase_type": pa.array(np.array(PURCHASE_TYPES, dtype=object)[
-            world.cart_type[keep]], pa.string()),
+        "purchase_type": labels(PURCHASE_TYPES, world.cart_type[keep]),
         "cart_value": pa.array(baskets.value[world.cart_basket][keep]),
         "cart_margin": pa.array((baskets.value - baskets.cost)[world.cart_basket][keep]),
         "would_return_naturally": pa.array(world.cart_natural[keep] & (natural_t < H)),
         "natural_return_at": ts(np.where(natural_t < H, natural_t, np.inf)),
-        "outcome": pa.array(outcome_names[world.cart_outcome[keep]], pa.string()),
+        "outcome": labels(CART_OUTCOMES, world.cart_outcome[keep]),
         "message_id": pa.array(np.where(cm[keep] >= 0, m_public_of[np.maximum(cm[keep], 0)]
                                         + 1, -1), pa.int64(), mask=cm[keep] < 0),
     })

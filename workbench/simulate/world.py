@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
 from ..vocab import SIMULATED_SOURCES as SOURCES
@@ -43,10 +43,29 @@ CONSUMABLE_LOOKAHEAD = 4  # replenishment looks for a consumable among the first
 CHECKOUT_EVENTS = 3  # events between the last view and an immediate purchase
 CART_LEFT_AFTER = 0.5 * HOUR / 6  # a cart is abandoned 5 minutes after its session starts
 KEY_SPAN_PAD_DAYS = 10.0  # (customer, time) sort keys use customer * (horizon + pad) + t
+PPF_STEP_MARGIN = 1e-6  # uniforms this close to a step of a CDF are inverted by scipy
 
 SESSION_COLUMNS = ["cust", "t", "src", "msg", "cat", "views", "basket", "order"]
 ORDER_COLUMNS = ["cust", "t", "session", "basket", "disc", "msg", "origin", "cause_msg",
                  "key", "moved"]
+
+
+def capped_poisson_ppf(u: np.ndarray, mu: float, cap: int) -> np.ndarray:
+    """``min(scipy.stats.poisson.ppf(u, mu), cap)``, by a lookup in the CDF table.
+
+    scipy inverts the CDF numerically for every draw, which is slow; a draw
+    within :data:`PPF_STEP_MARGIN` of a step of the CDF (where the numerical
+    inversion decides which side it falls) is still given to scipy, so the result
+    is scipy's to the last bit.
+    """
+    cdf = special.pdtr(np.arange(cap), mu)
+    out = np.searchsorted(cdf, u, side="left").astype(float)
+    near = (u <= 0) | (u >= 1)
+    for step in cdf:
+        near |= np.abs(u - step) < PPF_STEP_MARGIN
+    if near.any():
+        out[near] = np.minimum(stats.poisson.ppf(u[near], mu), cap)
+    return out
 
 
 class Catalog:
@@ -144,7 +163,9 @@ class Baskets:
     """Every basket ever filled, as items sorted by basket (an append-only store)."""
 
     def __init__(self, cfg, catalog: Catalog, customers: Customers):
-        self.cfg, self.catalog, self.customers = cfg, catalog, customers
+        # only the two traits baskets are drawn from: the baskets outlive the customers
+        self.cfg, self.catalog = cfg, catalog
+        self.spend_nu, self.affinity_cum = customers.spend_nu, customers.affinity_cum
         self._pending = []
         self.count = 0
         self._item_basket, self._item_product, self._item_qty = (
@@ -174,13 +195,13 @@ class Baskets:
 
     def make(self, cust, primary_cat, u: np.ndarray, z: np.ndarray | None = None):
         """Build baskets from uniforms ``u`` (n, 10); returns basket ids."""
-        cat_, cus = self.catalog, self.customers
+        cat_ = self.catalog
         n = cust.size
         tr = self.cfg.traffic
-        n_items = 1 + np.minimum(stats.poisson.ppf(u[:, 0], tr.mean_extra_items),
-                                 MAX_EXTRA_ITEMS).astype(int)
+        n_items = 1 + capped_poisson_ppf(u[:, 0], tr.mean_extra_items,
+                                         MAX_EXTRA_ITEMS).astype(int)
         if z is None:
-            z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / cus.spend_nu[cust])
+            z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / self.spend_nu[cust])
         basket_of = np.repeat(np.arange(n), n_items)
         slot = np.arange(basket_of.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
         uu = u[basket_of]
@@ -188,7 +209,7 @@ class Baskets:
         extra = slot > 0
         col = np.minimum(1 + slot, 4)
         u_cat = uu[np.arange(uu.shape[0]), 1 + col]
-        cat[extra] = categorical(cus.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
+        cat[extra] = categorical(self.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
         target = (z / n_items)[basket_of]
         # the product whose price is nearest the per-item target, in the units that bring
         # the line closest to it: order value follows the Gamma-Gamma draw up to the
