@@ -142,14 +142,14 @@ def test_a_fit_at_the_edge_of_the_parameter_space_says_so():
     assert m.boundary_ and set(m.boundary_) <= {"a", "b"} and not m.converged_
 
 
-def _same_rate_rfm(n=4000, lam=0.4, seed=2):
-    """BG/NBD buyers who all buy at one rate (weekly), dropping out with p ~ Beta(2, 6)."""
+def _bgnbd_rfm(rate, dropout, n=4000, seed=2):
+    """BG/NBD buyers (weekly): each customer's rate ``rate(rng)`` and dropout ``dropout(rng)``."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
-        T, p, t, times = rng.uniform(10, 52), rng.beta(2, 6), 0.0, []
+        T, lam, p, t, times = rng.uniform(10, 52), rate(rng), dropout(rng), 0.0, []
         while True:
             t += rng.exponential(1 / lam)
             if t > T:
@@ -159,6 +159,11 @@ def _same_rate_rfm(n=4000, lam=0.4, seed=2):
                 break
         rows.append((i, len(times), times[-1] if times else 0.0, T))
     return pd.DataFrame(rows, columns=["customer_id", "frequency", "recency", "T"])
+
+
+def _same_rate_rfm():
+    """Buyers who all buy at one rate, 0.4 a week, dropping out with p ~ Beta(2, 6)."""
+    return _bgnbd_rfm(lambda rng: 0.4, lambda rng: rng.beta(2, 6))
 
 
 def test_a_rate_shape_at_infinity_is_evaluated_at_its_limit():
@@ -208,25 +213,6 @@ def test_the_clv_analysis_is_skipped_when_even_the_limit_predicts_nothing(monkey
     assert "not finite" in out.reason
 
 
-def _one_dropout_rfm(p_drop: float, n: int = 4000, seed: int = 5):
-    """BG/NBD customers (weeks) with Gamma(1, 4) rates and one dropout probability."""
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        T, lam, t, times = rng.uniform(10, 52), rng.gamma(1.0, 1 / 4.0), 0.0, []
-        while True:
-            t += rng.exponential(1 / lam)
-            if t > T:
-                break
-            times.append(t)
-            if rng.random() < p_drop:
-                break
-        rows.append((i, len(times), times[-1] if times else 0.0, T))
-    return pd.DataFrame(rows, columns=["customer_id", "frequency", "recency", "T"])
-
-
 def test_dropout_shapes_at_infinity_are_evaluated_at_their_limit():
     """One dropout probability for all drives a and b to infinity together: the analysis
     uses the limit — the largest a + b in the ladder whose predictions are finite over the
@@ -237,8 +223,8 @@ def test_dropout_shapes_at_infinity_are_evaluated_at_their_limit():
     from workbench.analyses.clv.analysis import _identified
     from workbench.clv import BetaGeoModel
 
-    p_drop = 0.3
-    rfm = _one_dropout_rfm(p_drop)
+    p_drop = 0.3  # Gamma(1, 4) rates, one dropout probability
+    rfm = _bgnbd_rfm(lambda rng: rng.gamma(1.0, 1 / 4.0), lambda rng: p_drop, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         m = BetaGeoModel(time_unit="weeks").fit(rfm)
