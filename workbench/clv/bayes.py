@@ -42,10 +42,16 @@ class _BayesianMixin:
     Priors are normal on the log-parameters (``prior_sd``), centred at 0 except for the
     scale parameters (alpha, beta, gamma), centred at the log of the data's time / money
     scale, so the fit does not depend on the unit.
+
+    ``tune`` defaults to 300 steps per chain: the sampler works in coordinates whitened
+    by the Laplace approximation, where the posterior is close to a standard normal and
+    step size and mass matrix have little to learn (100k customers: max R-hat <= 1.002
+    and bulk ESS > 1,900 of 2,000 draws at 150, 300 and 1,000 tuning steps alike; 300
+    costs two thirds of the sampling time of 1,000).
     """
 
     def __init__(self, time_unit: str = "days", compress: bool = True, draws: int = 1000,
-                 tune: int = 1000, chains: int = 2, sampler: str = "nutpie",
+                 tune: int = 300, chains: int = 2, sampler: str = "nutpie",
                  target_accept: float = 0.9, random_seed: int | None = 0,
                  prior_sd: float = 3.0):
         super().__init__(time_unit=time_unit, compress=compress)
