@@ -152,8 +152,9 @@ elif tool in ("pmm-map", "pmm-mcmc"):
         out[f"{key}_params"] = [float(post[k].mean()) for k in names]
         if tool == "pmm-mcmc":
             out[f"{key}_chains_draws"] = [int(post.sizes["chain"]), int(post.sizes["draw"])]
-            out[f"{key}_rhat"] = max(float(az.rhat(post[k])) for k in names)
-            out[f"{key}_min_ess"] = min(float(az.ess(post[k])) for k in names)
+            rhat, ess = az.rhat(post, var_names=list(names)), az.ess(post, var_names=list(names))
+            out[f"{key}_rhat"] = max(float(rhat[k].max()) for k in names)
+            out[f"{key}_min_ess"] = min(float(ess[k].min()) for k in names)
 print(json.dumps(out))
 """
 
