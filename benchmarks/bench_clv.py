@@ -9,7 +9,8 @@ rounded down to whole days, as a day-level order log gives) with Gamma-Gamma spe
   rows compressed to weighted distinct rows (lifetimes' ``weights=``), in a separate venv
   (lifetimes needs numpy < 2 and pandas < 2.2; it never goes into ``.venv`` or the lock);
 * PyMC-Marketing ``clv.BetaGeoModel`` / ``clv.GammaGammaModel`` with flat priors fitted by
-  MAP (= the MLE), when it installs in that venv; optionally its NUTS fit.
+  MAP (= the MLE), when it installs in that venv; optionally (``--pmm-mcmc``) its default
+  ``fit()``, MCMC with PyMC's NUTS, against the workbench's Bayesian fits.
 
 Times are medians of ``--repeats`` runs of the fit alone (data already in memory, imports
 excluded, for every tool).  Parameters are compared with the workbench estimates
@@ -23,7 +24,9 @@ Set up the side venv once::
         "scipy<1.14" autograd pyarrow pymc-marketing
 
 Usage: python benchmarks/bench_clv.py [--sizes 100000 1000000] [--repeats 3]
-       [--bayes-n 100000] [--pmm-mcmc]
+       [--bayes-n 100000] [--bayes-repeats 3] [--pmm-mcmc]
+(``--sizes`` with no number skips the MLE comparison.)  ``$BENCH_CLV_VENV`` names the
+side venv if it is not ``.cache/bench-clv-venv`` here or in the main git checkout.
 """
 
 from __future__ import annotations
@@ -42,7 +45,27 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench-clv"
-VENV = ROOT / ".cache" / "bench-clv-venv"
+
+
+def _side_venv() -> Path:
+    """The lifetimes / PyMC-Marketing venv: ``$BENCH_CLV_VENV``, this checkout's ``.cache``,
+    or (in a git worktree) the main checkout's ``.cache``."""
+    if os.environ.get("BENCH_CLV_VENV"):
+        return Path(os.environ["BENCH_CLV_VENV"])
+    here = ROOT / ".cache" / "bench-clv-venv"
+    if not here.exists():
+        try:
+            common = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT,
+                                    capture_output=True, text=True, check=True).stdout
+            main = (ROOT / common.strip()).resolve().parent / ".cache" / "bench-clv-venv"
+            if main.exists():
+                return main
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    return here
+
+
+VENV = _side_venv()
 TRUE_BG = {"r": 0.6, "alpha": 40.0, "a": 0.8, "b": 3.0}  # days
 TRUE_GG = {"p": 6.0, "q": 4.0, "gamma": 60.0}
 # CDNOW sample (2,357 customers, weeks): published maximum-likelihood estimates
@@ -112,22 +135,26 @@ elif tool in ("pmm-map", "pmm-mcmc"):
             mdl.fit(method="map", progressbar=False)
             return mdl
     else:
+        # its default fit(): MCMC with PyMC's NUTS, pm.sample's defaults (1000 tuning
+        # steps and 1000 draws per chain; 2 chains on a 2-core machine), default priors
         def bg():
             mdl = clv.BetaGeoModel(data=df)
-            mdl.fit(method="mcmc", nuts_sampler="nutpie", chains=2, draws=1000, tune=1000,
-                    random_seed=0, progressbar=False)
+            mdl.fit(random_seed=0, progressbar=False)
             return mdl
         def gg():
             mdl = clv.GammaGammaModel(data=dg)
-            mdl.fit(method="mcmc", nuts_sampler="nutpie", chains=2, draws=1000, tune=1000,
-                    random_seed=0, progressbar=False)
+            mdl.fit(random_seed=0, progressbar=False)
             return mdl
-    out["bg_seconds"], out["bg_runs"], f = timed(bg)
-    post = f.fit_result
-    out["bg_params"] = [float(post[k].mean()) for k in ("r", "alpha", "a", "b")]
-    out["gg_seconds"], out["gg_runs"], f = timed(gg)
-    post = f.fit_result
-    out["gg_params"] = [float(post[k].mean()) for k in ("p", "q", "v")]
+    import arviz as az
+    for key, fn, names in (("bg", bg, ("r", "alpha", "a", "b")), ("gg", gg, ("p", "q", "v"))):
+        out[f"{key}_seconds"], out[f"{key}_runs"], f = timed(fn)
+        post = f.fit_result
+        out[f"{key}_params"] = [float(post[k].mean()) for k in names]
+        if tool == "pmm-mcmc":
+            out[f"{key}_chains_draws"] = [int(post.sizes["chain"]), int(post.sizes["draw"])]
+            rhat, ess = az.rhat(post, var_names=list(names)), az.ess(post, var_names=list(names))
+            out[f"{key}_rhat"] = max(float(rhat[k].max()) for k in names)
+            out[f"{key}_min_ess"] = min(float(ess[k].min()) for k in names)
 print(json.dumps(out))
 """
 
@@ -208,32 +235,52 @@ def cdnow_check() -> list[str]:
     return lines
 
 
+#: the Bayesian fits timed: the user's call (defaults: 2 chains x 1000 draws after 300
+#: tuning steps) and the same with PyMC-Marketing's 1000 tuning steps
+BAYES_SETTINGS = {"defaults": {}, "tune=1000": {"tune": 1000}}
+
+
 def bayes(n: int, repeats: int) -> dict:
+    """Time the Bayesian fits at n customers: medians of ``repeats`` warm fits."""
+    import warnings
+
+    import arviz as az
+
     from workbench.clv import BayesianBetaGeoModel, BayesianGammaGammaModel
 
     rfm = simulate(n, seed=7)
+    with warnings.catch_warnings():  # warm: imports, numba's on-disk cache
+        warnings.simplefilter("ignore")
+        for cls in (BayesianBetaGeoModel, BayesianGammaGammaModel):
+            cls(draws=50, tune=50).fit(rfm.head(2000))
     out = {}
-    for name, cls in (("BG/NBD", BayesianBetaGeoModel), ("Gamma-Gamma",
-                                                         BayesianGammaGammaModel)):
-        t0 = time.perf_counter()
-        m = cls(chains=2, draws=1000, tune=1000, random_seed=1).fit(rfm)
-        out[name] = {"seconds": time.perf_counter() - t0, "sampler": m.sampler_used_,
-                     "rows": m.n_rows_fitted_, "converged": m.converged_,
-                     "divergences": m.divergences_,
-                     "min_ess": float(m.diagnostics_["ess_bulk"].min()),
-                     "params": m.params_.round(4).to_dict()}
+    for label, kw in BAYES_SETTINGS.items():
+        for name, cls in (("BG/NBD", BayesianBetaGeoModel), ("Gamma-Gamma",
+                                                             BayesianGammaGammaModel)):
+            secs, _, m = timed(lambda: cls(random_seed=1, **kw).fit(rfm), repeats)  # noqa: B023
+            rhat = az.rhat(m.idata_, var_names=list(m.PARAMS))
+            out[f"{name}, {label}"] = {
+                "seconds": secs, "sampler": m.sampler_used_, "tune": m.tune,
+                "draws": m.draws, "chains": m.chains, "rows": m.n_rows_fitted_,
+                "converged": m.converged_, "divergences": m.divergences_,
+                "max_rhat": max(float(rhat[p]) for p in m.PARAMS),
+                "min_ess": float(m.diagnostics_["ess_bulk"].min()),
+                "min_ess_tail": float(m.diagnostics_["ess_tail"].min()),
+                "params": m.params_.round(4).to_dict()}
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", nargs="+", type=int, default=[100_000, 1_000_000])
+    ap.add_argument("--sizes", nargs="*", type=int, default=[100_000, 1_000_000],
+                    help="customers for the MLE comparison (none: skip it)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--bayes-n", type=int, default=100_000)
+    ap.add_argument("--bayes-repeats", type=int, default=3)
     ap.add_argument("--no-pmm", action="store_true", help="skip PyMC-Marketing")
     ap.add_argument("--pmm-mcmc", action="store_true",
                     help="also time PyMC-Marketing's NUTS fit at --bayes-n customers")
-    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--out", default=str(CACHE / "results.json"))
     args = ap.parse_args()
     from workbench.clv import BetaGeoModel, GammaGammaModel
@@ -287,14 +334,17 @@ def main() -> None:
               f"(truth {TRUE_BG}, {TRUE_GG})")
     print("\n".join(cdnow_check()))
     if args.bayes_n:
-        print(f"\n### Bayesian fits on {args.bayes_n:,} customers (2 chains x 1000 draws after "
-              "1000 tuning, including compilation)\n", flush=True)
-        b = bayes(args.bayes_n, 1)
+        print(f"\n### Bayesian fits on {args.bayes_n:,} customers (2 chains x 1000 draws; "
+              f"warm: median of {args.bayes_repeats} fit calls after a warm-up fit)\n",
+              flush=True)
+        b = bayes(args.bayes_n, args.bayes_repeats)
         results["bayes"] = b
         for name, r in b.items():
-            print(f"- {name}: {r['seconds']:.1f} s with {r['sampler']} on {r['rows']:,} rows; "
-                  f"converged {r['converged']}, divergences {r['divergences']}, min bulk ESS "
-                  f"{r['min_ess']:.0f}; posterior means {r['params']}")
+            print(f"- {name} (tune {r['tune']}): {r['seconds']:.1f} s with {r['sampler']} on "
+                  f"{r['rows']:,} rows; converged {r['converged']}, max R-hat "
+                  f"{r['max_rhat']:.4f}, min bulk ESS {r['min_ess']:.0f} (tail "
+                  f"{r['min_ess_tail']:.0f}), divergences {r['divergences']}; posterior "
+                  f"means {r['params']}")
         if args.pmm_mcmc and not args.no_pmm:
             rfm = simulate(args.bayes_n, seed=7)
             path = CACHE / f"rfm_bayes_{args.bayes_n}.npz"
@@ -305,8 +355,16 @@ def main() -> None:
             if "error" in r:
                 print(f"- PyMC-Marketing NUTS: failed: {r['error']}")
             else:
-                print(f"- PyMC-Marketing {r['version']} NUTS (nutpie, default priors): BG/NBD "
-                      f"{r['bg_seconds']:.1f} s, Gamma-Gamma {r['gg_seconds']:.1f} s")
+                print(f"- PyMC-Marketing {r['version']} default fit() (PyMC's NUTS, "
+                      f"{r['bg_chains_draws'][0]} chains x {r['bg_chains_draws'][1]} draws, "
+                      f"default priors): BG/NBD {r['bg_seconds']:.1f} s (max R-hat "
+                      f"{r['bg_rhat']:.4f}, min bulk ESS {r['bg_min_ess']:.0f}), Gamma-Gamma "
+                      f"{r['gg_seconds']:.1f} s (max R-hat {r['gg_rhat']:.4f}, min bulk ESS "
+                      f"{r['gg_min_ess']:.0f})")
+                for name, ours in b.items():
+                    theirs = r["bg_seconds" if name.startswith("BG") else "gg_seconds"]
+                    print(f"  - ratio PyMC-Marketing / ours ({name}): "
+                          f"{theirs / ours['seconds']:.1f}x")
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print(f"\nraw results: {args.out}")
 
