@@ -71,6 +71,8 @@ bench: install
 	  .cache/bench-clv-venv/bin/pip install -q "lifetimes==0.11.3" "pandas<2.2" "numpy<2" \
 	  "scipy<1.14" autograd pyarrow pymc-marketing; }
 	$(BIN)/python benchmarks/bench_clv.py
+	$(BIN)/python benchmarks/bench_cli_clv.py
+	$(BIN)/python benchmarks/bench_cli_attribution.py
 	$(BIN)/python benchmarks/bench_policy_lab.py
 
 # JupyterLab on the walkthrough notebooks
