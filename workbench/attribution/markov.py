@@ -125,7 +125,9 @@ class _Chain:
             raise ValueError(f"states must be 'prefix' or 'window', got {states!r}")
         k = int(order)
         n_ch = paths.n_channels
-        codes = paths.codes.astype(np.int64)
+        # a first-order state is the channel: its pair ids fit 32 bits (half the memory
+        # traffic over ten million touches); longer histories build 64-bit keys
+        codes = paths.codes if k == 1 and n_ch * n_ch < 2**31 else paths.codes.astype(np.int64)
         pos = paths.touch_position if k > 1 else None  # a first-order state needs no history
         if states == "prefix" or k == 1:
             keep = None

@@ -198,8 +198,9 @@ class Paths:
 
     @cached_property
     def touch_row(self) -> np.ndarray:
-        """Row (path) index of every touch."""
-        return np.repeat(np.arange(self.n_paths), self.lengths)
+        """Row (path) index of every touch (32-bit while the paths fit)."""
+        dtype = np.int32 if self.n_paths < 2**31 else np.int64
+        return np.repeat(np.arange(self.n_paths, dtype=dtype), self.lengths)
 
     @cached_property
     def touch_position(self) -> np.ndarray:
