@@ -5,6 +5,7 @@ default scenarios against the ranges is in tests/test_calibration.py."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.analyses.overview.benchmarks import (
@@ -61,6 +62,12 @@ def test_against_benchmarks_flags_values_outside_their_range(metrics):
     # every range names where it comes from
     assert all(b.source and b.definition for b in BENCHMARKS)
     assert len({(b.scope, b.metric, b.vertical) for b in BENCHMARKS}) == len(BENCHMARKS)
+    # a vertical's own range replaces the general one; an unknown vertical is named
+    aov = against_benchmarks(metrics.reset_index(), vertical="apparel").set_index(
+        ["scope", "metric"]).loc[("store", "average_order_value")]
+    assert (aov.low, aov.high) == (140.0, 200.0)
+    with pytest.raises(ValueError, match=r"no benchmarks for vertical 'toys'.*apparel"):
+        against_benchmarks(metrics.reset_index(), vertical="toys")
 
 
 def test_the_overview_section_shows_the_store_against_the_ranges(small_dataset):
@@ -74,3 +81,13 @@ def test_the_overview_section_shows_the_store_against_the_ranges(small_dataset):
     assert titles[-1].startswith("Against published benchmarks")
     assert set(table.verdict) <= {"inside", "below", "above"}
     assert ((table.verdict == "inside") == result.benchmarks.inside.to_numpy()).all()
+
+
+def test_the_overview_reuses_its_tables_for_the_same_metrics(metrics, small_dataset):
+    from workbench.analyses.overview.benchmarks import overview_metrics
+    from workbench.analyses.overview.features import store_overview
+
+    ov = store_overview(open_dataset(small_dataset))
+    again = overview_metrics(ov.messages, ov.abandonment, ov.kpis).set_index(
+        ["scope", "metric"])
+    pd.testing.assert_frame_equal(again.sort_index(), metrics.sort_index())

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ..threads import one_blas_thread
 from ..vocab import TIME_UNITS
 
 #: days per time unit — one table for the RFM features and the models
@@ -201,22 +202,6 @@ def _duration(name: str, t, allow_zero: bool = True) -> np.ndarray:
     return a
 
 
-def _one_blas_thread():
-    """BLAS limited to one thread for the fit.
-
-    The vectors here are long but the work per call is tiny: on a busy machine
-    OpenBLAS's spinning worker threads made a 20k-customer fit 40x slower (2 s vs 0.05 s,
-    measured on the 2-core CI machine).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scipy's stack
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def _fit_mle(loglik, x0, args, total_w, tol, maxiter):
     """Maximize the weighted log-likelihood with L-BFGS-B on log-parameters.
 
@@ -322,7 +307,7 @@ class _Fitter:
 
     def _finish_fit(self, x0, args, total_w, n_customers):
         self.days_per_unit_ = _days_per_unit(self.time_unit)
-        with _one_blas_thread():
+        with one_blas_thread():
             res, ok = _fit_mle(self._loglik, np.asarray(x0, dtype=float), args, total_w,
                                self.tol, self.maxiter)
             self._set_estimates(res.x, args, n_customers, ok, res.message)

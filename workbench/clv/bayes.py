@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..sampling import SamplerSettings, configure_caches
+from ..threads import one_blas_thread
 from .base import (
     CLVInputError,
     _compress,
@@ -27,7 +28,6 @@ from .base import (
     _Fitter,
     _hessian,
     _hessian_from_ll,
-    _one_blas_thread,
     _x_groups,
     check_rfm,
 )
@@ -80,7 +80,7 @@ class _BayesianMixin:
         The mode is the MLE (the weak prior moves it negligibly); the covariance is in
         log-parameter space (identity if not positive definite).
         """
-        with _one_blas_thread():
+        with one_blas_thread():
             res, _ = _fit_mle(self._loglik, np.asarray(x0, dtype=float), args,
                               float(total_w), self.tol, self.maxiter)
             H = (_hessian(self._loglik, res.x, args) if self._ANALYTIC_GRADIENT
@@ -176,7 +176,7 @@ class _BayesianMixin:
                             [np.dtype("float64")] * len(var_names), shapes, var_names,
                             make_initial_point_fn=initial_point)
         kw = settings.pymc_kwargs(sampler="nutpie")
-        with _one_blas_thread():
+        with one_blas_thread():
             idata = nutpie.sample(model, draws=kw["draws"], tune=kw["tune"],
                                   chains=kw["chains"], seed=kw["random_seed"],
                                   target_accept=kw["target_accept"], progress_bar=False,

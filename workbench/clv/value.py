@@ -14,11 +14,11 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from ..results import Result
+from ..threads import one_blas_thread
 from .base import (
     CLVInputError,
     _days_per_unit,
     _duration,
-    _one_blas_thread,
     _unique_rows,
     check_rfm,
 )
@@ -211,7 +211,7 @@ def clv_scorecard(transactions: _TransactionModel, spend: GammaGammaModel, rfm: 
         raise CLVInputError(f"calibration_end must be a date, got {calibration_end!r}") from e
     if pd.isna(end):
         raise CLVInputError("calibration_end must be a date, got a missing value")
-    with _one_blas_thread():
+    with one_blas_thread():
         return _scorecard(transactions, spend, rfm, end, horizon, period, discount_rate,
                           margin, returns_rate, interval)
 

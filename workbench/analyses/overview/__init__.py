@@ -13,7 +13,7 @@ import pandas as pd
 from ...files import atomic_write_json
 from ...results import Result
 from ..base import Analysis, Context
-from .benchmarks import against_benchmarks, platform_metrics
+from .benchmarks import against_benchmarks, overview_metrics
 from .features import StoreOverview, store_overview
 from .operations import message_funnel, weekly_efficiency
 from .section import (
@@ -41,7 +41,8 @@ class Overview(Analysis):
 
     def run(self, ctx: Context) -> StoreOverview:
         ov = store_overview(ctx.con, currency=ctx.currency)
-        ov.benchmarks = against_benchmarks(platform_metrics(ctx.con))
+        ov.benchmarks = against_benchmarks(
+            overview_metrics(ov.messages, ov.abandonment, ov.kpis))
         ov.notes += [f"The dataset has no {t} table: {self.WITHOUT[t]}." for t in ctx.absent
                      if t in self.WITHOUT]
         return ov

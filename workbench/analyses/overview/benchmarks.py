@@ -166,10 +166,23 @@ def platform_metrics(con) -> pd.DataFrame:
     can tell a rate on 40 messages from one on 40,000.  Needs ``orders`` and
     ``customers``; messages and events add their rows when present.
     """
-    rows = []
     tables = set(con.list_tables())
-    if "messages" in tables:
-        eng = message_engagement(con)
+    return overview_metrics(
+        message_engagement(con) if "messages" in tables else None,
+        cart_abandonment(con) if {"events", "sessions"} <= tables else None, headline(con))
+
+
+def overview_metrics(messages: pd.DataFrame | None, abandonment: pd.DataFrame | None,
+                     kpis: dict) -> pd.DataFrame:
+    """:func:`platform_metrics` from the overview's own tables (computed once, for both).
+
+    ``messages`` is :func:`~.features.message_engagement`, ``abandonment``
+    :func:`~.features.cart_abandonment` and ``kpis`` :func:`~.features.headline`; a
+    missing table is ``None``.
+    """
+    rows = []
+    if messages is not None:
+        eng = messages
         for r in eng.itertuples():
             scope = f"{r.campaign}/{r.channel}"
             d = r.delivered
@@ -184,13 +197,12 @@ def platform_metrics(con) -> pd.DataFrame:
         if d:
             rows += [("flows/email", "open_rate", float(flows.opened.sum() / d), d),
                      ("flows/email", "unsubscribe_rate", float(flows.unsubscribed.sum() / d), d)]
-    if "events" in tables and "sessions" in tables:
-        ab = cart_abandonment(con)
-        carts = int(ab.cart_sessions.sum())
+    if abandonment is not None:
+        carts = int(abandonment.cart_sessions.sum())
         if carts:
-            rows.append(("store", "cart_abandonment_rate", float(ab.abandoned.sum() / carts),
-                         carts))
-    k = headline(con)
+            rows.append(("store", "cart_abandonment_rate",
+                         float(abandonment.abandoned.sum() / carts), carts))
+    k = kpis
     rows += [("store", "repeat_purchase_rate", k["repeat_buyer_share"], k["buyers"]),
              ("store", "average_order_value", k["average_order_value"], k["orders"])]
     return pd.DataFrame(rows, columns=["scope", "metric", "value", "n"])
