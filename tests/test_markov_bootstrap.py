@@ -118,9 +118,13 @@ def test_the_schur_complement_removals_equal_solving_each_removed_chain(order):
     assert np.all(dense[:, 1:, 0] <= dense[:, :1, 0] * (1 + 1e-12))
 
 
-def test_normal_draws_have_the_covariance_even_when_it_is_singular():
+@pytest.mark.parametrize("root", ["eigh", "pivoted_cholesky"])
+def test_normal_draws_have_the_covariance_even_when_it_is_singular(root, monkeypatch):
+    from workbench.attribution import markov
     from workbench.attribution.markov import _normal_draws
 
+    if root == "pivoted_cholesky":
+        monkeypatch.setattr(markov, "EIGH_MAX_STATS", 0)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6, 3))
     cov = X @ X.T  # rank 3 of 6
@@ -131,3 +135,21 @@ def test_normal_draws_have_the_covariance_even_when_it_is_singular():
     assert np.all(np.abs(draws.mean(0) - mean) < 5 * se_mean)
     se_cov = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / len(draws))
     assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * se_cov)
+
+
+@pytest.mark.parametrize("n_bins, n_rows", [(3, 2_000), (40, 300)])
+def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows):
+    """Both ways of counting pairs (per pair of positions, or enumerated) against
+    ``sum_r w_r u_r u_r'`` built row by row from dense count vectors."""
+    from workbench.attribution.markov import _gram
+
+    rng = np.random.default_rng(n_bins)
+    lengths = rng.integers(0, 7, n_rows)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    col = rng.integers(0, n_bins, indptr[-1]).astype(np.int32)
+    w = rng.gamma(2.0, 1.0, n_rows)
+    want = np.zeros((n_bins, n_bins))
+    for r in range(n_rows):
+        u = np.bincount(col[indptr[r]:indptr[r + 1]], minlength=n_bins)
+        want += w[r] * np.outer(u, u)
+    np.testing.assert_allclose(_gram(col, indptr, w, n_bins), want, rtol=1e-12, atol=1e-9)
