@@ -1,7 +1,9 @@
 """Discount calibration: which discount, if any, each observable segment should get.
 
 Features (:mod:`.features`: the experiment's units and their segments), the
-hierarchical Bayesian price-response model and the decision (:mod:`.model`),
+hierarchical model of incremental margin and the rule on it (:mod:`.margin`, what the
+pipeline decides with), the hierarchical Bayesian price-response model and its
+P(buy)-based decision (:mod:`.model`),
 its check over repeated simulated stores (:mod:`.study`), the model tuner's
 helpers (:mod:`.tuning`), the config part (:mod:`.export`) and the report
 section (:mod:`.section`).
@@ -11,11 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import pandas as pd
-
 from ...experiments import plan_test
 from ...results import Result
-from ...simulate.truth import discount_conversion_truth
+from ...simulate.truth import discount_margin_truth
 from ..base import Analysis, Context, Skipped
 from .codes import codes_sentence, describe_codes, read_codes
 from .export import (
@@ -33,6 +33,16 @@ from .features import (
     segment_economics,
     segment_features,
     segment_units,
+)
+from .margin import (
+    MarginFit,
+    MarginResponseModel,
+    MarginScore,
+    decide_on_margin,
+    fit_margins,
+    margin_cells,
+    rule_effect,
+    score_margin_decision,
 )
 from .model import (
     MESSAGE_COST,
@@ -80,9 +90,8 @@ class DiscountCalibration(Analysis):
             return self.skip("the dataset has no randomized discount experiment",
                              self.sized_test(ctx))
         try:
-            # 2,000 draws: with ~8 segments the hyper-scales need them for ESS > 400
-            # (measured); segments are pooled toward segments like them
-            fit = fit_discounts(units, draws=2000, tune=1500, random_seed=0)
+            # 2,000 draws: the per-level scales of ~8 segments need them for ESS > 400
+            fit = fit_margins(units, draws=2000, tune=1500, random_seed=0)
         except DiscountInputError as exc:
             return self.skip(f"there is not enough data to fit the model yet: {exc}",
                              test_to_run="")
@@ -90,10 +99,9 @@ class DiscountCalibration(Analysis):
         score = None
         if ctx.has_truth("discount_response"):
             try:
-                truth = discount_conversion_truth(ctx.path, fit.units).assign(
+                truth = discount_margin_truth(ctx.path, fit.units).assign(
                     segment=fit.units.segment)
-                score = score_against_truth(decision, truth, fit.economics,
-                                            message_cost=MESSAGE_COST)
+                score = score_margin_decision(fit.model, decision, truth)
             except KeyError as exc:  # a dataset simulated before this truth was recorded
                 ctx.echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
                          "re-simulate to score the decision")
@@ -134,11 +142,11 @@ class DiscountCalibration(Analysis):
 
 @dataclass
 class DiscountOutcome(Result):
-    """The fit, its decision and (on simulated data) the score against the truth."""
+    """The margin fit, its decision and (on simulated data) the score against the truth."""
 
-    fit: DiscountFit
+    fit: MarginFit
     decision: DiscountDecision
-    score: pd.DataFrame | None = None
+    score: MarginScore | None = None
     _skip_in_dict = ("fit",)  # the posterior draws and the experiment's units
 
     def summary(self) -> str:
@@ -150,6 +158,8 @@ class DiscountOutcome(Result):
 
 __all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
+           "MarginFit", "MarginResponseModel", "MarginScore", "decide_on_margin", "fit_margins",
+           "margin_cells", "rule_effect", "score_margin_decision",
            "UnconvergedFitError", "coverage_against_truth", "decide_discounts", "discount_counts",
            "describe_codes", "discount_section", "discount_units", "expected_margin",
            "fit_checks", "fit_discounts",

@@ -50,8 +50,8 @@ class DiscountSection(_Strict):
 
 
 def counts_hash(counts: pd.DataFrame) -> str:
-    """A stable hash of the sufficient statistics the model was fitted on."""
-    c = counts.sort_values(["segment", "discount"])[["segment", "discount", "n", "conversions"]]
+    """A stable hash of the sufficient statistics the model was fitted on (every column)."""
+    c = counts.sort_values(["segment", "discount"])
     return hashlib.sha256(c.to_csv(index=False).encode()).hexdigest()[:16]
 
 
@@ -79,6 +79,7 @@ def section_from_decision(decision, model, *, segmentation: Segmentation | None 
     return DiscountSection(
         min_prob=decision.min_prob, segments=segs, segmentation=segmentation,
         fit=FitIdentity(data_hash=counts_hash(model.counts_), settings=model.get_params(),
+                        model=f"{type(model).__module__}.{type(model).__qualname__}",
                         converged=decision.converged,
                         diagnostic_failures=list(decision.diagnostics),
                         override=bool(override and not decision.converged)))

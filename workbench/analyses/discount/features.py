@@ -7,6 +7,8 @@ expression from ``assignments`` (``unit_type = 'customer'``, arms named like
 * the offered discount (a fraction in [0, 1)) and when it was assigned;
 * whether the customer bought within ``window_days`` after the assignment,
   and the revenue, goods cost and discount of that first order;
+* every order in the window: their number and their margin (revenue paid, net of
+  the discount, less goods cost) — what the store earns, the margin model's outcome;
 * behaviour observable *before* the send, from which segments are built:
   past discount use, number of past orders, average order value, days since
   the last order, tenure and acquisition channel.
@@ -58,7 +60,8 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
     first = after.group_by("experiment", "ucid").aggregate(
         converted_at=_.placed.min(), order_id=_.order_id.argmin(_.placed),
         revenue=_.rev.argmin(_.placed), discount_amount=_.disc.argmin(_.placed),
-        goods_cost=_.cost.argmin(_.placed))
+        goods_cost=_.cost.argmin(_.placed), window_orders=_.count(),
+        window_margin=(_.rev - _.cost).sum())
     before = u.join(orders, (u.ucid == orders.ocid) & (orders.placed < u.sent))
     hist = before.group_by("experiment", "ucid").aggregate(
         prior_orders=_.count(), prior_revenue=_.rev.sum(),
@@ -79,6 +82,8 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
         order_id=out.order_id, revenue=out.revenue.fill_null(0.0),
         discount_amount=out.discount_amount.fill_null(0.0),
         goods_cost=out.goods_cost.fill_null(0.0),
+        window_orders=out.window_orders.fill_null(0),
+        window_margin=out.window_margin.fill_null(0.0),
         prior_orders=out.prior_orders.fill_null(0),
         prior_discounted_orders=out.prior_discounted_orders.fill_null(0),
         prior_aov=ibis.ifelse(out.prior_orders.fill_null(0) > 0,

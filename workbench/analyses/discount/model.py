@@ -422,6 +422,10 @@ class DiscountDecision(Result):
     min_prob: float
     converged: bool
     diagnostics: list[str]
+    #: the rule's predicted margin effect against 0% for all (see ``margin.rule_effect``)
+    rule_effect: dict | None = None
+    #: what the incremental margin is per: a message (P(buy) model) or a customer in a send
+    per: str = "message"
 
     def summary(self) -> str:
         lines = []
@@ -431,12 +435,17 @@ class DiscountDecision(Result):
         for r in self.recommendations.itertuples():
             if r.discount > 0:
                 lines.append(f"{r.segment}: offer {r.discount:.0%} — +{r.incremental_margin:.2f} "
-                             f"margin per message vs no discount [{r.low_90:.2f}, "
+                             f"margin per {self.per} vs no discount [{r.low_90:.2f}, "
                              f"{r.high_90:.2f}], P(beats 0%) {r.prob_beats_zero:.0%}.")
             else:
                 lines.append(f"{r.segment}: no discount — the best level "
                              f"({r.best_level:.0%}) beats 0% with probability "
                              f"{r.prob_beats_zero:.0%} (< {self.min_prob:.0%}).")
+        e = self.rule_effect
+        if e:
+            lines.append(f"The rule against no discount for all, over {e['customers']:,.0f} "
+                         f"customers: {e['total']:+,.2f} margin [{e['low']:+,.2f}, "
+                         f"{e['high']:+,.2f}] ({e['ci']:.0%} interval).")
         return "\n".join(lines)
 
 

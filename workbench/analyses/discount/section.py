@@ -8,8 +8,9 @@ TITLE, ANCHOR = "Discount calibration", "discount"
 #: the question the section answers
 INTRO = ("Which discount, if any, should each kind of customer get? Customers were "
          "randomized to 0-20% off in seasonal sends; a hierarchical Bayesian model "
-         "estimates each segment's response, and a discount is recommended only where it "
-         "is likely to earn more margin than no discount.")
+         "estimates what each offer earns the store per customer — the margin of every "
+         "order in the week after the send, net of the discount paid, against the 0% arm — "
+         "and a discount is recommended only where it is likely to earn more than none.")
 
 
 def discount_section(model=None, decision=None, reason: str = "", exported: bool = False,
@@ -31,7 +32,16 @@ def discount_section(model=None, decision=None, reason: str = "", exported: bool
                 f"P(beats 0%) {r.prob_beats_zero:.0%}")
             for r in decision.recommendations.itertuples()]
     tables = [("Recommendation per segment", decision.recommendations)]
-    if score is not None:
+    if score is not None and hasattr(score, "rule"):
+        r = score.rule
+        paragraphs.append(
+            f"Against the simulator's truth: the 90% intervals cover the true incremental "
+            f"margin in {score.coverage.covered.mean():.0%} of {len(score.coverage)} segment × "
+            f"level cells; the rule's true effect against 0% for all is {r['true']:+,.2f} "
+            f"(predicted {r['predicted']:+,.2f} [{r['low']:+,.2f}, {r['high']:+,.2f}]), and the "
+            f"truth-optimal rule's {r['true_optimal']:+,.2f}.")
+        tables.append(("Against the simulator's truth, per segment", score.segments))
+    elif score is not None:
         tables.append(("Against the simulator's truth", score))
     return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
                    charts={"curves": model.chart()}, tables=tables)

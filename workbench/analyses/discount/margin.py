@@ -1,0 +1,423 @@
+"""What an offer earns: incremental margin per segment × discount level, and the rule on it.
+
+The outcome is the store's margin from each randomized customer in the window after
+the send — every order's revenue actually paid (net of any discount redeemed) less
+its goods cost, 0 for a customer who did not buy (``window_margin`` of
+:func:`~workbench.analyses.discount.features.discount_units`).  Because the offer is
+randomized, the difference of its mean between an arm and the 0% arm is the offer's
+incremental margin, *everything counted*: the orders it caused at the discounted
+price, the discount paid by customers who would have bought anyway, and a customer
+who would have bought through another campaign adding nothing.  A model of P(buy)
+with the economics added afterwards (:func:`.model.decide_discounts`) cannot see
+the last two; this one measures them.
+
+Model (PyMC), on sufficient statistics — per cell (segment ``s``, level ``d``) the
+number of units ``n``, the mean margin ``ybar`` and its variance ``v`` — so it costs the
+same at any number of rows::
+
+    ybar[s, d] ~ Normal(m0[s] + delta[s, d], sqrt(v[s, d] / n[s, d]))    (d = 0: delta = 0)
+    delta[s, d] ~ Normal(theta[d] + X[s] @ gamma[:, d], tau)
+    m0[s] ~ Normal(M, 5 (|M| + S))        theta[d] ~ Normal(0, 2 S)
+    gamma ~ Normal(0, S)                  tau ~ HalfNormal(S)
+
+``M`` is the mean margin of the 0% arm and ``S`` the typical standard error of a cell's
+difference from it, so the priors are on the data's own scale.  The cell means are
+normal by the central limit theorem (cells hold hundreds to thousands of customers;
+the margin per customer is mostly 0 with a long tail, so a cell needs some 100
+buyers for the normal limit — :func:`margin_cells` says so when one has fewer) with
+the plug-in variance (the usual large-sample z-interval for a mean difference;
+e.g. Imbens & Rubin 2015, *Causal Inference*, ch. 6).  ``delta`` is not given a shape
+in ``d``: each tested level has its own effect, pooled across segments toward the
+level's mean moved by the segment's flags (group-level predictors, Gelman & Hill
+2007, sec. 12.6) — a segment with few customers borrows from segments like it, and
+nothing is extrapolated beyond the tested levels.  Everything being normal, ``delta``
+is integrated out for sampling and drawn afterwards from its exact conditional
+(:meth:`MarginResponseModel._delta_draws`): sampling ``delta`` itself put ``tau`` in a
+funnel (ESS 243 of 2,000 draws, or divergences, on stores the project never tuned on).
+Diagnostics (R-hat, ESS, divergences, a posterior predictive check per cell) gate
+``converged_`` as in :class:`.model.DiscountResponseModel`.
+
+The decision (:func:`decide_on_margin`) maximizes the posterior mean of ``delta`` and
+recommends a discount only where P(delta > 0) reaches ``min_prob``; the rule's
+predicted effect on the store (:func:`rule_effect`) is the posterior of
+``sum_s n_s delta[s, rule_s]`` against 0% for all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ...results import Result
+from ...sampling import SamplerSettings, configure_caches
+from .model import Diagnostics, DiscountDecision, DiscountInputError
+
+#: a cell whose customers include fewer buyers than this makes its mean's normal
+#: approximation doubtful (the margin per customer is 0 or an order's margin)
+MIN_BUYERS_PER_CELL = 30
+
+
+def margin_cells(units: pd.DataFrame, outcome: str = "window_margin") -> pd.DataFrame:
+    """Per segment × discount: ``n``, ``buyers``, ``mean`` and ``var`` of the margin per unit.
+
+    ``units`` needs ``segment``, ``discount``, ``converted`` and the ``outcome`` column.
+    Raises :class:`DiscountInputError` naming what is missing: a column, a 0% arm, an
+    offered arm, or a segment absent from the 0% arm.
+    """
+    need = {"segment", "discount", "converted", outcome}
+    missing = sorted(need - set(units.columns))
+    if missing:
+        raise DiscountInputError(f"discount units: missing columns {missing}")
+    bad = units.index[units[outcome].isna()].tolist()
+    if bad:
+        raise DiscountInputError(f"discount units: column {outcome!r} is empty in rows "
+                                 f"{bad[:10]}")
+    g = units.groupby(["segment", "discount"])
+    c = pd.DataFrame({"n": g.size(), "buyers": g.converted.sum(), "mean": g[outcome].mean(),
+                      "var": g[outcome].var(ddof=1)}).reset_index()
+    if not (c.discount == 0).any() or not (c.discount > 0).any():
+        raise DiscountInputError("discount units: the margin model needs a 0% arm and at least "
+                                 "one discounted arm")
+    no_zero = sorted(set(c.segment) - set(c.segment[c.discount == 0]))
+    if no_zero:
+        raise DiscountInputError(f"discount units: segments {no_zero} have no customer in the "
+                                 "0% arm, so their incremental margin cannot be measured")
+    c["var"] = c["var"].fillna(0.0)
+    c["few_buyers"] = c.buyers < MIN_BUYERS_PER_CELL
+    # a cell without spread (no buyer) still has the uncertainty of a rate of 0 in n: its
+    # variance is floored at 1/n of the segment's largest (about one buyer's worth)
+    seg_var = c.groupby("segment")["var"].transform("max")
+    c["var"] = np.maximum(c["var"], seg_var / c.n.clip(lower=1))
+    return c
+
+
+class MarginResponseModel:
+    """Hierarchical model of incremental margin per segment × level (see the module doc).
+
+    scikit-learn style: settings here, data in :meth:`fit`, learned values end in ``_``.
+    """
+
+    def __init__(self, draws: int = 1000, tune: int = 1000, chains: int = 2,
+                 sampler: str = "nutpie", target_accept: float | None = 0.95,
+                 random_seed: int | None = 0, rhat_max: float = 1.01, ess_min: float = 400,
+                 max_divergences: int = 0, ppc_max_outside: float = 0.1):
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.sampler = sampler
+        self.target_accept = target_accept
+        self.random_seed = random_seed
+        self.rhat_max = rhat_max
+        self.ess_min = ess_min
+        self.max_divergences = max_divergences
+        self.ppc_max_outside = ppc_max_outside
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("draws", "tune", "chains", "sampler",
+                                               "target_accept", "random_seed", "rhat_max",
+                                               "ess_min", "max_divergences",
+                                               "ppc_max_outside")}
+
+    def fit(self, cells: pd.DataFrame,
+            segment_features: pd.DataFrame | None = None) -> MarginResponseModel:
+        """Fit on :func:`margin_cells` output; ``segment_features`` as in the P(buy) model."""
+        import pymc as pm
+
+        settings = SamplerSettings.of(self).check(DiscountInputError)
+        configure_caches()
+        c = cells.sort_values(["segment", "discount"]).reset_index(drop=True)
+        segs = sorted(c.segment.unique())
+        levels = sorted(float(d) for d in c.discount.unique() if d > 0)
+        s_idx = c.segment.map({s: i for i, s in enumerate(segs)}).to_numpy()
+        d_idx = c.discount.map({d: j for j, d in enumerate(levels)}).fillna(-1).to_numpy(int)
+        se = np.sqrt(c["var"].to_numpy() / c.n.to_numpy())
+        zero = c[c.discount == 0]
+        M = float(np.average(zero["mean"], weights=zero.n))
+        S = float(np.median(np.hypot(se[d_idx >= 0], np.median(se[d_idx < 0]))))
+        S = max(S, 1e-9)
+        X = None
+        if segment_features is not None:
+            missing = [s for s in segs if s not in segment_features.index]
+            if missing:
+                raise DiscountInputError(f"segment_features: no row for segments {missing}")
+            Xf = segment_features.loc[segs].astype(float)
+            X = (Xf - Xf.mean()).to_numpy()
+        on = d_idx >= 0
+        with pm.Model(coords={"segment": segs, "level": levels}):
+            m0 = pm.Normal("m0", M, 5 * (abs(M) + S), dims="segment")
+            theta = pm.Normal("theta", 0.0, 2 * S, dims="level")
+            tau = pm.HalfNormal("tau", S)
+            mean_d = theta[None, :] + np.zeros((len(segs), 1))
+            if X is not None:
+                gamma = pm.Normal("gamma", 0.0, S, shape=(X.shape[1], len(levels)))
+                mean_d = mean_d + pm.math.dot(X, gamma)
+            mean_d = pm.Deterministic("level_mean", mean_d, dims=("segment", "level"))
+            # delta integrated out: ybar ~ N(m0 + mean_d, se^2 + tau^2) (no funnel to sample)
+            mu = m0[s_idx] + pm.math.switch(on, mean_d[s_idx, np.maximum(d_idx, 0)], 0.0)
+            sd = pm.math.sqrt(se**2 + pm.math.switch(on, tau**2, 0.0))
+            pm.Normal("ybar", mu, sd, observed=c["mean"].to_numpy())
+            idata, self.sampler_used_ = settings.sample(target_accept=self.target_accept,
+                                                        fallback=False, direct=True)
+        import arviz as az
+
+        post = idata.posterior
+
+        def draws(name):
+            return post[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
+
+        self.m0_ = draws("m0")
+        self.delta_ = self._delta_draws(draws("level_mean"), draws("tau"), self.m0_,
+                                        c, s_idx, d_idx, se, len(segs), len(levels))
+        self.segments_, self.levels_, self.cells_, self.idata_ = segs, levels, c, idata
+        self.counts_ = c  # the sufficient statistics, hashed into an exported config
+        self.scale_ = {"M": M, "S": S}
+        names = ["m0", "theta", "tau"] + (["gamma"] if X is not None else [])
+        summ = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
+        divergences = int(idata.sample_stats["diverging"].sum())
+        self.diagnostics_ = Diagnostics(
+            summ[["r_hat", "ess_bulk", "ess_tail"]], divergences, self._ppc(s_idx, d_idx, se),
+            {"rhat_max": self.rhat_max, "ess_min": self.ess_min,
+             "max_divergences": self.max_divergences, "ppc_max_outside": self.ppc_max_outside})
+        self.converged_ = self.diagnostics_.ok
+        return self
+
+    def _delta_draws(self, level_mean, tau, m0, c, s_idx, d_idx, se, n_seg, n_lev):
+        """Each draw's ``delta`` from its exact conditional given the sampled parameters.
+
+        Normal prior ``N(level_mean, tau^2)`` and normal likelihood ``ybar - m0 ~
+        N(delta, se^2)`` give ``N((level_mean / tau^2 + (ybar - m0) / se^2) / prec,
+        1 / prec)``, ``prec = 1 / tau^2 + 1 / se^2`` (Gelman et al., *Bayesian Data
+        Analysis*, 3rd ed., eq. 5.17): the model samples only the hyperparameters and
+        ``m0`` (the centred/non-centred funnel of ``delta`` never arises) and ``delta`` is
+        drawn after, which is exact.  A segment × level that was not tested draws from
+        its prior.
+        """
+        rng = np.random.default_rng(None if self.random_seed is None
+                                    else self.random_seed + 7919)
+        n = len(tau)
+        prior_var = np.maximum(tau, 1e-12)[:, None, None] ** 2 * np.ones((1, n_seg, n_lev))
+        mean = level_mean.copy()
+        var = prior_var.copy()
+        ybar = c["mean"].to_numpy()
+        for k in np.flatnonzero(d_idx >= 0):
+            s, j = s_idx[k], d_idx[k]
+            prec = 1 / prior_var[:, s, j] + 1 / se[k] ** 2
+            mean[:, s, j] = (level_mean[:, s, j] / prior_var[:, s, j]
+                             + (ybar[k] - m0[:, s]) / se[k] ** 2) / prec
+            var[:, s, j] = 1 / prec
+        return mean + np.sqrt(var) * rng.standard_normal((n, n_seg, n_lev))
+
+    def _ppc(self, s_idx, d_idx, se) -> pd.DataFrame:
+        """Per cell: the observed mean inside its 99% posterior predictive interval."""
+        rng = np.random.default_rng(self.random_seed)
+        mu = self.m0_[:, s_idx] + np.where(d_idx >= 0, self.delta_[:, s_idx, np.maximum(d_idx, 0)],
+                                           0.0)
+        sims = mu + rng.standard_normal(mu.shape) * se
+        lo, hi = np.quantile(sims, [0.005, 0.995], axis=0)
+        obs = self.cells_["mean"].to_numpy()
+        return self.cells_.assign(predicted=mu.mean(axis=0), pred_low=lo, pred_high=hi,
+                                  inside=(obs >= lo) & (obs <= hi))
+
+    def incremental_draws(self, segment: str) -> np.ndarray:
+        """Posterior draws of the incremental margin per customer at every level.
+
+        Shape ``(samples, 1 + len(levels_))``, 0% (all zeros) first.
+        """
+        if segment not in self.segments_:
+            raise DiscountInputError(f"unknown segment {segment!r}; fitted: {self.segments_}")
+        d = self.delta_[:, self.segments_.index(segment), :]
+        return np.column_stack([np.zeros(len(d)), d])
+
+    def table(self) -> pd.DataFrame:
+        """Per segment × level: the incremental margin per customer, posterior and observed.
+
+        Posterior mean, 90% interval and P(> 0), with the observed difference from the 0%
+        arm and the arm's customers.
+        """
+        rows = []
+        c = self.cells_.set_index(["segment", "discount"])
+        for s in self.segments_:
+            dr = self.incremental_draws(s)
+            lo, hi = np.quantile(dr, [0.05, 0.95], axis=0)
+            base = c.loc[(s, 0.0)]
+            for j, d in enumerate([0.0, *self.levels_]):
+                cell = c.loc[(s, d)] if (s, d) in c.index else None
+                rows.append({"segment": s, "discount": d, "incremental_margin": dr[:, j].mean(),
+                             "low_90": lo[j], "high_90": hi[j],
+                             "prob_beats_zero": float((dr[:, j] > 0).mean()),
+                             "observed": (cell["mean"] - base["mean"]) if cell is not None
+                             else np.nan,
+                             "n": int(cell["n"]) if cell is not None else 0})
+        return pd.DataFrame(rows)
+
+
+    def chart(self):
+        """Altair: incremental margin per customer by level, per segment.
+
+        The posterior mean and 90% band, and the observed difference from the 0% arm.
+        """
+        import altair as alt
+
+        d = self.table()
+        base = alt.Chart(d).encode(x=alt.X("discount:Q", axis=alt.Axis(format="%"),
+                                           title="discount offered"))
+        band = base.mark_area(opacity=0.25).encode(
+            y=alt.Y("low_90:Q", title="incremental margin per customer"), y2="high_90:Q")
+        line = base.mark_line().encode(y="incremental_margin:Q")
+        pts = base.mark_point(filled=True, color="black").encode(
+            y="observed:Q", tooltip=["segment", "discount", "observed", "n",
+                                     "incremental_margin", "prob_beats_zero"])
+        zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray").encode(y="y:Q")
+        return (band + line + pts + zero).properties(width=160, height=120).facet(
+            facet=alt.Facet("segment:N", title=None), columns=4, data=d).properties(
+            title="Incremental margin per customer against 0%: mean, 90% band, observed")
+
+
+@dataclass
+class MarginFit:
+    """The margin model fitted on an experiment's units, as the pipeline runs it."""
+
+    segmentation: object  # workbench.segments.Segmentation, the order-value split pinned
+    units: pd.DataFrame  # the experiment's units with their ``segment``
+    model: MarginResponseModel
+
+    def decide(self, min_prob: float = 0.9) -> DiscountDecision:
+        return decide_on_margin(self.model, min_prob=min_prob)
+
+
+def fit_margins(units: pd.DataFrame, segmentation=None, pool_on_features: bool = True,
+                **model_kwargs) -> MarginFit:
+    """Segment the units and fit :class:`MarginResponseModel` on their cells.
+
+    ``segmentation`` is a :class:`~workbench.segments.Segmentation` (default deal × value ×
+    recency), its order-value split pinned to the units' median; segments are pooled
+    toward segments with the same flags unless ``pool_on_features`` is false.
+    """
+    from ...segments import Segmentation
+    from .features import segment_features, segment_units
+
+    seg = segmentation or Segmentation()
+    missing = sorted({*seg.needs(), "discount", "converted", "window_margin", "prior_aov"}
+                     - set(units.columns))
+    if missing:
+        raise DiscountInputError(f"discount units: missing columns {missing}")
+    seg = seg.resolved(units["prior_aov"])
+    u = units.assign(segment=segment_units(units, segmentation=seg))
+    model = MarginResponseModel(**model_kwargs).fit(
+        margin_cells(u), segment_features(u.segment) if pool_on_features else None)
+    return MarginFit(segmentation=seg, units=u, model=model)
+
+
+def decide_on_margin(model: MarginResponseModel, min_prob: float = 0.9) -> DiscountDecision:
+    """The discount rule on margin: per segment, the best tested level if it is likely enough.
+
+    The level with the highest expected incremental margin per customer, recommended
+    only where P(it beats 0%) reaches ``min_prob`` (else 0%).  The margin is measured,
+    not assembled: it already nets the discount paid by those who would have bought
+    anyway and the orders that would have come through another route.  Returns a
+    :class:`.model.DiscountDecision` (the P(buy) decision's tables), whose
+    ``rule_effect`` is :func:`rule_effect` at the segments' shares of the experiment.
+    """
+    table = model.table()
+    recs = []
+    levels = np.array([0.0, *model.levels_])
+    for s in model.segments_:
+        t = table[table.segment == s].reset_index(drop=True)
+        j = int(np.argmax(t.incremental_margin.to_numpy()))
+        send = j > 0 and t.prob_beats_zero[j] >= min_prob
+        recs.append({"segment": s, "best_level": levels[j],
+                     "discount": levels[j] if send else 0.0,
+                     "incremental_margin": t.incremental_margin[j] if send else 0.0,
+                     "low_90": t.low_90[j] if send else 0.0,
+                     "high_90": t.high_90[j] if send else 0.0,
+                     "prob_beats_zero": float(t.prob_beats_zero[j])})
+    recs = pd.DataFrame(recs)
+    weights = model.cells_.groupby("segment").n.sum()
+    effect = rule_effect(model, dict(zip(recs.segment, recs.discount, strict=True)), weights)
+    return DiscountDecision(table=table, recommendations=recs, min_prob=min_prob,
+                            converged=bool(model.converged_),
+                            diagnostics=model.diagnostics_.failures, rule_effect=effect,
+                            per="customer")
+
+
+def rule_effect(model: MarginResponseModel, rule: dict, weights: pd.Series,
+                ci: float = 0.95) -> dict:
+    """The posterior of a rule's margin effect against 0% for all, per customer and in total.
+
+    ``rule`` maps segment to level (a level the experiment tested, or 0); ``weights`` the
+    customers per segment the rule is applied to (e.g. the experiment's, or one send's).
+    ``sum_s w_s delta[s, rule_s]`` per draw: mean and central ``ci`` interval, in total and
+    per customer.
+    """
+    levels = [0.0, *model.levels_]
+    total = np.zeros(model.delta_.shape[0])
+    for s in model.segments_:
+        d = float(rule.get(s, 0.0))
+        hit = [j for j, x in enumerate(levels) if np.isclose(x, d)]
+        if not hit:
+            raise DiscountInputError(f"rule: {d:.0%} for segment {s!r} was not tested "
+                                     f"(levels {levels})")
+        total += float(weights.get(s, 0)) * model.incremental_draws(s)[:, hit[0]]
+    n = float(sum(float(weights.get(s, 0)) for s in model.segments_))
+    lo, hi = np.quantile(total, [(1 - ci) / 2, (1 + ci) / 2])
+    return {"customers": n, "total": float(total.mean()), "low": float(lo), "high": float(hi),
+            "per_customer": float(total.mean() / n) if n else 0.0, "ci": ci}
+
+
+@dataclass
+class MarginScore(Result):
+    """The margin decision scored against the simulator's truth of every unit."""
+
+    coverage: pd.DataFrame  # segment, discount, incremental_margin, low_90, high_90, truth
+    segments: pd.DataFrame  # segment, n, recommended, true_best, true margins
+    rule: dict  # predicted and true effects of the rule, and the truth-optimal rule's
+
+    def summary(self) -> str:
+        r = self.rule
+        return (f"90% intervals covered the true incremental margin in "
+                f"{self.coverage.covered.mean():.0%} of {len(self.coverage)} segment × level "
+                f"cells. The rule's true effect against 0% for all: {r['true']:+,.0f} "
+                f"(predicted {r['predicted']:+,.0f} [{r['low']:+,.0f}, {r['high']:+,.0f}]); "
+                f"the truth-optimal rule's: {r['true_optimal']:+,.0f}.")
+
+
+def score_margin_decision(model: MarginResponseModel, decision: DiscountDecision,
+                          truth_units: pd.DataFrame) -> MarginScore:
+    """Coverage of each segment × level interval and the rule's true margin.
+
+    ``truth_units``: :func:`workbench.simulate.truth.discount_margin_truth` output with a
+    ``segment`` column.  The truth of a segment × level is the mean over the segment's
+    units of their expected incremental margin; the rule's true effect is the sum over
+    units of their truth at their segment's level, next to the truth-optimal rule (each
+    segment at its truly best tested level, or 0%) and the prediction.
+    """
+    cols = {d: f"incremental_margin_{round(100 * d):d}" for d in [0.0, *model.levels_]}
+    missing = [c for c in [*cols.values(), "segment"] if c not in truth_units.columns]
+    if missing:
+        raise DiscountInputError(f"truth units: missing columns {missing}")
+    truth = truth_units.groupby("segment")[list(cols.values())].mean()
+    n = truth_units.groupby("segment").size()
+    cov = model.table()
+    cov["truth"] = [truth.loc[r.segment, cols[r.discount]] for r in cov.itertuples()]
+    cov = cov[cov.discount > 0].reset_index(drop=True)
+    cov["covered"] = (cov.low_90 <= cov.truth) & (cov.truth <= cov.high_90)
+    rec = decision.recommendations.set_index("segment").discount
+    rows = []
+    for s in model.segments_:
+        t = truth.loc[s].rename(index={v: k for k, v in cols.items()})
+        best = float(t.idxmax()) if t.max() > 0 else 0.0
+        rows.append({"segment": s, "n": int(n.get(s, 0)), "recommended": float(rec[s]),
+                     "true_best": best, "true_margin_of_recommended": float(t[rec[s]]),
+                     "true_best_margin": float(t[best])})
+    seg = pd.DataFrame(rows)
+    weights = n.reindex(model.segments_).fillna(0)
+    pred = rule_effect(model, rec.to_dict(), weights)
+    rule = {"predicted": pred["total"], "low": pred["low"], "high": pred["high"],
+            "true": float((seg.n * seg.true_margin_of_recommended).sum()),
+            "true_optimal": float((seg.n * seg.true_best_margin).sum()),
+            "customers": float(seg.n.sum())}
+    rule["covers_true"] = bool(pred["low"] <= rule["true"] <= pred["high"])
+    rule["covers_optimal"] = bool(pred["low"] <= rule["true_optimal"] <= pred["high"])
+    return MarginScore(coverage=cov, segments=seg, rule=rule)
