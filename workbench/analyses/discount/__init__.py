@@ -56,6 +56,7 @@ from .model import (
     fit_discounts,
     score_against_truth,
 )
+from .replay import RuleReplay, replay_rules, rule_config, uniform_rules
 from .section import ANCHOR, INTRO, TITLE, discount_section
 from .study import DiscountCalibrationStudy, study_discount_calibration
 from .tuning import fit_checks, parameter_forms
@@ -63,6 +64,11 @@ from .tuning import fit_checks, parameter_forms
 DISCOUNT_TEST = ("a randomized discount test: customers in a seasonal send assigned at "
                  "random to 0%, 5%, 10%, 15% or 20% off, recorded in the assignments table with "
                  "experiment 'seasonal_discount…' and unit_type 'customer'")
+
+
+#: the rules are replayed on at most this many customers (x 3 replications), as the
+#: pipeline replays the whole config
+REPLAY_CUSTOMERS = 5000
 
 
 class DiscountCalibration(Analysis):
@@ -105,7 +111,14 @@ class DiscountCalibration(Analysis):
             except KeyError as exc:  # a dataset simulated before this truth was recorded
                 ctx.echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
                          "re-simulate to score the decision")
-        return DiscountOutcome(fit, decision, score)
+        replayed = None
+        if ctx.simulated:
+            rules = {"recommended": dict(zip(decision.recommendations.segment,
+                                             decision.recommendations.discount, strict=True)),
+                     **uniform_rules(fit, levels=(0.10, 0.20))}
+            replayed = replay_rules(ctx.path, fit, rules, replications=3,
+                                    n_customers=REPLAY_CUSTOMERS)
+        return DiscountOutcome(fit, decision, score, replayed)
 
     def sized_test(self, ctx: Context) -> str:
         """The discount test, sized at this store's audience and purchase rate."""
@@ -123,7 +136,8 @@ class DiscountCalibration(Analysis):
 
     def section(self, result):
         return discount_section(result.fit.model, result.decision,
-                                exported=result.decision.converged, score=result.score)
+                                exported=result.decision.converged, score=result.score,
+                                replayed=result.replayed)
 
 
     def export(self, result, out, ctx: Context):
@@ -147,6 +161,7 @@ class DiscountOutcome(Result):
     fit: MarginFit
     decision: DiscountDecision
     score: MarginScore | None = None
+    replayed: RuleReplay | None = None
     _skip_in_dict = ("fit",)  # the posterior draws and the experiment's units
 
     def summary(self) -> str:
@@ -159,7 +174,8 @@ class DiscountOutcome(Result):
 __all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
            "MarginFit", "MarginResponseModel", "MarginScore", "decide_on_margin", "fit_margins",
-           "margin_cells", "rule_effect", "score_margin_decision",
+           "margin_cells", "rule_effect", "score_margin_decision", "RuleReplay", "replay_rules",
+           "rule_config", "uniform_rules",
            "UnconvergedFitError", "coverage_against_truth", "decide_discounts", "discount_counts",
            "describe_codes", "discount_section", "discount_units", "expected_margin",
            "fit_checks", "fit_discounts",

@@ -84,12 +84,16 @@ def margin_cells(units: pd.DataFrame, outcome: str = "window_margin") -> pd.Data
     if no_zero:
         raise DiscountInputError(f"discount units: segments {no_zero} have no customer in the "
                                  "0% arm, so their incremental margin cannot be measured")
+    bought = units[outcome][units.converted == 1]
+    if bought.empty:
+        raise DiscountInputError("discount units: no customer bought in the window after a "
+                                 "send, so no margin can be compared across offers")
     c["var"] = c["var"].fillna(0.0)
     c["few_buyers"] = c.buyers < MIN_BUYERS_PER_CELL
-    # a cell without spread (no buyer) still has the uncertainty of a rate of 0 in n: its
-    # variance is floored at 1/n of the segment's largest (about one buyer's worth)
-    seg_var = c.groupby("segment")["var"].transform("max")
-    c["var"] = np.maximum(c["var"], seg_var / c.n.clip(lower=1))
+    # a cell with few or no buyers still has the uncertainty of a small rate in n: its
+    # variance is floored at one buyer's worth, E[margin^2 | bought] / n
+    one_buyer = float((bought**2).mean())
+    c["var"] = np.maximum(c["var"], one_buyer / c.n.clip(lower=1))
     return c
 
 

@@ -14,7 +14,7 @@ INTRO = ("Which discount, if any, should each kind of customer get? Customers we
 
 
 def discount_section(model=None, decision=None, reason: str = "", exported: bool = False,
-                     score=None) -> Section:
+                     score=None, replayed=None) -> Section:
     """The discount-calibration section from a fitted model and its decision."""
     title, anchor, intro = TITLE, ANCHOR, INTRO
     if decision is None:
@@ -43,5 +43,15 @@ def discount_section(model=None, decision=None, reason: str = "", exported: bool
         tables.append(("Against the simulator's truth, per segment", score.segments))
     elif score is not None:
         tables.append(("Against the simulator's truth", score))
+    if replayed is not None:
+        paragraphs.append(
+            "What the model predicts, replayed: the store run again in the simulator under "
+            "each rule and under no discount for all, with the same random numbers. The "
+            "replay counts every order over the whole period (a caused order's customer "
+            "comes back later); the model counts the week after each send.")
+        tables.append(("Each rule's margin against 0% for all: predicted and replayed "
+                       f"({replayed.settings['customers']:,} customers × "
+                       f"{replayed.settings['replications']} replications, 95% intervals)",
+                       replayed.table))
     return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
                    charts={"curves": model.chart()}, tables=tables)

@@ -1,0 +1,107 @@
+"""A discount rule replayed in the simulator, next to what the margin model predicts for it.
+
+The margin model predicts each rule's effect against no discount for all: the sum over
+the customers a send reaches of their segment's incremental margin at the rule's level
+(:func:`.margin.rule_effect`).  On a simulated dataset the same store can be run again
+under the rule and under 0% for all, with common random numbers
+(:class:`~workbench.campaigns.replay.Replayer`), so the prediction is checked against
+what the store then earns — the replay counts every order and every discount over the
+whole period, including what the model's week-long window cannot see.  Everyone gets
+the rule in the replay (no experiment share), so the rule's effect is the whole story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ...campaigns.config import CampaignConfig, baseline_from_dataset
+from ...campaigns.replay import Replayer
+from ...results import Result
+from ...segments import SegmentDiscountRule
+from ...store import load_manifest
+from .margin import MarginFit, rule_effect
+
+
+def rule_config(base: CampaignConfig, fit: MarginFit, rule: dict[str, float]) -> CampaignConfig:
+    """``base`` with every seasonal customer given ``rule`` (segment → fraction; none: 0%)."""
+    data = base.model_dump(mode="json")
+    seasonal = data["campaigns"]["seasonal"]
+    seasonal["experiment_share"] = 0.0
+    pct = {s: round(100 * float(d), 6) for s, d in rule.items() if d > 0}
+    seasonal["discount_rule"] = (SegmentDiscountRule(segmentation=fit.segmentation,
+                                                     discount_pct=pct).model_dump(mode="json")
+                                 if pct else None)
+    return CampaignConfig.model_validate(data)
+
+
+@dataclass
+class RuleReplay(Result):
+    """Per rule: predicted and replayed margin effect against 0% for all, with intervals."""
+
+    table: pd.DataFrame  # rule, predicted, pred_low, pred_high, replayed, low, high, agree
+    settings: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"Replayed on {self.settings['customers']:,} customers × "
+                 f"{self.settings['replications']} replications, against 0% for all (margin "
+                 "over the whole period; 95% intervals):"]
+        for r in self.table.itertuples():
+            lines.append(f"{r.rule}: predicted {r.predicted:+,.0f} [{r.pred_low:+,.0f}, "
+                         f"{r.pred_high:+,.0f}], replayed {r.replayed:+,.0f} [{r.low:+,.0f}, "
+                         f"{r.high:+,.0f}]" + ("" if r.agree else " — the intervals do not "
+                                                "overlap"))
+        return "\n".join(lines)
+
+
+def replay_rules(dataset, fit: MarginFit, rules: dict[str, dict[str, float]],
+                 replications: int = 3, n_customers: int | None = None,
+                 echo=None) -> RuleReplay:
+    """Replay each rule against 0% for all, next to the model's prediction for it.
+
+    ``rules`` maps a name to a rule (segment → discount fraction, at tested levels).
+    The prediction is scaled to the replayed store: the customers per segment of the
+    experiment, divided by the share of customers the experiment held, times the
+    replayed store's size over the dataset's.
+    """
+    manifest = load_manifest(dataset)
+    if "config" not in manifest:
+        raise ValueError(f"{dataset}: not a simulated dataset; a rule can only be replayed "
+                         "in the simulator the data came from")
+    cfg = manifest["config"]
+    n_store = int(cfg.get("n_customers", 0))
+    n = min(n_store, int(n_customers)) if n_customers else n_store
+    share = float(cfg.get("campaigns", {}).get("seasonal", {}).get("experiment_share", 1.0))
+    weights = fit.units.segment.value_counts() / max(share, 1e-9) * (n / n_store)
+    base = baseline_from_dataset(dataset)
+    zero = rule_config(base, fit, {})
+    rp = Replayer.from_dataset(dataset, zero, replications=replications, n_customers=n)
+    rows = []
+    for name, rule in rules.items():
+        pred = rule_effect(fit.model, rule, weights)
+        if not any(d > 0 for d in rule.values()):
+            rep = {"difference": 0.0, "low": 0.0, "high": 0.0}
+        else:
+            res = rp.run(rule_config(base, fit, rule), echo=echo)
+            rep = res.table.set_index("metric").loc["margin"].to_dict()
+        rows.append({"rule": name, "predicted": pred["total"], "pred_low": pred["low"],
+                     "pred_high": pred["high"], "replayed": rep["difference"],
+                     "low": rep["low"], "high": rep["high"]})
+    t = pd.DataFrame(rows)
+    t["agree"] = (t.pred_low <= t.high) & (t.low <= t.pred_high)
+    return RuleReplay(table=t, settings={"customers": n, "replications": replications,
+                                         "seed": int(manifest.get("seed", 0)),
+                                         "weights": {k: float(v) for k, v in weights.items()}})
+
+
+def uniform_rules(fit: MarginFit, levels=(0.0, 0.10, 0.20)) -> dict[str, dict[str, float]]:
+    """The crude rules a store would otherwise use: one level for every segment."""
+    tested = [0.0, *fit.model.levels_]
+    out = {}
+    for d in levels:
+        if not any(np.isclose(d, t) for t in tested):
+            continue
+        out[f"{d:.0%} for all"] = dict.fromkeys(fit.model.segments_, float(d))
+    return out
