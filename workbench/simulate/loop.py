@@ -24,10 +24,21 @@ TRIGGER_FIELDS = ("campaign", "channel", "disc", "experiment", "arm", "trigger_k
                   "trigger", "ref")
 
 
+def _day_order(day: np.ndarray, n_days: int) -> np.ndarray:
+    """``np.argsort(day, kind="stable")`` as far as the days ``0 .. n_days - 1`` go.
+
+    Days outside are clipped to -1 or ``n_days`` (their callers drop them), which
+    lets numpy sort 16-bit integers: a radix sort, several times quicker.
+    """
+    if n_days < np.iinfo(np.int16).max:
+        day = np.clip(day, -1, n_days).astype(np.int16)
+    return np.argsort(day, kind="stable")
+
+
 def _day_buckets(t: np.ndarray, n_days: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of ``t`` sorted by day and the bounds of each day in them."""
     day = np.floor(t).astype(int)
-    order = np.argsort(day, kind="stable")
+    order = _day_order(day, n_days)
     return order, np.searchsorted(day[order], np.arange(n_days + 1))
 
 
@@ -65,7 +76,7 @@ class DayLoop:
 
     def _enqueue(self, **cols):
         day = np.floor(cols["t"]).astype(int)
-        order = np.argsort(day, kind="stable")  # by day, in trigger order within a day
+        order = _day_order(day, self.n_days)  # by day, in trigger order within a day
         order = order[day[order] < self.n_days]
         if order.size == 0:
             return

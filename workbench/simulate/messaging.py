@@ -97,6 +97,7 @@ class Messaging:
         self.message_products = GrowingArray(np.int64)
         self.unsubscribed_at = np.full((n_ch, N), np.inf)
         self.sent_by_day = np.zeros((n_ch, N, CAP_WINDOW_DAYS), dtype=np.int16)
+        self._rank_scratch = np.zeros(N * CHANNEL_KEY_STRIDE, dtype=np.int32)  # group_rank's
         self.caps = np.array([getattr(caps, f"{c}_per_week") for c in CHANNELS])
         # per-campaign holdout: customers who never get that campaign's messages
         self.holdout_share = np.array([c.holdout_share for c in campaigns])
@@ -224,7 +225,7 @@ class Messaging:
         t, cust, ch = m["t"], m["cust"], m["channel"]
         # frequency caps: trailing CAP_WINDOW_DAYS days incl. today, in send order
         prior = self.sent_by_day[ch, cust].sum(axis=1)
-        rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t)
+        rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         ok = prior + rank < self.caps[ch]
         m = {k: v[ok] for k, v in m.items()}
         prior = prior[ok]
@@ -232,7 +233,7 @@ class Messaging:
         n = t.size
         if n == 0:
             return
-        prior = prior + group_rank(cust * CHANNEL_KEY_STRIDE + ch, t)
+        prior = prior + group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         e = self._engagement(m, prior)
         # an unsubscribe stops the later messages of this batch on that channel
         grp = cust * CHANNEL_KEY_STRIDE + ch
@@ -245,7 +246,9 @@ class Messaging:
             e = {k: v[keep] for k, v in e.items()}
             t, cust, ch = m["t"], m["cust"], m["channel"]
             n = t.size
-        np.add.at(self.sent_by_day, (ch, cust, np.full(n, d % CAP_WINDOW_DAYS)), 1)
+        # one flat index: numpy's add.at is quick on a 1-D array, slow on a tuple of indices
+        np.add.at(self.sent_by_day.reshape(-1),
+                  (ch * self.cfg.n_customers + cust) * CAP_WINDOW_DAYS + d % CAP_WINDOW_DAYS, 1)
         unsub, unsub_t = e["unsub"], e["unsub_t"]
         np.minimum.at(self.unsubscribed_at, (ch[unsub], cust[unsub]), unsub_t[unsub])
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS, SIMULATED_EVENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
+from . import kernels
 from .common import EVENT_GAP, labels, order_money
 from .messaging import ORDER_AFTER_SESSION
 
@@ -318,7 +319,11 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     name_code = np.empty(bound, dtype=np.int8)
     offset = 0
     for start in range(0, max(so.size, 1), EVENT_CHUNK):
-        ev = _events(catalog, baskets, rng, cfg, pub, so[start:start + EVENT_CHUNK])
+        chunk = so[start:start + EVENT_CHUNK]
+        if kernels.compiled() is not None:
+            offset = _chunk_events(catalog, baskets, rng, cfg, pub, chunk, cols, name_code, offset)
+            continue
+        ev = _events(catalog, baskets, rng, cfg, pub, chunk)
         end = offset + ev["sess"].size
         cols["session_id"][offset:end] = s_public[ev["sess"]]
         cols["customer_id"][offset:end] = S["cust"][ev["sess"]] + 1
@@ -341,15 +346,40 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
         "session_id": wrap(cols.pop("session_id"), pa.int64()),
         "customer_id": wrap(cols.pop("customer_id"), pa.int64()),
         "ts": wrap(cols.pop("ts"), TIMESTAMP),
-        "event_name": pa.array(SIMULATED_EVENTS, pa.string()).take(name_code[:offset]),
+        "event_name": labels(SIMULATED_EVENTS, name_code[:offset]),
         "product_id": wrap(cols.pop("product_id"), pa.int64()),
         "quantity": wrap(cols.pop("quantity"), pa.int64()),
         "price": wrap(cols.pop("price"), pa.float64()),
     })
 
 
+def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray, cols: dict,
+                  name_code: np.ndarray, offset: int) -> int:
+    """:func:`_events` of sessions ``so`` written into the columns from ``offset`` (compiled).
+
+    Draws what :func:`_events` draws, in the same order; returns the offset past
+    the last row written.
+    """
+    S = pub.sessions
+    basket = S["basket"][so]
+    checkout = (basket >= 0) & (rng.random(so.size) < cfg.carts.checkout_before_abandon)
+    views = S["views"][so]
+    u = rng.random(int(views.sum()))
+    # the sessions' columns gathered in one pass each (a row loop reading them in
+    # publishing order would miss the cache on every read)
+    return kernels.compiled()["session_events"](
+        checkout, u, S["t"][so], S["cust"][so], views, basket, S["order"][so], S["cat"][so],
+        pub.session_public[so], pub.orders["t"], pub.horizon, EVENT_GAP,
+        catalog.category_first, catalog.category_size, baskets.start, baskets.end,
+        baskets.item_product, baskets.item_qty, catalog.price, pub.ts.t0_us,
+        float(MICROSECONDS_PER_DAY), offset, cols["session_id"], cols["customer_id"],
+        cols["ts"], name_code, cols["product_id"], cols["quantity"], cols["price"])
+
+
 def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
     """Events of the kept sessions: views, then cart, checkout and purchase rows.
+
+    The numpy version of the compiled loop :func:`_chunk_events` uses (same rows).
 
     A session's rows are its random product views, then one row per basket item
     for each phase it reached: viewed, added to cart, checkout, purchase.

@@ -243,7 +243,8 @@ class Baskets:
         prod = np.concatenate([p[1] for p in self._pending])
         qty = np.concatenate([p[2] for p in self._pending])
         self._pending = []
-        order = np.lexsort((prod, bid))
+        # by basket, then product: one stable sort of one integer key (lexsort sorts twice)
+        order = np.argsort(bid * cat_.price.size + prod, kind="stable")
         bid, prod, qty = bid[order], prod[order], qty[order]
         new = np.r_[True, (bid[1:] != bid[:-1]) | (prod[1:] != prod[:-1])]
         grp = np.cumsum(new) - 1

@@ -18,6 +18,7 @@ class BrowseAbandonment(Campaign):
     def __init__(self, loop):
         super().__init__(loop)
         self.last_sent_t = np.full(loop.cfg.n_customers, -np.inf)
+        self._rank_scratch = np.zeros(loop.cfg.n_customers, dtype=np.int32)  # group_rank's
 
     def on_day(self, day: int) -> None:
         """Queue messages for the browse sessions that ended on ``day``."""
@@ -31,7 +32,8 @@ class BrowseAbandonment(Campaign):
         ok = self.loop.messaging.reachable(ch, cust, t) & (
             send_t - self.last_sent_t[cust] >= bc.suppress_days)
         # one per customer per batch
-        ok &= group_rank(np.where(ok, cust, -1), t) == 0
+        r = np.flatnonzero(ok)
+        ok[r] = group_rank(cust[r], t[r], self._rank_scratch) == 0
         s = np.nonzero(ok)[0]
         self.last_sent_t[cust[s]] = send_t[s]
         self.loop.trigger(cust[s], send_t[s], self.code, ch,

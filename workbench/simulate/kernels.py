@@ -1,0 +1,86 @@
+"""Compiled row loops of the simulator (numba; the numpy versions when it is absent).
+
+The events table holds tens of millions of rows at a million customers; drawing
+them with numpy took a dozen passes over per-row temporaries.  Here it is one
+compiled loop writing straight into the table's column buffers.  A loop does the
+same arithmetic, in the same order, as the numpy code it stands in for, so the
+tables are identical to the bit (tests/test_segment_rule.py pins their digest).
+
+numba comes with PyTensor (a dependency); its compiled loops are cached on disk
+(``NUMBA_CACHE_DIR``), like those of :mod:`workbench.clv.kernels`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+
+def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_cat,
+                        s_public, order_t, horizon, gap, cat_first, cat_size, b_start, b_end,
+                        item_product, item_qty, price, t0_us, us_per_day, offset,
+                        out_session, out_cust, out_ts, out_name, out_prod, out_qty,
+                        out_price):  # pragma: no cover - compiled by numba
+    # the rows of the sessions whose columns (gathered, in publishing order) are s_*,
+    # written from ``offset`` on; returns the offset past the last.
+    # A session's rows: its views, then one row per basket item for each phase it
+    # reached (viewed, added, checkout, purchase); rows at or after the horizon are
+    # dropped.  Same arithmetic as the numpy version (tables._events).
+    at = offset
+    ui = 0
+    for s in range(s_t.shape[0]):
+        t_start = s_t[s]
+        views = s_views[s]
+        sid = s_public[s]
+        cust = s_cust[s] + 1
+        for k in range(views):
+            c = s_cat[s]
+            n_c = cat_size[c]
+            p = cat_first[c] + min(np.int64(u[ui] * n_c), n_c - 1)
+            ui += 1
+            t = t_start + k * gap
+            if t < horizon:
+                out_session[at] = sid
+                out_cust[at] = cust
+                out_ts[at] = t0_us + np.int64(np.rint(t * us_per_day))
+                out_name[at] = 0
+                out_prod[at] = p + 1
+                out_qty[at] = 1
+                out_price[at] = price[p]
+                at += 1
+        b = s_basket[s]
+        if b < 0:
+            continue
+        bs = b_end[b] - b_start[b]
+        o = s_order[s]
+        purchased = o >= 0 and order_t[o] < horizon
+        n_phase = 2 + (1 if purchased or checkout[s] else 0) + (1 if purchased else 0)
+        for j in range(bs * n_phase):
+            phase = j // bs
+            pos = b_start[b] + j % bs
+            t = t_start + (views + j) * gap
+            if phase == 3:
+                t = max(order_t[o], t)
+            if t < horizon:
+                p = item_product[pos]
+                out_session[at] = sid
+                out_cust[at] = cust
+                out_ts[at] = t0_us + np.int64(np.rint(t * us_per_day))
+                out_name[at] = phase
+                out_prod[at] = p + 1
+                out_qty[at] = item_qty[pos] if phase >= 1 else 1
+                out_price[at] = price[p]
+                at += 1
+    return at
+
+
+@functools.cache
+def compiled():
+    """The numba versions of the loops (cached on disk), or None without numba."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with PyTensor
+        return None
+    jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+    return {"session_events": jit(_session_events_src)}
