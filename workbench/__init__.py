@@ -34,7 +34,8 @@ _GROUPS = {
     # the simulator and its truth
     "workbench.simulate": ["SCENARIOS", "SimulatedStore", "SimulationConfig",
                            "load_simulation_config", "scenario", "simulate"],
-    "workbench.simulate.truth": ["campaign_incremental_revenue", "discount_conversion_truth"],
+    "workbench.simulate.truth": ["campaign_incremental_revenue", "discount_conversion_truth",
+                                 "discount_margin_truth"],
     "workbench.datasets": ["default_store", "load_cdnow_summary"],
     "workbench.segments": ["SEGMENT_DIMENSIONS", "SegmentDiscountRule", "Segmentation"],
     # model libraries
@@ -51,7 +52,8 @@ _GROUPS = {
     "workbench.analyses.cart_timing": ["CartTiming", "run_cart_timing", "decide_cart_timing",
                                        "abandonment_episodes"],
     "workbench.analyses.discount": ["DiscountCalibration", "DiscountResponseModel",
-                                    "discount_units", "fit_discounts"],
+                                    "MarginResponseModel", "discount_units", "fit_discounts",
+                                    "fit_margins"],
     "workbench.analyses.attribution": ["Attribution", "analyze_attribution", "journeys_frame",
                                        "window_sweep"],
     "workbench.analyses.clv": ["CLV", "analyze_clv", "rfm_summary", "cohort_triangles"],
