@@ -151,3 +151,97 @@ def test_the_margin_truth_matches_what_randomization_measures(tmp_path):
         assert abs(observed - true) < 3 * se, (d, observed, true, se)
     # and the offers do something here: the truth at 20% is several standard errors from 0
     assert truth["incremental_margin_20"].mean() > 2 * se
+
+
+@pytest.fixture(scope="module")
+def cart_store(tmp_path_factory):
+    cfg = scenario("small", n_customers=3000, days=150).model_dump()
+    cfg["campaigns"]["abandoned_cart"]["discount_arms_pct"] = [0.0, 5.0, 10.0, 15.0]
+    from workbench.simulate import SimulationConfig
+
+    store = simulate(SimulationConfig.model_validate(cfg), seed=5)
+    return save_simulation(store, tmp_path_factory.mktemp("cart") / "store")
+
+
+def test_the_cart_discount_is_randomized_independently_of_the_timing_arm(cart_store):
+    from scipy import stats
+
+    from workbench.analyses.discount import cart_discount_units
+    from workbench.store import read_table
+
+    a = read_table(cart_store, "assignments")
+    disc = a[a.experiment == "abandoned_cart_discount"]
+    timing = a[a.experiment == "abandoned_cart_timing"]
+    assert (disc.unit_type == "cart").all() and len(disc) > 400
+    # only carts that get a reminder are in the discount test: no holdout cart
+    arm = disc.merge(timing[["unit_id", "arm"]], on="unit_id", suffixes=("", "_timing"))
+    assert len(arm) == len(disc) and (arm.arm_timing != "holdout").all()
+    # levels uniform, and independent of the timing arm (chi-square tests, alpha 0.001)
+    counts = disc.arm.value_counts()
+    assert set(counts.index) == {"0%", "5%", "10%", "15%"}
+    assert stats.chisquare(counts.to_numpy()).pvalue > 1e-3
+    assert stats.chi2_contingency(pd.crosstab(arm.arm, arm.arm_timing)).pvalue > 1e-3
+    # one unit per randomized cart, its discount the arm's, the margin of its window
+    u = cart_discount_units(open_dataset(cart_store)).execute()
+    assert len(u) == len(disc)
+    np.testing.assert_allclose(np.sort(u.discount.unique()), [0.0, 0.05, 0.10, 0.15])
+    m = read_table(cart_store, "messages")
+    sent = m[m.campaign == "abandoned_cart"].discount_pct
+    assert {0.0, 5.0, 10.0, 15.0} <= set(sent.round(6))
+
+
+def test_a_store_without_the_cart_test_is_told_the_test_to_run(small_dataset):
+    from workbench.analyses import get
+    from workbench.analyses.base import Context, Skipped
+
+    out = get("cart_discount")(Context.open(small_dataset, echo=lambda *_: None))
+    assert isinstance(out, Skipped)
+    assert "abandoned_cart_discount" in out.test_to_run and "carts per arm" in out.test_to_run
+
+
+def test_a_cart_discount_section_becomes_the_cart_reminders_rule():
+    from workbench.analyses.discount.export import (
+        DiscountSection,
+        FitIdentity,
+        SegmentDiscount,
+    )
+    from workbench.campaigns import CampaignConfig, with_recommendations
+    from workbench.segments import Segmentation
+
+    seg = Segmentation(by=("deal",))
+    sec = DiscountSection(min_prob=0.9, segmentation=seg, segments={
+        "deal": SegmentDiscount(discount_pct=10, incremental_margin_per_message=0.5,
+                                interval_90=(0.1, 0.9), prob_beats_no_discount=0.95,
+                                best_level_pct=10),
+        "full": SegmentDiscount(discount_pct=0, incremental_margin_per_message=0.0,
+                                interval_90=(0.0, 0.0), prob_beats_no_discount=0.4,
+                                best_level_pct=5)},
+        fit=FitIdentity(data_hash="x" * 16, settings={}, converged=True,
+                        diagnostic_failures=[]))
+    new = with_recommendations(CampaignConfig(), cart_discount=sec)
+    rule = new.campaigns.abandoned_cart.discount_rule
+    assert rule.discount_pct == {"deal": 10.0, "full": 0.0}
+    assert new.campaigns.abandoned_cart.experiment_share == pytest.approx(0.1)
+    assert new.campaigns.seasonal.discount_rule is None  # the seasonal rule is its own
+    assert "abandoned-cart discount" in new.provenance.analyses
+
+
+def test_the_cart_discount_analysis_decides_and_exports(cart_store, tmp_path):
+    from workbench.analyses import get
+    from workbench.analyses.base import Context
+    from workbench.analyses.discount import CartDiscountOutcome
+
+    ctx = Context.open(cart_store, echo=lambda *_: None)
+    analysis = get("cart_discount")
+    out = analysis(ctx)
+    assert isinstance(out, CartDiscountOutcome)
+    rec = out.decision.recommendations
+    assert set(rec.segment) == set(out.fit.units.segment)
+    assert ((rec.discount == 0) | (rec.prob_beats_zero >= 0.9)).all()
+    files = analysis.export(out, tmp_path, ctx)
+    assert ("cart_discount_config" in files) == out.decision.converged
+    if files:
+        part = analysis.config_part(out, files)["cart_discount"]
+        assert set(part.segments) == set(rec.segment)
+    section = analysis.section(out)
+    assert section.anchor == "cart-discount" and "margin" in section.charts

@@ -26,6 +26,8 @@ def _variant(name: str, n: int, days: int):
     if name == "experiments_off":
         camp["abandoned_cart"]["experiment_share"] = 0.0
         camp["seasonal"]["experiment_share"] = 0.0
+    if name == "cart_discounts":
+        camp["abandoned_cart"]["discount_arms_pct"] = [0.0, 5.0, 10.0, 15.0]
     if name == "holdouts":
         for c in camp.values():
             if isinstance(c, dict) and "holdout_share" in c:
@@ -34,7 +36,8 @@ def _variant(name: str, n: int, days: int):
 
 
 CASES = ([("default", 300, 60, s) for s in range(12)]
-         + [(v, 500, 90, s) for v in ("campaigns_off", "experiments_off", "holdouts")
+         + [(v, 500, 90, s)
+            for v in ("campaigns_off", "experiments_off", "holdouts", "cart_discounts")
             for s in (1, 2)]
          + [("default", 1_500, 150, 23)])
 

@@ -17,7 +17,7 @@ from .attribution import Attribution
 from .base import Analysis, Context, Skipped
 from .cart_timing import CartTiming
 from .clv import CLV
-from .discount import DiscountCalibration
+from .discount import CartDiscount, DiscountCalibration
 from .overview import Operations, Overview
 
 #: every analysis ``workbench run`` runs, in report order
@@ -26,6 +26,7 @@ ANALYSES: tuple[Analysis, ...] = (
     Operations(),
     CartTiming(),
     DiscountCalibration(),
+    CartDiscount(),
     Attribution(),
     CLV(),
 )

@@ -164,7 +164,8 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
-                         attribution=None, keep_experiment_share: float = 0.1,
+                         attribution=None, cart_discount=None,
+                         keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
@@ -175,7 +176,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     :class:`~workbench.analyses.discount.export.DiscountSection`, applied as a
     :class:`~workbench.segments.SegmentDiscountRule` to ``discount_campaigns``
     (``"seasonal"``, where the discount was randomized and measured, and optionally
-    ``"abandoned_cart"``, an extrapolation the notes record); ``attribution``: an
+    ``"abandoned_cart"``, an extrapolation the notes record); ``cart_discount``: the
+    same kind of section measured on the cart reminder's own randomized discount,
+    applied to ``abandoned_cart`` (it takes precedence there); ``attribution``: an
     attribution summary kept as report metadata.  Applying a recommendation leaves
     ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
     produced it, so the effect keeps being measured after the change.
@@ -217,6 +220,17 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                                  "seasonal offers and are applied to cart reminders too")
         prov["analyses"].append("discount calibration")
         prov["model_settings"]["discount"] = discount.fit.model_dump(mode="json")
+    if cart_discount is not None:
+        if cart_discount.segmentation is None:
+            raise ValueError("the cart discount section records no segmentation, so its "
+                             "segments cannot be found at send time")
+        rule = SegmentDiscountRule(
+            segmentation=cart_discount.segmentation,
+            discount_pct={s: v.discount_pct for s, v in cart_discount.segments.items()})
+        data["campaigns"]["abandoned_cart"]["discount_rule"] = rule.model_dump(mode="json")
+        data["campaigns"]["abandoned_cart"]["experiment_share"] = keep_experiment_share
+        prov["analyses"].append("abandoned-cart discount")
+        prov["model_settings"]["cart_discount"] = cart_discount.fit.model_dump(mode="json")
     if attribution is not None:
         data["report_metadata"]["attribution"] = attribution.model_dump(mode="json")
         prov["analyses"].append("attribution")

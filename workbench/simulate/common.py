@@ -37,6 +37,7 @@ CHANNEL_KEY_STRIDE = max(2, len(CHANNELS))
  U_UNSUB, U_UNSUB_T, U_MACHINE_T, U_CAUSED_T, U_BASKET, U_PRODUCTS, U_SEAS_ARM,
  U_RESP, U_HOLDOUT, U_SEAS_ASSIGN) = range(100, 119)
 U_PRODUCT_PICK = U_PRODUCTS + 50  # which product of a recommended category
+U_CART_DISC = 180  # a cart's randomized discount level (a number no other stream uses)
 U_CLICK_CATEGORY = U_PRODUCTS + 7  # category of a click session without products
 U_CLICK_VIEWS = U_PRODUCTS + 9  # views of a click session
 # U_BASKET + 1: the shown product a caused order starts from; U_BASKET + 2 + j: the

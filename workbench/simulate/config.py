@@ -266,9 +266,24 @@ class AbandonedCartCampaign(_Model):
         default_factory=lambda: {t: CartPolicy() for t in PURCHASE_TYPES}
     )
     discount_pct: float = Field(0.0, ge=0, lt=100, description="discount in experiment arms")
+    discount_arms_pct: list[float] = Field(
+        default_factory=list, description="discount levels (percent, 0 included to measure "
+        "anything) randomized, independently of the timing arm, over the experiment's carts "
+        "that get a message: a second experiment, 'abandoned_cart_discount'; empty: every "
+        "experiment cart gets discount_pct")
     discount_rule: SegmentDiscountRule | None = Field(
         None, description="discount by observable segment for carts outside the experiment "
         "(replaces the policy's discount_pct); segments as of the cart's abandonment")
+
+    @field_validator("discount_arms_pct")
+    @classmethod
+    def _levels(cls, levels: list[float]) -> list[float]:
+        bad = [x for x in levels if not 0 <= x < 100]
+        if bad:
+            raise ValueError(f"discount levels must be in [0, 100) percent, got {bad}")
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"discount levels must be distinct, got {levels}")
+        return levels
 
     @field_validator("arms")
     @classmethod
@@ -464,6 +479,9 @@ SCENARIOS: dict[str, dict] = {
     "tiny": {"n_customers": 300, "days": 60},
     "mid_size": {"n_customers": 100_000, "days": 365},
     "no_campaigns": {"n_customers": 20_000, "days": 365},
+    # the default store whose cart reminders also randomize 0-15% off (issue 16)
+    "cart_discounts": {"n_customers": 20_000, "days": 365, "campaigns": {
+        "abandoned_cart": {"discount_arms_pct": [0.0, 5.0, 10.0, 15.0]}}},
 }
 """Named scenarios: keyword overrides of :class:`SimulationConfig`."""
 

@@ -17,6 +17,7 @@ from ...experiments import plan_test
 from ...results import Result
 from ...simulate.truth import discount_margin_truth
 from ..base import Analysis, Context, Skipped
+from .cart import CartDiscount, CartDiscountOutcome, abandoned_carts
 from .codes import codes_sentence, describe_codes, read_codes
 from .export import (
     DiscountSection,
@@ -26,6 +27,7 @@ from .export import (
     section_from_decision,
 )
 from .features import (
+    cart_discount_units,
     discount_counts,
     discount_units,
     offer_audience,
@@ -171,7 +173,9 @@ class DiscountOutcome(Result):
         return self.decision._repr_html_()
 
 
-__all__ = ["MESSAGE_COST", "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
+__all__ = ["MESSAGE_COST", "CartDiscount", "CartDiscountOutcome", "abandoned_carts",
+           "cart_discount_units",
+           "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
            "MarginFit", "MarginResponseModel", "MarginScore", "decide_on_margin", "fit_margins",
            "margin_cells", "rule_effect", "score_margin_decision", "RuleReplay", "replay_rules",

@@ -28,7 +28,8 @@ from ...segments import SEGMENT_DIMENSIONS, Segmentation
 from ...store import require_tables
 
 
-def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seasonal_discount"):
+def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seasonal_discount",
+                   unit_type: str = "customer"):
     """The experiment table as an Ibis expression (``.execute()`` for pandas).
 
     Parameters
@@ -39,6 +40,10 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
         Days after the assignment in which a purchase counts as a conversion.
     experiment_prefix
         Experiments whose name starts with this are the discount experiments.
+    unit_type
+        The assignments' ``unit_type``: ``"customer"`` (a seasonal send) or ``"cart"``
+        (:func:`cart_discount_units`); a unit is one (experiment, customer, assignment
+        time), so a customer with two randomized carts is two units.
     """
     require_tables(con, "discount units", {
         "assignments": ("experiment", "unit_type", "customer_id", "arm", "assigned_at"),
@@ -46,7 +51,7 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
         "order_items": ("order_id", "quantity", "unit_cost"),
         "customers": ("customer_id", "signup_at", "acquisition_channel")})
     a, o, oi, c = (con.table(n) for n in ("assignments", "orders", "order_items", "customers"))
-    units = (a.filter((a.unit_type == "customer") & a.experiment.startswith(experiment_prefix))
+    units = (a.filter((a.unit_type == unit_type) & a.experiment.startswith(experiment_prefix))
              .select("experiment", "customer_id", "arm", sent_at=a.assigned_at)
              .mutate(discount=_.arm.re_extract(r"^([0-9.]+)%$", 1).cast("float64") / 100))
     window = ibis.interval(seconds=int(window_days * 86400))
@@ -57,21 +62,21 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
     u = units.select("experiment", ucid="customer_id", sent="sent_at")
     after = u.join(orders, (u.ucid == orders.ocid) & (orders.placed > u.sent)
                    & (orders.placed <= u.sent + window))
-    first = after.group_by("experiment", "ucid").aggregate(
+    first = after.group_by("experiment", "ucid", "sent").aggregate(
         converted_at=_.placed.min(), order_id=_.order_id.argmin(_.placed),
         revenue=_.rev.argmin(_.placed), discount_amount=_.disc.argmin(_.placed),
         goods_cost=_.cost.argmin(_.placed), window_orders=_.count(),
         window_margin=(_.rev - _.cost).sum())
     before = u.join(orders, (u.ucid == orders.ocid) & (orders.placed < u.sent))
-    hist = before.group_by("experiment", "ucid").aggregate(
+    hist = before.group_by("experiment", "ucid", "sent").aggregate(
         prior_orders=_.count(), prior_revenue=_.rev.sum(),
         prior_discounted_orders=(_.disc > 0).cast("int64").sum(), last_order_at=_.placed.max())
     out = (units.left_join(first, (units.experiment == first.experiment)
-                           & (units.customer_id == first.ucid))
-           .select(~ibis.selectors.matches(r"(_right$|^ucid$)")))
+                           & (units.customer_id == first.ucid) & (units.sent_at == first.sent))
+           .select(~ibis.selectors.matches(r"(_right$|^ucid$|^sent$)")))
     out = (out.left_join(hist, (out.experiment == hist.experiment)
-                         & (out.customer_id == hist.ucid))
-           .select(~ibis.selectors.matches(r"(_right$|^ucid$)")))
+                         & (out.customer_id == hist.ucid) & (out.sent_at == hist.sent))
+           .select(~ibis.selectors.matches(r"(_right$|^ucid$|^sent$)")))
     cs = c.select(ccid="customer_id", signup_at="signup_at",
                   acquisition_channel="acquisition_channel")
     out = out.join(cs, out.customer_id == cs.ccid).drop("ccid")
@@ -91,7 +96,19 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
         recency_days=(sent_s - out.last_order_at.epoch_seconds()) / 86400,
         tenure_days=(sent_s - out.signup_at.epoch_seconds()) / 86400,
         acquisition_channel=out.acquisition_channel,
-    ).order_by("experiment", "customer_id")
+    ).order_by("experiment", "customer_id", "sent_at")
+
+
+def cart_discount_units(con, window_days: float = 7.0):
+    """The abandoned-cart discount experiment's units: one row per randomized cart.
+
+    The simulator's ``abandoned_cart.discount_arms_pct`` randomizes the discount of the
+    cart reminder (experiment ``abandoned_cart_discount``, ``unit_type = 'cart'``); a store
+    that runs such a test records it the same way.  Same columns as
+    :func:`discount_units`; the window starts at the cart's abandonment.
+    """
+    return discount_units(con, window_days, experiment_prefix="abandoned_cart_discount",
+                          unit_type="cart")
 
 
 def segment_units(units: pd.DataFrame, aov_split: float | None = None,

@@ -25,15 +25,23 @@ from ...store import load_manifest
 from .margin import MarginFit, rule_effect
 
 
-def rule_config(base: CampaignConfig, fit: MarginFit, rule: dict[str, float]) -> CampaignConfig:
-    """``base`` with every seasonal customer given ``rule`` (segment → fraction; none: 0%)."""
+def rule_config(base: CampaignConfig, fit: MarginFit, rule: dict[str, float],
+                campaign: str = "seasonal") -> CampaignConfig:
+    """``base`` with everyone ``campaign`` reaches given ``rule`` (segment → fraction).
+
+    ``campaign`` is ``"seasonal"`` or ``"abandoned_cart"``; its experiment share goes to 0
+    (and a cart experiment's randomized discount levels are dropped), so the rule, or no
+    discount when it offers none, is all there is.
+    """
     data = base.model_dump(mode="json")
-    seasonal = data["campaigns"]["seasonal"]
-    seasonal["experiment_share"] = 0.0
+    camp = data["campaigns"][campaign]
+    camp["experiment_share"] = 0.0
+    if "discount_arms_pct" in camp:
+        camp["discount_arms_pct"] = []
     pct = {s: round(100 * float(d), 6) for s, d in rule.items() if d > 0}
-    seasonal["discount_rule"] = (SegmentDiscountRule(segmentation=fit.segmentation,
-                                                     discount_pct=pct).model_dump(mode="json")
-                                 if pct else None)
+    camp["discount_rule"] = (SegmentDiscountRule(segmentation=fit.segmentation,
+                                                 discount_pct=pct).model_dump(mode="json")
+                             if pct else None)
     return CampaignConfig.model_validate(data)
 
 
@@ -58,13 +66,16 @@ class RuleReplay(Result):
 
 def replay_rules(dataset, fit: MarginFit, rules: dict[str, dict[str, float]],
                  replications: int = 3, n_customers: int | None = None,
-                 echo=None) -> RuleReplay:
+                 campaign: str = "seasonal", echo=None) -> RuleReplay:
     """Replay each rule against 0% for all, next to the model's prediction for it.
 
     ``rules`` maps a name to a rule (segment → discount fraction, at tested levels).
-    The prediction is scaled to the replayed store: the customers per segment of the
-    experiment, divided by the share of customers the experiment held, times the
-    replayed store's size over the dataset's.
+    For the seasonal campaign the prediction is scaled to the replayed store: the
+    customers per segment of the experiment, divided by the share of customers the
+    experiment held, times the replayed store's size over the dataset's.  For the cart
+    reminder (``campaign="abandoned_cart"``) there is no prediction (NaN): with the
+    experiment off, the carts reminded follow the timing policy, not the experiment's
+    randomized delays, channels and holdout the effects were measured under.
     """
     manifest = load_manifest(dataset)
     if "config" not in manifest:
@@ -76,21 +87,22 @@ def replay_rules(dataset, fit: MarginFit, rules: dict[str, dict[str, float]],
     share = float(cfg.get("campaigns", {}).get("seasonal", {}).get("experiment_share", 1.0))
     weights = fit.units.segment.value_counts() / max(share, 1e-9) * (n / n_store)
     base = baseline_from_dataset(dataset)
-    zero = rule_config(base, fit, {})
+    zero = rule_config(base, fit, {}, campaign)
     rp = Replayer.from_dataset(dataset, zero, replications=replications, n_customers=n)
     rows = []
     for name, rule in rules.items():
-        pred = rule_effect(fit.model, rule, weights)
+        pred = (rule_effect(fit.model, rule, weights) if campaign == "seasonal" else
+                dict.fromkeys(("total", "low", "high"), np.nan))
         if not any(d > 0 for d in rule.values()):
             rep = {"difference": 0.0, "low": 0.0, "high": 0.0}
         else:
-            res = rp.run(rule_config(base, fit, rule), echo=echo)
+            res = rp.run(rule_config(base, fit, rule, campaign), echo=echo)
             rep = res.table.set_index("metric").loc["margin"].to_dict()
         rows.append({"rule": name, "predicted": pred["total"], "pred_low": pred["low"],
                      "pred_high": pred["high"], "replayed": rep["difference"],
                      "low": rep["low"], "high": rep["high"]})
     t = pd.DataFrame(rows)
-    t["agree"] = (t.pred_low <= t.high) & (t.low <= t.pred_high)
+    t["agree"] = (t.pred_low <= t.high) & (t.low <= t.pred_high)  # False without a prediction
     return RuleReplay(table=t, settings={"customers": n, "replications": replications,
                                          "seed": int(manifest.get("seed", 0)),
                                          "weights": {k: float(v) for k, v in weights.items()}})

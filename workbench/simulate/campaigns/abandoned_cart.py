@@ -1,9 +1,12 @@
 """Abandoned cart: a randomized delay x channel experiment with a no-message holdout.
 
-Carts outside the experiment get the per-purchase-type policy (or a segment
-discount rule).  The persuasion logit falls with the log-distance of the delay
-from the purchase type's best delay, and the cart's outcome (lost, natural
-return, moved or caused by the message) is recorded for the truth tables.
+Optionally (``discount_arms_pct``) the messaged carts of the experiment are also
+randomized over discount levels, a factorial design: the level is drawn from its own
+stream, independently of the timing arm.  Carts outside the experiment get the
+per-purchase-type policy (or a segment discount rule).  The persuasion logit falls
+with the log-distance of the delay from the purchase type's best delay, and the cart's
+outcome (lost, natural return, moved or caused by the message) is recorded for the
+truth tables.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...vocab import CHANNELS, PURCHASE_TYPES
-from ..common import HOUR, U_ARM, U_ASSIGN
+from ..common import HOUR, U_ARM, U_ASSIGN, U_CART_DISC
 from ..random import combine
 from .base import Campaign
 
 EXPERIMENT = "abandoned_cart_timing"
+DISCOUNT_EXPERIMENT = "abandoned_cart_discount"
 MAX_PRODUCTS_SHOWN = 4  # a cart message shows at most this many of the cart's products
 
 
@@ -61,6 +65,18 @@ class AbandonedCart(Campaign):
         ch = np.where(in_exp, arm_ch[arm_i], pol_ch)
         delay = np.where(in_exp, arm_delay[arm_i], pol_delay)
         disc = np.where(in_exp, ac.discount_pct, pol_disc)
+        if ac.discount_arms_pct:
+            # a second, independent randomization over the experiment's messaged carts
+            levels = np.asarray(ac.discount_arms_pct, dtype=float)
+            lv = np.minimum((loop.ku(U_CART_DISC, key) * levels.size).astype(int),
+                            levels.size - 1)
+            d = np.nonzero(in_exp & (ch >= 0))[0]
+            disc[d] = levels[lv[d]]
+            if d.size:
+                codes = np.array([loop.arm_code(f"{x:g}%") for x in levels])
+                loop.assignments.add(experiment=loop.experiment_code(DISCOUNT_EXPERIMENT),
+                                     unit_kind=0, unit=w_.cart_session[carts[d]], cust=cust[d],
+                                     arm=codes[lv[d]], t=t[d])
         send = ch >= 0
         ch_s = np.maximum(ch, 0)
         send &= in_exp | reachable(ch_s, cust, t)
