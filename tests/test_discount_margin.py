@@ -52,7 +52,12 @@ def test_cells_are_the_units_sufficient_statistics_and_errors_name_what_is_missi
     g = u.groupby(["segment", "discount"]).window_margin
     assert len(c) == 10 and c.n.sum() == len(u)
     np.testing.assert_allclose(c["mean"], g.mean().to_numpy())
-    np.testing.assert_allclose(c["var"], g.var().to_numpy())
+    # the variance is the segment's, pooled over its levels (within-group variance)
+    pooled = u.groupby("segment").apply(
+        lambda x: (x.groupby("discount").window_margin.var() * (x.groupby("discount").size()
+                                                                 - 1)).sum()
+        / (len(x) - x.discount.nunique()))
+    np.testing.assert_allclose(c["var"], c.segment.map(pooled).to_numpy())
     with pytest.raises(DiscountInputError, match="window_margin"):
         margin_cells(u.drop(columns="window_margin"))
     with pytest.raises(DiscountInputError, match="0% arm"):

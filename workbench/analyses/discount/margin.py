@@ -12,8 +12,9 @@ with the economics added afterwards (:func:`.model.decide_discounts`) cannot see
 the last two; this one measures them.
 
 Model (PyMC), on sufficient statistics — per cell (segment ``s``, level ``d``) the
-number of units ``n``, the mean margin ``ybar`` and its variance ``v`` — so it costs the
-same at any number of rows::
+number of units ``n``, the mean margin ``ybar`` and the variance ``v`` of the margin per
+customer (pooled within the segment over its levels) — so it costs the same at any
+number of rows::
 
     ybar[s, d] ~ Normal(m0[s] + delta[s, d], sqrt(v[s, d] / n[s, d]))    (d = 0: delta = 0)
     delta[s, d] ~ Normal(theta[d] + X[s] @ gamma[:, d], tau)
@@ -90,10 +91,16 @@ def margin_cells(units: pd.DataFrame, outcome: str = "window_margin") -> pd.Data
                                  "send, so no margin can be compared across offers")
     c["var"] = c["var"].fillna(0.0)
     c["few_buyers"] = c.buyers < MIN_BUYERS_PER_CELL
-    # a cell with few or no buyers still has the uncertainty of a small rate in n: its
-    # variance is floored at one buyer's worth, E[margin^2 | bought] / n
+    # the margin's spread per customer is the segment's, whatever the offer (an offer moves
+    # the mean by a few percent of it): pooled within the segment over its levels (the
+    # ANOVA within-group variance), it is stable where a cell has a handful of buyers and
+    # its own sample variance is mostly noise; a segment without spread at all gets one
+    # buyer's worth, E[margin^2 | bought] / n
+    dof = (c.n - 1).clip(lower=0)
+    pooled = (c["var"] * dof).groupby(c.segment).transform("sum") / dof.groupby(
+        c.segment).transform("sum").clip(lower=1)
     one_buyer = float((bought**2).mean())
-    c["var"] = np.maximum(c["var"], one_buyer / c.n.clip(lower=1))
+    c["var"] = np.maximum(pooled, one_buyer / c.n.clip(lower=1))
     return c
 
 
