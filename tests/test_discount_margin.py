@@ -43,7 +43,8 @@ def _units(n_per_cell: int, segs, effects, seed=0, sd=6.0, base=1.0):
             rows.append(pd.DataFrame({"segment": s, "discount": d, "window_margin": y,
                                       "converted": (rng.random(n_per_cell[s]) < 0.3)
                                       .astype(int)}))
-    return pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)
+    return out.assign(customer_id=np.arange(len(out)))
 
 
 def test_cells_are_the_units_sufficient_statistics_and_errors_name_what_is_missing():
@@ -250,3 +251,26 @@ def test_the_cart_discount_analysis_decides_and_exports(cart_store, tmp_path):
         assert set(part.segments) == set(rec.segment)
     section = analysis.section(out)
     assert section.anchor == "cart-discount" and "margin" in section.charts
+
+
+def test_the_cross_fitted_prediction_is_honest_where_the_in_sample_one_is_not():
+    """No offer does anything here; a loose threshold picks whichever level came out high.
+    The same fit then predicts a gain; the cross-fitted prediction (each half judging the
+    other half's rule) is centred on the truth, 0, and its interval covers it."""
+    from workbench.analyses.discount import crossfit
+
+    segs = [f"s{i}" for i in range(8)]
+    u = _units(dict.fromkeys(segs, 1500), segs,
+               {s: dict.fromkeys(LEVELS, 0.0) for s in segs}, seed=11)
+    kw = {"draws": 1000, "tune": 1000, "random_seed": 2}
+    model = MarginResponseModel(**kw).fit(margin_cells(u))
+    dec = decide_on_margin(model, min_prob=0.5)
+    assert (dec.recommendations.discount > 0).any()
+    weights = u.segment.value_counts()
+    in_sample = dec.rule_effect
+    cf = crossfit(u, min_prob=0.5, pool_on_features=False, **kw)
+    honest = cf.effect(weights)
+    assert honest["low"] <= 0.0 <= honest["high"]
+    assert in_sample["total"] > honest["total"]
+    # linear in the customers it is applied to
+    assert cf.effect(2 * weights)["total"] == pytest.approx(2 * honest["total"])

@@ -37,9 +37,11 @@ from .features import (
     segment_units,
 )
 from .margin import (
+    CrossFitted,
     MarginFit,
     MarginResponseModel,
     MarginScore,
+    crossfit,
     decide_on_margin,
     fit_margins,
     margin_cells,
@@ -103,7 +105,8 @@ class DiscountCalibration(Analysis):
         except DiscountInputError as exc:
             return self.skip(f"there is not enough data to fit the model yet: {exc}",
                              test_to_run="")
-        decision = fit.decide()
+        # the rule's predicted effect cross-fitted (two more fits on halves): honest
+        decision = fit.decide(honest=True)
         score = None
         if ctx.has_truth("discount_response"):
             try:
@@ -177,7 +180,8 @@ __all__ = ["MESSAGE_COST", "CartDiscount", "CartDiscountOutcome", "abandoned_car
            "cart_discount_units",
            "DiscountCalibration", "DiscountCalibrationStudy", "DiscountDecision",
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
-           "MarginFit", "MarginResponseModel", "MarginScore", "decide_on_margin", "fit_margins",
+           "CrossFitted", "MarginFit", "MarginResponseModel", "MarginScore", "crossfit",
+           "decide_on_margin", "fit_margins",
            "margin_cells", "rule_effect", "score_margin_decision", "RuleReplay", "replay_rules",
            "rule_config", "uniform_rules",
            "UnconvergedFitError", "coverage_against_truth", "decide_discounts", "discount_counts",

@@ -293,9 +293,23 @@ class MarginFit:
     segmentation: object  # workbench.segments.Segmentation, the order-value split pinned
     units: pd.DataFrame  # the experiment's units with their ``segment``
     model: MarginResponseModel
+    pooled: bool = True  # segments pooled on their flags
+    crossfitted: CrossFitted | None = None  # set by decide(honest=True)
 
-    def decide(self, min_prob: float = 0.9) -> DiscountDecision:
-        return decide_on_margin(self.model, min_prob=min_prob)
+    def decide(self, min_prob: float = 0.9, honest: bool = False) -> DiscountDecision:
+        """The rule (:func:`decide_on_margin`).
+
+        ``honest``: also its predicted effect cross-fitted (:func:`crossfit`, two more
+        fits), in the decision's ``honest_effect``.
+        """
+        dec = decide_on_margin(self.model, min_prob=min_prob)
+        if honest:
+            cf = crossfit(self.units, min_prob, pool_on_features=self.pooled,
+                          **self.model.get_params())
+            self.crossfitted = cf
+            if cf is not None:
+                dec.honest_effect = cf.effect(self.units.segment.value_counts())
+        return dec
 
 
 def fit_margins(units: pd.DataFrame, segmentation=None, pool_on_features: bool = True,
@@ -318,7 +332,7 @@ def fit_margins(units: pd.DataFrame, segmentation=None, pool_on_features: bool =
     u = units.assign(segment=segment_units(units, segmentation=seg))
     model = MarginResponseModel(**model_kwargs).fit(
         margin_cells(u), segment_features(u.segment) if pool_on_features else None)
-    return MarginFit(segmentation=seg, units=u, model=model)
+    return MarginFit(segmentation=seg, units=u, model=model, pooled=pool_on_features)
 
 
 def decide_on_margin(model: MarginResponseModel, min_prob: float = 0.9) -> DiscountDecision:
@@ -378,6 +392,73 @@ def rule_effect(model: MarginResponseModel, rule: dict, weights: pd.Series,
 
 
 @dataclass
+class CrossFitted:
+    """Per segment, draws of the incremental margin per customer of the rule the data pick.
+
+    Each judged by the half of the customers that did not choose it (:func:`crossfit`).
+    """
+
+    draws: dict  # segment -> (samples,) draws, the folds averaged draw by draw
+    converged: bool
+
+    def effect(self, weights: pd.Series, ci: float = 0.95) -> dict:
+        """The honest prediction for ``weights`` customers per segment: mean, interval."""
+        n = float(sum(float(weights.get(s, 0)) for s in self.draws))
+        m = min(len(d) for d in self.draws.values())
+        total = sum(float(weights.get(s, 0)) * d[:m] for s, d in self.draws.items())
+        lo, hi = np.quantile(total, [(1 - ci) / 2, (1 + ci) / 2])
+        return {"customers": n, "total": float(np.mean(total)), "low": float(lo),
+                "high": float(hi), "per_customer": float(np.mean(total) / n) if n else 0.0,
+                "ci": ci, "honest": True}
+
+
+def crossfit(units: pd.DataFrame, min_prob: float = 0.9, pool_on_features: bool = True,
+             **model_kwargs) -> CrossFitted | None:
+    """An honest prediction of what the rule the data pick will earn: cross-fitted.
+
+    The rule keeps the segment × level whose estimate came out high, so the same fit's
+    posterior of the rule's effect is optimistic — the winner's curse of selecting on
+    noisy estimates (measured over 20 stores the project never tuned on: wherever a
+    discount was offered, the in-sample prediction exceeded the rule's true effect, by
+    5 to 100 times).  So the units are split by customer into two halves (a fixed hash);
+    each half's model decides a rule (:func:`decide_on_margin`) and the *other* half's
+    model, whose data played no part in choosing it, estimates its effect — sample
+    splitting as in honest estimation (Athey & Imbens 2016, PNAS 113(27)) and
+    cross-fitting (Chernozhukov et al. 2018, *Econometrics Journal* 21(1), def. 3.1).
+    The two judgements are averaged draw by draw (independent halves).  ``units`` carry
+    a ``segment`` column.  Two fits, each on half the data; None when a half lacks a 0%
+    or an offered arm.
+    """
+    from .features import segment_features
+
+    fold = pd.util.hash_array(units.customer_id.to_numpy()) % 2
+    models = []
+    for k in range(2):
+        part = units[fold == k]
+        try:
+            cells = margin_cells(part)
+        except DiscountInputError:
+            return None
+        models.append(MarginResponseModel(**model_kwargs).fit(
+            cells, segment_features(part.segment) if pool_on_features else None))
+    per_fold = []
+    for k in range(2):
+        chooser, judge = models[1 - k], models[k]
+        rec = decide_on_margin(chooser, min_prob).recommendations
+        levels = [0.0, *judge.levels_]
+        out = {}
+        for s, d in zip(rec.segment, rec.discount, strict=True):
+            j = next((i for i, x in enumerate(levels) if np.isclose(x, d)), None)
+            if s in judge.segments_ and j is not None:
+                out[s] = judge.incremental_draws(s)[:, j]
+        per_fold.append(out)
+    segs = sorted(set(per_fold[0]) & set(per_fold[1]))
+    m = min(len(next(iter(f.values()))) for f in per_fold)
+    return CrossFitted(draws={s: (per_fold[0][s][:m] + per_fold[1][s][:m]) / 2 for s in segs},
+                       converged=all(bool(mm.converged_) for mm in models))
+
+
+@dataclass
 class MarginScore(Result):
     """The margin decision scored against the simulator's truth of every unit."""
 
@@ -431,4 +512,8 @@ def score_margin_decision(model: MarginResponseModel, decision: DiscountDecision
             "customers": float(seg.n.sum())}
     rule["covers_true"] = bool(pred["low"] <= rule["true"] <= pred["high"])
     rule["covers_optimal"] = bool(pred["low"] <= rule["true_optimal"] <= pred["high"])
+    h = decision.honest_effect
+    if h is not None:  # the cross-fitted prediction, for the same customers
+        rule.update(honest=h["total"], honest_low=h["low"], honest_high=h["high"],
+                    honest_covers_true=bool(h["low"] <= rule["true"] <= h["high"]))
     return MarginScore(coverage=cov, segments=seg, rule=rule)

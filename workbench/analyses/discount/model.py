@@ -426,6 +426,8 @@ class DiscountDecision(Result):
     rule_effect: dict | None = None
     #: what the incremental margin is per: a message (P(buy) model) or a customer in a send
     per: str = "message"
+    #: the rule's effect predicted honestly, by cross-fitting (``margin.crossfit``)
+    honest_effect: dict | None = None
 
     def summary(self) -> str:
         lines = []
@@ -441,11 +443,17 @@ class DiscountDecision(Result):
                 lines.append(f"{r.segment}: no discount — the best level "
                              f"({r.best_level:.0%}) beats 0% with probability "
                              f"{r.prob_beats_zero:.0%} (< {self.min_prob:.0%}).")
-        e = self.rule_effect
-        if e:
+        e, h = self.rule_effect, self.honest_effect
+        if h:
+            lines.append(f"The rule against no discount for all, over {h['customers']:,.0f} "
+                         f"customers: {h['total']:+,.2f} margin [{h['low']:+,.2f}, "
+                         f"{h['high']:+,.2f}] ({h['ci']:.0%} interval, cross-fitted: each "
+                         f"half of the customers judges the rule the other half chose).")
+        elif e:
             lines.append(f"The rule against no discount for all, over {e['customers']:,.0f} "
                          f"customers: {e['total']:+,.2f} margin [{e['low']:+,.2f}, "
-                         f"{e['high']:+,.2f}] ({e['ci']:.0%} interval).")
+                         f"{e['high']:+,.2f}] ({e['ci']:.0%} interval, in-sample: optimistic "
+                         "wherever a discount is offered).")
         return "\n".join(lines)
 
 

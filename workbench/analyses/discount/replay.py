@@ -70,6 +70,9 @@ def replay_rules(dataset, fit: MarginFit, rules: dict[str, dict[str, float]],
     """Replay each rule against 0% for all, next to the model's prediction for it.
 
     ``rules`` maps a name to a rule (segment → discount fraction, at tested levels).
+    The rule named ``"recommended"`` is predicted by cross-fitting when the fit was
+    decided with ``honest=True`` (:func:`.margin.crossfit`): it was chosen on the data,
+    and its in-sample posterior is optimistic.
     For the seasonal campaign the prediction is scaled to the replayed store: the
     customers per segment of the experiment, divided by the share of customers the
     experiment held, times the replayed store's size over the dataset's.  For the cart
@@ -91,8 +94,12 @@ def replay_rules(dataset, fit: MarginFit, rules: dict[str, dict[str, float]],
     rp = Replayer.from_dataset(dataset, zero, replications=replications, n_customers=n)
     rows = []
     for name, rule in rules.items():
-        pred = (rule_effect(fit.model, rule, weights) if campaign == "seasonal" else
-                dict.fromkeys(("total", "low", "high"), np.nan))
+        if campaign != "seasonal":
+            pred = dict.fromkeys(("total", "low", "high"), np.nan)
+        elif name == "recommended" and fit.crossfitted is not None:
+            pred = fit.crossfitted.effect(weights)  # honest: the rule was picked on the data
+        else:
+            pred = rule_effect(fit.model, rule, weights)
         if not any(d > 0 for d in rule.values()):
             rep = {"difference": 0.0, "low": 0.0, "high": 0.0}
         else:
