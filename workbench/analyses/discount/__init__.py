@@ -21,6 +21,7 @@ from .cart import CartDiscount, CartDiscountOutcome, abandoned_carts
 from .codes import codes_sentence, describe_codes, read_codes
 from .export import (
     DiscountSection,
+    ExportsDiscountRule,
     UnconvergedFitError,
     load_discount,
     save_discount,
@@ -75,7 +76,7 @@ DISCOUNT_TEST = ("a randomized discount test: customers in a seasonal send assig
 REPLAY_CUSTOMERS = 5000
 
 
-class DiscountCalibration(Analysis):
+class DiscountCalibration(ExportsDiscountRule, Analysis):
     """Per-segment discount response (PyMC), the margin decision, the score against truth."""
 
     name, title, anchor, intro = "discount", TITLE, ANCHOR, INTRO
@@ -96,15 +97,9 @@ class DiscountCalibration(Analysis):
 
     def run(self, ctx: Context):
         units = discount_units(ctx.con).execute()
-        if units.empty:
-            return self.skip("the dataset has no randomized discount experiment",
-                             self.sized_test(ctx))
-        try:
-            # 2,000 draws: the per-level scales of ~8 segments need them for ESS > 400
-            fit = fit_margins(units, draws=2000, tune=1500, random_seed=0)
-        except DiscountInputError as exc:
-            return self.skip(f"there is not enough data to fit the model yet: {exc}",
-                             test_to_run="")
+        fit = self.fit_or_skip(ctx, units, "the dataset has no randomized discount experiment")
+        if isinstance(fit, Skipped):
+            return fit
         # the rule's predicted effect cross-fitted (two more fits on halves): honest
         decision = fit.decide(honest=True)
         score = None
@@ -144,19 +139,6 @@ class DiscountCalibration(Analysis):
                                 exported=result.decision.converged, score=result.score,
                                 replayed=result.replayed)
 
-
-    def export(self, result, out, ctx: Context):
-        if not result.decision.converged:
-            ctx.echo("discount calibration: the fit failed its diagnostics; no config exported")
-            return {}
-        section = section_from_decision(result.decision, result.fit.model,
-                                        segmentation=result.fit.segmentation)
-        return {"discount_config": save_discount(section, out / "discount.json")}
-
-    def config_part(self, result, files):
-        if "discount_config" not in files:
-            return {}
-        return {"discount": load_discount(files["discount_config"])}
 
 
 @dataclass

@@ -24,11 +24,11 @@ from ibis import _
 from ...experiments import plan_test
 from ...report import Kpi, Section
 from ...results import Result
-from ..base import Analysis, Context
-from .export import load_discount, save_discount, section_from_decision
+from ..base import Analysis, Context, Skipped
+from .export import ExportsDiscountRule
 from .features import cart_discount_units
-from .margin import MarginFit, fit_margins
-from .model import DiscountDecision, DiscountInputError
+from .margin import MarginFit
+from .model import DiscountDecision
 from .replay import RuleReplay, replay_rules
 
 TITLE, ANCHOR = "Abandoned-cart discount", "cart-discount"
@@ -71,9 +71,10 @@ def abandoned_carts(con, window_days: float = 7.0, weeks: int = 12) -> dict:
             "window_days": window_days}
 
 
-class CartDiscount(Analysis):
+class CartDiscount(ExportsDiscountRule, Analysis):
     """Per-segment discount of the cart reminder, on margin, from a randomized test."""
 
+    config_file, part_key = "cart_discount.json", "cart_discount"
     name, title, anchor, intro = "cart_discount", TITLE, ANCHOR, INTRO
     needs = {"assignments": (), "orders": (), "order_items": (), "customers": (),
              "events": ("session_id", "event_name", "ts")}
@@ -82,14 +83,9 @@ class CartDiscount(Analysis):
 
     def run(self, ctx: Context):
         units = cart_discount_units(ctx.con).execute()
-        if units.empty:
-            return self.skip("the dataset has no randomized cart-reminder discount",
-                             self.sized_test(ctx))
-        try:
-            fit = fit_margins(units, draws=2000, tune=1500, random_seed=0)
-        except DiscountInputError as exc:
-            return self.skip(f"there is not enough data to fit the model yet: {exc}",
-                             test_to_run="")
+        fit = self.fit_or_skip(ctx, units, "the dataset has no randomized cart-reminder discount")
+        if isinstance(fit, Skipped):
+            return fit
         decision = fit.decide()
         replayed = None
         rule = dict(zip(decision.recommendations.segment, decision.recommendations.discount,
@@ -128,19 +124,6 @@ class CartDiscount(Analysis):
                 f"{r.replayed:+,.0f} margin [{r.low:+,.0f}, {r.high:+,.0f}] (95% interval).")
         return Section(title=TITLE, anchor=ANCHOR, paragraphs=paragraphs, kpis=kpis,
                        charts={"margin": result.fit.model.chart()}, tables=tables)
-
-    def export(self, result, out, ctx: Context):
-        if not result.decision.converged:
-            ctx.echo("cart discount: the fit failed its diagnostics; no config exported")
-            return {}
-        section = section_from_decision(result.decision, result.fit.model,
-                                        segmentation=result.fit.segmentation)
-        return {"cart_discount_config": save_discount(section, out / "cart_discount.json")}
-
-    def config_part(self, result, files):
-        if "cart_discount_config" not in files:
-            return {}
-        return {"cart_discount": load_discount(files["cart_discount_config"])}
 
 
 @dataclass

@@ -93,3 +93,46 @@ def save_discount(section: DiscountSection, path) -> Path:
 def load_discount(path) -> DiscountSection:
     """Load and validate; the error names the field that is wrong."""
     return load_section(path, "discount", DiscountSection)
+
+
+class ExportsDiscountRule:
+    """``export`` and ``config_part`` of an analysis whose result holds a discount rule.
+
+    The result has ``decision`` and ``fit`` (``model``, ``segmentation``); the section is
+    written to ``config_file`` only from a converged fit, and becomes the
+    :func:`~workbench.campaigns.config.with_recommendations` argument ``part_key``.
+    """
+
+    config_file: str = "discount.json"
+    part_key: str = "discount"
+
+    def fit_or_skip(self, ctx, units: pd.DataFrame, no_test: str):
+        """The margin fit of an experiment's ``units``, or the :class:`Skipped` saying why not.
+
+        ``no_test`` is the reason when there are no units (with the test sized for the
+        store); too little data to fit says so.
+        """
+        from .margin import fit_margins
+        from .model import DiscountInputError
+
+        if units.empty:
+            return self.skip(no_test, self.sized_test(ctx))
+        try:
+            # 2,000 draws: the per-level scales of ~8 segments need them for ESS > 400
+            return fit_margins(units, draws=2000, tune=1500, random_seed=0)
+        except DiscountInputError as exc:
+            return self.skip(f"there is not enough data to fit the model yet: {exc}",
+                             test_to_run="")
+
+    def export(self, result, out, ctx):
+        if not result.decision.converged:
+            ctx.echo(f"{self.name}: the fit failed its diagnostics; no config exported")
+            return {}
+        section = section_from_decision(result.decision, result.fit.model,
+                                        segmentation=result.fit.segmentation)
+        return {f"{self.part_key}_config": save_discount(section, out / self.config_file)}
+
+    def config_part(self, result, files):
+        if f"{self.part_key}_config" not in files:
+            return {}
+        return {self.part_key: load_discount(files[f"{self.part_key}_config"])}

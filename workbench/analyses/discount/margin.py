@@ -53,7 +53,7 @@ import pandas as pd
 
 from ...results import Result
 from ...sampling import SamplerSettings, configure_caches
-from .model import Diagnostics, DiscountDecision, DiscountInputError
+from .model import Diagnostics, DiscountDecision, DiscountInputError, NutsEstimator
 
 #: a cell whose customers include fewer buyers than this makes its mean's normal
 #: approximation doubtful (the margin per customer is 0 or an order's margin)
@@ -104,7 +104,7 @@ def margin_cells(units: pd.DataFrame, outcome: str = "window_margin") -> pd.Data
     return c
 
 
-class MarginResponseModel:
+class MarginResponseModel(NutsEstimator):
     """Hierarchical model of incremental margin per segment × level (see the module doc).
 
     scikit-learn style: settings here, data in :meth:`fit`, learned values end in ``_``.
@@ -114,22 +114,8 @@ class MarginResponseModel:
                  sampler: str = "nutpie", target_accept: float | None = 0.95,
                  random_seed: int | None = 0, rhat_max: float = 1.01, ess_min: float = 400,
                  max_divergences: int = 0, ppc_max_outside: float = 0.1):
-        self.draws = draws
-        self.tune = tune
-        self.chains = chains
-        self.sampler = sampler
-        self.target_accept = target_accept
-        self.random_seed = random_seed
-        self.rhat_max = rhat_max
-        self.ess_min = ess_min
-        self.max_divergences = max_divergences
-        self.ppc_max_outside = ppc_max_outside
-
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("draws", "tune", "chains", "sampler",
-                                               "target_accept", "random_seed", "rhat_max",
-                                               "ess_min", "max_divergences",
-                                               "ppc_max_outside")}
+        super().__init__(draws, tune, chains, sampler, target_accept, random_seed, rhat_max,
+                         ess_min, max_divergences, ppc_max_outside)
 
     def fit(self, cells: pd.DataFrame,
             segment_features: pd.DataFrame | None = None) -> MarginResponseModel:

@@ -136,7 +136,30 @@ class Diagnostics:
         return not self.failures
 
 
-class DiscountResponseModel:
+#: the settings every NUTS-fitted model here takes (and its ``get_params`` returns)
+NUTS_PARAMS = ("draws", "tune", "chains", "sampler", "target_accept", "random_seed",
+               "rhat_max", "ess_min", "max_divergences", "ppc_max_outside")
+
+
+class NutsEstimator:
+    """The NUTS settings and diagnostic thresholds a model stores (scikit-learn style)."""
+
+    PARAMS: tuple[str, ...] = NUTS_PARAMS
+
+    def __init__(self, draws: int = 1000, tune: int = 1000, chains: int = 2,
+                 sampler: str = "nutpie", target_accept: float | None = None,
+                 random_seed: int | None = 0, rhat_max: float = 1.01, ess_min: float = 400,
+                 max_divergences: int = 0, ppc_max_outside: float = 0.1):
+        self.draws, self.tune, self.chains, self.sampler = draws, tune, chains, sampler
+        self.target_accept, self.random_seed = target_accept, random_seed
+        self.rhat_max, self.ess_min = rhat_max, ess_min
+        self.max_divergences, self.ppc_max_outside = max_divergences, ppc_max_outside
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in self.PARAMS}
+
+
+class DiscountResponseModel(NutsEstimator):
     """scikit-learn-style: settings here, data in :meth:`fit`, learned values end in ``_``.
 
     Parameters
@@ -165,16 +188,8 @@ class DiscountResponseModel:
                  max_divergences: int = 0, ppc_max_outside: float = 0.1,
                  priors: dict | None = None, parameterization: str = "auto",
                  centred_min_conversions: int = 500):
-        self.draws = draws
-        self.tune = tune
-        self.chains = chains
-        self.sampler = sampler
-        self.target_accept = target_accept
-        self.random_seed = random_seed
-        self.rhat_max = rhat_max
-        self.ess_min = ess_min
-        self.max_divergences = max_divergences
-        self.ppc_max_outside = ppc_max_outside
+        NutsEstimator.__init__(self, draws, tune, chains, sampler, target_accept, random_seed,
+                               rhat_max, ess_min, max_divergences, ppc_max_outside)
         self.priors = priors
         self.parameterization = parameterization
         self.centred_min_conversions = centred_min_conversions
@@ -235,12 +250,7 @@ class DiscountResponseModel:
         """The NUTS settings of this model as the shared :class:`SamplerSettings`."""
         return SamplerSettings.of(self)
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("draws", "tune", "chains", "sampler",
-                                               "target_accept", "random_seed", "rhat_max",
-                                               "ess_min", "max_divergences", "ppc_max_outside",
-                                               "priors", "parameterization",
-                                               "centred_min_conversions")}
+    PARAMS = (*NUTS_PARAMS, "priors", "parameterization", "centred_min_conversions")
 
     def _build(self, c: pd.DataFrame, segment_features: pd.DataFrame | None = None):
         """The PyMC model of checked counts ``c``, with its forms and cells.

@@ -36,14 +36,8 @@ from .features import discount_units
 from .model import coverage_against_truth, fit_discounts, score_against_truth
 
 
-@dataclass
-class DiscountCalibrationStudy(Result):
-    """Coverage and margin of the discount analysis over repeated simulated stores."""
-
-    coverage: pd.DataFrame  # store, segment, discount, mean, low_90, high_90, truth, covered
-    scores: pd.DataFrame  # store, segment, n, recommended, true_best, margins, shares
-    converged: list[bool]
-    settings: dict = field(default_factory=dict)
+class _Coverage:
+    """The share of 90% intervals covering the truth (a ``coverage.covered`` column)."""
 
     @property
     def coverage_rate(self) -> float:
@@ -53,6 +47,16 @@ class DiscountCalibrationStudy(Result):
     def coverage_se(self) -> float:
         """Binomial standard error of the coverage rate at the nominal 0.90."""
         return float(np.sqrt(0.9 * 0.1 / len(self.coverage)))
+
+
+@dataclass
+class DiscountCalibrationStudy(_Coverage, Result):
+    """Coverage and margin of the discount analysis over repeated simulated stores."""
+
+    coverage: pd.DataFrame  # store, segment, discount, mean, low_90, high_90, truth, covered
+    scores: pd.DataFrame  # store, segment, n, recommended, true_best, margins, shares
+    converged: list[bool]
+    settings: dict = field(default_factory=dict)
 
     def margin_share(self) -> pd.Series:
         """Per store: true margin of the recommendation / true-best margin, message-weighted."""
@@ -145,21 +149,13 @@ def study_discount_calibration(seeds=(1, 2, 3), scenario_name: str = "default",
 
 
 @dataclass
-class MarginCalibrationStudy(Result):
+class MarginCalibrationStudy(_Coverage, Result):
     """Coverage of incremental-margin intervals and the rule's true margin, over stores."""
 
     coverage: pd.DataFrame  # store, segment, discount, incremental_margin, low_90, high_90, truth
     rules: pd.DataFrame  # store: predicted, low, high, true, true_optimal, baseline, ...
     converged: list[bool]
     settings: dict = field(default_factory=dict)
-
-    @property
-    def coverage_rate(self) -> float:
-        return float(self.coverage.covered.mean())
-
-    @property
-    def coverage_se(self) -> float:
-        return float(np.sqrt(0.9 * 0.1 / len(self.coverage)))
 
     def summary(self) -> str:
         r = self.rules
