@@ -29,6 +29,7 @@ def test_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NB_OUT", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_NB_STUDY_STORES", "1")
     monkeypatch.setenv("WORKBENCH_NB_STUDY_CUSTOMERS", "6000")
+    monkeypatch.setenv("WORKBENCH_NB_REPLAY_CUSTOMERS", "1500")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()

@@ -120,18 +120,33 @@ def sample_nutpie(settings: SamplerSettings, target_accept: float | None = None,
     copy in nutpie's two callbacks (:func:`_plain_copy_callbacks`).  No warm-up draws
     are kept and no ``observed_data`` / ``constant_data`` groups are added.
     """
-    import numpy as np
-    import nutpie
     import pymc as pm
+
+    return sample_compiled(compile_nutpie(pm.modelcontext(model)), settings, target_accept)
+
+
+def compile_nutpie(model):
+    """The model compiled for nutpie (see :func:`sample_nutpie`).
+
+    Its ``pm.Data`` can be swapped with ``compiled.with_data(...)`` and the model
+    sampled again without compiling.
+    """
+    import nutpie
     import pytensor
 
-    model = pm.modelcontext(model)
+    with pytensor.config.change_flags(cxx=""), _plain_copy_callbacks():
+        return nutpie.compile_pymc_model(model)
+
+
+def sample_compiled(compiled, settings: SamplerSettings, target_accept: float | None = None):
+    """Sample a model from :func:`compile_nutpie` with ``settings`` (seeded as PyMC does)."""
+    import numpy as np
+    import nutpie
+
     kw = settings.pymc_kwargs(target_accept, "nutpie")
     seed = kw["random_seed"]
     # pymc.sample hands nutpie the integer seed itself (one "chain" of seeds)
     seed = int(np.random.default_rng().integers(2**30)) if seed is None else int(seed)
-    with pytensor.config.change_flags(cxx=""), _plain_copy_callbacks():
-        compiled = nutpie.compile_pymc_model(model)
     return nutpie.sample(compiled, draws=kw["draws"], tune=kw["tune"], chains=kw["chains"],
                          target_accept=kw["target_accept"], seed=seed, progress_bar=False,
                          save_warmup=False)
