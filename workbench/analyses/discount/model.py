@@ -454,7 +454,10 @@ class DiscountDecision(Result):
                              f"({r.best_level:.0%}) beats 0% with probability "
                              f"{r.prob_beats_zero:.0%} (< {self.min_prob:.0%}).")
         e, h = self.rule_effect, self.honest_effect
-        if h:
+        if e and not (self.recommendations.discount > 0).any():
+            lines.append("The rule offers no discount: it is 0% for all, so its effect "
+                         "against 0% for all is 0.")
+        elif h:
             lines.append(f"The rule against no discount for all, over {h['customers']:,.0f} "
                          f"customers: {h['total']:+,.2f} margin [{h['low']:+,.2f}, "
                          f"{h['high']:+,.2f}] ({h['ci']:.0%} interval, cross-fitted: each "
