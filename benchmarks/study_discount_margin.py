@@ -47,8 +47,7 @@ def main() -> None:
                 fit = fit_margins(discount_units(open_dataset(path)).execute(), draws=2000,
                                   tune=1000, random_seed=seed)
                 dec = fit.decide(honest=True)
-                rec = dict(zip(dec.recommendations.segment, dec.recommendations.discount,
-                               strict=True))
+                rec = dec.rule
                 rr = replay_rules(path, fit, {"recommended": rec, **uniform_rules(fit)},
                                   replications=6, n_customers=20_000)
                 print(seed, rec)

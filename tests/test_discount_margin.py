@@ -136,6 +136,21 @@ def test_a_rule_at_an_untested_level_is_refused(known):
     model = known[0]
     with pytest.raises(DiscountInputError, match="12% for segment 'flat1' was not tested"):
         rule_effect(model, {"flat1": 0.12}, pd.Series({"flat1": 10}))
+    # the decision's rule is its recommendations, segment by segment
+    dec = decide_on_margin(model)
+    assert dec.rule == dict(zip(dec.recommendations.segment,
+                                dec.recommendations.discount.astype(float), strict=True))
+
+
+def test_bad_arguments_name_what_is_wrong(known):
+    from workbench.analyses.discount import crossfit
+    from workbench.analyses.discount.replay import rule_config
+    from workbench.campaigns import CampaignConfig
+
+    with pytest.raises(DiscountInputError, match=r"missing columns \['customer_id'\]"):
+        crossfit(known[3].assign(customer_id=0).drop(columns="customer_id"))
+    with pytest.raises(ValueError, match="not 'browse_abandonment'"):
+        rule_config(CampaignConfig(), None, {}, campaign="browse_abandonment")
 
 
 def test_the_margin_truth_matches_what_randomization_measures(tmp_path):

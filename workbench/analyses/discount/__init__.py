@@ -111,8 +111,7 @@ class DiscountCalibration(ExportsDiscountRule, Analysis):
                 ctx.echo(f"discount calibration: no per-level truth in this dataset ({exc}); "
                          "re-simulate to score the decision")
         replayed = None
-        rule = dict(zip(decision.recommendations.segment, decision.recommendations.discount,
-                        strict=True))
+        rule = decision.rule
         if ctx.simulated and any(d > 0 for d in rule.values()):
             # the uniform rules beside it: notebook 02, benchmarks/study_discount_margin.py
             replayed = replay_rules(ctx.path, fit, {"recommended": rule}, replications=3,

@@ -88,8 +88,7 @@ class CartDiscount(ExportsDiscountRule, Analysis):
             return fit
         decision = fit.decide()
         replayed = None
-        rule = dict(zip(decision.recommendations.segment, decision.recommendations.discount,
-                        strict=True))
+        rule = decision.rule
         if ctx.simulated and any(d > 0 for d in rule.values()):
             replayed = replay_rules(ctx.path, fit, {"recommended": rule}, replications=3,
                                     n_customers=REPLAY_CUSTOMERS, campaign="abandoned_cart")

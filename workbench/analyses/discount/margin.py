@@ -310,7 +310,8 @@ class MarginResponseModel(NutsEstimator):
                              "prob_beats_zero": float((dr[:, j] > 0).mean()),
                              "observed": (cell["mean"] - base["mean"]) if cell is not None
                              else np.nan,
-                             "n": int(cell["n"]) if cell is not None else 0})
+                             "n": int(cell["n"]) if cell is not None else 0,
+                             "buyers": int(cell["buyers"]) if cell is not None else 0})
         return pd.DataFrame(rows)
 
 
@@ -486,6 +487,10 @@ def crossfit(units: pd.DataFrame, min_prob: float = 0.9, pool_on_features: bool 
     """
     from .features import segment_features
 
+    missing = sorted({"customer_id", "segment"} - set(units.columns))
+    if missing:
+        raise DiscountInputError(f"discount units: missing columns {missing} (the halves are "
+                                 "split by customer)")
     fold = pd.util.hash_array(units.customer_id.to_numpy()) % 2
     models = []
     for k in range(2):

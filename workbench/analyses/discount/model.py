@@ -439,6 +439,12 @@ class DiscountDecision(Result):
     #: the rule's effect predicted honestly, by cross-fitting (``margin.crossfit``)
     honest_effect: dict | None = None
 
+    @property
+    def rule(self) -> dict[str, float]:
+        """The recommendation as a rule: segment → discount fraction (0 where none)."""
+        r = self.recommendations
+        return {str(s): float(d) for s, d in zip(r.segment, r.discount, strict=True)}
+
     def summary(self) -> str:
         lines = []
         if not self.converged:

@@ -24,6 +24,9 @@ from ...segments import SegmentDiscountRule
 from ...store import load_manifest
 from .margin import MarginFit, rule_effect
 
+#: the campaigns whose config takes a segment discount rule
+CAMPAIGNS_WITH_RULES = ("seasonal", "abandoned_cart")
+
 
 def rule_config(base: CampaignConfig, fit: MarginFit, rule: dict[str, float],
                 campaign: str = "seasonal") -> CampaignConfig:
@@ -33,6 +36,9 @@ def rule_config(base: CampaignConfig, fit: MarginFit, rule: dict[str, float],
     (and a cart experiment's randomized discount levels are dropped), so the rule, or no
     discount when it offers none, is all there is.
     """
+    if campaign not in CAMPAIGNS_WITH_RULES:
+        raise ValueError(f"campaign: a discount rule applies to {CAMPAIGNS_WITH_RULES}, "
+                         f"not {campaign!r}")
     data = base.model_dump(mode="json")
     camp = data["campaigns"][campaign]
     camp["experiment_share"] = 0.0
@@ -80,6 +86,9 @@ def replay_rules(dataset, fit: MarginFit, rules: dict[str, dict[str, float]],
     experiment off, the carts reminded follow the timing policy, not the experiment's
     randomized delays, channels and holdout the effects were measured under.
     """
+    if campaign not in CAMPAIGNS_WITH_RULES:
+        raise ValueError(f"campaign: a discount rule applies to {CAMPAIGNS_WITH_RULES}, "
+                         f"not {campaign!r}")
     manifest = load_manifest(dataset)
     if "config" not in manifest:
         raise ValueError(f"{dataset}: not a simulated dataset; a rule can only be replayed "
