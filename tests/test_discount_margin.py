@@ -132,6 +132,68 @@ def test_the_decision_picks_a_clear_best_and_refuses_an_unsure_one(known):
     assert e["total"] == pytest.approx(3.0 * 5 * n["big_best15"], rel=0.1)
 
 
+def _posterior(means: dict, sd: float, n: int = 1000, draws: int = 20_000, seed=0):
+    """A margin model whose posterior is given: independent normal draws per cell."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    segs = sorted(means)
+    m = MarginResponseModel()
+    m.segments_, m.levels_ = segs, list(LEVELS)
+    m.delta_ = np.stack([[means[s][d] + sd * rng.standard_normal(draws) for d in LEVELS]
+                         for s in segs]).transpose(2, 0, 1)
+    m.cells_ = pd.DataFrame([{"segment": s, "discount": d, "mean": 1.0, "n": n, "buyers": 9}
+                             for s in segs for d in (0.0, *LEVELS)])
+    m.converged_, m.diagnostics_ = True, SimpleNamespace(failures=[])
+    return m
+
+
+def test_small_gains_in_every_segment_become_one_uniform_offer():
+    """Eight segments each +0.1 at 20% with posterior sd 0.1 (P(beats 0%) 84% each, below
+    0.9): the store's total is +0.8 n with sd 0.28 n (P 99.8%), so 20% for all is the
+    rule; a segment with a sure large gain and others losing keeps the rule by segment."""
+    from scipy import stats
+
+    small = {f"s{i}": {0.05: 0.0, 0.10: 0.02, 0.15: 0.05, 0.20: 0.1} for i in range(8)}
+    dec = decide_on_margin(_posterior(small, 0.1), min_prob=0.9)
+    assert (dec.recommendations.discount == 0.20).all()
+    assert dec.basis.startswith("20% for all")
+    p = 1 - stats.norm.cdf(0, 0.8, 0.1 * np.sqrt(8))
+    assert dec.rule_effect["prob_positive"] == pytest.approx(p, abs=0.003)
+    assert f"is {p:.0%}" in dec.basis and "The rule: 20% for all" in dec.summary()
+    assert (dec.recommendations.prob_beats_zero < 0.9).all()  # no segment on its own
+    assert not decide_on_margin(_posterior(small, 0.1), uniform=False).rule_effect["total"]
+    mixed = {"big": {0.05: 0.5, 0.10: 1.0, 0.15: 2.0, 0.20: 3.0},
+             **{f"neg{i}": dict.fromkeys(LEVELS, -0.3) for i in range(3)}}
+    dec = decide_on_margin(_posterior(mixed, 0.1), min_prob=0.9)
+    assert dec.basis is None and dec.rule == {"big": 0.2, "neg0": 0.0, "neg1": 0.0,
+                                               "neg2": 0.0}
+
+
+def test_the_tests_power_on_margin_is_the_textbook_minimum_detectable_effect():
+    """MDE = (z_0.9 + z_0.8) sd sqrt(2 / n) (Chow, Shao & Wang 2008, sec. 3.2.1): with
+    sd 6 and 5,000 per arm, 0.253; a segment's (an eighth of each arm) sqrt(8) times it."""
+    from scipy import stats
+
+    from workbench.analyses.discount import margin_power
+
+    u = _units({"a": 2500, "b": 2500}, ["a", "b"], {s: dict.fromkeys(LEVELS, 0.0)
+                                                    for s in "ab"}, sd=6.0, base=2.0)
+    mp = margin_power(u, segments=8)
+    assert mp.n_per_arm == 5000 and mp.sd == pytest.approx(6.0, rel=0.02)
+    z = stats.norm.ppf(0.9) + stats.norm.ppf(0.8)
+    assert mp.mde_rule == pytest.approx(z * mp.sd * np.sqrt(2 / 5000), rel=0.01)
+    assert mp.mde_segment == pytest.approx(mp.mde_rule * np.sqrt(8), rel=0.01)
+    # what 10% of the 0% arm's margin needs: the same formula solved for n
+    need = mp.n_for(0.1 * mp.baseline)
+    assert need == pytest.approx(2 * (z * mp.sd / (0.1 * mp.baseline)) ** 2, rel=0.01)
+    assert f"takes {need:,} customer-sends per arm" in mp.sentence()
+    with pytest.raises(DiscountInputError, match="need a 0% arm"):
+        margin_power(u[u.discount > 0])
+    with pytest.raises(DiscountInputError, match=r"missing columns \['window_margin'\]"):
+        margin_power(u.drop(columns="window_margin"))
+
+
 def test_a_rule_at_an_untested_level_is_refused(known):
     model = known[0]
     with pytest.raises(DiscountInputError, match="12% for segment 'flat1' was not tested"):

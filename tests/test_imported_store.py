@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,6 +110,21 @@ def test_the_discount_test_is_sized_at_the_stores_own_rate_and_audience(shop):
     n = sample_size_proportion(baseline, 0.2 * baseline, alpha=0.05 / 4)
     assert f"{n:,} customers per arm" in skipped.test_to_run
     assert f"{len(active):,} customers a send" in skipped.test_to_run
+    # on margin: a customer-week's margin (0 without an order), its mean and sd over
+    # every active customer x week, and the units per arm for 10% of the mean at P 0.9
+    items = read_table(shop, "order_items")
+    goods = (items.quantity * items.unit_cost.fillna(0)).groupby(items.order_id).sum()
+    m = recent.assign(w=window, margin=recent.revenue - recent.order_id.map(goods).fillna(0))
+    per = m.groupby(["w", "customer_id"]).margin.sum().to_numpy()
+    cells = np.zeros(12 * len(active))
+    cells[:len(per)] = per
+    assert aud["margin_mean"] == pytest.approx(cells.mean(), rel=1e-9)
+    assert aud["margin_sd"] == pytest.approx(cells.std(ddof=1), rel=1e-9)
+    assert aud["costs_known"]
+    from workbench.experiments import sample_size_mean
+    need = sample_size_mean(cells.std(ddof=1), 0.1 * cells.mean(), alpha=0.2)
+    assert f"is recommended 80% of the time at {need:,} customers per arm" in \
+        skipped.test_to_run
 
 
 def test_a_store_without_consent_sizes_the_discount_test_on_every_active_buyer(tmp_path):

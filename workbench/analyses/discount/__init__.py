@@ -61,6 +61,7 @@ from .model import (
     fit_discounts,
     score_against_truth,
 )
+from .power import MarginPower, margin_plan, margin_power
 from .replay import RuleReplay, replay_rules, rule_config, uniform_rules
 from .section import ANCHOR, INTRO, TITLE, discount_section
 from .study import DiscountCalibrationStudy, study_discount_calibration
@@ -130,7 +131,7 @@ class DiscountCalibration(ExportsDiscountRule, Analysis):
                    "is counted: only those who opted in can be sent the offer)")
         return (f"{DISCOUNT_TEST}. {plan.sentence('customers')}; the baseline is the "
                 f"share of active customers who buy within {aud['window_days']:g} days "
-                f"without an offer{consent}")
+                f"without an offer{consent}.{margin_plan(aud, len(plan.arms))}")
 
     def section(self, result):
         return discount_section(result.fit.model, result.decision,
@@ -162,7 +163,8 @@ __all__ = ["MESSAGE_COST", "CartDiscount", "CartDiscountOutcome", "abandoned_car
            "DiscountFit", "DiscountInputError", "DiscountResponseModel", "DiscountSection",
            "CrossFitted", "MarginFit", "MarginResponseModel", "MarginScore", "crossfit",
            "decide_on_margin", "fit_margins",
-           "margin_cells", "rule_effect", "score_margin_decision", "RuleReplay", "replay_rules",
+           "margin_cells", "MarginPower", "margin_plan", "margin_power", "rule_effect",
+           "score_margin_decision", "RuleReplay", "replay_rules",
            "rule_config", "uniform_rules",
            "UnconvergedFitError", "coverage_against_truth", "decide_discounts", "discount_counts",
            "describe_codes", "discount_section", "discount_units", "expected_margin",

@@ -74,7 +74,7 @@ def abandoned_carts(con, window_days: float = 7.0, weeks: int = 12) -> dict:
 class CartDiscount(ExportsDiscountRule, Analysis):
     """Per-segment discount of the cart reminder, on margin, from a randomized test."""
 
-    config_file, part_key = "cart_discount.json", "cart_discount"
+    config_file, part_key, unit = "cart_discount.json", "cart_discount", "cart"
     name, title, anchor, intro = "cart_discount", TITLE, ANCHOR, INTRO
     needs = {"assignments": (), "orders": (), "order_items": (), "customers": (),
              "events": ("session_id", "event_name", "ts")}

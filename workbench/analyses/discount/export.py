@@ -105,6 +105,7 @@ class ExportsDiscountRule:
 
     config_file: str = "discount.json"
     part_key: str = "discount"
+    unit: str = "customer-send"  # a unit of the experiment, in the report's sentences
 
     def fit_or_skip(self, ctx, units: pd.DataFrame, no_test: str):
         """The margin fit of an experiment's ``units``, or the :class:`Skipped` saying why not.
@@ -119,7 +120,7 @@ class ExportsDiscountRule:
             return self.skip(no_test, self.sized_test(ctx))
         try:
             # 2,000 draws: the per-level scales of ~8 segments need them for ESS > 400
-            return fit_margins(units, draws=2000, tune=1500, random_seed=0)
+            return fit_margins(units, draws=2000, tune=1500, random_seed=0, unit=self.unit)
         except DiscountInputError as exc:
             return self.skip(f"there is not enough data to fit the model yet: {exc}",
                              test_to_run="")

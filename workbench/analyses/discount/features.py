@@ -267,10 +267,15 @@ def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
     when no customer has opted in, as in a GA4 import, and all of them count);
     ``baseline``: the share of them who buy in a ``window_days`` window, averaged over
     the last ``weeks`` windows
-    — the no-discount arm's conversion rate a discount test would be measured against.
+    — the no-discount arm's conversion rate a discount test would be measured against;
+    ``margin_mean`` and ``margin_sd``: the mean and standard deviation of a customer's
+    margin in such a window (zero without an order; revenue less goods cost, where
+    ``order_items`` has any ``unit_cost`` — ``costs_known`` — else revenue) — what a test
+    on margin is sized with (:mod:`.power`).
     """
     require_tables(con, "offer audience", {
-        "orders": ("customer_id", "placed_at"), "customers": ("customer_id",)})
+        "orders": ("customer_id", "placed_at", "order_id", "revenue"),
+        "customers": ("customer_id",)})
     o, c = con.table("orders"), con.table("customers")
     last = o.placed_at.max().execute()
     start = last - pd.Timedelta(days=active_days)
@@ -284,10 +289,28 @@ def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
     n = int(active.count().execute())
     recent = o.filter(o.placed_at > last - pd.Timedelta(days=window_days * weeks)).semi_join(
         active, "customer_id")
+    costs_known = False
+    if "order_items" in con.list_tables():
+        oi = con.table("order_items")
+        if {"order_id", "quantity", "unit_cost"} <= set(oi.columns):
+            costs_known = bool(oi.unit_cost.notnull().any().execute())
+            goods = oi.group_by("order_id").aggregate(
+                goods=(_.quantity * _.unit_cost.fill_null(0.0)).sum())
+            recent = recent.left_join(goods, "order_id").select(
+                "customer_id", "placed_at", margin=_.revenue - _.goods.fill_null(0.0))
+    if "margin" not in recent.columns:
+        recent = recent.select("customer_id", "placed_at", margin=_.revenue)
     secs = window_days * 86400
     age = ((ibis.literal(last).epoch_seconds() - recent.placed_at.epoch_seconds()) // secs)
-    per = (recent.mutate(window=age.cast("int64"))
-           .group_by("window").aggregate(buyers=_.customer_id.nunique()).execute())
-    baseline = float(per.buyers.sum() / (weeks * n)) if n else float("nan")
-    return {"customers": n, "baseline": baseline, "window_days": window_days,
-            "consent_known": consent}
+    cw = (recent.mutate(window=age.cast("int64"))
+          .group_by("window", "customer_id").aggregate(m=_.margin.sum())
+          .aggregate(buyers=_.count(), s1=_.m.sum(), s2=(_.m * _.m).sum()).execute())
+    cells = weeks * n  # customer-windows, most without an order (margin 0)
+    buyers, s1, s2 = (float(cw[k].fillna(0).iloc[0]) for k in ("buyers", "s1", "s2"))
+    nan = float("nan")
+    mean = s1 / cells if cells else nan
+    sd = float(np.sqrt(max(s2 / cells - mean**2, 0.0) * cells / max(cells - 1, 1))) if cells \
+        else nan
+    return {"customers": n, "baseline": buyers / cells if cells else nan,
+            "window_days": window_days, "consent_known": consent, "margin_mean": mean,
+            "margin_sd": sd, "costs_known": costs_known}

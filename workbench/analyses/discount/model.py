@@ -438,6 +438,10 @@ class DiscountDecision(Result):
     per: str = "message"
     #: the rule's effect predicted honestly, by cross-fitting (``margin.crossfit``)
     honest_effect: dict | None = None
+    #: why the rule is what it is, where not segment by segment (``margin.decide_on_margin``)
+    basis: str | None = None
+    #: what the test could detect (``power.margin_power``): a sentence for the report
+    power: str | None = None
 
     @property
     def rule(self) -> dict[str, float]:
@@ -459,6 +463,8 @@ class DiscountDecision(Result):
                 lines.append(f"{r.segment}: no discount — the best level "
                              f"({r.best_level:.0%}) beats 0% with probability "
                              f"{r.prob_beats_zero:.0%} (< {self.min_prob:.0%}).")
+        if self.basis:
+            lines.insert(len(lines) - len(self.recommendations), f"The rule: {self.basis}.")
         e, h = self.rule_effect, self.honest_effect
         if e and not (self.recommendations.discount > 0).any():
             lines.append("The rule offers no discount: it is 0% for all, so its effect "
@@ -473,6 +479,8 @@ class DiscountDecision(Result):
                          f"customers: {e['total']:+,.2f} margin [{e['low']:+,.2f}, "
                          f"{e['high']:+,.2f}] ({e['ci']:.0%} interval, in-sample: optimistic "
                          "wherever a discount is offered).")
+        if self.power:
+            lines.append(self.power)
         return "\n".join(lines)
 
 

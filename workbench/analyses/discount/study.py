@@ -170,7 +170,24 @@ class MarginCalibrationStudy(_Coverage, Result):
                 f"{share.min():.1%}–{share.max():.1%} of the truth-optimal rule's (median "
                 f"{share.median():.1%}); its predicted effect's 95% interval covered its true "
                 f"effect in {r.covers_true.mean():.0%} of stores and the optimal rule's in "
-                f"{r.covers_optimal.mean():.0%}." + honest)
+                f"{r.covers_optimal.mean():.0%}." + honest + self._gains())
+
+    def _gains(self) -> str:
+        """The rule's true gain over 0% for all next to the best uniform rule's."""
+        r = self.rules
+        uni = sorted(c for c in r if c.startswith("true_uniform_"))
+        if not uni or not (r.true_optimal > 0).any():
+            return ""
+        best = max(uni, key=lambda c: r[c].median())
+        level = best.removeprefix("true_uniform_")
+        gain = r.true / r.true_optimal
+        return (f" Of the truth-optimal rule's gain over 0% for all, the recommended rule "
+                f"earned {gain.mean():.0%} on average (median {gain.median():.0%}; "
+                f"{(r.basis != 'by segment').sum()} stores chose a uniform rule); {level}% for "
+                f"all would have earned {(r[best] / r.true_optimal).median():.0%} (median), "
+                f"but the posterior gave it P(beats 0% for all) "
+                f"{r['p_uniform_' + level].mean():.2f} on average — gains below what each "
+                f"store's test can see.")
 
     def _repr_html_(self) -> str:
         return f"<p>{self.summary()}</p>" + self.rules.round(3).to_html(index=False)
@@ -195,7 +212,7 @@ def study_margin_calibration(seeds=tuple(range(1, 21)), scenario_name: str = "de
     from pathlib import Path
 
     from ...simulate.truth import discount_margin_truth
-    from .margin import fit_margins, score_margin_decision
+    from .margin import fit_margins, rule_effect, score_margin_decision
 
     echo = echo or (lambda *_: None)
     kw = {"draws": 2000, "tune": 1000, **(model_kwargs or {})}  # as the pipeline: ESS of tau
@@ -217,6 +234,14 @@ def study_margin_calibration(seeds=tuple(range(1, 21)), scenario_name: str = "de
                      n_offered=int((dec.recommendations.discount > 0).sum()))
             r["share_of_optimal"] = ((baseline + r["true"]) / (baseline + r["true_optimal"])
                                      if baseline + r["true_optimal"] > 0 else np.nan)
+            r["basis"] = dec.basis or "by segment"
+            # each uniform rule: its true effect and the posterior's P(it beats 0% for all)
+            w = u.segment.value_counts()
+            for d in model.levels_:
+                col = f"incremental_margin_{round(100 * d):d}"
+                r[f"true_uniform_{round(100 * d):d}"] = float(truth[col].sum())
+                r[f"p_uniform_{round(100 * d):d}"] = rule_effect(
+                    model, dict.fromkeys(model.segments_, d), w)["prob_positive"]
             rules.append(r)
             conv.append(bool(model.converged_))
             shutil.rmtree(path, ignore_errors=True)
