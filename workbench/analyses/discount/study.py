@@ -234,7 +234,7 @@ def study_margin_calibration(seeds=tuple(range(1, 21)), scenario_name: str = "de
                      n_offered=int((dec.recommendations.discount > 0).sum()))
             r["share_of_optimal"] = ((baseline + r["true"]) / (baseline + r["true_optimal"])
                                      if baseline + r["true_optimal"] > 0 else np.nan)
-            r["basis"] = dec.basis or "by segment"
+            r["basis"] = dec.basis.split(":")[0] if dec.basis else "by segment"
             # each uniform rule: its true effect and the posterior's P(it beats 0% for all)
             w = u.segment.value_counts()
             for d in model.levels_:
