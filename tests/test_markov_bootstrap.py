@@ -153,3 +153,46 @@ def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows):
         u = np.bincount(col[indptr[r]:indptr[r + 1]], minlength=n_bins)
         want += w[r] * np.outer(u, u)
     np.testing.assert_allclose(_gram(col, indptr, w, n_bins), want, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_a_run_longer_than_the_order_adds_nothing(order):
+    """A touch in the same state as the one before it (a run of one channel, order + 1
+    long) adds only a self-transition: the chain of paths with long runs has the same
+    statistics, moments and removal effects as the same journeys with every run cut to
+    ``order`` touches (built here touch by touch in Python)."""
+    rng = np.random.default_rng(order)
+    p = synthetic_paths(400, n_channels=4, seed=20 + order)
+    # stretch a third of the touches into runs of 2-5
+    reps = np.where(rng.random(p.n_touches) < 0.33, rng.integers(2, 6, p.n_touches), 1)
+    seqs = [np.repeat(p.codes[a:b], reps[a:b]) for a, b in zip(p.offsets[:-1], p.offsets[1:],
+                                                                strict=True)]
+
+    def cut(seq):
+        out, run = [], 0
+        for i, c in enumerate(seq):
+            run = run + 1 if i and c == seq[i - 1] else 1
+            if run <= order:
+                out.append(c)
+        return out
+
+    def build(seqs):
+        lengths = [len(s) for s in seqs]
+        return Paths(p.channels, np.concatenate(seqs).astype(np.int32),
+                     np.concatenate([[0], np.cumsum(lengths)]), p.conversions, p.value,
+                     p.nulls)
+
+    long_runs, cut_runs = build(seqs), build([np.array(cut(s)) for s in seqs])
+    assert long_runs.n_touches > cut_runs.n_touches
+    a, b = _Chain(long_runs, order, "prefix"), _Chain(cut_runs, order, "prefix")
+    assert a.n_states == b.n_states and a.n_pairs == b.n_pairs
+    assert len(a.inner_row) == len(b.inner_row)  # the long runs' extra touches were dropped
+    for x, y in zip(a.statistics(p.conversions, p.value, p.nulls),
+                    b.statistics(p.conversions, p.value, p.nulls), strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(a.stat_moments(p.conversions, p.value, p.nulls),
+                    b.stat_moments(p.conversions, p.value, p.nulls), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-9)
+    for x, y in zip(a.removal_effects(p.conversions, p.value, p.nulls),
+                    b.removal_effects(p.conversions, p.value, p.nulls), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)

@@ -125,26 +125,30 @@ class _Chain:
             raise ValueError(f"states must be 'prefix' or 'window', got {states!r}")
         k = int(order)
         n_ch = paths.n_channels
-        # a first-order state is the channel: its pair ids fit 32 bits (half the memory
-        # traffic over ten million touches); longer histories build 64-bit keys
-        codes = paths.codes if k == 1 and n_ch * n_ch < 2**31 else paths.codes.astype(np.int64)
-        pos = paths.touch_position if k > 1 else None  # a first-order state needs no history
+        base = n_ch + 1
+        keyspace = base**k
+        # keys (and a first-order state's pair ids) in 32 bits while they fit: half the
+        # memory traffic over ten million touches
+        wide = keyspace >= 2**31 or (k == 1 and n_ch * n_ch >= 2**31)
+        codes = paths.codes.astype(np.int64) if wide else paths.codes.astype(np.int32,
+                                                                              copy=False)
         if states == "prefix" or k == 1:
             keep = None
         else:
+            pos = paths.touch_position
             length = paths.lengths[paths.touch_row]
             keep = (pos >= k - 1) | ((length < k) & (pos == length - 1))
-        base = n_ch + 1
-        keyspace = base**k
         if k == 1:  # the channel is the state
             sid, state_hist = codes, np.arange(n_ch)[:, None]
         elif keyspace < 2**62:
             # key = sum_m (channel m touches back + 1) * base^m, 0 where the path had not begun
             key = codes + 1
+            starts, lengths = paths.offsets[:-1], paths.lengths
             for m in range(1, k):
                 back = np.zeros_like(key)
                 back[m:] = codes[:-m] + 1
-                back[pos < m] = 0
+                for i in range(m):  # the first m touches of a path have no m-th predecessor
+                    back[starts[lengths > i] + i] = 0
                 key += back * base**m
             if keep is not None:
                 key = key[keep]
@@ -157,6 +161,7 @@ class _Chain:
             state_hist = np.column_stack([(skeys // base**m) % base - 1 for m in range(k)])
         else:  # very high order: unique rows of the history matrix
             hist = np.full((paths.n_touches, k), -1, dtype=np.int64)
+            pos = paths.touch_position
             for m in range(k):
                 ok = pos >= m
                 hist[ok, m] = codes[np.flatnonzero(ok) - m]
@@ -166,6 +171,16 @@ class _Chain:
         sid = sid.ravel()
         S = len(state_hist)
         trow = paths.touch_row if keep is None else paths.touch_row[keep]
+        # a touch in the same state as the one before it (a run of one channel, k + 1
+        # long) adds only a self-transition, which no absorption probability sees, and
+        # leaves every later state as it was: dropped, the chain's statistics and their
+        # moments are the same over fewer touches (a fifth fewer at order 1 here)
+        rerun = np.flatnonzero((sid[1:] == sid[:-1]) & (trow[1:] == trow[:-1])) + 1
+        if len(rerun):
+            kept = np.ones(len(sid), dtype=bool)
+            kept[rerun] = False
+            sid, trow = sid[kept], trow[kept]
+            keep = True  # the tails come from the rows below
         self.state_hist = state_hist  # channel codes of each state, most recent first
         self.contains = np.zeros((S, n_ch), dtype=bool)
         for m in range(k):
@@ -265,7 +280,7 @@ class _Chain:
         row = np.append(self.inner_row, R - 1)
         # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
         # cross and own terms of the few entries only one cell has
-        second = _gram(col, np.concatenate([[0], self.tails + 1]), a + b, E)
+        second = _gram(col, np.concatenate([[0], self.tails + 1]), a + b, E, row)
         # cross terms: what a path's u adds against its tail's conversion, value and null
         # statistics, summed per (bin, tail state) and then placed in their columns
         key = col.astype(np.int64) * S + self.tail_state[row]
@@ -404,7 +419,8 @@ class _Chain:
         return out
 
 
-def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int,
+          row: np.ndarray | None = None) -> np.ndarray:
     """``sum_r w_r u_r u_r'`` for rows ``u_r`` given as bins ``col[indptr[r]:indptr[r + 1]]``.
 
     ``u_r`` counts the bins of row ``r`` (a bin may repeat), so the sum is
@@ -420,7 +436,8 @@ def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int) -> np.ndar
     row-by-row access misses the cache).  Returns a dense ``(n, n)`` array.
     """
     lengths = np.diff(indptr)
-    row = np.repeat(np.arange(len(lengths)), lengths)
+    if row is None:  # each entry's row (the caller may have it already)
+        row = np.repeat(np.arange(len(lengths)), lengths)
     nn = n * n
     upper = np.zeros(nn)
     order = np.argsort(lengths, kind="stable")
