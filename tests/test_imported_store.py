@@ -63,7 +63,7 @@ def test_every_analysis_runs_or_says_what_it_needs(shop):
                                         "assignments"}
     outcome = {a.name: a(ctx) for a in ANALYSES if a.name != "discount"}
     ran = {k for k, v in outcome.items() if not isinstance(v, Skipped)}
-    assert ran == {"overview", "clv"}, outcome
+    assert ran == {"overview", "clv", "recommendations"}, outcome
     reasons = {k: v.reason for k, v in outcome.items() if isinstance(v, Skipped)}
     assert "no messages" in reasons["operations"]
     assert "no events" in reasons["cart_timing"] and outcome["cart_timing"].test_to_run

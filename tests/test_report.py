@@ -184,8 +184,12 @@ def test_run_writes_discount_section_and_config(tmp_path_factory):
     store = simulate(scenario("default", n_customers=8000), seed=3)
     ds = save_simulation(store, tmp_path_factory.mktemp("run") / "ds")
     out = tmp_path_factory.mktemp("out")
+    # the discount analysis alone (the whole pipeline runs in test_cli on a small store);
     # the whole config's replay is not what this checks: a small one keeps the test short
-    written = run_all(Path(ds), out, echo=lambda s: None, replay_customers=1500)
+    from workbench.analyses import get
+
+    written = run_all(Path(ds), out, echo=lambda s: None, replay_customers=1500,
+                      analyses=(get("discount"),))
     html = written["report"].read_text()
     assert 'id="discount"' in html
     passed = "The fit passed its diagnostics" in html

@@ -19,6 +19,7 @@ from .cart_timing import CartTiming
 from .clv import CLV
 from .discount import CartDiscount, DiscountCalibration
 from .overview import Operations, Overview
+from .recommendations import Recommendations
 
 #: every analysis ``workbench run`` runs, in report order
 ANALYSES: tuple[Analysis, ...] = (
@@ -29,6 +30,7 @@ ANALYSES: tuple[Analysis, ...] = (
     CartDiscount(),
     Attribution(),
     CLV(),
+    Recommendations(),
 )
 
 

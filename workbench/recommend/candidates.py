@@ -1,0 +1,313 @@
+"""Candidate generators: who might buy what next, each scored, before re-ranking.
+
+* :class:`Popularity` — distinct buyers over the last ``days`` (90 by default): what an
+  email platform's product feed shows everyone.
+* :class:`CoPurchase` — bought in the same order ("frequently bought together").
+* :class:`BoughtNext` — bought in the customer's *next* order within ``window_days``
+  ("customers who bought X bought Y next"): sequential, so a camera leads to the lens
+  bought a week later, not to the other cameras compared in one basket.
+* :class:`ImplicitALS` — matrix factorization of the purchase matrix (implicit's ALS, Hu,
+  Koren & Volinsky 2008), where it measurably helps.
+
+The two item-to-item generators estimate, for each pair, the probability that an order
+containing ``i`` is followed (in the same basket, or in the next order) by one containing
+``j``: ``C_ij`` of the ``n_i`` orders with ``i`` were.  Raw ratios of a few orders are
+noise, so each is the posterior mean under a beta prior centred on ``j``'s share ``q_j``
+of all such orders with ``lam`` pseudo-orders (Gelman et al., *Bayesian Data Analysis*,
+3rd ed., sec. 2.4; the shrinkage of Koren 2008, KDD, eq. 2, with a popularity prior)::
+
+    p(j | i) = (C_ij + lam * q_j) / (n_i + lam)
+
+A customer's score sums these over what they bought, recent purchases weighted up
+(``0.5 ** (age / half_life_days)``): ``s_uj = sum_i w_ui p(j | i)``, which is the sparse
+product ``W C'`` plus ``q_j`` times ``c_u = sum_i w_ui lam / (n_i + lam)`` — so the
+items nobody bought after the customer's rank by popularity, and a customer with no
+history gets popularity itself.  Every generator returns each customer's top ``pool``
+items and scores (:func:`top_per_row`) with the items they may not get removed first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import Catalog, Interactions, RecommendInputError
+
+#: customers scored per sparse product (bounds memory at a few hundred MB)
+CHUNK = 65_536
+
+
+class Recommender:
+    """fit on :class:`Interactions` and a :class:`Catalog`; candidates per customer."""
+
+    name = "recommender"
+    #: the reason a pick from this generator is shown, for the export
+    reason = "recommended"
+
+    def fit(self, data: Interactions, catalog: Catalog) -> Recommender:
+        raise NotImplementedError
+
+    def scores(self, customers: np.ndarray):
+        """Customers × products scores (CSR) and each customer's weight of the prior.
+
+        The prior is the shared popularity vector ``self.prior_`` (None: no prior).
+        """
+        raise NotImplementedError
+
+    def candidates(self, customers: np.ndarray, pool: int = 50,
+                   exclude=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each customer's top ``pool`` items: ``(items, scores, from_prior)``.
+
+        Each is ``(len(customers), pool)``, padded with item -1 and score -inf.
+        ``exclude``: a customers × products CSR whose nonzeros are items the customer may
+        not get (already bought and not repeatable, out of stock, sent recently), rows in
+        the order of ``customers``.  ``from_prior`` marks items that scored through the
+        popularity prior alone (the reason "popular with our customers").
+        """
+        out_i = np.full((len(customers), pool), -1, dtype=np.int32)
+        out_s = np.full((len(customers), pool), -np.inf)
+        out_p = np.zeros((len(customers), pool), dtype=bool)
+        for a in range(0, len(customers), CHUNK):
+            rows = customers[a:a + CHUNK]
+            R, coef = self.scores(rows)
+            ex = None if exclude is None else exclude[a:a + CHUNK]
+            i, s, p = _top_with_prior(R, coef, getattr(self, "prior_", None), pool, ex)
+            out_i[a:a + CHUNK], out_s[a:a + CHUNK], out_p[a:a + CHUNK] = i, s, p
+        return out_i, out_s, out_p
+
+
+class Popularity(Recommender):
+    """Distinct buyers of each product over the last ``days`` before the data's end."""
+
+    name, reason = "popularity", "popular with our customers"
+
+    def __init__(self, days: float = 90.0):
+        self.days = days
+
+    def fit(self, data: Interactions, catalog: Catalog) -> Popularity:
+        recent = data.day > data.end - self.days
+        buyers = np.zeros(data.n_products)
+        pairs = np.unique(data.cust[recent].astype(np.int64) * data.n_products
+                          + data.prod[recent])
+        np.add.at(buyers, pairs % data.n_products, 1.0)
+        self.prior_ = buyers / max(buyers.sum(), 1.0)
+        self.n_products_ = data.n_products
+        return self
+
+    def scores(self, customers):
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((len(customers), self.n_products_)), np.ones(len(customers))
+
+
+class _ItemToItem(Recommender):
+    """``p(j | i)`` shrunk toward popularity (module doc); subclasses count the pairs."""
+
+    def __init__(self, shrinkage: float = 20.0, half_life_days: float = 90.0,
+                 neighbours: int = 100):
+        if shrinkage <= 0:
+            raise RecommendInputError(f"shrinkage must be > 0, got {shrinkage}")
+        self.shrinkage, self.half_life_days, self.neighbours = (shrinkage, half_life_days,
+                                                                neighbours)
+
+    def _pairs(self, data: Interactions, catalog: Catalog):
+        """``(C, n, q)``: pair counts, orders with ``i``, each ``j``'s share.
+
+        ``C`` is products × products (CSR); ``n_i`` the orders with ``i`` that could be
+        followed; ``q_j`` the share of the following orders with ``j``.
+        """
+        raise NotImplementedError
+
+    def fit(self, data: Interactions, catalog: Catalog) -> _ItemToItem:
+        import scipy.sparse as sp
+
+        C, n, q = self._pairs(data, catalog)
+        C = sp.csr_matrix(C)
+        # a product bought again counts only where it is bought again (consumables)
+        diag = C.diagonal() * catalog.repeatable[:C.shape[0]]
+        C.setdiag(diag)
+        C.eliminate_zeros()
+        lam = self.shrinkage
+        P = sp.diags(1.0 / (n + lam)) @ C  # the data part of p(j | i)
+        self.p_ = _keep_top(sp.csr_matrix(P), self.neighbours)
+        self.prior_ = q
+        self.prior_weight_ = lam / (n + lam)  # c_u = W @ this
+        self.data_ = data
+        self.history_ = data.history(self.half_life_days)
+        return self
+
+    def scores(self, customers):
+        W = self.history_[customers]
+        coef = W @ self.prior_weight_
+        cold = np.asarray(W.sum(axis=1)).ravel() == 0
+        coef[cold] = 1.0  # no history: popularity itself
+        return W @ self.p_, coef
+
+
+class CoPurchase(_ItemToItem):
+    """Bought in the same order: ``C_ij`` orders with both, ``n_i`` orders with ``i``."""
+
+    name, reason = "co-purchase", "often bought together with what you bought"
+
+    def _pairs(self, data, catalog):
+        B = data.baskets()
+        C = (B.T @ B).tocsr()
+        C.setdiag(0)
+        n = np.asarray(B.sum(axis=0)).ravel()
+        q = n / max(n.sum(), 1.0)
+        return C, n, q
+
+
+class BoughtNext(_ItemToItem):
+    """Bought in the customer's next order within ``window_days`` of an order with ``i``."""
+
+    name, reason = "bought next", "customers who bought what you bought bought it next"
+
+    def __init__(self, window_days: float = 60.0, shrinkage: float = 20.0,
+                 half_life_days: float = 60.0, neighbours: int = 100):
+        super().__init__(shrinkage, half_life_days, neighbours)
+        self.window_days = window_days
+
+    def _pairs(self, data, catalog):
+        B = data.baskets()
+        cust, day = data.order_customer()
+        # orders are numbered by time: a customer's next order is the next of theirs
+        by = np.lexsort((np.arange(len(cust)), cust))
+        prev, nxt = by[:-1], by[1:]
+        ok = (cust[prev] == cust[nxt]) & (day[nxt] - day[prev] <= self.window_days)
+        prev, nxt = prev[ok], nxt[ok]
+        Bp, Bn = B[prev], B[nxt]
+        C = (Bp.T @ Bn).tocsr()
+        n = np.asarray(Bp.sum(axis=0)).ravel()
+        followed = np.asarray(Bn.sum(axis=0)).ravel()
+        q = followed / max(followed.sum(), 1.0)
+        return C, n, q
+
+
+class ImplicitALS(Recommender):
+    """Alternating least squares on the purchase matrix (the ``implicit`` package).
+
+    Confidence ``1 + alpha * r_ui`` on purchases (Hu, Koren & Volinsky 2008, ICDM, eq. 1
+    and sec. 4); scores are the factor products ``x_u' y_i``.
+    """
+
+    name, reason = "implicit ALS", "picked for you"
+
+    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 20.0,
+                 iterations: int = 15, random_state: int = 0):
+        self.factors, self.regularization, self.alpha = factors, regularization, alpha
+        self.iterations, self.random_state = iterations, random_state
+
+    def fit(self, data: Interactions, catalog: Catalog) -> ImplicitALS:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        user_items = data.history(None).astype(np.float32)
+        with threadpool_limits(1, "blas"):  # implicit's own threads; BLAS's would fight them
+            model = AlternatingLeastSquares(factors=self.factors,
+                                            regularization=self.regularization,
+                                            alpha=self.alpha, iterations=self.iterations,
+                                            random_state=self.random_state)
+            model.fit(user_items, show_progress=False)
+        self.users_, self.items_ = model.user_factors, model.item_factors
+        return self
+
+    def candidates(self, customers, pool=50, exclude=None):
+        out_i = np.full((len(customers), pool), -1, dtype=np.int32)
+        out_s = np.full((len(customers), pool), -np.inf)
+        for a in range(0, len(customers), 8192):
+            rows = customers[a:a + 8192]
+            s = self.users_[rows] @ self.items_.T
+            if exclude is not None:
+                ex = exclude[a:a + 8192].tocoo()
+                s[ex.row, ex.col] = -np.inf
+            top = np.argpartition(-s, min(pool, s.shape[1] - 1), axis=1)[:, :pool]
+            ts = np.take_along_axis(s, top, axis=1)
+            o = np.argsort(-ts, axis=1)
+            out_i[a:a + 8192, :top.shape[1]] = np.take_along_axis(top, o, axis=1)
+            out_s[a:a + 8192, :top.shape[1]] = np.take_along_axis(ts, o, axis=1)
+        out_i[~np.isfinite(out_s)] = -1
+        return out_i, out_s, np.zeros(out_i.shape, dtype=bool)
+
+
+def _keep_top(P, k: int):
+    """Each row's ``k`` largest entries (CSR): a neighbourhood, as item-to-item systems keep."""
+    import scipy.sparse as sp
+
+    lengths = np.diff(P.indptr)
+    if k is None or (lengths <= k).all():
+        return P
+    row = np.repeat(np.arange(P.shape[0]), lengths)
+    o = np.lexsort((-P.data, row))
+    rank = np.arange(len(o)) - P.indptr[row[o]]
+    keep = o[rank < k]
+    return sp.csr_matrix((P.data[keep], (row[keep], P.indices[keep])), shape=P.shape)
+
+
+def _top_with_prior(R, coef, prior, pool: int, exclude):
+    """Per row: the top ``pool`` of ``R_uj + coef_u prior_j`` over all items, exactly.
+
+    Items outside the row's nonzeros score ``coef_u prior_j``, which ranks them by the
+    prior alone; so only the ``pool`` most popular items the row may get can enter its
+    top.  Two ranked blocks, merged: the row's scored items, and the most popular
+    (``pool`` plus the row's exclusions, never fewer than it needs) as a dense block.
+    """
+    import scipy.sparse as sp
+
+    n, m = R.shape
+    R = sp.csr_matrix(R)
+    ex = None if exclude is None or not exclude.nnz else sp.csr_matrix(exclude)
+    row = np.repeat(np.arange(n), np.diff(R.indptr))
+    col, val = R.indices, R.data.astype(float)
+    if prior is not None:
+        val = val + coef[row] * prior[col]
+    if ex is not None:
+        keep = ~np.isin(row.astype(np.int64) * m + col,
+                        np.repeat(np.arange(n), np.diff(ex.indptr)).astype(np.int64) * m
+                        + ex.indices)
+        row, col, val = row[keep], col[keep], val[keep]
+    items, scores = _rank_rows(row, col, val, n, pool)
+    flags = np.zeros((n, pool), dtype=bool)
+    if prior is None:
+        return items, scores, flags
+    # the popular block: excluded and already-scored items taken out, ranked by prior
+    e_max = 0 if ex is None else int(np.diff(ex.indptr).max(initial=0))
+    top = np.argsort(-prior, kind="stable")[:min(pool + e_max, m)]
+    top = top[prior[top] > 0]
+    b_items = np.full((n, pool), -1, dtype=np.int32)
+    b_scores = np.full((n, pool), -np.inf)
+    step = max(1, 20_000_000 // max(len(top), 1))
+    for a in range(0, n, step):
+        rows = np.arange(a, min(n, a + step))
+        block = coef[rows, None] * prior[top][None, :]
+        taken = R[rows][:, top]
+        if ex is not None:
+            taken = taken + ex[rows][:, top]
+        t = taken.tocoo()
+        block[t.row, t.col] = -np.inf
+        j = np.argsort(-block, axis=1, kind="stable")[:, :pool]
+        s_ = np.take_along_axis(block, j, axis=1)
+        w = j.shape[1]
+        b_items[rows, :w] = np.where(np.isfinite(s_), top[j], -1)
+        b_scores[rows, :w] = s_
+    both_i = np.concatenate([items, b_items], axis=1)
+    both_s = np.concatenate([scores, b_scores], axis=1)
+    both_f = np.concatenate([flags, np.ones((n, pool), dtype=bool)], axis=1)
+    o = np.argsort(-both_s, axis=1, kind="stable")[:, :pool]
+    out_i = np.take_along_axis(both_i, o, axis=1)
+    out_s = np.take_along_axis(both_s, o, axis=1)
+    out_f = np.take_along_axis(both_f, o, axis=1) & (out_i >= 0)
+    return out_i, out_s, out_f
+
+
+def _rank_rows(row: np.ndarray, col: np.ndarray, val: np.ndarray, n: int, pool: int):
+    """Per row, its ``pool`` highest entries (items, scores), padded with -1 and -inf."""
+    o = np.lexsort((-val, row))
+    row, col, val = row[o], col[o], val[o]
+    starts = np.searchsorted(row, np.arange(n))
+    rank = np.arange(len(row)) - starts[row]
+    sel = rank < pool
+    items = np.full((n, pool), -1, dtype=np.int32)
+    scores = np.full((n, pool), -np.inf)
+    items[row[sel], rank[sel]] = col[sel]
+    scores[row[sel], rank[sel]] = val[sel]
+    return items, scores
