@@ -51,6 +51,13 @@ def test_runs_headless(path, tmp_path, monkeypatch):
         assert {"historic_clv", "predicted_clv", "churn_probability",
                 "expected_date_of_next_order"} <= set(sc.columns)
         assert (tmp_path / "clv.html").stat().st_size > 100_000
+    if path.name.startswith("05_"):
+        import pandas as pd
+
+        recs = pd.read_csv(tmp_path / "recommendations.csv")
+        assert {"customer_id", "rank", "product_id", "reason", "framing"} <= set(recs.columns)
+        assert recs.groupby("customer_id").size().max() <= 4
+        assert (tmp_path / "recommendations.html").stat().st_size > 100_000
     if path.name.startswith("02_"):
         cfg = json.loads((tmp_path / "discount.json").read_text())
         assert cfg["discount"]["segments"] and "data_hash" in cfg["discount"]["fit"]

@@ -46,8 +46,8 @@ _GROUPS = {
     "workbench.attribution": ["AttributionInputError", "attribute", "compare",
                               "paths_from_journeys", "read_paths"],
     "workbench.recommend": ["BoughtNext", "CoPurchase", "Popularity", "ImplicitALS",
-                            "RecommendInputError", "Rerank", "evaluate", "recommend",
-                            "complements"],
+                            "RecommendInputError", "Rerank", "evaluate", "customer_lists",
+                            "complements", "sweep"],
     # the analyses: protocol, registry and each decision's entry points
     "workbench.analyses": ["ANALYSES", "Analysis", "Context", "Skipped"],
     "workbench.analyses.overview": ["Overview", "Operations", "StoreOverview",
@@ -60,7 +60,8 @@ _GROUPS = {
     "workbench.analyses.attribution": ["Attribution", "analyze_attribution", "journeys_frame",
                                        "window_sweep"],
     "workbench.analyses.clv": ["CLV", "analyze_clv", "rfm_summary", "cohort_triangles"],
-    "workbench.analyses.recommendations": ["Recommendations", "analyze_recommendations"],
+    "workbench.analyses.recommendations": ["GENERATORS", "Recommendations",
+                                           "analyze_recommendations", "store_inputs"],
     # decisions into configs, and the closed loop
     "workbench.campaigns": ["CampaignConfig", "ConfigError", "diff_configs",
                             "load_campaign_config", "with_recommendations", "with_settings"],

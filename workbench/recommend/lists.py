@@ -1,6 +1,6 @@
 """Per-customer product lists with the reason each product is there.
 
-:func:`recommend` runs a fitted generator, the exclusions and the re-ranking, and says
+:func:`customer_lists` runs a fitted generator, the exclusions and the re-ranking, and says
 why each pick is shown: the purchase it follows ("bought next after p12": the
 customer's product that contributes most to the pick's score), a higher-margin pick,
 or popularity.  The framing follows the relationship, as the brief asks: a customer
@@ -23,7 +23,7 @@ from .rerank import Rerank
 RETURNING_ORDERS = 2
 
 
-def recommend(model: Recommender, data: Interactions, catalog: Catalog,
+def customer_lists(model: Recommender, data: Interactions, catalog: Catalog,
               rerank: Rerank, customers: np.ndarray | None = None, pool: int = 50,
               sent=None) -> pd.DataFrame:
     """Each customer's list, one row per pick, with its reason and framing.

@@ -202,3 +202,20 @@ def _high_share(picks: np.ndarray, catalog: Catalog) -> float:
     hi = (picks >= 0) & (catalog.margin[np.maximum(picks, 0)] >= cut)
     has = (picks >= 0).any(axis=1)
     return float(hi.any(axis=1)[has].mean()) if has.any() else float("nan")
+
+
+def sweep(generator, data: Interactions, catalog: Catalog, settings: list[dict],
+          k: int = 4, horizon_days: float = 30.0) -> Evaluation:
+    """One generator under several re-ranking settings, on the same split: the trade-off.
+
+    ``generator`` is a :class:`.candidates.Recommender` class (refitted per setting, so
+    the settings do not share state); ``settings`` are :class:`.rerank.Rerank` keyword
+    dicts, each a row labelled by its weights (the first row is the baseline).
+    """
+    if not settings:
+        raise RecommendInputError("sweep: no settings")
+    labels = [", ".join(f"{k_}={v:g}" for k_, v in s.items()) or "relevance only"
+              for s in settings]
+    models = {lab: generator() for lab in labels}
+    reranks = {lab: Rerank(k=k, **s) for lab, s in zip(labels, settings, strict=True)}
+    return evaluate(models, data, catalog, k=k, horizon_days=horizon_days, rerank=reranks)

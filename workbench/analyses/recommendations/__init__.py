@@ -25,8 +25,8 @@ from ...recommend import (
     Popularity,
     RecommendInputError,
     Rerank,
+    customer_lists,
     evaluate,
-    recommend,
 )
 from ...report import Kpi, Section
 from ...results import Result
@@ -103,7 +103,7 @@ def analyze_recommendations(con, channel: str = "email", k: int | None = None,
     customers = np.unique(data.cust)
     sent = _sent_matrix(recent_sends(con, sent_days, as_of), data, catalog, customers)
     final = rr if chosen != first else Rerank(k=k, diversity=0, margin=0, min_high_margin=0)
-    lists = recommend(model, data, catalog, _with_k(final, k), customers, sent=sent)
+    lists = customer_lists(model, data, catalog, _with_k(final, k), customers, sent=sent)
     settings = {"channel": channel, "k": k, "horizon_days": horizon_days,
                 "weights": {"relevance": rr.relevance, "diversity": rr.diversity,
                             "margin": rr.margin}, "min_high_margin": rr.min_high_margin,
