@@ -103,7 +103,7 @@ class _ItemToItem(Recommender):
     """``p(j | i)`` shrunk toward popularity (module doc); subclasses count the pairs."""
 
     def __init__(self, shrinkage: float = 20.0, half_life_days: float = 90.0,
-                 neighbours: int = 100):
+                 neighbours: int = 30):
         if shrinkage <= 0:
             raise RecommendInputError(f"shrinkage must be > 0, got {shrinkage}")
         self.shrinkage, self.half_life_days, self.neighbours = (shrinkage, half_life_days,
@@ -163,7 +163,7 @@ class BoughtNext(_ItemToItem):
     name, reason = "bought next", "customers who bought what you bought bought it next"
 
     def __init__(self, window_days: float = 60.0, shrinkage: float = 20.0,
-                 half_life_days: float = 60.0, neighbours: int = 100):
+                 half_life_days: float = 60.0, neighbours: int = 30):
         super().__init__(shrinkage, half_life_days, neighbours)
         self.window_days = window_days
 
@@ -250,22 +250,19 @@ def _top_with_prior(R, coef, prior, pool: int, exclude):
     prior alone; so only the ``pool`` most popular items the row may get can enter its
     top.  Two ranked blocks, merged: the row's scored items, and the most popular
     (``pool`` plus the row's exclusions, never fewer than it needs) as a dense block.
+    Every step is a pass over the nonzeros or a partial sort of ``pool`` per row.
     """
     import scipy.sparse as sp
 
     n, m = R.shape
-    R = sp.csr_matrix(R)
+    R = sp.csr_matrix(R, dtype=float)
     ex = None if exclude is None or not exclude.nnz else sp.csr_matrix(exclude)
+    if ex is not None:  # excluded entries out of the scored ones (elementwise, sorted rows)
+        R = (R - R.multiply(ex > 0)).tocsr()
+        R.eliminate_zeros()
     row = np.repeat(np.arange(n), np.diff(R.indptr))
-    col, val = R.indices, R.data.astype(float)
-    if prior is not None:
-        val = val + coef[row] * prior[col]
-    if ex is not None:
-        keep = ~np.isin(row.astype(np.int64) * m + col,
-                        np.repeat(np.arange(n), np.diff(ex.indptr)).astype(np.int64) * m
-                        + ex.indices)
-        row, col, val = row[keep], col[keep], val[keep]
-    items, scores = _rank_rows(row, col, val, n, pool)
+    val = R.data if prior is None else R.data + coef[row] * prior[R.indices]
+    items, scores = _rank_rows(R.indptr, R.indices, val, n, pool)
     flags = np.zeros((n, pool), dtype=bool)
     if prior is None:
         return items, scores, flags
@@ -273,25 +270,21 @@ def _top_with_prior(R, coef, prior, pool: int, exclude):
     e_max = 0 if ex is None else int(np.diff(ex.indptr).max(initial=0))
     top = np.argsort(-prior, kind="stable")[:min(pool + e_max, m)]
     top = top[prior[top] > 0]
-    b_items = np.full((n, pool), -1, dtype=np.int32)
-    b_scores = np.full((n, pool), -np.inf)
-    step = max(1, 20_000_000 // max(len(top), 1))
-    for a in range(0, n, step):
-        rows = np.arange(a, min(n, a + step))
-        block = coef[rows, None] * prior[top][None, :]
-        taken = R[rows][:, top]
-        if ex is not None:
-            taken = taken + ex[rows][:, top]
-        t = taken.tocoo()
-        block[t.row, t.col] = -np.inf
-        j = np.argsort(-block, axis=1, kind="stable")[:, :pool]
-        s_ = np.take_along_axis(block, j, axis=1)
-        w = j.shape[1]
-        b_items[rows, :w] = np.where(np.isfinite(s_), top[j], -1)
-        b_scores[rows, :w] = s_
+    slot = np.full(m, -1)
+    slot[top] = np.arange(len(top))
+    block = coef[:, None] * prior[top][None, :]
+    for M in (R, ex):
+        if M is None:
+            continue
+        r = np.repeat(np.arange(n), np.diff(M.indptr))
+        at = slot[M.indices]
+        hit = at >= 0
+        block[r[hit], at[hit]] = -np.inf
+    b_items, b_scores = _top_dense(block, pool)
+    b_items = np.where(b_items >= 0, top[np.maximum(b_items, 0)], -1)
     both_i = np.concatenate([items, b_items], axis=1)
     both_s = np.concatenate([scores, b_scores], axis=1)
-    both_f = np.concatenate([flags, np.ones((n, pool), dtype=bool)], axis=1)
+    both_f = np.concatenate([flags, np.ones(b_items.shape, dtype=bool)], axis=1)
     o = np.argsort(-both_s, axis=1, kind="stable")[:, :pool]
     out_i = np.take_along_axis(both_i, o, axis=1)
     out_s = np.take_along_axis(both_s, o, axis=1)
@@ -299,15 +292,51 @@ def _top_with_prior(R, coef, prior, pool: int, exclude):
     return out_i, out_s, out_f
 
 
-def _rank_rows(row: np.ndarray, col: np.ndarray, val: np.ndarray, n: int, pool: int):
-    """Per row, its ``pool`` highest entries (items, scores), padded with -1 and -inf."""
-    o = np.lexsort((-val, row))
-    row, col, val = row[o], col[o], val[o]
-    starts = np.searchsorted(row, np.arange(n))
-    rank = np.arange(len(row)) - starts[row]
-    sel = rank < pool
+def _top_dense(block: np.ndarray, pool: int):
+    """Per row of a dense block: its ``pool`` largest (column, value), best first.
+
+    Padded with column -1 and value -inf (where the row has fewer finite entries).
+    """
+    n, w = block.shape
+    items = np.full((n, pool), -1, dtype=np.int64)
+    scores = np.full((n, pool), -np.inf)
+    if w == 0:
+        return items, scores
+    p = min(pool, w)
+    j = (np.argpartition(-block, p - 1, axis=1)[:, :p] if w > p
+         else np.broadcast_to(np.arange(w), (n, w)).copy())
+    v = np.take_along_axis(block, j, axis=1)
+    o = np.argsort(-v, axis=1, kind="stable")
+    j, v = np.take_along_axis(j, o, axis=1), np.take_along_axis(v, o, axis=1)
+    items[:, :p] = np.where(np.isfinite(v), j, -1)
+    scores[:, :p] = v
+    return items, scores
+
+
+def _rank_rows(indptr: np.ndarray, col: np.ndarray, val: np.ndarray, n: int, pool: int):
+    """Per CSR row, its ``pool`` highest entries (items, scores), best first.
+
+    The rows are laid out as a padded dense block (rows longer than ``pool`` only) so
+    each takes one partial sort; padded with -1 and -inf.
+    """
+    lengths = np.diff(indptr)
     items = np.full((n, pool), -1, dtype=np.int32)
     scores = np.full((n, pool), -np.inf)
-    items[row[sel], rank[sel]] = col[sel]
-    scores[row[sel], rank[sel]] = val[sel]
+    if not len(col):
+        return items, scores
+    width = int(lengths.max())
+    step = max(1, 16_000_000 // max(width, 1))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        lo, hi = indptr[a], indptr[b]
+        r = np.repeat(np.arange(b - a), lengths[a:b])
+        pos = np.arange(lo, hi) - indptr[a:b][r]
+        block = np.full((b - a, width), -np.inf)
+        block[r, pos] = val[lo:hi]
+        j, v = _top_dense(block, pool)
+        cols = np.full((b - a, width), -1, dtype=np.int64)
+        cols[r, pos] = col[lo:hi]
+        ok = j >= 0
+        items[a:b] = np.where(ok, np.take_along_axis(cols, np.maximum(j, 0), axis=1), -1)
+        scores[a:b] = v
     return items, scores

@@ -24,6 +24,8 @@ from .data import Catalog, RecommendInputError
 
 #: products per message: email shows 3-4, SMS one (two at most), the site a row of four
 SLOTS = {"email": 4, "sms": 1, "site": 4}
+#: lists re-ranked at a time
+CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ class Rerank:
         Product codes (-1 where the pool ran out), and whether each pick was put in by
         the high-margin constraint.
         """
+        if len(items) > CHUNK:  # the step arrays are (n, pool) floats: bounded per chunk
+            parts = [self.select(items[a:a + CHUNK], scores[a:a + CHUNK], catalog)
+                     for a in range(0, len(items), CHUNK)]
+            return (np.concatenate([p[0] for p in parts]),
+                    np.concatenate([p[1] for p in parts]))
         n, pool = items.shape
         k = min(self.k, pool)
         valid = items >= 0
