@@ -75,6 +75,59 @@ def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_
     return at
 
 
+def _categorical_rows_src(cum_probs, rows, u):  # pragma: no cover - compiled by numba
+    # categorical(cum_probs[rows], u) without gathering the rows' CDFs first
+    k = cum_probs.shape[1]
+    out = np.empty(rows.shape[0], dtype=np.int64)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        c = 0
+        for j in range(k):
+            if cum_probs[r, j] < u[i]:
+                c += 1
+        out[i] = min(c, k - 1)
+    return out
+
+
+def _string_take_src(name_bytes, name_offsets, codes, valid, out_offsets,
+                     out_data):  # pragma: no cover - compiled by numba
+    # Arrow string buffers of names[codes] (empty where not valid): offsets, data
+    at = 0
+    for i in range(codes.shape[0]):
+        out_offsets[i] = at
+        if valid[i]:
+            c = codes[i]
+            for b in range(name_offsets[c], name_offsets[c + 1]):
+                out_data[at] = name_bytes[b]
+                at += 1
+    out_offsets[codes.shape[0]] = at
+
+
+def _micros_src(t, t0_us, us_per_day, out, finite):  # pragma: no cover - compiled by numba
+    # microseconds since the epoch of the finite times ``t`` (0 and not finite elsewhere)
+    for i in range(t.shape[0]):
+        x = t[i]
+        if np.isfinite(x):
+            out[i] = t0_us + np.int64(np.rint(x * us_per_day))
+            finite[i] = True
+        else:
+            out[i] = 0
+            finite[i] = False
+
+
+def _count_shared_src(keys, scratch):  # pragma: no cover - compiled by numba
+    # whether each row's key is also another row's (``scratch`` zeroed, left zeroed)
+    n = keys.shape[0]
+    for i in range(n):
+        scratch[keys[i]] += 1
+    shared = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        shared[i] = scratch[keys[i]] > 1
+    for i in range(n):
+        scratch[keys[i]] = 0
+    return shared
+
+
 @functools.cache
 def compiled():
     """The numba versions of the loops (cached on disk), or None without numba."""
@@ -83,4 +136,8 @@ def compiled():
     except ImportError:  # pragma: no cover - numba comes with PyTensor
         return None
     jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-    return {"session_events": jit(_session_events_src)}
+    return {"session_events": jit(_session_events_src),
+            "categorical_rows": jit(_categorical_rows_src),
+            "string_take": jit(_string_take_src),
+            "micros": jit(_micros_src),
+            "count_shared": jit(_count_shared_src)}

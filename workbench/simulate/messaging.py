@@ -301,7 +301,7 @@ class Messaging:
         if nr.any():
             kk = combine(m["key"][row[nr]], slot[nr])
             cust = m["cust"][row[nr]]
-            cat = categorical(self.world.customers.affinity_cum[cust], self.ku(U_PRODUCTS, kk))
+            cat = categorical(self.world.customers.affinity_cum, self.ku(U_PRODUCTS, kk), rows=cust)
             camp_nr, ref_nr = camp[row[nr]], m["ref"][row[nr]]
             for c, rows in self._by_campaign(camp_nr):
                 focus = c.focus_category(ref_nr[rows])
@@ -414,11 +414,12 @@ class Messaging:
                 allp = self.message_products.v
                 first = allp[np.minimum(products[0], allp.size - 1)]
                 cat = np.where(products[1] > 0, w_.catalog.product_category[first],
-                               categorical(w_.customers.affinity_cum[cust],
-                                           self.ku(U_CLICK_CATEGORY, combine(cust, mids))))
+                               categorical(w_.customers.affinity_cum,
+                                           self.ku(U_CLICK_CATEGORY, combine(cust, mids)),
+                                           rows=cust))
             else:
-                cat = categorical(w_.customers.affinity_cum[cust],
-                                  self.ku(U_CLICK_CATEGORY, combine(cust, mids)))
+                cat = categorical(w_.customers.affinity_cum,
+                                  self.ku(U_CLICK_CATEGORY, combine(cust, mids)), rows=cust)
             basket = np.full(cust.size, -1)
         else:
             cat = w_.baskets.first_category(basket)
@@ -452,7 +453,7 @@ class Messaging:
             start, k = products
             allp = self.message_products.v
             has = k > 0
-            cat = categorical(w_.customers.affinity_cum[cust], ku(U_BASKET, key))
+            cat = categorical(w_.customers.affinity_cum, ku(U_BASKET, key), rows=cust)
             pick = start + np.minimum((ku(U_BASKET + 1, key) * np.maximum(k, 1)).astype(
                 int), np.maximum(k - 1, 0))
             cat = np.where(has, w_.catalog.product_category[allp[np.minimum(pick,

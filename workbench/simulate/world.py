@@ -137,7 +137,7 @@ class Customers:
         self.spend_nu = rng.gamma(gg.q, 1.0 / gam)
         seg_cum = np.cumsum(np.array([a.price_segment_probs for a in channels]), axis=1)
         seg_cum /= seg_cum[:, -1:]
-        self.price_segment = categorical(seg_cum[acq], rng.random(N))
+        self.price_segment = categorical(seg_cum, rng.random(N), rows=acq)
         sd = cfg.response.responsiveness_log_sd
         # logit offsets per channel (rows in CHANNELS order)
         self.responsiveness = rng.normal(0.0, sd, (len(CHANNELS), N))
@@ -204,12 +204,11 @@ class Baskets:
             z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / self.spend_nu[cust])
         basket_of = np.repeat(np.arange(n), n_items)
         slot = np.arange(basket_of.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
-        uu = u[basket_of]
         cat = primary_cat[basket_of].copy()
         extra = slot > 0
         col = np.minimum(1 + slot, 4)
-        u_cat = uu[np.arange(uu.shape[0]), 1 + col]
-        cat[extra] = categorical(self.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
+        u_cat = u[basket_of, 1 + col]
+        cat[extra] = categorical(self.affinity_cum, u_cat[extra], rows=cust[basket_of[extra]])
         target = (z / n_items)[basket_of]
         # the product whose price is nearest the per-item target, in the units that bring
         # the line closest to it: order value follows the Gamma-Gamma draw up to the
@@ -328,7 +327,7 @@ class World:
 
         # --- purchase occasions
         n_occ = occ_c.size
-        occ_cat = categorical(cus.affinity_cum[occ_c], rng.random(n_occ))
+        occ_cat = categorical(cus.affinity_cum, rng.random(n_occ), rows=occ_c)
         u = rng.random((n_occ, BASKET_UNIFORMS))
         z = rng.gamma(cfg.gamma_gamma.p, 1.0 / cus.spend_nu[occ_c])
         occ_basket = self.baskets.make(occ_c, occ_cat, u, z)
@@ -348,7 +347,7 @@ class World:
 
         # --- browse occasions
         n_br = br_c.size
-        br_cat = categorical(cus.affinity_cum[br_c], rng.random(n_br))
+        br_cat = categorical(cus.affinity_cum, rng.random(n_br), rows=br_c)
         br_views = 1 + rng.poisson(tr.mean_extra_views, n_br)
         cp = np.array([cfg.carts.browse_cart_prob[p] for p in PURCHASE_TYPES])[cat_type[br_cat]]
         br_cart = rng.random(n_br) < cp
