@@ -104,24 +104,19 @@ def categorical(cum_probs: np.ndarray, u: np.ndarray,
 def labels(names, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     """Arrow strings ``names[codes]`` (null where ``null``), without Python string objects."""
     k = kernels.compiled()
-    if k is not None:  # one compiled pass writing the string buffers (an Arrow take is slower)
+    if k is not None:  # one compiled loop writing the string buffers (an Arrow take is slower)
         encoded = [str(x).encode() for x in names]
-        name_offsets = np.r_[0, np.cumsum([len(b) for b in encoded])].astype(np.int64)
-        codes = np.asarray(codes)
-        valid = np.ones(codes.size, bool) if null is None else ~np.asarray(null, bool)
-        if codes.size:
-            codes = np.where(valid, codes, 0)
-        size = int(np.diff(name_offsets)[codes[valid]].sum()) if codes.size else 0
-        if size < np.iinfo(np.int32).max:
-            offsets = np.empty(codes.size + 1, dtype=np.int32)
-            data = np.empty(size, dtype=np.uint8)
-            k["string_take"](np.frombuffer(b"".join(encoded), dtype=np.uint8), name_offsets,
-                             codes, valid, offsets, data)
-            bitmap = None if null is None else pa.py_buffer(np.packbits(valid,
+        buffers = k["string_take"](
+            np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            np.r_[0, np.cumsum([len(b) for b in encoded], dtype=np.int64)].astype(np.int64),
+            np.asarray(codes), np.zeros(0, bool) if null is None else np.asarray(null, bool))
+        if buffers is not None:
+            offsets, data = buffers
+            bitmap = None if null is None else pa.py_buffer(np.packbits(~np.asarray(null, bool),
                                                                         bitorder="little"))
-            return pa.Array.from_buffers(pa.string(), codes.size, [
+            return pa.Array.from_buffers(pa.string(), offsets.size - 1, [
                 bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
-                null_count=-1 if null is not None else 0)
+                null_count=0 if null is None else -1)
     if null is not None:
         codes = np.where(null, 0, codes)
     return pa.array(list(names), pa.string()).take(pa.array(codes, mask=null))

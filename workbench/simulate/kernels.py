@@ -89,18 +89,29 @@ def _categorical_rows_src(cum_probs, rows, u):  # pragma: no cover - compiled by
     return out
 
 
-def _string_take_src(name_bytes, name_offsets, codes, valid, out_offsets,
-                     out_data):  # pragma: no cover - compiled by numba
-    # Arrow string buffers of names[codes] (empty where not valid): offsets, data
+def _string_take_src(name_bytes, name_offsets, codes, null):  # pragma: no cover - compiled
+    # Arrow string buffers (int32 offsets, data) of names[codes], empty where ``null``
+    # (``null`` empty: no nulls); None if the data would pass int32 offsets
+    n = codes.shape[0]
+    any_null = null.shape[0] > 0
+    size = 0
+    for i in range(n):
+        if not (any_null and null[i]):
+            size += name_offsets[codes[i] + 1] - name_offsets[codes[i]]
+    if size > 2**31 - 1:
+        return None
+    offsets = np.empty(n + 1, dtype=np.int32)
+    data = np.empty(size, dtype=np.uint8)
     at = 0
-    for i in range(codes.shape[0]):
-        out_offsets[i] = at
-        if valid[i]:
+    for i in range(n):
+        offsets[i] = at
+        if not (any_null and null[i]):
             c = codes[i]
             for b in range(name_offsets[c], name_offsets[c + 1]):
-                out_data[at] = name_bytes[b]
+                data[at] = name_bytes[b]
                 at += 1
-    out_offsets[codes.shape[0]] = at
+    offsets[n] = at
+    return offsets, data
 
 
 def _micros_src(t, t0_us, us_per_day, out, finite):  # pragma: no cover - compiled by numba

@@ -96,15 +96,22 @@ class Messaging:
         self.messages = ColumnBatches(MESSAGE_COLUMNS)
         self.message_products = GrowingArray(np.int64)
         self.unsubscribed_at = np.full((n_ch, N), np.inf)
-        self.sent_by_day = np.zeros((n_ch, N, CAP_WINDOW_DAYS), dtype=np.int16)
+        # messages per (channel, customer) in the cap window, and the flat (channel,
+        # customer) index of each send of the window's days, to take back when it leaves
+        self.sent_in_window = np.zeros((n_ch, N), dtype=np.int32)
+        self._sent_on_day = [np.zeros(0, dtype=np.int64)] * CAP_WINDOW_DAYS
         self._rank_scratch = np.zeros(N * CHANNEL_KEY_STRIDE, dtype=np.int32)  # group_rank's
+        # each (customer, channel) group's first unsubscribe in a batch (inf: none)
+        self._unsub_scratch = np.full(N * CHANNEL_KEY_STRIDE, np.inf)
         self.caps = np.array([getattr(caps, f"{c}_per_week") for c in CHANNELS])
         # per-campaign holdout: customers who never get that campaign's messages
         self.holdout_share = np.array([c.holdout_share for c in campaigns])
 
     def new_day(self, day: int) -> None:
         """Forget the sends of the day that leaves the cap window."""
-        self.sent_by_day[:, :, day % CAP_WINDOW_DAYS] = 0
+        slot = day % CAP_WINDOW_DAYS
+        np.subtract.at(self.sent_in_window.reshape(-1), self._sent_on_day[slot], 1)
+        self._sent_on_day[slot] = np.zeros(0, dtype=np.int64)
 
     def reachable(self, ch, cust, t):
         """Opted in to channel ``ch``, not unsubscribed by ``t`` and signed up."""
@@ -224,31 +231,35 @@ class Messaging:
             return
         t, cust, ch = m["t"], m["cust"], m["channel"]
         # frequency caps: trailing CAP_WINDOW_DAYS days incl. today, in send order
-        prior = self.sent_by_day[ch, cust].sum(axis=1)
+        prior = self.sent_in_window[ch, cust].astype(np.int64)
         rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         ok = prior + rank < self.caps[ch]
         m = {k: v[ok] for k, v in m.items()}
-        prior = prior[ok]
+        # the messages kept are the first of their group (in send order), so their ranks
+        # among themselves are their ranks among all
+        prior = prior[ok] + rank[ok]
         t, cust, ch = m["t"], m["cust"], m["channel"]
         n = t.size
         if n == 0:
             return
-        prior = prior + group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         e = self._engagement(m, prior)
         # an unsubscribe stops the later messages of this batch on that channel
         grp = cust * CHANNEL_KEY_STRIDE + ch
-        _, inv = np.unique(grp, return_inverse=True)
-        first = np.full(inv.max() + 1, np.inf)
-        np.minimum.at(first, inv, e["unsub_t"])
-        keep = t <= first[inv]
+        u = np.flatnonzero(e["unsub"])
+        first = self._unsub_scratch
+        np.minimum.at(first, grp[u], e["unsub_t"][u])
+        keep = t <= first[grp]
+        first[grp[u]] = np.inf
         if not keep.all():
             m = {k: v[keep] for k, v in m.items()}
             e = {k: v[keep] for k, v in e.items()}
             t, cust, ch = m["t"], m["cust"], m["channel"]
             n = t.size
         # one flat index: numpy's add.at is quick on a 1-D array, slow on a tuple of indices
-        np.add.at(self.sent_by_day.reshape(-1),
-                  (ch * self.cfg.n_customers + cust) * CAP_WINDOW_DAYS + d % CAP_WINDOW_DAYS, 1)
+        sent = ch * self.cfg.n_customers + cust
+        np.add.at(self.sent_in_window.reshape(-1), sent, 1)
+        slot = d % CAP_WINDOW_DAYS
+        self._sent_on_day[slot] = np.r_[self._sent_on_day[slot], sent]
         unsub, unsub_t = e["unsub"], e["unsub_t"]
         np.minimum.at(self.unsubscribed_at, (ch[unsub], cust[unsub]), unsub_t[unsub])
 
