@@ -86,6 +86,15 @@ def group_rank(keys: np.ndarray, order_by: np.ndarray,
     return rank
 
 
+def add_at(a: np.ndarray, idx: np.ndarray, value: int) -> None:
+    """``np.add.at(a, idx, value)`` for a 1-D ``a`` and a scalar ``value`` (compiled)."""
+    k = kernels.compiled()
+    if k is not None:
+        k["add_at"](a, idx, value)
+    else:
+        np.add.at(a, idx, value)
+
+
 def categorical(cum_probs: np.ndarray, u: np.ndarray,
                 rows: np.ndarray | None = None) -> np.ndarray:
     """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,).
@@ -236,3 +245,50 @@ class ColumnBatches:
         """The columns so far (views: writing to them writes to the ledger)."""
         return {n: self.columns[n].v if n in self.columns else np.zeros(0, dtype=np.int64)
                 for n in self.names}
+
+
+class BatchedColumns:
+    """A table written batch by batch and read once at the end (the message ledger).
+
+    Unlike :class:`ColumnBatches`, which keeps each column contiguous as it grows
+    (copying it whenever it doubles), the batches are kept as they come and each
+    column is joined once, in :meth:`build`, its batches freed as it goes: the
+    table is written once more instead of about twice, and it is held twice only
+    one column at a time.  Columns take the dtype concatenating their batches
+    gives, as in :class:`ColumnBatches`.
+    """
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.batches: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        self.n = 0
+
+    def add(self, **cols) -> np.ndarray:
+        """Append one batch of rows (scalars broadcast); return the new rows' ids."""
+        sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
+        size = sizes.pop() if sizes else 1
+        if sizes:
+            raise ValueError("ragged batch")
+        for name in self.names:
+            v = cols[name]
+            x = np.full(size, v) if np.ndim(v) == 0 else np.asarray(v)
+            if x.base is not None and x.base.nbytes > 2 * x.nbytes:
+                x = x.copy()  # a view would keep the larger array it views alive
+            self.batches[name].append(x)
+        ids = np.arange(self.n, self.n + size)
+        self.n += size
+        return ids
+
+    def build(self) -> dict[str, np.ndarray]:
+        """The columns so far, each joined into one array (kept: later batches append)."""
+        out = {}
+        for name in self.names:
+            parts = self.batches[name]
+            if not parts:
+                out[name] = np.zeros(0, dtype=np.int64)
+                continue
+            col = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            parts.clear()
+            parts.append(col)
+            out[name] = col
+        return out

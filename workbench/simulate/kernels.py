@@ -139,6 +139,12 @@ def _count_shared_src(keys, scratch):  # pragma: no cover - compiled by numba
     return shared
 
 
+def _add_at_src(a, idx, value):  # pragma: no cover - compiled by numba
+    # np.add.at(a, idx, value) for a 1-D ``a`` and a scalar ``value``
+    for i in range(idx.shape[0]):
+        a[idx[i]] += value
+
+
 @functools.cache
 def compiled():
     """The numba versions of the loops (cached on disk), or None without numba."""
@@ -151,4 +157,5 @@ def compiled():
             "categorical_rows": jit(_categorical_rows_src),
             "string_take": jit(_string_take_src),
             "micros": jit(_micros_src),
-            "count_shared": jit(_count_shared_src)}
+            "count_shared": jit(_count_shared_src),
+            "add_at": jit(_add_at_src)}

@@ -43,8 +43,9 @@ from .common import (
     U_UNSUB,
     U_UNSUB_T,
     U_VIA,
-    ColumnBatches,
+    BatchedColumns,
     GrowingArray,
+    add_at,
     categorical,
     circular_hour_distance,
     group_rank,
@@ -93,7 +94,7 @@ class Messaging:
         self.campaigns, self.follow_up = campaigns, follow_up
         n_ch, N = len(CHANNELS), cfg.n_customers
         caps = cfg.campaigns.caps
-        self.messages = ColumnBatches(MESSAGE_COLUMNS)
+        self.messages = BatchedColumns(MESSAGE_COLUMNS)  # written here, read once at the end
         self.message_products = GrowingArray(np.int64)
         self.unsubscribed_at = np.full((n_ch, N), np.inf)
         # messages per (channel, customer) in the cap window, and the flat (channel,
@@ -110,7 +111,7 @@ class Messaging:
     def new_day(self, day: int) -> None:
         """Forget the sends of the day that leaves the cap window."""
         slot = day % CAP_WINDOW_DAYS
-        np.subtract.at(self.sent_in_window.reshape(-1), self._sent_on_day[slot], 1)
+        add_at(self.sent_in_window.reshape(-1), self._sent_on_day[slot], -1)
         self._sent_on_day[slot] = np.zeros(0, dtype=np.int64)
 
     def reachable(self, ch, cust, t):
@@ -255,9 +256,8 @@ class Messaging:
             e = {k: v[keep] for k, v in e.items()}
             t, cust, ch = m["t"], m["cust"], m["channel"]
             n = t.size
-        # one flat index: numpy's add.at is quick on a 1-D array, slow on a tuple of indices
         sent = ch * self.cfg.n_customers + cust
-        np.add.at(self.sent_in_window.reshape(-1), sent, 1)
+        add_at(self.sent_in_window.reshape(-1), sent, 1)
         slot = d % CAP_WINDOW_DAYS
         self._sent_on_day[slot] = np.r_[self._sent_on_day[slot], sent]
         unsub, unsub_t = e["unsub"], e["unsub_t"]
