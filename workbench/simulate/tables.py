@@ -40,7 +40,7 @@ class Published:
     """Internal-to-public id maps and the final ledgers, shared by the table builders."""
 
     horizon: float  # days simulated: nothing at or after it is published
-    sessions: dict | None  # the session ledger (internal ids), each session's order filled in
+    sessions: dict | None  # the published sessions' columns by public id (row i: id i + 1)
     session_rows: np.ndarray | None  # internal ids of the published sessions, by public id
     session_public: np.ndarray | None  # internal session id -> public id (-1: not published)
     orders: dict  # every order (organic and caused), internal ids, final times
@@ -130,6 +130,12 @@ def publish(cfg, world, loop, rng: np.random.Generator) -> Published:
     s_order = s_order[s_keep]
     s_public = np.full(S["t"].size, -1)
     s_public[s_order] = np.arange(1, s_order.size + 1)
+    # the published sessions in public-id order: every later reader (the sessions table,
+    # the events) reads them in that order, and a random gather of ten million rows
+    # costs a good part of a second per column, so each column is gathered once, here
+    for k in list(S):
+        S[k] = S[k][s_order]
+    world.sessions = None  # closed: what is published of it is in S
     o_sorted = stable_argsort(OR["t"])
     o_sorted = o_sorted[keep_o[o_sorted]]
     o_public = np.full(n_orders, -1)
@@ -177,13 +183,12 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
     })
 
     # ---------------- sessions
-    so = pub.session_rows
     tables["sessions"] = pa.table({
-        "session_id": pa.array(np.arange(1, so.size + 1), pa.int64()),
-        "customer_id": pa.array(S["cust"][so] + 1, pa.int64()),
-        "started_at": ts(S["t"][so]),
-        "source": labels(SOURCES, S["src"][so]),
-        "message_id": _public(S["msg"][so], m_public),
+        "session_id": pa.array(np.arange(1, S["t"].size + 1), pa.int64()),
+        "customer_id": pa.array(S["cust"] + 1, pa.int64()),
+        "started_at": ts(S["t"]),
+        "source": labels(SOURCES, S["src"]),
+        "message_id": _public(S["msg"], m_public),
     })
     del S["src"], S["msg"]  # the events read neither: let them go before the events are built
 
@@ -316,22 +321,23 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     event are never written, so they never take memory.  The session ledger is
     released once every chunk is drawn.
     """
-    S, so, s_public = pub.sessions, pub.session_rows, pub.session_public
-    basket = S["basket"][so]
-    bound = int(S["views"][so].sum()) + 4 * int(baskets.size(basket[basket >= 0]).sum())
+    S = pub.sessions  # published sessions, by public id
+    n_sessions = S["t"].size
+    basket = S["basket"]
+    bound = int(S["views"].sum()) + 4 * int(baskets.size(basket[basket >= 0]).sum())
     del basket
     cols = {name: np.empty(bound, dtype=np.float64 if name == "price" else np.int64)
             for name in ("session_id", "customer_id", "ts", "product_id", "quantity", "price")}
     name_code = np.empty(bound, dtype=np.int8)
     offset = 0
-    for start in range(0, max(so.size, 1), EVENT_CHUNK):
-        chunk = so[start:start + EVENT_CHUNK]
+    for start in range(0, max(n_sessions, 1), EVENT_CHUNK):
+        chunk = slice(start, min(start + EVENT_CHUNK, n_sessions))
         if kernels.compiled() is not None:
             offset = _chunk_events(catalog, baskets, rng, cfg, pub, chunk, cols, name_code, offset)
             continue
         ev = _events(catalog, baskets, rng, cfg, pub, chunk)
         end = offset + ev["sess"].size
-        cols["session_id"][offset:end] = s_public[ev["sess"]]
+        cols["session_id"][offset:end] = ev["sess"] + 1
         cols["customer_id"][offset:end] = S["cust"][ev["sess"]] + 1
         cols["ts"][offset:end] = pub.ts.micros(ev["t"])
         name_code[offset:end] = ev["name"]
@@ -341,7 +347,7 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
         offset = end
         del ev
     # nothing reads the sessions after their events: free them before the last columns
-    del S, so, s_public
+    del S
     pub.release_sessions()
 
     def wrap(values, type_):
@@ -359,31 +365,30 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     })
 
 
-def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray, cols: dict,
+def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: slice, cols: dict,
                   name_code: np.ndarray, offset: int) -> int:
-    """:func:`_events` of sessions ``so`` written into the columns from ``offset`` (compiled).
+    """:func:`_events` of the published sessions ``so`` written into the columns from
+    ``offset`` (compiled).
 
     Draws what :func:`_events` draws, in the same order; returns the offset past
     the last row written.
     """
     S = pub.sessions
     basket = S["basket"][so]
-    checkout = (basket >= 0) & (rng.random(so.size) < cfg.carts.checkout_before_abandon)
+    checkout = (basket >= 0) & (rng.random(basket.size) < cfg.carts.checkout_before_abandon)
     views = S["views"][so]
     u = rng.random(int(views.sum()))
-    # the sessions' columns gathered in one pass each (a row loop reading them in
-    # publishing order would miss the cache on every read)
     return kernels.compiled()["session_events"](
         checkout, u, S["t"][so], S["cust"][so], views, basket, S["order"][so], S["cat"][so],
-        pub.session_public[so], pub.orders["t"], pub.horizon, EVENT_GAP,
+        np.arange(so.start + 1, so.stop + 1), pub.orders["t"], pub.horizon, EVENT_GAP,
         catalog.category_first, catalog.category_size, baskets.start, baskets.end,
         baskets.item_product, baskets.item_qty, catalog.price, pub.ts.t0_us,
         float(MICROSECONDS_PER_DAY), offset, cols["session_id"], cols["customer_id"],
         cols["ts"], name_code, cols["product_id"], cols["quantity"], cols["price"])
 
 
-def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
-    """Events of the kept sessions: views, then cart, checkout and purchase rows.
+def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
+    """Events of the published sessions ``so``: views, then cart, checkout and purchase rows.
 
     The numpy version of the compiled loop :func:`_chunk_events` uses (same rows).
 
@@ -391,7 +396,7 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
     for each phase it reached: viewed, added to cart, checkout, purchase.
     """
     S, OR, H = pub.sessions, pub.orders, pub.horizon
-    n = so.size
+    n = so.stop - so.start
     views = S["views"][so]
     basket = S["basket"][so]
     order = S["order"][so]
@@ -433,7 +438,8 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
     tb[pur] = np.maximum(OR["t"][order[sess[pur]]], tb[pur])
     t[at] = tb
     keep = t < H
-    return {"sess": np.repeat(so, n_rows)[keep], "t": t[keep], "name": name[keep],
+    return {"sess": np.repeat(np.arange(so.start, so.stop), n_rows)[keep], "t": t[keep],
+            "name": name[keep],
             "prod": prod[keep], "qty": qty[keep]}
 
 
