@@ -17,7 +17,7 @@ import pyarrow as pa
 from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS, SIMULATED_EVENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from . import kernels
-from .common import EVENT_GAP, labels, order_money, stable_argsort
+from .common import EVENT_GAP, labels, order_money, release_free_heap, stable_argsort
 from .messaging import ORDER_AFTER_SESSION
 
 EVENT_CHUNK = 500_000  # sessions per chunk: bounds peak memory at any store size
@@ -133,15 +133,16 @@ def publish(cfg, world, loop, rng: np.random.Generator) -> Published:
     # the published sessions in public-id order: every later reader (the sessions table,
     # the events) reads them in that order, and a random gather of ten million rows
     # costs a good part of a second per column, so each column is gathered once, here
+    world.sessions = None  # closed: each column is freed once gathered
     for k in list(S):
         S[k] = S[k][s_order]
-    world.sessions = None  # closed: what is published of it is in S
     o_sorted = stable_argsort(OR["t"])
     o_sorted = o_sorted[keep_o[o_sorted]]
     o_public = np.full(n_orders, -1)
     o_public[o_sorted] = np.arange(1, o_sorted.size + 1)
     # a purchase whose session was dropped (beyond horizon) cannot happen
     M = loop.messaging.messages.build()
+    release_free_heap()  # the ledger's day batches were freed into the C heap
     n_msg = M["t"].size
     m_order = stable_argsort(M["t"])
     m_public = np.full(n_msg, -1)
