@@ -145,6 +145,27 @@ def _add_at_src(a, idx, value):  # pragma: no cover - compiled by numba
         a[idx[i]] += value
 
 
+def _reachable_src(opted_in, unsubscribed_at, signup_t, ch, cust,
+                   t):  # pragma: no cover - compiled by numba
+    # Messaging.reachable: opted in, not unsubscribed by t, signed up (ch, t broadcast)
+    out = np.empty(cust.shape[0], dtype=np.bool_)
+    for i in range(cust.shape[0]):
+        c, k = cust[i], ch[i]
+        out[i] = opted_in[k, c] and unsubscribed_at[k, c] > t[i] and signup_t[c] <= t[i]
+    return out
+
+
+def _first_at_or_after_src(sorted_key, block_start, block, key):  # pragma: no cover
+    # np.searchsorted(sorted_key, key) for keys known to fall in block ``block`` of the
+    # sorted keys (rows block_start[b] .. block_start[b + 1]); -1 past the block's end
+    out = np.empty(key.shape[0], dtype=np.int64)
+    for i in range(key.shape[0]):
+        lo, hi = block_start[block[i]], block_start[block[i] + 1]
+        j = lo + np.searchsorted(sorted_key[lo:hi], key[i])
+        out[i] = j if j < hi else -1
+    return out
+
+
 @functools.cache
 def compiled():
     """The numba versions of the loops (cached on disk), or None without numba."""
@@ -158,4 +179,6 @@ def compiled():
             "string_take": jit(_string_take_src),
             "micros": jit(_micros_src),
             "count_shared": jit(_count_shared_src),
-            "add_at": jit(_add_at_src)}
+            "add_at": jit(_add_at_src),
+            "reachable": jit(_reachable_src),
+            "first_at_or_after": jit(_first_at_or_after_src)}

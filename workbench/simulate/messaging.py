@@ -52,6 +52,7 @@ from .common import (
     hour_of_day,
     sigmoid,
 )
+from . import kernels
 from .random import combine
 from .world import BASKET_UNIFORMS
 
@@ -116,8 +117,14 @@ class Messaging:
 
     def reachable(self, ch, cust, t):
         """Opted in to channel ``ch``, not unsubscribed by ``t`` and signed up."""
-        return (self.world.customers.opted_in[ch, cust] & (self.unsubscribed_at[ch, cust] > t)
-                & (self.world.customers.signup_t[cust] <= t))
+        cus = self.world.customers
+        k = kernels.compiled()
+        if k is not None:
+            return k["reachable"](cus.opted_in, self.unsubscribed_at, cus.signup_t,
+                                  np.broadcast_to(ch, cust.shape), cust,
+                                  np.broadcast_to(t, cust.shape))
+        return (cus.opted_in[ch, cust] & (self.unsubscribed_at[ch, cust] > t)
+                & (cus.signup_t[cust] <= t))
 
     def _by_campaign(self, campaign: np.ndarray):
         """``(campaign object, row indices)`` for each campaign present in ``campaign``."""
@@ -139,6 +146,14 @@ class Messaging:
     def persuasion_logit(self, m, with_discount: bool = True):
         """Logit of P(persuaded | delivered) for each message in batch ``m``.
 
+        See :meth:`persuasion_logits`; ``with_discount=False`` leaves the discount out.
+        """
+        with_d, without_d = self.persuasion_logits(m)
+        return with_d if with_discount else without_d
+
+    def persuasion_logits(self, m):
+        """Logits of P(persuaded | delivered) for batch ``m``, with and without the discount.
+
         abandoned cart: ``base[type] + channel - (ln(delay / best[type]))^2 / (2 s^2)
         + discount(segment) + responsiveness``; other campaigns:
         ``base[campaign] + channel + discount(segment) + responsiveness``, and for
@@ -149,12 +164,10 @@ class Messaging:
         cust, ch = m["cust"], m["channel"]
         x = np.array([rs.channel_logit[c] for c in CHANNELS])[ch] + \
             self.world.customers.responsiveness[ch, cust]
-        if with_discount:
-            x = x + self.discount_logit(cust, m["disc"])
         base = np.zeros(cust.size)
         for c, rows in self._by_campaign(m["campaign"]):
             base[rows] = c.base_logit(m, rows)
-        return base + x
+        return base + (x + self.discount_logit(cust, m["disc"])), base + x
 
     def _engagement(self, m, prior) -> dict:
         """Delivery, opens (human and machine), clicks, persuasion and unsubscribes.
@@ -167,7 +180,7 @@ class Messaging:
         ku = self.ku
         delivered = ku(U_DELIVER, key) < np.array([eng.delivery_rate[c] for c in CHANNELS])[ch]
         alive = cus.dropout_t[cust] > t
-        logit = self.persuasion_logit(m)
+        logit, logit0 = self.persuasion_logits(m)
         p_pers = sigmoid(logit)
         persuaded = delivered & alive & (ku(U_PERSUADE, key) < p_pers)
         email = ch == EMAIL
@@ -209,7 +222,6 @@ class Messaging:
         unsub = delivered & (ku(U_UNSUB, key) < p_unsub)
         unsub_t = np.where(unsub, np.maximum(np.minimum(open_t, t + UNSUBSCRIBE_WITHIN), t) +
                            ku(U_UNSUB_T, key) * HOUR, np.inf)
-        logit0 = self.persuasion_logit(m, with_discount=False)
         return {"delivered": delivered, "alive": alive, "p_pers": p_pers, "persuaded": persuaded,
                 "logit0": logit0,
                 "email": email, "open_t": open_t, "click_t": click_t, "clicked": clicked,
@@ -227,15 +239,15 @@ class Messaging:
                           + m["campaign"]) >= hold
         for c, rows in self._by_campaign(m["campaign"]):
             ok[rows] &= c.still_relevant(m["ref"][rows], t[rows])
-        m = {k: v[ok] for k, v in m.items()}
-        if m["t"].size == 0:
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
             return
-        t, cust, ch = m["t"], m["cust"], m["channel"]
+        t, cust, ch = t[rows], cust[rows], ch[rows]
         # frequency caps: trailing CAP_WINDOW_DAYS days incl. today, in send order
         prior = self.sent_in_window[ch, cust].astype(np.int64)
         rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         ok = prior + rank < self.caps[ch]
-        m = {k: v[ok] for k, v in m.items()}
+        m = {k: v[rows[ok]] for k, v in m.items()}  # the batch's columns filtered once
         # the messages kept are the first of their group (in send order), so their ranks
         # among themselves are their ranks among all
         prior = prior[ok] + rank[ok]

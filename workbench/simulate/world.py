@@ -24,6 +24,7 @@ from .common import (
     categorical,
     order_money,
 )
+from . import kernels
 from .random import combine
 
 #: the traffic source of a customer's acquisition session, by acquisition channel
@@ -409,14 +410,23 @@ class World:
         order = np.lexsort((o["t"], o["cust"]))
         self._organic_sort_key = o["cust"][order] * (H + KEY_SPAN_PAD_DAYS) + o["t"][order]
         self._organic_sort_idx = order
+        # where each customer's orders start in that order
+        self._organic_cust_start = np.searchsorted(o["cust"][order], np.arange(N + 1))
 
     # ------------------------------------------------------------------ questions
     def next_organic_order(self, cust, t):
         """Index of each customer's first organic order at or after ``t`` (or -1) and its time."""
         key = cust * (self.horizon + KEY_SPAN_PAD_DAYS) + t
-        pos = np.searchsorted(self._organic_sort_key, key)
-        ok = pos < self._organic_sort_key.size
-        pos_c = np.minimum(pos, self._organic_sort_key.size - 1)
+        k = kernels.compiled()
+        if k is not None:  # a search among the customer's own orders (cache-friendly)
+            pos = k["first_at_or_after"](self._organic_sort_key, self._organic_cust_start,
+                                         cust, key)
+            ok = pos >= 0
+            pos_c = np.maximum(pos, 0)
+        else:
+            pos = np.searchsorted(self._organic_sort_key, key)
+            ok = pos < self._organic_sort_key.size
+            pos_c = np.minimum(pos, self._organic_sort_key.size - 1)
         idx = self._organic_sort_idx[pos_c]
         ok &= self.organic["cust"][idx] == cust
         return np.where(ok, idx, -1), np.where(ok, self.organic["t"][idx], np.inf)
