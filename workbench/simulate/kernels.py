@@ -166,6 +166,29 @@ def _first_at_or_after_src(sorted_key, block_start, block, key):  # pragma: no c
     return out
 
 
+def _public_ids_src(ids, mapping):  # pragma: no cover - compiled by numba
+    # mapping[ids] where ids >= 0, else -1 (tables._public)
+    out = np.empty(ids.shape[0], dtype=np.int64)
+    for i in range(ids.shape[0]):
+        out[i] = mapping[ids[i]] if ids[i] >= 0 else -1
+    return out
+
+
+def _trigger_ids_src(kind, trigger, rows, s_public, o_public):  # pragma: no cover
+    # public id of each message's trigger (tables._trigger_ids): a session's (kind 0),
+    # an order's (kind 1), -1 for none; messages ``rows`` of the ledger, in that order
+    out = np.empty(rows.shape[0], dtype=np.int64)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        if kind[r] == 0:
+            out[i] = s_public[trigger[r]]
+        elif kind[r] == 1:
+            out[i] = o_public[trigger[r]]
+        else:
+            out[i] = -1
+    return out
+
+
 @functools.cache
 def compiled():
     """The numba versions of the loops (cached on disk), or None without numba."""
@@ -181,4 +204,6 @@ def compiled():
             "count_shared": jit(_count_shared_src),
             "add_at": jit(_add_at_src),
             "reachable": jit(_reachable_src),
-            "first_at_or_after": jit(_first_at_or_after_src)}
+            "first_at_or_after": jit(_first_at_or_after_src),
+            "public_ids": jit(_public_ids_src),
+            "trigger_ids": jit(_trigger_ids_src)}

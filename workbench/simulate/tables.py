@@ -87,10 +87,14 @@ class _Timestamps:
 
 
 def _public(arr, mapping):
-    arr = np.asarray(arr).astype(np.int64)
+    arr = np.asarray(arr)
+    k = kernels.compiled()
     if mapping.size == 0:
         out = np.full(arr.size, -1)
+    elif k is not None:
+        out = k["public_ids"](arr, mapping)
     else:
+        arr = arr.astype(np.int64)
         out = np.where(arr >= 0, mapping[np.maximum(arr, 0)], -1)
     return pa.array(out, type=pa.int64(), mask=out < 0)
 
@@ -304,12 +308,16 @@ def _order_items(baskets, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _trigger_ids(M, mo, s_public, o_public):
-    kind, trig = M["trigger_kind"][mo], M["trigger"][mo].astype(int)
-    out = np.full(mo.size, -1)
-    s = kind == 0
-    out[s] = s_public[trig[s]]
-    o = kind == 1
-    out[o] = o_public[trig[o]]
+    k = kernels.compiled()
+    if k is not None:
+        out = k["trigger_ids"](M["trigger_kind"], M["trigger"], mo, s_public, o_public)
+    else:
+        kind, trig = M["trigger_kind"][mo], M["trigger"][mo].astype(int)
+        out = np.full(mo.size, -1)
+        s = kind == 0
+        out[s] = s_public[trig[s]]
+        o = kind == 1
+        out[o] = o_public[trig[o]]
     return pa.array(out, pa.int64(), mask=out < 0)
 
 

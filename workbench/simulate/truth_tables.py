@@ -178,15 +178,19 @@ def _delay_truth(cfg, world, keep) -> pa.Table:
         mg = marg[world.cart_type[ci] == ti]
         not_nat = ~(world.cart_natural[sel] & (world.cart_natural_t[sel] < world.horizon))
         cart_cust = world.cart_customer[sel]
+        # what the grid's loops read of these carts, gathered once
+        dropout_t, cart_t = cus.dropout_t[cart_cust], world.cart_t[sel]
+        natural_t = world.cart_natural_t[sel]
         for c, chn in enumerate(CHANNELS):
             x0 = rs.cart_base_logit[typ] + rs.channel_logit[chn] + cus.responsiveness[
                 c, cart_cust]
             for h in grid:
                 pen = np.log(h / rs.cart_best_delay_hours[typ]) ** 2 / (
                     2 * rs.cart_delay_log_sd**2)
-                alive = cus.dropout_t[cart_cust] > world.cart_t[sel] + h * HOUR
+                sent_t = cart_t + h * HOUR
+                alive = dropout_t > sent_t
                 p = sigmoid(x0 - pen) * eng.delivery_rate[chn] * alive
-                still = world.cart_natural_t[sel] > world.cart_t[sel] + h * HOUR
+                still = natural_t > sent_t
                 inc = p * not_nat
                 rows["purchase_type"].append(typ)
                 rows["channel"].append(chn)
