@@ -189,6 +189,25 @@ def _trigger_ids_src(kind, trigger, rows, s_public, o_public):  # pragma: no cov
     return out
 
 
+def _nearest_price_src(cat, target, price_key, cat_first, cat_size, price,
+                       max_qty):  # pragma: no cover - compiled by numba
+    # Baskets.make: the product of category cat whose price is nearest target, and the
+    # units (1 .. max_qty) that bring the line closest to it
+    prod = np.empty(cat.shape[0], dtype=np.int64)
+    qty = np.empty(cat.shape[0], dtype=np.int64)
+    for i in range(cat.shape[0]):
+        c = cat[i]
+        key = c * 1e7 + target[i]
+        lo = cat_first[c]
+        hi = lo + cat_size[c] - 1
+        pos = min(max(np.searchsorted(price_key, key), lo), hi)
+        prev = min(max(pos - 1, lo), hi)
+        p = prev if abs(price_key[prev] - key) < abs(price_key[pos] - key) else pos
+        prod[i] = p
+        qty[i] = np.int64(min(max(np.rint(target[i] / price[p]), 1.0), max_qty))
+    return prod, qty
+
+
 @functools.cache
 def compiled():
     """The numba versions of the loops (cached on disk), or None without numba."""
@@ -206,4 +225,5 @@ def compiled():
             "reachable": jit(_reachable_src),
             "first_at_or_after": jit(_first_at_or_after_src),
             "public_ids": jit(_public_ids_src),
-            "trigger_ids": jit(_trigger_ids_src)}
+            "trigger_ids": jit(_trigger_ids_src),
+            "nearest_price": jit(_nearest_price_src)}

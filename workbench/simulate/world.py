@@ -214,15 +214,20 @@ class Baskets:
         # the product whose price is nearest the per-item target, in the units that bring
         # the line closest to it: order value follows the Gamma-Gamma draw up to the
         # catalog's price steps (extra noise here would bias it upward)
-        key = cat * 1e7 + target
-        pos = np.searchsorted(cat_.price_key, key)
-        lo = cat_.category_first[cat]
-        hi = lo + cat_.category_size[cat] - 1
-        pos = np.clip(pos, lo, hi)
-        prev = np.clip(pos - 1, lo, hi)
-        pick_prev = np.abs(cat_.price_key[prev] - key) < np.abs(cat_.price_key[pos] - key)
-        prod = np.where(pick_prev, prev, pos)
-        qty = np.clip(np.round(target / cat_.price[prod]), 1, MAX_QUANTITY).astype(np.int64)
+        k = kernels.compiled()
+        if k is not None:  # the same search and rounding, one item at a time
+            prod, qty = k["nearest_price"](cat, target, cat_.price_key, cat_.category_first,
+                                           cat_.category_size, cat_.price, float(MAX_QUANTITY))
+        else:
+            key = cat * 1e7 + target
+            pos = np.searchsorted(cat_.price_key, key)
+            lo = cat_.category_first[cat]
+            hi = lo + cat_.category_size[cat] - 1
+            pos = np.clip(pos, lo, hi)
+            prev = np.clip(pos - 1, lo, hi)
+            pick_prev = np.abs(cat_.price_key[prev] - key) < np.abs(cat_.price_key[pos] - key)
+            prod = np.where(pick_prev, prev, pos)
+            qty = np.clip(np.round(target / cat_.price[prod]), 1, MAX_QUANTITY).astype(np.int64)
         # one row per distinct product in a basket
         bid = self.count + basket_of
         self._pending.append((bid, prod, qty))
