@@ -252,10 +252,10 @@ class BatchedColumns:
 
     Unlike :class:`ColumnBatches`, which keeps each column contiguous as it grows
     (copying it whenever it doubles), the batches are kept as they come and each
-    column is joined once, in :meth:`build`, its batches freed as it goes: the
-    table is written once more instead of about twice, and it is held twice only
-    one column at a time.  Columns take the dtype concatenating their batches
-    gives, as in :class:`ColumnBatches`.
+    column is written once, by :meth:`build`, into the row order its reader wants,
+    its batches freed as it goes: the table is held twice only one column at a
+    time.  Columns take the dtype concatenating their batches gives, as in
+    :class:`ColumnBatches`.
     """
 
     def __init__(self, names: list[str]):
@@ -279,16 +279,34 @@ class BatchedColumns:
         self.n += size
         return ids
 
-    def build(self) -> dict[str, np.ndarray]:
-        """The columns so far, each joined into one array (kept: later batches append)."""
+    def column(self, name: str) -> np.ndarray:
+        """One column, its batches joined (they are kept)."""
+        parts = self.batches[name]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def build(self, dest: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every column, row ``i`` at row ``dest[i]`` (default: in order).
+
+        Each column is written straight into its final order (joining the batches
+        first and reordering after would write every column twice); the ledger is
+        left empty.
+        """
         out = {}
         for name in self.names:
             parts = self.batches[name]
             if not parts:
                 out[name] = np.zeros(0, dtype=np.int64)
                 continue
-            col = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            col = np.empty(self.n, dtype=np.result_type(*parts))
+            start = 0
+            for part in parts:
+                if dest is None:
+                    col[start:start + part.size] = part
+                else:
+                    col[dest[start:start + part.size]] = part
+                start += part.size
             parts.clear()
-            parts.append(col)
             out[name] = col
+        self.batches = {name: [] for name in self.names}
+        self.n = 0
         return out

@@ -174,16 +174,15 @@ def _public_ids_src(ids, mapping):  # pragma: no cover - compiled by numba
     return out
 
 
-def _trigger_ids_src(kind, trigger, rows, s_public, o_public):  # pragma: no cover
+def _trigger_ids_src(kind, trigger, s_public, o_public):  # pragma: no cover - compiled
     # public id of each message's trigger (tables._trigger_ids): a session's (kind 0),
-    # an order's (kind 1), -1 for none; messages ``rows`` of the ledger, in that order
-    out = np.empty(rows.shape[0], dtype=np.int64)
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        if kind[r] == 0:
-            out[i] = s_public[trigger[r]]
-        elif kind[r] == 1:
-            out[i] = o_public[trigger[r]]
+    # an order's (kind 1), -1 for none
+    out = np.empty(kind.shape[0], dtype=np.int64)
+    for i in range(kind.shape[0]):
+        if kind[i] == 0:
+            out[i] = s_public[trigger[i]]
+        elif kind[i] == 1:
+            out[i] = o_public[trigger[i]]
         else:
             out[i] = -1
     return out

@@ -46,7 +46,7 @@ class Published:
     orders: dict  # every order (organic and caused), internal ids, final times
     order_rows: np.ndarray  # internal ids of the published orders, in public-id order
     order_public: np.ndarray  # internal order id -> public id (-1: not published)
-    messages: dict | None  # the message ledger (None once released)
+    messages: dict | None  # the messages' columns by public id (None once released)
     message_rows: np.ndarray | None  # internal ids of the messages, in public-id order
     message_public: np.ndarray | None  # internal message id -> public id
     ts: _Timestamps  # float days -> arrow UTC timestamps (inf: null)
@@ -145,12 +145,14 @@ def publish(cfg, world, loop, rng: np.random.Generator) -> Published:
     o_public = np.full(n_orders, -1)
     o_public[o_sorted] = np.arange(1, o_sorted.size + 1)
     # a purchase whose session was dropped (beyond horizon) cannot happen
-    M = loop.messaging.messages.build()
-    release_free_heap()  # the ledger's day batches were freed into the C heap
-    n_msg = M["t"].size
-    m_order = stable_argsort(M["t"])
+    # messages by time → public ids; the ledger is built in that order
+    ledger = loop.messaging.messages
+    n_msg = ledger.n
+    m_order = stable_argsort(ledger.column("t"))
     m_public = np.full(n_msg, -1)
     m_public[m_order] = np.arange(1, n_msg + 1)
+    M = ledger.build(dest=m_public - 1)
+    release_free_heap()  # the ledger's day batches were freed into the C heap
     return Published(horizon=H, sessions=S, session_rows=s_order, session_public=s_public,
                      orders=OR, order_rows=o_sorted, order_public=o_public, messages=M,
                      message_rows=m_order, message_public=m_public,
@@ -203,7 +205,8 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
     disc_amt, revenue = order_money(baskets.value[b], OR["disc"][oo])
     msg_ok = OR["msg"][oo].astype(np.int64)
     if n_msg:
-        msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= OR["t"][oo]),
+        msg_ok = np.where((msg_ok >= 0) & (M["t"][m_public[np.maximum(msg_ok, 0)] - 1]
+                                            <= OR["t"][oo]),
                           msg_ok, -1)
     else:
         msg_ok = np.full(oo.size, -1)
@@ -226,31 +229,30 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
     })
 
     # ---------------- messages
-    mo = pub.message_rows
     allp = loop.messaging.message_products.v + 1
-    lens = M["prod_len"][mo].astype(np.int64)
-    starts = M["prod_start"][mo].astype(np.int64)
+    lens = M["prod_len"].astype(np.int64)
+    starts = M["prod_start"].astype(np.int64)
     idx = np.repeat(starts, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
                                                                        lens))
     offsets = np.r_[0, np.cumsum(lens)].astype(np.int32)
-    exp_i, arm_i = M["experiment"][mo], M["arm"][mo]
+    exp_i, arm_i = M["experiment"], M["arm"]
     tables["messages"] = pa.table({
         "message_id": pa.array(np.arange(1, n_msg + 1), pa.int64()),
-        "customer_id": pa.array(M["cust"][mo] + 1, pa.int64()),
-        "campaign": labels(CAMPAIGNS, M["campaign"][mo]),
-        "channel": labels(CHANNELS, M["channel"][mo]),
+        "customer_id": pa.array(M["cust"] + 1, pa.int64()),
+        "campaign": labels(CAMPAIGNS, M["campaign"]),
+        "channel": labels(CHANNELS, M["channel"]),
         "experiment": labels(loop.experiments, exp_i, null=exp_i < 0),
         "arm": labels(loop.arm_names, arm_i, null=arm_i < 0),
-        "sent_at": ts(M["t"][mo]),
-        "delivered": pa.array(M["delivered"][mo].astype(bool)),
-        "opened_at": ts(np.where(M["open_t"][mo] < H, M["open_t"][mo], np.inf)),
-        "clicked_at": ts(np.where(M["click_t"][mo] < H, M["click_t"][mo], np.inf)),
-        "unsubscribed_at": ts(np.where(M["unsub_t"][mo] < H, M["unsub_t"][mo], np.inf)),
-        "discount_pct": pa.array(M["disc"][mo].astype(float)),
-        "cost": pa.array(M["cost"][mo].astype(float)),
+        "sent_at": ts(M["t"]),
+        "delivered": pa.array(M["delivered"].astype(bool, copy=False)),
+        "opened_at": ts(np.where(M["open_t"] < H, M["open_t"], np.inf)),
+        "clicked_at": ts(np.where(M["click_t"] < H, M["click_t"], np.inf)),
+        "unsubscribed_at": ts(np.where(M["unsub_t"] < H, M["unsub_t"], np.inf)),
+        "discount_pct": pa.array(M["disc"].astype(float, copy=False)),
+        "cost": pa.array(M["cost"].astype(float, copy=False)),
         "product_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(allp[idx],
                                                                              pa.int64())),
-        "trigger_id": _trigger_ids(M, mo, s_public, o_public),
+        "trigger_id": _trigger_ids(M, s_public, o_public),
     })
 
     # ---------------- assignments
@@ -307,13 +309,13 @@ def _order_items(baskets, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return item_order, baskets.item_product[item_pos], baskets.item_qty[item_pos]
 
 
-def _trigger_ids(M, mo, s_public, o_public):
+def _trigger_ids(M, s_public, o_public):
     k = kernels.compiled()
     if k is not None:
-        out = k["trigger_ids"](M["trigger_kind"], M["trigger"], mo, s_public, o_public)
+        out = k["trigger_ids"](M["trigger_kind"], M["trigger"], s_public, o_public)
     else:
-        kind, trig = M["trigger_kind"][mo], M["trigger"][mo].astype(int)
-        out = np.full(mo.size, -1)
+        kind, trig = M["trigger_kind"], M["trigger"].astype(int)
+        out = np.full(kind.size, -1)
         s = kind == 0
         out[s] = s_public[trig[s]]
         o = kind == 1
