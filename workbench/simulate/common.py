@@ -131,12 +131,13 @@ def labels(names, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array
     return pa.array(list(names), pa.string()).take(pa.array(codes, mask=null))
 
 
-def stable_argsort(x: np.ndarray) -> np.ndarray:
+def stable_argsort(x: np.ndarray, return_sorted: bool = False):
     """``np.argsort(x, kind="stable")``, quicker: an unstable sort, then ties by position.
 
     numpy's stable sort of 64-bit keys is a merge sort; its default sort is about
     twice as quick, and only the rows with equal keys (rare for float times) need
-    putting back in their original order.
+    putting back in their original order.  ``return_sorted``: also return
+    ``x[order]`` (which the tie check gathers anyway).
     """
     order = np.argsort(x)
     v = x[order]
@@ -148,7 +149,7 @@ def stable_argsort(x: np.ndarray) -> np.ndarray:
         pos = np.flatnonzero(member)
         run = np.cumsum(np.r_[True, ~tie][member])  # which run each member is in
         order[pos] = order[pos][np.lexsort((order[pos], run))]
-    return order
+    return (order, v) if return_sorted else order
 
 
 def release_free_heap() -> None:

@@ -129,16 +129,17 @@ def publish(cfg, world, loop, rng: np.random.Generator) -> Published:
     OR["t"] = S["t"][so_] + (S["views"][so_] + 3 * bsz) * EVENT_GAP
     keep_o = OR["t"] < H
     # sessions ordered by time → public ids
-    s_order = stable_argsort(S["t"])
-    s_keep = S["t"][s_order] < H
-    s_order = s_order[s_keep]
+    s_order, t_sorted = stable_argsort(S["t"], return_sorted=True)
+    n_published = int(np.searchsorted(t_sorted, H))  # those before the horizon come first
+    s_order = s_order[:n_published]
     s_public = np.full(S["t"].size, -1)
     s_public[s_order] = np.arange(1, s_order.size + 1)
     # the published sessions in public-id order: every later reader (the sessions table,
     # the events) reads them in that order, and a random gather of ten million rows
     # costs a good part of a second per column, so each column is gathered once, here
     world.sessions = None  # closed: each column is freed once gathered
-    for k in list(S):
+    S["t"] = t_sorted[:n_published]
+    for k in [k for k in S if k != "t"]:
         S[k] = S[k][s_order]
     o_sorted = stable_argsort(OR["t"])
     o_sorted = o_sorted[keep_o[o_sorted]]
