@@ -2,9 +2,14 @@
 
 The events table holds tens of millions of rows at a million customers; drawing
 them with numpy took a dozen passes over per-row temporaries.  Here it is one
-compiled loop writing straight into the table's column buffers.  A loop does the
-same arithmetic, in the same order, as the numpy code it stands in for, so the
-tables are identical to the bit (tests/test_segment_rule.py pins their digest).
+compiled loop writing straight into the table's column buffers.  The other loops
+do what several numpy passes (and their temporaries) did elsewhere: categorical
+draws from rows of a CDF table, Arrow string and timestamp buffers, frequency-cap
+counts, reachability, a customer's next organic order, public ids and basket
+products.  A loop does the same arithmetic, in the same order, as the numpy code
+it stands in for (no transcendental functions: numpy keeps those), so the tables
+are identical to the bit (tests/test_segment_rule.py pins their digest;
+tests/test_simulate_internals.py compares a store made both ways).
 
 numba comes with PyTensor (a dependency); its compiled loops are cached on disk
 (``NUMBA_CACHE_DIR``), like those of :mod:`workbench.clv.kernels`.

@@ -19,6 +19,7 @@ from scipy import special
 
 from ..vocab import CHANNELS, PRICE_SEGMENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
+from . import kernels
 from .common import (
     CAMPAIGN_KEY_STRIDE,
     CHANNEL_KEY_STRIDE,
@@ -52,7 +53,6 @@ from .common import (
     hour_of_day,
     sigmoid,
 )
-from . import kernels
 from .random import combine
 from .world import BASKET_UNIFORMS
 

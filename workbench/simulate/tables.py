@@ -379,10 +379,9 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
 
 def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: slice, cols: dict,
                   name_code: np.ndarray, offset: int) -> int:
-    """:func:`_events` of the published sessions ``so`` written into the columns from
-    ``offset`` (compiled).
+    """:func:`_events` of the published sessions ``so``, written from row ``offset`` on.
 
-    Draws what :func:`_events` draws, in the same order; returns the offset past
+    The compiled loop.  Draws what :func:`_events` draws, in the same order; returns the offset past
     the last row written.
     """
     S = pub.sessions

@@ -16,6 +16,7 @@ from scipy import special, stats
 
 from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
 from ..vocab import SIMULATED_SOURCES as SOURCES
+from . import kernels
 from .common import (
     EVENT_GAP,
     HOUR,
@@ -24,7 +25,6 @@ from .common import (
     categorical,
     order_money,
 )
-from . import kernels
 from .random import combine
 
 #: the traffic source of a customer's acquisition session, by acquisition channel
