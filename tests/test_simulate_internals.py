@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 from scipy import special, stats
 
-from workbench.simulate import scenario, simulate
-from workbench.simulate.common import ColumnBatches, labels
+from workbench.simulate import kernels, scenario, simulate
+from workbench.simulate.common import BatchedColumns, ColumnBatches, labels, stable_argsort
 from workbench.simulate.world import MAX_EXTRA_ITEMS, capped_poisson_ppf
 
 
@@ -60,3 +60,49 @@ def test_event_table_is_one_chunk_per_column_and_typed():
     assert ev.schema.field("ts").type == pa.timestamp("us", tz="UTC")
     assert ev.schema.field("event_name").type == pa.string()
     assert ev["event_id"].to_pylist() == list(range(1, ev.num_rows + 1))
+
+
+def test_batched_columns_give_what_concatenation_gives_in_any_row_order():
+    batches = [dict(a=np.arange(3), b=True, c=np.array([1, 2, 3], np.int32)),
+               dict(a=np.array([0.5, 1.5]), b=np.array([False, True]), c=-1),
+               dict(a=np.zeros(0), b=np.zeros(0, bool), c=np.zeros(0, np.int64))]
+    dest = np.array([4, 0, 3, 1, 2])
+    for order in (None, dest):
+        bc = BatchedColumns(["a", "b", "c"])
+        ids = [bc.add(**b) for b in batches]
+        assert [i.tolist() for i in ids] == [[0, 1, 2], [3, 4], []]
+        np.testing.assert_array_equal(bc.column("a"), [0, 1, 2, 0.5, 1.5])
+        out = bc.build(order)
+        for name in "abc":
+            want = np.concatenate([np.full(len(ids[i]), b[name]) if np.ndim(b[name]) == 0
+                                   else np.asarray(b[name]) for i, b in enumerate(batches)])
+            if order is not None:
+                want[order] = want.copy()
+            assert out[name].dtype == want.dtype
+            np.testing.assert_array_equal(out[name], want)
+
+
+@pytest.mark.parametrize("x", [
+    np.random.default_rng(1).random(10_000),
+    np.random.default_rng(2).integers(0, 50, 10_000),  # mostly ties
+    np.array([2.0, np.nan, 1.0, np.nan, 1.0, -0.0, 0.0, np.inf, 1.0]),
+    np.zeros(0)])
+def test_stable_argsort_is_numpys_stable_sort(x):
+    want = np.argsort(x, kind="stable")
+    np.testing.assert_array_equal(stable_argsort(x), want)
+    order, v = stable_argsort(x, return_sorted=True)
+    np.testing.assert_array_equal(v, x[want])
+
+
+@pytest.mark.skipif(kernels.compiled() is None, reason="numba absent: only the numpy paths")
+def test_compiled_loops_and_numpy_versions_give_the_same_store(monkeypatch):
+    # every compiled loop has a numpy version for when numba is absent: same tables
+    cfg = scenario("tiny", campaigns={"abandoned_cart": {"discount_arms_pct": [0, 10]}})
+    fast = simulate(cfg, seed=4)
+    monkeypatch.setattr(kernels, "compiled", lambda: None)
+    slow = simulate(cfg, seed=4)
+    for name in (*fast.tables, *(f"truth/{k}" for k in fast.truth)):
+        a = fast.tables[name] if name in fast.tables else fast.truth[name[6:]]
+        b = slow.tables[name] if name in slow.tables else slow.truth[name[6:]]
+        assert a.schema == b.schema, name
+        assert a.equals(b), name

@@ -16,6 +16,7 @@ import pyarrow as pa
 from scipy import special
 
 from ..vocab import CAMPAIGNS, CHANNELS
+from . import kernels
 
 HOUR = 1.0 / 24.0
 MINUTE = HOUR / 60.0
@@ -64,9 +65,13 @@ def group_rank(keys: np.ndarray, order_by: np.ndarray,
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if scratch is not None:
-        np.add.at(scratch, keys, 1)
-        shared = np.flatnonzero(scratch[keys] > 1)
-        scratch[keys] = 0
+        k = kernels.compiled()
+        if k is not None:
+            shared = np.flatnonzero(k["count_shared"](keys, scratch))
+        else:
+            np.add.at(scratch, keys, 1)
+            shared = np.flatnonzero(scratch[keys] > 1)
+            scratch[keys] = 0
         rank = np.zeros(n, dtype=np.int64)
         if shared.size:  # a group's rows keep their relative order in the subset
             rank[shared] = group_rank(keys[shared], order_by[shared])
@@ -81,16 +86,70 @@ def group_rank(keys: np.ndarray, order_by: np.ndarray,
     return rank
 
 
-def categorical(cum_probs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,)."""
+def add_at(a: np.ndarray, idx: np.ndarray, value: int) -> None:
+    """``np.add.at(a, idx, value)`` for a 1-D ``a`` and a scalar ``value`` (compiled)."""
+    k = kernels.compiled()
+    if k is not None:
+        k["add_at"](a, idx, value)
+    else:
+        np.add.at(a, idx, value)
+
+
+def categorical(cum_probs: np.ndarray, u: np.ndarray,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise inverse-CDF draw: ``cum_probs`` is (n, k), ``u`` is (n,).
+
+    With ``rows``, the draw of row ``i`` uses ``cum_probs[rows[i]]`` (as
+    ``categorical(cum_probs[rows], u)`` does, without gathering those rows).
+    """
+    if rows is not None:
+        k = kernels.compiled()
+        if k is not None:
+            return k["categorical_rows"](cum_probs, rows, u)
+        cum_probs = cum_probs[rows]
     return np.minimum((cum_probs < u[:, None]).sum(axis=1), cum_probs.shape[1] - 1)
 
 
 def labels(names, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     """Arrow strings ``names[codes]`` (null where ``null``), without Python string objects."""
+    k = kernels.compiled()
+    if k is not None:  # one compiled loop writing the string buffers (an Arrow take is slower)
+        encoded = [str(x).encode() for x in names]
+        buffers = k["string_take"](
+            np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            np.r_[0, np.cumsum([len(b) for b in encoded], dtype=np.int64)].astype(np.int64),
+            np.asarray(codes), np.zeros(0, bool) if null is None else np.asarray(null, bool))
+        if buffers is not None:
+            offsets, data = buffers
+            bitmap = None if null is None else pa.py_buffer(np.packbits(~np.asarray(null, bool),
+                                                                        bitorder="little"))
+            return pa.Array.from_buffers(pa.string(), offsets.size - 1, [
+                bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
+                null_count=0 if null is None else -1)
     if null is not None:
         codes = np.where(null, 0, codes)
     return pa.array(list(names), pa.string()).take(pa.array(codes, mask=null))
+
+
+def stable_argsort(x: np.ndarray, return_sorted: bool = False):
+    """``np.argsort(x, kind="stable")``, quicker: an unstable sort, then ties by position.
+
+    numpy's stable sort of 64-bit keys is a merge sort; its default sort is about
+    twice as quick, and only the rows with equal keys (rare for float times) need
+    putting back in their original order.  ``return_sorted``: also return
+    ``x[order]`` (which the tie check gathers anyway).
+    """
+    order = np.argsort(x)
+    v = x[order]
+    tie = v[1:] == v[:-1]
+    if v.dtype.kind == "f":
+        tie |= np.isnan(v[1:]) & np.isnan(v[:-1])
+    if tie.any():
+        member = np.r_[tie, False] | np.r_[False, tie]  # in a run of equal keys
+        pos = np.flatnonzero(member)
+        run = np.cumsum(np.r_[True, ~tie][member])  # which run each member is in
+        order[pos] = order[pos][np.lexsort((order[pos], run))]
+    return (order, v) if return_sorted else order
 
 
 def release_free_heap() -> None:
@@ -187,3 +246,68 @@ class ColumnBatches:
         """The columns so far (views: writing to them writes to the ledger)."""
         return {n: self.columns[n].v if n in self.columns else np.zeros(0, dtype=np.int64)
                 for n in self.names}
+
+
+class BatchedColumns:
+    """A table written batch by batch and read once at the end (the message ledger).
+
+    Unlike :class:`ColumnBatches`, which keeps each column contiguous as it grows
+    (copying it whenever it doubles), the batches are kept as they come and each
+    column is written once, by :meth:`build`, into the row order its reader wants,
+    its batches freed as it goes: the table is held twice only one column at a
+    time.  Columns take the dtype concatenating their batches gives, as in
+    :class:`ColumnBatches`.
+    """
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.batches: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        self.n = 0
+
+    def add(self, **cols) -> np.ndarray:
+        """Append one batch of rows (scalars broadcast); return the new rows' ids."""
+        sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
+        size = sizes.pop() if sizes else 1
+        if sizes:
+            raise ValueError("ragged batch")
+        for name in self.names:
+            v = cols[name]
+            x = np.full(size, v) if np.ndim(v) == 0 else np.asarray(v)
+            if x.base is not None and x.base.nbytes > 2 * x.nbytes:
+                x = x.copy()  # a view would keep the larger array it views alive
+            self.batches[name].append(x)
+        ids = np.arange(self.n, self.n + size)
+        self.n += size
+        return ids
+
+    def column(self, name: str) -> np.ndarray:
+        """One column, its batches joined (they are kept)."""
+        parts = self.batches[name]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def build(self, dest: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every column, row ``i`` at row ``dest[i]`` (default: in order).
+
+        Each column is written straight into its final order (joining the batches
+        first and reordering after would write every column twice); the ledger is
+        left empty.
+        """
+        out = {}
+        for name in self.names:
+            parts = self.batches[name]
+            if not parts:
+                out[name] = np.zeros(0, dtype=np.int64)
+                continue
+            col = np.empty(self.n, dtype=np.result_type(*parts))
+            start = 0
+            for part in parts:
+                if dest is None:
+                    col[start:start + part.size] = part
+                else:
+                    col[dest[start:start + part.size]] = part
+                start += part.size
+            parts.clear()
+            out[name] = col
+        self.batches = {name: [] for name in self.names}
+        self.n = 0
+        return out

@@ -2,9 +2,14 @@
 
 The events table holds tens of millions of rows at a million customers; drawing
 them with numpy took a dozen passes over per-row temporaries.  Here it is one
-compiled loop writing straight into the table's column buffers.  A loop does the
-same arithmetic, in the same order, as the numpy code it stands in for, so the
-tables are identical to the bit (tests/test_segment_rule.py pins their digest).
+compiled loop writing straight into the table's column buffers.  The other loops
+do what several numpy passes (and their temporaries) did elsewhere: categorical
+draws from rows of a CDF table, Arrow string and timestamp buffers, frequency-cap
+counts, reachability, a customer's next organic order, public ids and basket
+products.  A loop does the same arithmetic, in the same order, as the numpy code
+it stands in for (no transcendental functions: numpy keeps those), so the tables
+are identical to the bit (tests/test_segment_rule.py pins their digest;
+tests/test_simulate_internals.py compares a store made both ways).
 
 numba comes with PyTensor (a dependency); its compiled loops are cached on disk
 (``NUMBA_CACHE_DIR``), like those of :mod:`workbench.clv.kernels`.
@@ -75,6 +80,138 @@ def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_
     return at
 
 
+def _categorical_rows_src(cum_probs, rows, u):  # pragma: no cover - compiled by numba
+    # categorical(cum_probs[rows], u) without gathering the rows' CDFs first
+    k = cum_probs.shape[1]
+    out = np.empty(rows.shape[0], dtype=np.int64)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        c = 0
+        for j in range(k):
+            if cum_probs[r, j] < u[i]:
+                c += 1
+        out[i] = min(c, k - 1)
+    return out
+
+
+def _string_take_src(name_bytes, name_offsets, codes, null):  # pragma: no cover - compiled
+    # Arrow string buffers (int32 offsets, data) of names[codes], empty where ``null``
+    # (``null`` empty: no nulls); None if the data would pass int32 offsets
+    n = codes.shape[0]
+    any_null = null.shape[0] > 0
+    size = 0
+    for i in range(n):
+        if not (any_null and null[i]):
+            size += name_offsets[codes[i] + 1] - name_offsets[codes[i]]
+    if size > 2**31 - 1:
+        return None
+    offsets = np.empty(n + 1, dtype=np.int32)
+    data = np.empty(size, dtype=np.uint8)
+    at = 0
+    for i in range(n):
+        offsets[i] = at
+        if not (any_null and null[i]):
+            c = codes[i]
+            for b in range(name_offsets[c], name_offsets[c + 1]):
+                data[at] = name_bytes[b]
+                at += 1
+    offsets[n] = at
+    return offsets, data
+
+
+def _micros_src(t, t0_us, us_per_day, out, finite):  # pragma: no cover - compiled by numba
+    # microseconds since the epoch of the finite times ``t`` (0 and not finite elsewhere)
+    for i in range(t.shape[0]):
+        x = t[i]
+        if np.isfinite(x):
+            out[i] = t0_us + np.int64(np.rint(x * us_per_day))
+            finite[i] = True
+        else:
+            out[i] = 0
+            finite[i] = False
+
+
+def _count_shared_src(keys, scratch):  # pragma: no cover - compiled by numba
+    # whether each row's key is also another row's (``scratch`` zeroed, left zeroed)
+    n = keys.shape[0]
+    for i in range(n):
+        scratch[keys[i]] += 1
+    shared = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        shared[i] = scratch[keys[i]] > 1
+    for i in range(n):
+        scratch[keys[i]] = 0
+    return shared
+
+
+def _add_at_src(a, idx, value):  # pragma: no cover - compiled by numba
+    # np.add.at(a, idx, value) for a 1-D ``a`` and a scalar ``value``
+    for i in range(idx.shape[0]):
+        a[idx[i]] += value
+
+
+def _reachable_src(opted_in, unsubscribed_at, signup_t, ch, cust,
+                   t):  # pragma: no cover - compiled by numba
+    # Messaging.reachable: opted in, not unsubscribed by t, signed up (ch, t broadcast)
+    out = np.empty(cust.shape[0], dtype=np.bool_)
+    for i in range(cust.shape[0]):
+        c, k = cust[i], ch[i]
+        out[i] = opted_in[k, c] and unsubscribed_at[k, c] > t[i] and signup_t[c] <= t[i]
+    return out
+
+
+def _first_at_or_after_src(sorted_key, block_start, block, key):  # pragma: no cover
+    # np.searchsorted(sorted_key, key) for keys known to fall in block ``block`` of the
+    # sorted keys (rows block_start[b] .. block_start[b + 1]); -1 past the block's end
+    out = np.empty(key.shape[0], dtype=np.int64)
+    for i in range(key.shape[0]):
+        lo, hi = block_start[block[i]], block_start[block[i] + 1]
+        j = lo + np.searchsorted(sorted_key[lo:hi], key[i])
+        out[i] = j if j < hi else -1
+    return out
+
+
+def _public_ids_src(ids, mapping):  # pragma: no cover - compiled by numba
+    # mapping[ids] where ids >= 0, else -1 (tables._public)
+    out = np.empty(ids.shape[0], dtype=np.int64)
+    for i in range(ids.shape[0]):
+        out[i] = mapping[ids[i]] if ids[i] >= 0 else -1
+    return out
+
+
+def _trigger_ids_src(kind, trigger, s_public, o_public):  # pragma: no cover - compiled
+    # public id of each message's trigger (tables._trigger_ids): a session's (kind 0),
+    # an order's (kind 1), -1 for none
+    out = np.empty(kind.shape[0], dtype=np.int64)
+    for i in range(kind.shape[0]):
+        if kind[i] == 0:
+            out[i] = s_public[trigger[i]]
+        elif kind[i] == 1:
+            out[i] = o_public[trigger[i]]
+        else:
+            out[i] = -1
+    return out
+
+
+def _nearest_price_src(cat, target, price_key, cat_first, cat_size, price,
+                       max_qty):  # pragma: no cover - compiled by numba
+    # Baskets.make: the product of category cat whose price is nearest target, and the
+    # units (1 .. max_qty) that bring the line closest to it
+    prod = np.empty(cat.shape[0], dtype=np.int64)
+    qty = np.empty(cat.shape[0], dtype=np.int64)
+    for i in range(cat.shape[0]):
+        c = cat[i]
+        key = c * 1e7 + target[i]
+        lo = cat_first[c]
+        hi = lo + cat_size[c] - 1
+        pos = min(max(np.searchsorted(price_key, key), lo), hi)
+        prev = min(max(pos - 1, lo), hi)
+        p = prev if abs(price_key[prev] - key) < abs(price_key[pos] - key) else pos
+        prod[i] = p
+        qty[i] = np.int64(min(max(np.rint(target[i] / price[p]), 1.0), max_qty))
+    return prod, qty
+
+
 @functools.cache
 def compiled():
     """The numba versions of the loops (cached on disk), or None without numba."""
@@ -83,4 +220,14 @@ def compiled():
     except ImportError:  # pragma: no cover - numba comes with PyTensor
         return None
     jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-    return {"session_events": jit(_session_events_src)}
+    return {"session_events": jit(_session_events_src),
+            "categorical_rows": jit(_categorical_rows_src),
+            "string_take": jit(_string_take_src),
+            "micros": jit(_micros_src),
+            "count_shared": jit(_count_shared_src),
+            "add_at": jit(_add_at_src),
+            "reachable": jit(_reachable_src),
+            "first_at_or_after": jit(_first_at_or_after_src),
+            "public_ids": jit(_public_ids_src),
+            "trigger_ids": jit(_trigger_ids_src),
+            "nearest_price": jit(_nearest_price_src)}

@@ -19,6 +19,7 @@ from scipy import special
 
 from ..vocab import CHANNELS, PRICE_SEGMENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
+from . import kernels
 from .common import (
     CAMPAIGN_KEY_STRIDE,
     CHANNEL_KEY_STRIDE,
@@ -43,8 +44,9 @@ from .common import (
     U_UNSUB,
     U_UNSUB_T,
     U_VIA,
-    ColumnBatches,
+    BatchedColumns,
     GrowingArray,
+    add_at,
     categorical,
     circular_hour_distance,
     group_rank,
@@ -93,23 +95,36 @@ class Messaging:
         self.campaigns, self.follow_up = campaigns, follow_up
         n_ch, N = len(CHANNELS), cfg.n_customers
         caps = cfg.campaigns.caps
-        self.messages = ColumnBatches(MESSAGE_COLUMNS)
+        self.messages = BatchedColumns(MESSAGE_COLUMNS)  # written here, read once at the end
         self.message_products = GrowingArray(np.int64)
         self.unsubscribed_at = np.full((n_ch, N), np.inf)
-        self.sent_by_day = np.zeros((n_ch, N, CAP_WINDOW_DAYS), dtype=np.int16)
+        # messages per (channel, customer) in the cap window, and the flat (channel,
+        # customer) index of each send of the window's days, to take back when it leaves
+        self.sent_in_window = np.zeros((n_ch, N), dtype=np.int32)
+        self._sent_on_day = [np.zeros(0, dtype=np.int64)] * CAP_WINDOW_DAYS
         self._rank_scratch = np.zeros(N * CHANNEL_KEY_STRIDE, dtype=np.int32)  # group_rank's
+        # each (customer, channel) group's first unsubscribe in a batch (inf: none)
+        self._unsub_scratch = np.full(N * CHANNEL_KEY_STRIDE, np.inf)
         self.caps = np.array([getattr(caps, f"{c}_per_week") for c in CHANNELS])
         # per-campaign holdout: customers who never get that campaign's messages
         self.holdout_share = np.array([c.holdout_share for c in campaigns])
 
     def new_day(self, day: int) -> None:
         """Forget the sends of the day that leaves the cap window."""
-        self.sent_by_day[:, :, day % CAP_WINDOW_DAYS] = 0
+        slot = day % CAP_WINDOW_DAYS
+        add_at(self.sent_in_window.reshape(-1), self._sent_on_day[slot], -1)
+        self._sent_on_day[slot] = np.zeros(0, dtype=np.int64)
 
     def reachable(self, ch, cust, t):
         """Opted in to channel ``ch``, not unsubscribed by ``t`` and signed up."""
-        return (self.world.customers.opted_in[ch, cust] & (self.unsubscribed_at[ch, cust] > t)
-                & (self.world.customers.signup_t[cust] <= t))
+        cus = self.world.customers
+        k = kernels.compiled()
+        if k is not None:
+            return k["reachable"](cus.opted_in, self.unsubscribed_at, cus.signup_t,
+                                  np.broadcast_to(ch, cust.shape), cust,
+                                  np.broadcast_to(t, cust.shape))
+        return (cus.opted_in[ch, cust] & (self.unsubscribed_at[ch, cust] > t)
+                & (cus.signup_t[cust] <= t))
 
     def _by_campaign(self, campaign: np.ndarray):
         """``(campaign object, row indices)`` for each campaign present in ``campaign``."""
@@ -131,6 +146,14 @@ class Messaging:
     def persuasion_logit(self, m, with_discount: bool = True):
         """Logit of P(persuaded | delivered) for each message in batch ``m``.
 
+        See :meth:`persuasion_logits`; ``with_discount=False`` leaves the discount out.
+        """
+        with_d, without_d = self.persuasion_logits(m)
+        return with_d if with_discount else without_d
+
+    def persuasion_logits(self, m):
+        """Logits of P(persuaded | delivered) for batch ``m``, with and without the discount.
+
         abandoned cart: ``base[type] + channel - (ln(delay / best[type]))^2 / (2 s^2)
         + discount(segment) + responsiveness``; other campaigns:
         ``base[campaign] + channel + discount(segment) + responsiveness``, and for
@@ -141,12 +164,10 @@ class Messaging:
         cust, ch = m["cust"], m["channel"]
         x = np.array([rs.channel_logit[c] for c in CHANNELS])[ch] + \
             self.world.customers.responsiveness[ch, cust]
-        if with_discount:
-            x = x + self.discount_logit(cust, m["disc"])
         base = np.zeros(cust.size)
         for c, rows in self._by_campaign(m["campaign"]):
             base[rows] = c.base_logit(m, rows)
-        return base + x
+        return base + (x + self.discount_logit(cust, m["disc"])), base + x
 
     def _engagement(self, m, prior) -> dict:
         """Delivery, opens (human and machine), clicks, persuasion and unsubscribes.
@@ -159,7 +180,7 @@ class Messaging:
         ku = self.ku
         delivered = ku(U_DELIVER, key) < np.array([eng.delivery_rate[c] for c in CHANNELS])[ch]
         alive = cus.dropout_t[cust] > t
-        logit = self.persuasion_logit(m)
+        logit, logit0 = self.persuasion_logits(m)
         p_pers = sigmoid(logit)
         persuaded = delivered & alive & (ku(U_PERSUADE, key) < p_pers)
         email = ch == EMAIL
@@ -201,7 +222,6 @@ class Messaging:
         unsub = delivered & (ku(U_UNSUB, key) < p_unsub)
         unsub_t = np.where(unsub, np.maximum(np.minimum(open_t, t + UNSUBSCRIBE_WITHIN), t) +
                            ku(U_UNSUB_T, key) * HOUR, np.inf)
-        logit0 = self.persuasion_logit(m, with_discount=False)
         return {"delivered": delivered, "alive": alive, "p_pers": p_pers, "persuaded": persuaded,
                 "logit0": logit0,
                 "email": email, "open_t": open_t, "click_t": click_t, "clicked": clicked,
@@ -219,36 +239,39 @@ class Messaging:
                           + m["campaign"]) >= hold
         for c, rows in self._by_campaign(m["campaign"]):
             ok[rows] &= c.still_relevant(m["ref"][rows], t[rows])
-        m = {k: v[ok] for k, v in m.items()}
-        if m["t"].size == 0:
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
             return
-        t, cust, ch = m["t"], m["cust"], m["channel"]
+        t, cust, ch = t[rows], cust[rows], ch[rows]
         # frequency caps: trailing CAP_WINDOW_DAYS days incl. today, in send order
-        prior = self.sent_by_day[ch, cust].sum(axis=1)
+        prior = self.sent_in_window[ch, cust].astype(np.int64)
         rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         ok = prior + rank < self.caps[ch]
-        m = {k: v[ok] for k, v in m.items()}
-        prior = prior[ok]
+        m = {k: v[rows[ok]] for k, v in m.items()}  # the batch's columns filtered once
+        # the messages kept are the first of their group (in send order), so their ranks
+        # among themselves are their ranks among all
+        prior = prior[ok] + rank[ok]
         t, cust, ch = m["t"], m["cust"], m["channel"]
         n = t.size
         if n == 0:
             return
-        prior = prior + group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
         e = self._engagement(m, prior)
         # an unsubscribe stops the later messages of this batch on that channel
         grp = cust * CHANNEL_KEY_STRIDE + ch
-        _, inv = np.unique(grp, return_inverse=True)
-        first = np.full(inv.max() + 1, np.inf)
-        np.minimum.at(first, inv, e["unsub_t"])
-        keep = t <= first[inv]
+        u = np.flatnonzero(e["unsub"])
+        first = self._unsub_scratch
+        np.minimum.at(first, grp[u], e["unsub_t"][u])
+        keep = t <= first[grp]
+        first[grp[u]] = np.inf
         if not keep.all():
             m = {k: v[keep] for k, v in m.items()}
             e = {k: v[keep] for k, v in e.items()}
             t, cust, ch = m["t"], m["cust"], m["channel"]
             n = t.size
-        # one flat index: numpy's add.at is quick on a 1-D array, slow on a tuple of indices
-        np.add.at(self.sent_by_day.reshape(-1),
-                  (ch * self.cfg.n_customers + cust) * CAP_WINDOW_DAYS + d % CAP_WINDOW_DAYS, 1)
+        sent = ch * self.cfg.n_customers + cust
+        add_at(self.sent_in_window.reshape(-1), sent, 1)
+        slot = d % CAP_WINDOW_DAYS
+        self._sent_on_day[slot] = np.r_[self._sent_on_day[slot], sent]
         unsub, unsub_t = e["unsub"], e["unsub_t"]
         np.minimum.at(self.unsubscribed_at, (ch[unsub], cust[unsub]), unsub_t[unsub])
 
@@ -301,7 +324,7 @@ class Messaging:
         if nr.any():
             kk = combine(m["key"][row[nr]], slot[nr])
             cust = m["cust"][row[nr]]
-            cat = categorical(self.world.customers.affinity_cum[cust], self.ku(U_PRODUCTS, kk))
+            cat = categorical(self.world.customers.affinity_cum, self.ku(U_PRODUCTS, kk), rows=cust)
             camp_nr, ref_nr = camp[row[nr]], m["ref"][row[nr]]
             for c, rows in self._by_campaign(camp_nr):
                 focus = c.focus_category(ref_nr[rows])
@@ -414,11 +437,12 @@ class Messaging:
                 allp = self.message_products.v
                 first = allp[np.minimum(products[0], allp.size - 1)]
                 cat = np.where(products[1] > 0, w_.catalog.product_category[first],
-                               categorical(w_.customers.affinity_cum[cust],
-                                           self.ku(U_CLICK_CATEGORY, combine(cust, mids))))
+                               categorical(w_.customers.affinity_cum,
+                                           self.ku(U_CLICK_CATEGORY, combine(cust, mids)),
+                                           rows=cust))
             else:
-                cat = categorical(w_.customers.affinity_cum[cust],
-                                  self.ku(U_CLICK_CATEGORY, combine(cust, mids)))
+                cat = categorical(w_.customers.affinity_cum,
+                                  self.ku(U_CLICK_CATEGORY, combine(cust, mids)), rows=cust)
             basket = np.full(cust.size, -1)
         else:
             cat = w_.baskets.first_category(basket)
@@ -452,7 +476,7 @@ class Messaging:
             start, k = products
             allp = self.message_products.v
             has = k > 0
-            cat = categorical(w_.customers.affinity_cum[cust], ku(U_BASKET, key))
+            cat = categorical(w_.customers.affinity_cum, ku(U_BASKET, key), rows=cust)
             pick = start + np.minimum((ku(U_BASKET + 1, key) * np.maximum(k, 1)).astype(
                 int), np.maximum(k - 1, 0))
             cat = np.where(has, w_.catalog.product_category[allp[np.minimum(pick,

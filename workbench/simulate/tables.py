@@ -17,7 +17,7 @@ import pyarrow as pa
 from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS, SIMULATED_EVENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from . import kernels
-from .common import EVENT_GAP, labels, order_money
+from .common import EVENT_GAP, labels, order_money, release_free_heap, stable_argsort
 from .messaging import ORDER_AFTER_SESSION
 
 EVENT_CHUNK = 500_000  # sessions per chunk: bounds peak memory at any store size
@@ -40,13 +40,13 @@ class Published:
     """Internal-to-public id maps and the final ledgers, shared by the table builders."""
 
     horizon: float  # days simulated: nothing at or after it is published
-    sessions: dict | None  # the session ledger (internal ids), each session's order filled in
+    sessions: dict | None  # the published sessions' columns by public id (row i: id i + 1)
     session_rows: np.ndarray | None  # internal ids of the published sessions, by public id
     session_public: np.ndarray | None  # internal session id -> public id (-1: not published)
     orders: dict  # every order (organic and caused), internal ids, final times
     order_rows: np.ndarray  # internal ids of the published orders, in public-id order
     order_public: np.ndarray  # internal order id -> public id (-1: not published)
-    messages: dict | None  # the message ledger (None once released)
+    messages: dict | None  # the messages' columns by public id (None once released)
     message_rows: np.ndarray | None  # internal ids of the messages, in public-id order
     message_public: np.ndarray | None  # internal message id -> public id
     ts: _Timestamps  # float days -> arrow UTC timestamps (inf: null)
@@ -74,17 +74,27 @@ class _Timestamps:
 
     def __call__(self, t) -> pa.Array:
         t = np.asarray(t, dtype=float)
-        out = np.full(t.size, 0, dtype=np.int64)
-        fin = np.isfinite(t)
-        out[fin] = self.micros(t[fin])
+        out = np.empty(t.size, dtype=np.int64)
+        fin = np.empty(t.size, dtype=bool)
+        k = kernels.compiled()
+        if k is not None:  # one pass (the numpy version makes five)
+            k["micros"](t, self.t0_us, float(MICROSECONDS_PER_DAY), out, fin)
+        else:
+            np.isfinite(t, out=fin)
+            out[:] = 0
+            out[fin] = self.micros(t[fin])
         return pa.array(out, type=TIMESTAMP, mask=~fin)
 
 
 def _public(arr, mapping):
-    arr = np.asarray(arr).astype(np.int64)
+    arr = np.asarray(arr)
+    k = kernels.compiled()
     if mapping.size == 0:
         out = np.full(arr.size, -1)
+    elif k is not None:
+        out = k["public_ids"](arr, mapping)
     else:
+        arr = arr.astype(np.int64)
         out = np.where(arr >= 0, mapping[np.maximum(arr, 0)], -1)
     return pa.array(out, type=pa.int64(), mask=out < 0)
 
@@ -119,21 +129,31 @@ def publish(cfg, world, loop, rng: np.random.Generator) -> Published:
     OR["t"] = S["t"][so_] + (S["views"][so_] + 3 * bsz) * EVENT_GAP
     keep_o = OR["t"] < H
     # sessions ordered by time → public ids
-    s_order = np.lexsort((np.arange(S["t"].size), S["t"]))
-    s_keep = S["t"][s_order] < H
-    s_order = s_order[s_keep]
+    s_order, t_sorted = stable_argsort(S["t"], return_sorted=True)
+    n_published = int(np.searchsorted(t_sorted, H))  # those before the horizon come first
+    s_order = s_order[:n_published]
     s_public = np.full(S["t"].size, -1)
     s_public[s_order] = np.arange(1, s_order.size + 1)
-    o_sorted = np.lexsort((np.arange(n_orders), OR["t"]))
+    # the published sessions in public-id order: every later reader (the sessions table,
+    # the events) reads them in that order, and a random gather of ten million rows
+    # costs a good part of a second per column, so each column is gathered once, here
+    world.sessions = None  # closed: each column is freed once gathered
+    S["t"] = t_sorted[:n_published]
+    for k in [k for k in S if k != "t"]:
+        S[k] = S[k][s_order]
+    o_sorted = stable_argsort(OR["t"])
     o_sorted = o_sorted[keep_o[o_sorted]]
     o_public = np.full(n_orders, -1)
     o_public[o_sorted] = np.arange(1, o_sorted.size + 1)
     # a purchase whose session was dropped (beyond horizon) cannot happen
-    M = loop.messaging.messages.build()
-    n_msg = M["t"].size
-    m_order = np.lexsort((np.arange(n_msg), M["t"]))
+    # messages by time → public ids; the ledger is built in that order
+    ledger = loop.messaging.messages
+    n_msg = ledger.n
+    m_order = stable_argsort(ledger.column("t"))
     m_public = np.full(n_msg, -1)
     m_public[m_order] = np.arange(1, n_msg + 1)
+    M = ledger.build(dest=m_public - 1)
+    release_free_heap()  # the ledger's day batches were freed into the C heap
     return Published(horizon=H, sessions=S, session_rows=s_order, session_public=s_public,
                      orders=OR, order_rows=o_sorted, order_public=o_public, messages=M,
                      message_rows=m_order, message_public=m_public,
@@ -171,13 +191,12 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
     })
 
     # ---------------- sessions
-    so = pub.session_rows
     tables["sessions"] = pa.table({
-        "session_id": pa.array(np.arange(1, so.size + 1), pa.int64()),
-        "customer_id": pa.array(S["cust"][so] + 1, pa.int64()),
-        "started_at": ts(S["t"][so]),
-        "source": labels(SOURCES, S["src"][so]),
-        "message_id": _public(S["msg"][so], m_public),
+        "session_id": pa.array(np.arange(1, S["t"].size + 1), pa.int64()),
+        "customer_id": pa.array(S["cust"] + 1, pa.int64()),
+        "started_at": ts(S["t"]),
+        "source": labels(SOURCES, S["src"]),
+        "message_id": _public(S["msg"], m_public),
     })
     del S["src"], S["msg"]  # the events read neither: let them go before the events are built
 
@@ -187,7 +206,8 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
     disc_amt, revenue = order_money(baskets.value[b], OR["disc"][oo])
     msg_ok = OR["msg"][oo].astype(np.int64)
     if n_msg:
-        msg_ok = np.where((msg_ok >= 0) & (M["t"][np.maximum(msg_ok, 0)] <= OR["t"][oo]),
+        msg_ok = np.where((msg_ok >= 0) & (M["t"][m_public[np.maximum(msg_ok, 0)] - 1]
+                                            <= OR["t"][oo]),
                           msg_ok, -1)
     else:
         msg_ok = np.full(oo.size, -1)
@@ -210,31 +230,30 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
     })
 
     # ---------------- messages
-    mo = pub.message_rows
     allp = loop.messaging.message_products.v + 1
-    lens = M["prod_len"][mo].astype(np.int64)
-    starts = M["prod_start"][mo].astype(np.int64)
+    lens = M["prod_len"].astype(np.int64)
+    starts = M["prod_start"].astype(np.int64)
     idx = np.repeat(starts, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
                                                                        lens))
     offsets = np.r_[0, np.cumsum(lens)].astype(np.int32)
-    exp_i, arm_i = M["experiment"][mo], M["arm"][mo]
+    exp_i, arm_i = M["experiment"], M["arm"]
     tables["messages"] = pa.table({
         "message_id": pa.array(np.arange(1, n_msg + 1), pa.int64()),
-        "customer_id": pa.array(M["cust"][mo] + 1, pa.int64()),
-        "campaign": labels(CAMPAIGNS, M["campaign"][mo]),
-        "channel": labels(CHANNELS, M["channel"][mo]),
+        "customer_id": pa.array(M["cust"] + 1, pa.int64()),
+        "campaign": labels(CAMPAIGNS, M["campaign"]),
+        "channel": labels(CHANNELS, M["channel"]),
         "experiment": labels(loop.experiments, exp_i, null=exp_i < 0),
         "arm": labels(loop.arm_names, arm_i, null=arm_i < 0),
-        "sent_at": ts(M["t"][mo]),
-        "delivered": pa.array(M["delivered"][mo].astype(bool)),
-        "opened_at": ts(np.where(M["open_t"][mo] < H, M["open_t"][mo], np.inf)),
-        "clicked_at": ts(np.where(M["click_t"][mo] < H, M["click_t"][mo], np.inf)),
-        "unsubscribed_at": ts(np.where(M["unsub_t"][mo] < H, M["unsub_t"][mo], np.inf)),
-        "discount_pct": pa.array(M["disc"][mo].astype(float)),
-        "cost": pa.array(M["cost"][mo].astype(float)),
+        "sent_at": ts(M["t"]),
+        "delivered": pa.array(M["delivered"].astype(bool, copy=False)),
+        "opened_at": ts(np.where(M["open_t"] < H, M["open_t"], np.inf)),
+        "clicked_at": ts(np.where(M["click_t"] < H, M["click_t"], np.inf)),
+        "unsubscribed_at": ts(np.where(M["unsub_t"] < H, M["unsub_t"], np.inf)),
+        "discount_pct": pa.array(M["disc"].astype(float, copy=False)),
+        "cost": pa.array(M["cost"].astype(float, copy=False)),
         "product_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(allp[idx],
                                                                              pa.int64())),
-        "trigger_id": _trigger_ids(M, mo, s_public, o_public),
+        "trigger_id": _trigger_ids(M, s_public, o_public),
     })
 
     # ---------------- assignments
@@ -291,13 +310,17 @@ def _order_items(baskets, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return item_order, baskets.item_product[item_pos], baskets.item_qty[item_pos]
 
 
-def _trigger_ids(M, mo, s_public, o_public):
-    kind, trig = M["trigger_kind"][mo], M["trigger"][mo].astype(int)
-    out = np.full(mo.size, -1)
-    s = kind == 0
-    out[s] = s_public[trig[s]]
-    o = kind == 1
-    out[o] = o_public[trig[o]]
+def _trigger_ids(M, s_public, o_public):
+    k = kernels.compiled()
+    if k is not None:
+        out = k["trigger_ids"](M["trigger_kind"], M["trigger"], s_public, o_public)
+    else:
+        kind, trig = M["trigger_kind"], M["trigger"].astype(int)
+        out = np.full(kind.size, -1)
+        s = kind == 0
+        out[s] = s_public[trig[s]]
+        o = kind == 1
+        out[o] = o_public[trig[o]]
     return pa.array(out, pa.int64(), mask=out < 0)
 
 
@@ -310,22 +333,23 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     event are never written, so they never take memory.  The session ledger is
     released once every chunk is drawn.
     """
-    S, so, s_public = pub.sessions, pub.session_rows, pub.session_public
-    basket = S["basket"][so]
-    bound = int(S["views"][so].sum()) + 4 * int(baskets.size(basket[basket >= 0]).sum())
+    S = pub.sessions  # published sessions, by public id
+    n_sessions = S["t"].size
+    basket = S["basket"]
+    bound = int(S["views"].sum()) + 4 * int(baskets.size(basket[basket >= 0]).sum())
     del basket
     cols = {name: np.empty(bound, dtype=np.float64 if name == "price" else np.int64)
             for name in ("session_id", "customer_id", "ts", "product_id", "quantity", "price")}
     name_code = np.empty(bound, dtype=np.int8)
     offset = 0
-    for start in range(0, max(so.size, 1), EVENT_CHUNK):
-        chunk = so[start:start + EVENT_CHUNK]
+    for start in range(0, max(n_sessions, 1), EVENT_CHUNK):
+        chunk = slice(start, min(start + EVENT_CHUNK, n_sessions))
         if kernels.compiled() is not None:
             offset = _chunk_events(catalog, baskets, rng, cfg, pub, chunk, cols, name_code, offset)
             continue
         ev = _events(catalog, baskets, rng, cfg, pub, chunk)
         end = offset + ev["sess"].size
-        cols["session_id"][offset:end] = s_public[ev["sess"]]
+        cols["session_id"][offset:end] = ev["sess"] + 1
         cols["customer_id"][offset:end] = S["cust"][ev["sess"]] + 1
         cols["ts"][offset:end] = pub.ts.micros(ev["t"])
         name_code[offset:end] = ev["name"]
@@ -335,7 +359,7 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
         offset = end
         del ev
     # nothing reads the sessions after their events: free them before the last columns
-    del S, so, s_public
+    del S
     pub.release_sessions()
 
     def wrap(values, type_):
@@ -353,31 +377,29 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     })
 
 
-def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray, cols: dict,
+def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: slice, cols: dict,
                   name_code: np.ndarray, offset: int) -> int:
-    """:func:`_events` of sessions ``so`` written into the columns from ``offset`` (compiled).
+    """:func:`_events` of the published sessions ``so``, written from row ``offset`` on.
 
-    Draws what :func:`_events` draws, in the same order; returns the offset past
+    The compiled loop.  Draws what :func:`_events` draws, in the same order; returns the offset past
     the last row written.
     """
     S = pub.sessions
     basket = S["basket"][so]
-    checkout = (basket >= 0) & (rng.random(so.size) < cfg.carts.checkout_before_abandon)
+    checkout = (basket >= 0) & (rng.random(basket.size) < cfg.carts.checkout_before_abandon)
     views = S["views"][so]
     u = rng.random(int(views.sum()))
-    # the sessions' columns gathered in one pass each (a row loop reading them in
-    # publishing order would miss the cache on every read)
     return kernels.compiled()["session_events"](
         checkout, u, S["t"][so], S["cust"][so], views, basket, S["order"][so], S["cat"][so],
-        pub.session_public[so], pub.orders["t"], pub.horizon, EVENT_GAP,
+        np.arange(so.start + 1, so.stop + 1), pub.orders["t"], pub.horizon, EVENT_GAP,
         catalog.category_first, catalog.category_size, baskets.start, baskets.end,
         baskets.item_product, baskets.item_qty, catalog.price, pub.ts.t0_us,
         float(MICROSECONDS_PER_DAY), offset, cols["session_id"], cols["customer_id"],
         cols["ts"], name_code, cols["product_id"], cols["quantity"], cols["price"])
 
 
-def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
-    """Events of the kept sessions: views, then cart, checkout and purchase rows.
+def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
+    """Events of the published sessions ``so``: views, then cart, checkout and purchase rows.
 
     The numpy version of the compiled loop :func:`_chunk_events` uses (same rows).
 
@@ -385,7 +407,7 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
     for each phase it reached: viewed, added to cart, checkout, purchase.
     """
     S, OR, H = pub.sessions, pub.orders, pub.horizon
-    n = so.size
+    n = so.stop - so.start
     views = S["views"][so]
     basket = S["basket"][so]
     order = S["order"][so]
@@ -427,7 +449,8 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: np.ndarray):
     tb[pur] = np.maximum(OR["t"][order[sess[pur]]], tb[pur])
     t[at] = tb
     keep = t < H
-    return {"sess": np.repeat(so, n_rows)[keep], "t": t[keep], "name": name[keep],
+    return {"sess": np.repeat(np.arange(so.start, so.stop), n_rows)[keep], "t": t[keep],
+            "name": name[keep],
             "prod": prod[keep], "qty": qty[keep]}
 
 

@@ -33,7 +33,7 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
     ``pub`` is the :class:`~workbench.simulate.tables.Published` id maps.
     """
     cus, baskets = world.customers, world.baskets
-    M, mo, OR, oo = pub.messages, pub.message_rows, pub.orders, pub.order_rows
+    M, mo, OR, oo = pub.messages, pub.message_rows, pub.orders, pub.order_rows  # M: by public id
     o_public, s_public, ts = pub.order_public, pub.session_public, pub.ts
     H = world.horizon
     N = cfg.n_customers
@@ -69,7 +69,7 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
         "margin": pa.array(margin),
     })
     # messages: causal effect
-    co = M["caused_order"][mo].astype(int)
+    co = M["caused_order"].astype(int)
     co_pub = np.where(co >= 0, o_public[np.maximum(co, 0)], -1)
     co_pub = np.where(co_pub > 0, co_pub, -1)
     rev = np.zeros(mo.size)
@@ -83,7 +83,7 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
     # subsidy: discount paid on orders that would have happened anyway
     sub = np.zeros(mo.size)
     m_public_of = np.full(max(M["t"].size, 1), -1)  # never empty: safe to index with 0
-    m_public_of[mo] = np.arange(mo.size)
+    m_public_of[:mo.size] = pub.message_public - 1
     om = OR["msg"][oo]
     orig = OR["origin"][oo]
     subsidised = ((om >= 0) & (orig != ORIGINS.index("caused")) & (OR["disc"][oo] > 0)
@@ -91,22 +91,22 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
     if subsidised.any():
         amt = baskets.value[b[subsidised]] * OR["disc"][oo][subsidised] / 100
         np.add.at(sub, m_public_of[om[subsidised]], amt)
-    cost = M["cost"][mo]
+    cost = M["cost"]
     truth["messages"] = pa.table({
         "message_id": pa.array(np.arange(1, mo.size + 1), pa.int64()),
-        "persuaded": pa.array(M["persuaded"][mo].astype(bool)),
-        "would_buy_anyway": pa.array(M["anyway"][mo].astype(bool)),
+        "persuaded": pa.array(M["persuaded"].astype(bool, copy=False)),
+        "would_buy_anyway": pa.array(M["anyway"].astype(bool, copy=False)),
         "caused_conversion": pa.array(co_pub > 0),
         "caused_order_id": pa.array(co_pub, pa.int64(), mask=co_pub <= 0),
         "incremental_revenue": pa.array(np.round(rev - sub, 2)),
         "incremental_margin": pa.array(np.round(mar - sub - cost, 4)),
         "subsidy": pa.array(np.round(sub, 2)),
-        "machine_open": pa.array(M["machine"][mo].astype(bool)),
-        "p_persuade": pa.array(M["p_persuade"][mo].astype(float)),
+        "machine_open": pa.array(M["machine"].astype(bool, copy=False)),
+        "p_persuade": pa.array(M["p_persuade"].astype(float, copy=False)),
         # with the segment's discount terms (truth/params.json) this gives P(persuaded) at
         # any discount: sigmoid(logit_without_discount + a_s 1{d>0} + b_s d)
-        "persuasion_logit_without_discount": pa.array(M["logit0"][mo].astype(float)),
-        "alive_at_send": pa.array(M["alive"][mo].astype(bool)),
+        "persuasion_logit_without_discount": pa.array(M["logit0"].astype(float, copy=False)),
+        "alive_at_send": pa.array(M["alive"].astype(bool, copy=False)),
     })
     # carts
     keep = s_public[world.cart_session] > 0
@@ -178,15 +178,19 @@ def _delay_truth(cfg, world, keep) -> pa.Table:
         mg = marg[world.cart_type[ci] == ti]
         not_nat = ~(world.cart_natural[sel] & (world.cart_natural_t[sel] < world.horizon))
         cart_cust = world.cart_customer[sel]
+        # what the grid's loops read of these carts, gathered once
+        dropout_t, cart_t = cus.dropout_t[cart_cust], world.cart_t[sel]
+        natural_t = world.cart_natural_t[sel]
         for c, chn in enumerate(CHANNELS):
             x0 = rs.cart_base_logit[typ] + rs.channel_logit[chn] + cus.responsiveness[
                 c, cart_cust]
             for h in grid:
                 pen = np.log(h / rs.cart_best_delay_hours[typ]) ** 2 / (
                     2 * rs.cart_delay_log_sd**2)
-                alive = cus.dropout_t[cart_cust] > world.cart_t[sel] + h * HOUR
+                sent_t = cart_t + h * HOUR
+                alive = dropout_t > sent_t
                 p = sigmoid(x0 - pen) * eng.delivery_rate[chn] * alive
-                still = world.cart_natural_t[sel] > world.cart_t[sel] + h * HOUR
+                still = natural_t > sent_t
                 inc = p * not_nat
                 rows["purchase_type"].append(typ)
                 rows["channel"].append(chn)

@@ -16,6 +16,7 @@ from scipy import special, stats
 
 from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
 from ..vocab import SIMULATED_SOURCES as SOURCES
+from . import kernels
 from .common import (
     EVENT_GAP,
     HOUR,
@@ -137,7 +138,7 @@ class Customers:
         self.spend_nu = rng.gamma(gg.q, 1.0 / gam)
         seg_cum = np.cumsum(np.array([a.price_segment_probs for a in channels]), axis=1)
         seg_cum /= seg_cum[:, -1:]
-        self.price_segment = categorical(seg_cum[acq], rng.random(N))
+        self.price_segment = categorical(seg_cum, rng.random(N), rows=acq)
         sd = cfg.response.responsiveness_log_sd
         # logit offsets per channel (rows in CHANNELS order)
         self.responsiveness = rng.normal(0.0, sd, (len(CHANNELS), N))
@@ -204,25 +205,29 @@ class Baskets:
             z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / self.spend_nu[cust])
         basket_of = np.repeat(np.arange(n), n_items)
         slot = np.arange(basket_of.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
-        uu = u[basket_of]
         cat = primary_cat[basket_of].copy()
         extra = slot > 0
         col = np.minimum(1 + slot, 4)
-        u_cat = uu[np.arange(uu.shape[0]), 1 + col]
-        cat[extra] = categorical(self.affinity_cum[cust[basket_of[extra]]], u_cat[extra])
+        u_cat = u[basket_of, 1 + col]
+        cat[extra] = categorical(self.affinity_cum, u_cat[extra], rows=cust[basket_of[extra]])
         target = (z / n_items)[basket_of]
         # the product whose price is nearest the per-item target, in the units that bring
         # the line closest to it: order value follows the Gamma-Gamma draw up to the
         # catalog's price steps (extra noise here would bias it upward)
-        key = cat * 1e7 + target
-        pos = np.searchsorted(cat_.price_key, key)
-        lo = cat_.category_first[cat]
-        hi = lo + cat_.category_size[cat] - 1
-        pos = np.clip(pos, lo, hi)
-        prev = np.clip(pos - 1, lo, hi)
-        pick_prev = np.abs(cat_.price_key[prev] - key) < np.abs(cat_.price_key[pos] - key)
-        prod = np.where(pick_prev, prev, pos)
-        qty = np.clip(np.round(target / cat_.price[prod]), 1, MAX_QUANTITY).astype(np.int64)
+        k = kernels.compiled()
+        if k is not None:  # the same search and rounding, one item at a time
+            prod, qty = k["nearest_price"](cat, target, cat_.price_key, cat_.category_first,
+                                           cat_.category_size, cat_.price, float(MAX_QUANTITY))
+        else:
+            key = cat * 1e7 + target
+            pos = np.searchsorted(cat_.price_key, key)
+            lo = cat_.category_first[cat]
+            hi = lo + cat_.category_size[cat] - 1
+            pos = np.clip(pos, lo, hi)
+            prev = np.clip(pos - 1, lo, hi)
+            pick_prev = np.abs(cat_.price_key[prev] - key) < np.abs(cat_.price_key[pos] - key)
+            prod = np.where(pick_prev, prev, pos)
+            qty = np.clip(np.round(target / cat_.price[prod]), 1, MAX_QUANTITY).astype(np.int64)
         # one row per distinct product in a basket
         bid = self.count + basket_of
         self._pending.append((bid, prod, qty))
@@ -328,7 +333,7 @@ class World:
 
         # --- purchase occasions
         n_occ = occ_c.size
-        occ_cat = categorical(cus.affinity_cum[occ_c], rng.random(n_occ))
+        occ_cat = categorical(cus.affinity_cum, rng.random(n_occ), rows=occ_c)
         u = rng.random((n_occ, BASKET_UNIFORMS))
         z = rng.gamma(cfg.gamma_gamma.p, 1.0 / cus.spend_nu[occ_c])
         occ_basket = self.baskets.make(occ_c, occ_cat, u, z)
@@ -348,7 +353,7 @@ class World:
 
         # --- browse occasions
         n_br = br_c.size
-        br_cat = categorical(cus.affinity_cum[br_c], rng.random(n_br))
+        br_cat = categorical(cus.affinity_cum, rng.random(n_br), rows=br_c)
         br_views = 1 + rng.poisson(tr.mean_extra_views, n_br)
         cp = np.array([cfg.carts.browse_cart_prob[p] for p in PURCHASE_TYPES])[cat_type[br_cat]]
         br_cart = rng.random(n_br) < cp
@@ -410,14 +415,23 @@ class World:
         order = np.lexsort((o["t"], o["cust"]))
         self._organic_sort_key = o["cust"][order] * (H + KEY_SPAN_PAD_DAYS) + o["t"][order]
         self._organic_sort_idx = order
+        # where each customer's orders start in that order
+        self._organic_cust_start = np.searchsorted(o["cust"][order], np.arange(N + 1))
 
     # ------------------------------------------------------------------ questions
     def next_organic_order(self, cust, t):
         """Index of each customer's first organic order at or after ``t`` (or -1) and its time."""
         key = cust * (self.horizon + KEY_SPAN_PAD_DAYS) + t
-        pos = np.searchsorted(self._organic_sort_key, key)
-        ok = pos < self._organic_sort_key.size
-        pos_c = np.minimum(pos, self._organic_sort_key.size - 1)
+        k = kernels.compiled()
+        if k is not None:  # a search among the customer's own orders (cache-friendly)
+            pos = k["first_at_or_after"](self._organic_sort_key, self._organic_cust_start,
+                                         cust, key)
+            ok = pos >= 0
+            pos_c = np.maximum(pos, 0)
+        else:
+            pos = np.searchsorted(self._organic_sort_key, key)
+            ok = pos < self._organic_sort_key.size
+            pos_c = np.minimum(pos, self._organic_sort_key.size - 1)
         idx = self._organic_sort_idx[pos_c]
         ok &= self.organic["cust"][idx] == cust
         return np.where(ok, idx, -1), np.where(ok, self.organic["t"][idx], np.inf)
