@@ -37,14 +37,21 @@ ca.markov_model(df, "path", "total_conversions", var_value="total_conversion_val
 """
 
 
-def wall(cmd: list[str], repeats: int) -> dict:
-    times = []
+def once(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=3600)
+    return time.perf_counter() - t0
+
+
+def interleaved(cmds: dict[str, list[str]], repeats: int) -> dict:
+    """Each command once per round, rounds repeated: a shared machine's load drifts, and
+    interleaving spreads it over every command instead of over whichever ran last."""
+    times: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=3600)
-        times.append(time.perf_counter() - t0)
-    return {"median_s": statistics.median(times), "times": times}
+        for name, cmd in cmds.items():
+            times[name].append(once(cmd))
+    return {name: {"median_s": statistics.median(t), "times": t} for name, t in times.items()}
 
 
 def main() -> None:
@@ -58,16 +65,17 @@ def main() -> None:
         make_paths(args.paths).to_frame().to_csv(csv, index=False)
     ok, how = ensure_channelattribution(install=True)
     out: dict = {"paths": args.paths, "channelattribution": how, "runs": {}}
+    cmds: dict[str, list[str]] = {}
     for order in (1, 2):
         base = [str(WORKBENCH), "attribution", str(csv), "--model", "markov", "--json"]
         if order > 1:
             base += ["--order", str(order)]
-        out["runs"][f"ours order {order}, 200 replicates"] = wall(base, args.repeats)
-        out["runs"][f"ours order {order}, --boot 0"] = wall(base + ["--boot", "0"],
-                                                            args.repeats)
+        cmds[f"ours order {order}, 200 replicates"] = base
+        cmds[f"ours order {order}, --boot 0"] = base + ["--boot", "0"]
         if ok:
-            out["runs"][f"ChannelAttribution order {order}"] = wall(
-                [str(CA_PY), "-c", CA_ONE_SHOT, str(csv), str(order)], args.repeats)
+            cmds[f"ChannelAttribution order {order}"] = [str(CA_PY), "-c", CA_ONE_SHOT,
+                                                         str(csv), str(order)]
+    out["runs"] = interleaved(cmds, args.repeats)
     print(f"| run ({args.paths:,} unique paths, whole process) | median | vs ChannelAttribution |")
     print("|---|---|---|")
     for name, r in out["runs"].items():

@@ -537,11 +537,15 @@ def test_read_paths_csv_with_semicolons(tmp_path):
      r"no row has a conversion — nothing to attribute"),
     (frame().iloc[:0], {}, "no rows"),
 ])
-@pytest.mark.parametrize("via", ["frame", "csv"])
-def test_read_paths_rejects_bad_input(df, kwargs, match, via, tmp_path):
+@pytest.mark.parametrize("via", ["frame", "csv", "two threads"])
+def test_read_paths_rejects_bad_input(df, kwargs, match, via, tmp_path, monkeypatch):
     """The same errors whether the paths come as a DataFrame or as a CSV file (read by
-    Arrow, not pandas)."""
-    if via == "csv":
+    Arrow, not pandas), and when a large column is split on two threads."""
+    if via == "two threads":
+        from workbench.attribution import paths
+
+        monkeypatch.setattr(paths, "SPLIT_THREADS_MIN", 2)
+    if via != "frame":
         f = tmp_path / "paths.csv"
         df.to_csv(f, index=False)
         df = f
@@ -549,7 +553,13 @@ def test_read_paths_rejects_bad_input(df, kwargs, match, via, tmp_path):
         read_paths(df, **kwargs)
 
 
-def test_read_paths_file_and_frame_agree(tmp_path):
+@pytest.mark.parametrize("threads_from", [200_000, 2])
+def test_read_paths_file_and_frame_agree(tmp_path, monkeypatch, threads_from):
+    """Also when the column is split in halves on two threads, each with its own
+    dictionary (" sms " in one half, "sms" in the other share a code)."""
+    from workbench.attribution import paths
+
+    monkeypatch.setattr(paths, "SPLIT_THREADS_MIN", threads_from)
     df = frame(path=["email > sms", " sms ", "direct", "email>direct >  sms"])
     f = tmp_path / "p.csv"
     df.to_csv(f, index=False)

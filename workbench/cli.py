@@ -19,6 +19,13 @@ DEFAULT_DATASET = Path("data/demo")
 DEFAULT_REPORTS = Path("reports")
 
 
+def _reuse_freed_memory() -> None:
+    """A data command keeps freed memory for reuse (``threads.reuse_freed_memory``)."""
+    from .threads import reuse_freed_memory
+
+    reuse_freed_memory()
+
+
 def _fail(msg: str, code: int = 1):
     click.echo(f"error: {msg}", err=True)
     sys.exit(code)
@@ -60,6 +67,7 @@ def simulate(scenario_name, config_file, customers, days, seed, out, quiet):
     simulator's truth under truth/, and manifest.json (seed, config hash, row
     counts).
     """
+    _reuse_freed_memory()
     from pydantic import ValidationError
 
     from .simulate import config as sim_config
@@ -296,6 +304,7 @@ def run(dataset, out, apps, current_config):
     --apps, the what-if apps as static pages in OUT/apps/.  The dataset is validated first;
     an invalid dataset is refused with the full violation report.
     """
+    _reuse_freed_memory()
     from .campaigns.config import ConfigError
     from .pipeline import run_all
     from .schema import DatasetValidationError
@@ -375,6 +384,7 @@ def attribution(file, model_name, order, sep, collapse_repeats, n_boot, as_json)
     Prints conversions and value per channel with bootstrap intervals (and the
     removal effects for markov).
     """
+    _reuse_freed_memory()
     from .attribution import AttributionInputError, attribute, read_paths
 
     opts = {"n_boot": n_boot}
@@ -409,6 +419,7 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     FILE is an RFM summary CSV (customer_id, frequency, recency, T[, monetary_value]) or,
     with --calibration-end, a transaction log (customer_id, timestamp, amount).
     """
+    _reuse_freed_memory()
     import pandas as pd
 
     from .clv import (
@@ -481,6 +492,7 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out):
     compared on the store's last 30 days of orders; the best is refitted on every order
     and each customer's list is re-ranked for relevance, diversity and margin.
     """
+    _reuse_freed_memory()
     from .analyses.recommendations import analyze_recommendations
     from .files import atomic_path
     from .recommend import RecommendInputError, Rerank
@@ -543,6 +555,7 @@ def replay(dataset, config_file, settings, baseline_file, replications, customer
     cost, messages, unsubscribes and recovered carts are the config's effect, with 95%
     intervals from the paired per-customer differences (over every replication).
     """
+    _reuse_freed_memory()
     from .campaigns.config import (
         ConfigError,
         baseline_from_dataset,

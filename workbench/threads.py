@@ -1,4 +1,4 @@
-"""Thread settings for numerical kernels that are many and small."""
+"""Process settings for numerical work: BLAS threads, and how fresh memory is obtained."""
 
 from __future__ import annotations
 
@@ -19,3 +19,38 @@ def one_blas_thread():
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
+
+
+#: glibc ``mallopt`` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def reuse_freed_memory() -> bool:
+    """Keep freed memory in the process for reuse, in small pages (a command's start).
+
+    A command that streams millions of rows through numpy allocates and frees many
+    arrays of tens of megabytes.  By default each comes from a fresh ``mmap`` (glibc
+    serves large requests that way and unmaps them on free) and numpy asks for
+    transparent huge pages on it, so every array is first-touched again: page faults,
+    and on this machine huge-page compaction stalls of up to 3 s per GiB.  Here big
+    blocks come from the heap and freed ones are kept (``mallopt``: no ``mmap``, no
+    trimming) and numpy stops asking for huge pages.  Measured on the 1M-path Markov
+    attribution command, interleaved runs: system time 1.6-2.2 s -> 0.5-0.8 s and wall
+    time 3.6-4.1 s -> 2.6-3.1 s.  The memory is returned when the process ends, so
+    this is for command-line processes, not a long-lived kernel.  Returns False where
+    the C library is not glibc (nothing changed there but the huge pages).
+    """
+    import ctypes
+
+    try:
+        from numpy._core import multiarray
+
+        multiarray._set_madvise_hugepage(False)
+    except (ImportError, AttributeError):  # pragma: no cover - another numpy
+        pass
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(_M_MMAP_MAX, 0) == 1
+        return ok and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
