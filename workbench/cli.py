@@ -67,7 +67,6 @@ def simulate(scenario_name, config_file, customers, days, seed, out, quiet):
     simulator's truth under truth/, and manifest.json (seed, config hash, row
     counts).
     """
-    _reuse_freed_memory()
     from pydantic import ValidationError
 
     from .simulate import config as sim_config

@@ -36,8 +36,11 @@ def reuse_freed_memory() -> bool:
     blocks come from the heap and freed ones are kept (``mallopt``: no ``mmap``, no
     trimming) and numpy stops asking for huge pages.  Measured on the 1M-path Markov
     attribution command, interleaved runs: system time 1.6-2.2 s -> 0.5-0.8 s and wall
-    time 3.6-4.1 s -> 2.6-3.1 s.  The memory is returned when the process ends, so
-    this is for command-line processes, not a long-lived kernel.  Returns False where
+    time 3.6-4.1 s -> 2.6-3.1 s.  Not for the simulator at a million customers, whose
+    gigabyte arrays then come from the heap and must be zeroed and fragment it (49 ->
+    64 s, 7.0 -> 7.7 GiB); it helps at 200,000 (12 -> 10.5 s) but is left off there.
+    The memory is returned when the process ends, so this is for command-line
+    processes, not a long-lived kernel.  Returns False where
     the C library is not glibc (nothing changed there but the huge pages).
     """
     import ctypes

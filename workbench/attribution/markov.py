@@ -431,10 +431,11 @@ def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int,
     than the group, each pair of positions is one ``bincount`` of two lines with the rows'
     weights, so no pair is ever materialized; otherwise the pairs are enumerated about 16M
     at a time (each ``bincount`` writes the whole ``n * n`` output: fewer, larger batches
-    write it less often; 1.3 -> 1.1 s at order 2).  Measured on 1M paths (about 60M pairs of touches), CPU seconds: 0.4 at
-    order 1 and 1.2 at order 2, against 0.9 and 2.2 for enumerating every pair as index
-    arrays, and about three times that for the sparse product ``U' diag(w) U`` (whose
-    row-by-row access misses the cache).  Returns a dense ``(n, n)`` array.
+    write it less often; 1.3 -> 1.1 s at order 2).  Measured on 1M paths (about 60M
+    pairs of touches), CPU seconds: 0.4 at order 1 and 1.2 at order 2, against 0.9 and
+    2.2 for enumerating every pair as index arrays, and about three times that for the
+    sparse product ``U' diag(w) U`` (whose row-by-row access misses the cache).
+    Returns a dense ``(n, n)`` array.
     """
     lengths = np.diff(indptr)
     if row is None:  # each entry's row (the caller may have it already)
