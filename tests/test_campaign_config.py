@@ -255,6 +255,7 @@ def test_change_section_judges_each_recommendation_alone(tiny_dataset):
     assert any(p.startswith("The nothing alone is not shown to pay") for p in sec.paragraphs)
 
 
+@pytest.mark.slow  # 32 replays of a store: a calibration study of the interval
 def test_per_customer_interval_matches_the_spread_between_stores():
     """Customers are independent, so one store's per-customer SE is the between-store SD."""
     from workbench.campaigns.config import with_settings

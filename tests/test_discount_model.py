@@ -252,6 +252,7 @@ def test_parameterization_is_checked():
         DiscountResponseModel(parameterization="sideways").fit(counts)
 
 
+@pytest.mark.slow  # two real sampling runs; the sampler path is pinned by the lock
 def test_nutpie_straight_gives_the_draws_pymc_sample_gives():
     """The fit samples with nutpie directly (issue 15: seconds less in a cold process); for
     the same compiled model and seed that is the same posterior as ``pymc.sample``'s."""

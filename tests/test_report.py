@@ -19,6 +19,13 @@ from workbench.store import open_dataset, read_table
 
 
 @pytest.fixture(scope="module")
+def small_report(small_dataset, tmp_path_factory):
+    """``workbench run`` on the small store once, for the tests that read what it wrote."""
+    return run_all(Path(small_dataset), tmp_path_factory.mktemp("reports"), echo=lambda s: None,
+                   replay_customers=2000)  # the replay's size is not what these check
+
+
+@pytest.fixture(scope="module")
 def overview(small_dataset):
     return store_overview(open_dataset(small_dataset))
 
@@ -94,7 +101,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
+def test_report_renders_offline_in_headless_chromium(small_report, tmp_path):
     """Open the report from disk with every network request blocked and recorded."""
     exe = _chromium()
     if exe is None:
@@ -103,8 +110,7 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
         pytest.skip("chromium not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    written = run_all(Path(small_dataset), tmp_path / "reports", echo=lambda s: None)
-    report = written["report"]
+    report = small_report["report"]
     requests, errors = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -145,11 +151,11 @@ def test_report_renders_offline_in_headless_chromium(small_dataset, tmp_path):
     # effect in the report is the replay's own numbers
     from workbench.campaigns.config import load_campaign_config
 
-    cfg = load_campaign_config(written["campaign_config"])
+    cfg = load_campaign_config(small_report["campaign_config"])
     assert cfg.provenance.dataset_hash and "attribution" in cfg.report_metadata
 
 
-def test_attribution_section_and_summary_match_the_analysis(small_dataset, tmp_path):
+def test_attribution_section_and_summary_match_the_analysis(small_dataset, small_report):
     """The report's attribution numbers and attribution.json come from the analysis object:
     recomputing the point credit (no bootstrap) gives the same revenue per campaign."""
     from workbench.analyses.attribution.analysis import analyze_attribution
@@ -157,7 +163,7 @@ def test_attribution_section_and_summary_match_the_analysis(small_dataset, tmp_p
     from workbench.simulate.truth import campaign_incremental_revenue
     from workbench.store import open_dataset
 
-    written = run_all(Path(small_dataset), tmp_path, echo=lambda s: None)
+    written = small_report
     summ = load_attribution(written["attribution_summary"])
     truth = campaign_incremental_revenue(small_dataset)
     a = analyze_attribution(open_dataset(small_dataset), truth=truth, n_boot=0)
