@@ -210,6 +210,19 @@ class GrowingArray:
         return self.a[: self.n]
 
 
+def _batch(names: list[str], cols: dict) -> tuple[int, list[tuple[str, np.ndarray]]]:
+    """One batch's row count and its columns as arrays, in ``names`` order.
+
+    Scalars broadcast to the batch's size; columns of different lengths are an error.
+    """
+    sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
+    size = sizes.pop() if sizes else 1
+    if sizes:
+        raise ValueError("ragged batch")
+    return size, [(name, np.full(size, cols[name]) if np.ndim(cols[name]) == 0
+                   else np.asarray(cols[name])) for name in names]
+
+
 class ColumnBatches:
     """Grow a table by batches of rows; each column is a :class:`GrowingArray`.
 
@@ -225,13 +238,8 @@ class ColumnBatches:
 
     def add(self, **cols) -> np.ndarray:
         """Append one batch of rows (scalars broadcast); return the new rows' ids."""
-        sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
-        size = sizes.pop() if sizes else 1
-        if sizes:
-            raise ValueError("ragged batch")
-        for name in self.names:
-            v = cols[name]
-            x = np.full(size, v) if np.ndim(v) == 0 else np.asarray(v)
+        size, arrays = _batch(self.names, cols)
+        for name, x in arrays:
             col = self.columns.get(name)
             if col is None:
                 col = self.columns[name] = GrowingArray(x.dtype)
@@ -266,13 +274,8 @@ class BatchedColumns:
 
     def add(self, **cols) -> np.ndarray:
         """Append one batch of rows (scalars broadcast); return the new rows' ids."""
-        sizes = {np.asarray(v).size for v in cols.values() if np.ndim(v) > 0}
-        size = sizes.pop() if sizes else 1
-        if sizes:
-            raise ValueError("ragged batch")
-        for name in self.names:
-            v = cols[name]
-            x = np.full(size, v) if np.ndim(v) == 0 else np.asarray(v)
+        size, arrays = _batch(self.names, cols)
+        for name, x in arrays:
             if x.base is not None and x.base.nbytes > 2 * x.nbytes:
                 x = x.copy()  # a view would keep the larger array it views alive
             self.batches[name].append(x)
