@@ -207,3 +207,31 @@ def test_metrics_by_hand_on_one_customer():
     assert t.hit_rate == 1.0 and t.ndcg == pytest.approx(1.0)
     # margin per send: u1 bought p3 (margin price/2 = 25) among 4 senders
     assert t.margin_per_send == pytest.approx(cat.margin[3] / 4)
+
+
+def test_the_review_cases_no_prior_mass_one_slot_and_a_reason_for_every_model():
+    """A store where no order is followed by another (bought-next has no prior mass)
+    gives empty pools, not a crash; an SMS's single slot keeps its most relevant pick
+    (the high-margin pick needs a second slot); asking for more high-margin picks than
+    slots never swaps a high-margin pick out; a model with no purchase behind a pick
+    (ALS) says its own reason."""
+    from workbench.recommend import ImplicitALS, customer_lists
+
+    cat = _catalog(cost=np.array([9.0, 11, 15, 19, 5, 10]))  # margins 1, 9, 15, 17, 45, 50
+    once = Interactions.from_lines(_lines([(f"u{i}", f"o{i}", i, f"p{i % 3}")
+                                           for i in range(4)]), product_ids=cat.product_ids)
+    m = BoughtNext().fit(once, cat)
+    items, _, _ = m.candidates(np.arange(4), pool=3)
+    assert (items == -1).all()
+    items = np.array([[0, 1, 4, 5]])
+    scores = np.array([[1.0, 0.9, 0.5, 0.4]])
+    sms = Rerank.for_channel("sms", min_high_margin=1).select(items, scores, cat)[0]
+    assert sms.tolist() == [[0]]
+    picks, swapped = Rerank(k=2, diversity=0, margin=0, min_high_margin=3).select(
+        items, scores, cat)
+    assert picks.tolist() == [[0, 4]] and swapped.tolist() == [[False, True]]
+    data, catalog = _planted(300)
+    als = ImplicitALS(factors=4, iterations=2).fit(data, catalog)
+    lists = customer_lists(als, data, catalog, Rerank(k=2, min_high_margin=0))
+    assert set(lists.reason) <= {"picked for you", "popular with our customers"}
+    assert (lists.reason == "picked for you").any()

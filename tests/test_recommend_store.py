@@ -46,7 +46,7 @@ def test_every_list_keeps_the_constraints(small_dataset, result):
     assert not shown & set(zip(lists.customer_id, lists.product_id, strict=True))
     assert set(lists.framing) <= {"picked for you", "popular with our customers"}
     assert lists.reason.str.match(r"^(popular with our customers|a higher-margin pick|"
-                                  r".+: after .+)$").all()
+                                  r"picked for you|.+: after .+)$").all()
 
 
 def test_the_evaluation_compares_every_generator_and_picks_the_best(result):
@@ -80,6 +80,9 @@ def test_the_command_line_writes_json_a_platform_loads(small_dataset, tmp_path):
     bad = CliRunner().invoke(main, ["recommend", "--dataset", str(small_dataset), "--out",
                                     str(tmp_path / "recs.txt")])
     assert bad.exit_code == 2 and "must end in .csv or .json" in bad.output
+    bad = CliRunner().invoke(main, ["recommend", "--dataset", str(small_dataset), "--as-of",
+                                    "notadate", "--out", str(out)])
+    assert bad.exit_code == 2 and "'notadate' is not a date" in bad.output
 
 
 def test_a_store_without_a_catalog_is_told_what_is_missing(tmp_path, small_dataset):

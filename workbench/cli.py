@@ -499,6 +499,13 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out):
 
     if not str(out).endswith((".csv", ".json")):
         _fail(f"--out must end in .csv or .json, got {out}", 2)
+    if as_of is not None:
+        import pandas as pd
+
+        try:
+            as_of = pd.Timestamp(as_of)
+        except ValueError:
+            _fail(f"--as-of: {as_of!r} is not a date (e.g. 2025-12-01)", 2)
     try:
         con = open_dataset(dataset, truth=False)
         rr = Rerank.for_channel(channel, diversity=diversity, margin=margin)
@@ -554,7 +561,6 @@ def replay(dataset, config_file, settings, baseline_file, replications, customer
     cost, messages, unsubscribes and recovered carts are the config's effect, with 95%
     intervals from the paired per-customer differences (over every replication).
     """
-    _reuse_freed_memory()
     from .campaigns.config import (
         ConfigError,
         baseline_from_dataset,

@@ -13,8 +13,9 @@ The two item-to-item generators estimate, for each pair, the probability that an
 containing ``i`` is followed (in the same basket, or in the next order) by one containing
 ``j``: ``C_ij`` of the ``n_i`` orders with ``i`` were.  Raw ratios of a few orders are
 noise, so each is the posterior mean under a beta prior centred on ``j``'s share ``q_j``
-of all such orders with ``lam`` pseudo-orders (Gelman et al., *Bayesian Data Analysis*,
-3rd ed., sec. 2.4; the shrinkage of Koren 2008, KDD, eq. 2, with a popularity prior)::
+of all such orders (the share of orders, or of following orders, that contain ``j``) with
+``lam`` pseudo-orders (Gelman et al., *Bayesian Data Analysis*, 3rd ed., sec. 2.4; Koren
+2008, KDD, eq. 2 shrinks a neighbour similarity the same way, toward 0)::
 
     p(j | i) = (C_ij + lam * q_j) / (n_i + lam)
 
@@ -23,7 +24,8 @@ A customer's score sums these over what they bought, recent purchases weighted u
 product ``W C'`` plus ``q_j`` times ``c_u = sum_i w_ui lam / (n_i + lam)`` — so the
 items nobody bought after the customer's rank by popularity, and a customer with no
 history gets popularity itself.  Every generator returns each customer's top ``pool``
-items and scores (:func:`top_per_row`) with the items they may not get removed first.
+items and scores (:meth:`Recommender.candidates`) with the items they may not get removed
+first.
 """
 
 from __future__ import annotations
@@ -146,21 +148,21 @@ class _ItemToItem(Recommender):
 class CoPurchase(_ItemToItem):
     """Bought in the same order: ``C_ij`` orders with both, ``n_i`` orders with ``i``."""
 
-    name, reason = "co-purchase", "often bought together with what you bought"
+    name, reason = "co-purchase", "bought together"
 
     def _pairs(self, data, catalog):
         B = data.baskets()
         C = (B.T @ B).tocsr()
         C.setdiag(0)
         n = np.asarray(B.sum(axis=0)).ravel()
-        q = n / max(n.sum(), 1.0)
+        q = n / max(B.shape[0], 1)  # the share of orders with j
         return C, n, q
 
 
 class BoughtNext(_ItemToItem):
     """Bought in the customer's next order within ``window_days`` of an order with ``i``."""
 
-    name, reason = "bought next", "customers who bought what you bought bought it next"
+    name, reason = "bought next", "bought next"
 
     def __init__(self, window_days: float = 60.0, shrinkage: float = 20.0,
                  half_life_days: float = 60.0, neighbours: int = 30):
@@ -179,7 +181,7 @@ class BoughtNext(_ItemToItem):
         C = (Bp.T @ Bn).tocsr()
         n = np.asarray(Bp.sum(axis=0)).ravel()
         followed = np.asarray(Bn.sum(axis=0)).ravel()
-        q = followed / max(followed.sum(), 1.0)
+        q = followed / max(len(nxt), 1)  # the share of following orders with j
         return C, n, q
 
 
@@ -270,6 +272,8 @@ def _top_with_prior(R, coef, prior, pool: int, exclude):
     e_max = 0 if ex is None else int(np.diff(ex.indptr).max(initial=0))
     top = np.argsort(-prior, kind="stable")[:min(pool + e_max, m)]
     top = top[prior[top] > 0]
+    if not len(top):  # no prior mass (e.g. no order was ever followed by another)
+        return items, scores, flags
     slot = np.full(m, -1)
     slot[top] = np.arange(len(top))
     block = coef[:, None] * prior[top][None, :]

@@ -49,10 +49,12 @@ def customer_lists(model: Recommender, data: Interactions, catalog: Catalog,
     anchor = _anchors(model, customers, picks)
     orders = np.bincount(data.cust[np.r_[True, data.order[1:] != data.order[:-1]]],
                          minlength=data.n_customers)[customers]
-    reason = np.where(swapped, "a higher-margin pick", np.where(
-        popular | (anchor < 0), "popular with our customers",
-        np.char.add(f"{model.reason}: after ",
-                    catalog.product_ids[np.maximum(anchor, 0)].astype(str))))
+    after = np.char.add(f"{model.reason}: after ",
+                        catalog.product_ids[np.maximum(anchor, 0)].astype(str))
+    # a pick the model scored with no single purchase behind it (ALS) keeps its reason
+    reason = np.where(swapped, "a higher-margin pick",
+                      np.where(popular, "popular with our customers",
+                               np.where(anchor >= 0, after, model.reason)))
     framing = np.where(orders >= RETURNING_ORDERS, "picked for you",
                        "popular with our customers")
     keep = picks >= 0

@@ -6,8 +6,8 @@ Measured, per model, in one run:
 
 * hit rate at k — the share of test buyers who bought at least one of their k picks;
 * NDCG at k — ``DCG = sum_r rel_r / log2(r + 1)`` over the ranked picks, divided by the
-  ideal ordering's (Järvelin & Kekäläinen 2002, *ACM TOIS* 20(4), sec. 2.3), binary
-  relevance;
+  ideal ordering's (Järvelin & Kekäläinen 2002, *ACM TOIS* 20(4), sec. 2.3, in the
+  ``log2(r + 1)`` form of Burges et al. 2005, ICML), binary relevance;
 * catalog coverage — the share of in-stock products recommended to anyone;
 * intra-list diversity — ``1 - mean similarity`` of a list's pairs (:mod:`.rerank`);
 * margin per send — the unit margin of the picks the customer then bought, per customer

@@ -89,13 +89,18 @@ class Rerank:
                 sim = catalog.similarity(safe, safe[rows, j][:, None])
                 maxsim = np.maximum(maxsim, np.where(ok[:, None], sim, 0.0))
         swapped = np.zeros((n, self.k), dtype=bool)
-        if self.min_high_margin > 0:
+        # at most k - 1 slots: the most relevant pick always stays (an SMS's one product)
+        if min(self.min_high_margin, k - 1) > 0:
             swapped = self._high_margin(picks, items, taken, base - self.diversity * maxsim,
-                                        catalog)
+                                        catalog, min(self.min_high_margin, k - 1))
         return picks, swapped
 
-    def _high_margin(self, picks, items, taken, obj, catalog):
-        """Swap in the best high-margin candidate where the picks have too few."""
+    def _high_margin(self, picks, items, taken, obj, catalog, wanted: int):
+        """Swap in the best high-margin candidates where the picks have fewer than ``wanted``.
+
+        Only an empty slot or a pick that is not high-margin gives up its place, the
+        last such first.
+        """
         hi_cut = np.quantile(catalog.margin, 0.75)
 
         def hi(codes):
@@ -105,16 +110,20 @@ class Rerank:
         have = hi(picks).sum(axis=1)
         filled = (picks >= 0).sum(axis=1)
         cand = np.where(~taken & hi(items), obj, -np.inf)
-        for _ in range(self.min_high_margin):
-            need = (have < self.min_high_margin) & (filled > 0)
+        for _ in range(wanted):
+            need = (have < wanted) & (filled > 0)
             j = cand.argmax(axis=1)
             ok = need & np.isfinite(cand[np.arange(len(items)), j])
             if not ok.any():
                 break
-            rows = np.flatnonzero(ok)
             # an empty slot takes it, else the last pick that is not high-margin
-            empty = picks[rows] < 0
-            not_hi = ~hi(picks[rows]) & ~empty
+            empty = picks < 0
+            not_hi = ~hi(picks) & ~empty
+            ok &= (empty | not_hi).any(axis=1)
+            rows = np.flatnonzero(ok)
+            if not len(rows):
+                break
+            empty, not_hi = empty[rows], not_hi[rows]
             slot = np.where(empty.any(axis=1), np.argmax(empty, axis=1),
                             picks.shape[1] - 1 - np.argmax(not_hi[:, ::-1], axis=1))
             picks[rows, slot] = items[rows, j[rows]]

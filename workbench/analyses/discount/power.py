@@ -83,6 +83,8 @@ def margin_power(units: pd.DataFrame, segments: int = 1, min_prob: float = 0.9,
     ``n_per_arm`` is the median arm; ``sd`` the pooled within-arm standard deviation of
     ``outcome``, ``sqrt(sum_a (n_a - 1) s_a^2 / (N - k))``; ``baseline`` the 0% arm's mean.
     """
+    if not 0.5 < min_prob < 1:
+        raise DiscountInputError(f"min_prob must be in (0.5, 1), got {min_prob}")
     missing = sorted({"discount", outcome} - set(units.columns))
     if missing:
         raise DiscountInputError(f"discount units: missing columns {missing}")
