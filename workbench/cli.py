@@ -19,8 +19,26 @@ DEFAULT_DATASET = Path("data/demo")
 DEFAULT_REPORTS = Path("reports")
 
 
+#: set by :func:`entry`: the process is the ``workbench`` command itself, so a data command
+#: may change how the process obtains memory (never inside a test runner or a notebook)
+_OWN_PROCESS = False
+
+
+def entry() -> None:
+    """The ``workbench`` console script: :func:`main` in a process of its own."""
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    main()
+
+
 def _reuse_freed_memory() -> None:
-    """A data command keeps freed memory for reuse (``threads.reuse_freed_memory``)."""
+    """A data command keeps freed memory for reuse (``threads.reuse_freed_memory``).
+
+    Only in the command's own process: the setting is process-wide and permanent, so
+    ``main`` called in-process (click's test runner, a notebook) leaves it alone.
+    """
+    if not _OWN_PROCESS:
+        return
     from .threads import reuse_freed_memory
 
     reuse_freed_memory()
@@ -612,4 +630,4 @@ def schema(campaign_config):
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()
