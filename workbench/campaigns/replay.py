@@ -140,7 +140,8 @@ class Replayer:
     The baseline's replications are simulated once; a config already replayed (the
     policy lab's slider moved back, the CLI's baseline) costs nothing.  The store is
     ``sim_config`` (its campaigns are replaced by each config's) with replication
-    ``r`` on seed ``seed + r``.
+    ``r`` on seed ``seed + r``; every replication sells the catalog of seed ``seed``
+    (unless ``sim_config.products.catalog_seed`` names another).
 
     Examples
     --------
@@ -158,8 +159,12 @@ class Replayer:
             raise ValueError(f"replications must be >= 1, not {replications}")
         over = {k: v for k, v in (("n_customers", n_customers), ("days", days))
                 if v is not None}
-        self.sim_config = SimulationConfig.model_validate(
-            {**sim_config.model_dump(), **over})
+        data = {**sim_config.model_dump(), **over}
+        if data["products"]["catalog_seed"] is None:
+            # every replication sells the store's own catalog (the one product ids in a
+            # config, such as a cross-sell map, refer to)
+            data["products"] = {**data["products"], "catalog_seed": int(seed)}
+        self.sim_config = SimulationConfig.model_validate(data)
         self.seed = int(seed)
         self.replications = replications
         self.baseline = baseline or CampaignConfig(campaigns=self.sim_config.campaigns)

@@ -314,3 +314,16 @@ class BatchedColumns:
         self.batches = {name: [] for name in self.names}
         self.n = 0
         return out
+
+
+def product_lists(M: dict, values: np.ndarray) -> pa.ListArray:
+    """A list column of ``values`` (the message-product ledger) over each message's products.
+
+    ``M`` holds each message's ``prod_start`` and ``prod_len`` in that ledger.
+    """
+    lens = M["prod_len"].astype(np.int64)
+    starts = M["prod_start"].astype(np.int64)
+    idx = np.repeat(starts, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
+                                                                       lens))
+    offsets = np.r_[0, np.cumsum(lens)].astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[idx]))

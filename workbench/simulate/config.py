@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -95,6 +96,9 @@ class Category(_Model):
     margin_high: float = Field(0.55, gt=0, lt=1)
     supply_days: float | None = Field(None, gt=0)
     return_rate: float = Field(0.05, ge=0, le=1)
+    complements: list[str] = Field(
+        default_factory=list, description="categories whose products go with this one's "
+        "(a camera leads to a lens); empty: one other category, drawn with the catalog")
 
     @model_validator(mode="after")
     def _consumables_have_supply(self) -> Category:
@@ -108,23 +112,27 @@ class Category(_Model):
 def _default_catalog() -> list[Category]:
     c = Category
     return [
-        c(name="accessories", purchase_type="impulse", n_products=60, median_price=25),
-        c(name="gifts", purchase_type="impulse", n_products=50, median_price=35),
-        c(name="snacks", purchase_type="impulse", n_products=40, median_price=12),
+        c(name="accessories", purchase_type="impulse", n_products=60, median_price=25,
+          complements=["apparel"]),
+        c(name="gifts", purchase_type="impulse", n_products=50, median_price=35,
+          complements=["snacks"]),
+        c(name="snacks", purchase_type="impulse", n_products=40, median_price=12,
+          complements=["coffee"]),
         c(name="apparel", purchase_type="considered", n_products=80, median_price=60,
-          return_rate=0.15),
+          return_rate=0.15, complements=["footwear", "accessories"]),
         c(name="footwear", purchase_type="considered", n_products=50, median_price=90,
-          return_rate=0.18),
+          return_rate=0.18, complements=["apparel", "accessories"]),
         c(name="electronics", purchase_type="considered", n_products=40, median_price=180,
-          price_spread=0.7, margin_low=0.1, margin_high=0.3, return_rate=0.08),
+          price_spread=0.7, margin_low=0.1, margin_high=0.3, return_rate=0.08,
+          complements=["accessories"]),
         c(name="home", purchase_type="considered", n_products=60, median_price=70,
-          return_rate=0.07),
+          return_rate=0.07, complements=["home", "gifts"]),
         c(name="coffee", purchase_type="consumable", n_products=30, median_price=16,
-          supply_days=30, return_rate=0.01),
+          supply_days=30, return_rate=0.01, complements=["snacks", "coffee"]),
         c(name="skincare", purchase_type="consumable", n_products=40, median_price=28,
-          supply_days=45, return_rate=0.02),
+          supply_days=45, return_rate=0.02, complements=["skincare", "gifts"]),
         c(name="pet_food", purchase_type="consumable", n_products=30, median_price=40,
-          supply_days=28, return_rate=0.01),
+          supply_days=28, return_rate=0.01, complements=["pet_food"]),
     ]
 
 
@@ -147,6 +155,29 @@ class Traffic(_Model):
     sms_opt_in_rate: float = Field(0.35, ge=0, le=1)
     apple_mpp_share: float = Field(0.26, ge=0, le=1, description="share of email recipients "
                                    "whose client opens every message (privacy protection)")
+
+
+class ProductStructure(_Model):
+    """Which products go together, and how strongly purchases follow that structure.
+
+    Every product has ``complements_per_product`` complements in its category's
+    complement categories, near its price rank (a premium camera goes with premium
+    lenses).  Extra basket items are complements of the basket's first product with
+    probability ``basket_complement_share`` (co-purchase); a repeat order starts from
+    a complement of the previous order's first product with probability
+    ``sequel_share * exp(-gap_days / sequel_fresh_days)`` (what customers buy *next*,
+    likelier while the purchase is fresh).
+    """
+
+    complements_per_product: int = Field(3, ge=1, le=10)
+    complement_price_sd: float = Field(0.15, ge=0, description="sd of a complement's price "
+                                       "rank around the product's, as a share of its category")
+    basket_complement_share: float = Field(0.3, ge=0, le=1)
+    sequel_share: float = Field(0.5, ge=0, le=1)
+    sequel_fresh_days: float = Field(90.0, gt=0)
+    catalog_seed: int | None = Field(None, description="seed of the catalog (prices, costs, "
+                                     "complements); None: the simulation seed.  Replay fixes "
+                                     "it, so every replication sells the same catalog")
 
 
 class CartBehaviour(_Model):
@@ -181,7 +212,7 @@ class Response(_Model):
     campaign_base_logit: dict[str, float] = Field(
         default_factory=lambda: {
             "browse_abandonment": -4.5,
-            "post_purchase": -5.5,
+            "post_purchase": -5.57,  # -5.5 less the default picks' mean appeal term
             "replenishment": -3.0,
             "seasonal": -7.2,
         }
@@ -197,6 +228,16 @@ class Response(_Model):
     persuaded_click_prob: float = Field(0.7, ge=0, le=1)
     replenishment_timing_penalty: float = Field(3.0, ge=0, description="logit penalty per "
                                                 "relative error of send time vs the cycle")
+    product_appeal_weight: float = Field(0.8, ge=0, description="logit change per unit of the "
+                                         "appeal of the products a recommendation shows (their "
+                                         "log-mean-exp)")
+    affinity_appeal: float = Field(0.5, ge=0, description="a product's appeal per unit of the "
+                                   "log of the customer's preference for its category, centred "
+                                   "so a pick from their own preferences averages zero")
+    complement_appeal: float = Field(1.5, description="appeal of a complement of a product "
+                                     "in the order the message follows up")
+    owned_appeal: float = Field(-2.0, description="appeal of a durable product that order "
+                                "already holds")
 
 
 class Engagement(_Model):
@@ -304,6 +345,54 @@ class BrowseAbandonmentCampaign(_Model):
     channel: Channel = "email"
 
 
+class ProductPicks(_Model):
+    """Which products a campaign's recommendation messages show.
+
+    ``affinity``: a product of a category drawn from the customer's own (hidden)
+    preferences, the simulator's stand-in for a platform's personalized feed;
+    ``random``: any product of the catalog; ``popular``: the list ``popular``, the
+    same for everyone (the products of the order being followed up are skipped);
+    ``cross_sell``: after an order, the products ``cross_sell`` lists for its items,
+    best ranks first, then ``popular`` — the per-product "complementary products"
+    a platform loads (``workbench recommend --cross-sell``).
+    """
+
+    source: Literal["affinity", "random", "popular", "cross_sell"] = "affinity"
+    popular: list[str] = Field(default_factory=list, description="product ids, best first")
+    cross_sell: dict[str, list[str]] = Field(default_factory=dict, description="product id: "
+                                             "the product ids to show after it, best first")
+    made_by: dict[str, str | float | int | None] = Field(
+        default_factory=dict, description="how the lists were made (model, weights, data)")
+
+    @field_validator("popular", mode="before")
+    @classmethod
+    def _ids_as_text(cls, v):
+        return [str(x) for x in v] if isinstance(v, list | tuple) else v
+
+    @field_validator("cross_sell", mode="before")
+    @classmethod
+    def _map_as_text(cls, v):
+        if isinstance(v, dict):
+            return {str(k): [str(x) for x in xs] if isinstance(xs, list | tuple) else xs
+                    for k, xs in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _lists_given(self) -> ProductPicks:
+        if self.source == "popular" and not self.popular:
+            raise ValueError("source 'popular' needs the list popular")
+        if self.source == "cross_sell" and not self.cross_sell:
+            raise ValueError("source 'cross_sell' needs the map cross_sell")
+        return self
+
+    def product_ids(self) -> set[str]:
+        """Every product id the lists name."""
+        ids = set(self.popular) | set(self.cross_sell)
+        for v in self.cross_sell.values():
+            ids.update(v)
+        return ids
+
+
 class PostPurchaseCampaign(_Model):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
@@ -312,6 +401,7 @@ class PostPurchaseCampaign(_Model):
     products_per_email: int = Field(4, ge=1, le=8)
     products_per_sms: int = Field(1, ge=1, le=2)
     channel: Channel = "email"
+    recommender: ProductPicks = Field(default_factory=ProductPicks)
 
 
 class ReplenishmentCampaign(_Model):
@@ -397,6 +487,7 @@ class SimulationConfig(_Model):
     catalog: list[Category] = Field(default_factory=_default_catalog)
     traffic: Traffic = Field(default_factory=Traffic)
     carts: CartBehaviour = Field(default_factory=CartBehaviour)
+    products: ProductStructure = Field(default_factory=ProductStructure)
     response: Response = Field(default_factory=Response)
     engagement: Engagement = Field(default_factory=Engagement)
     campaigns: Campaigns = Field(default_factory=Campaigns)
@@ -420,7 +511,22 @@ class SimulationConfig(_Model):
         names = [c.name for c in v]
         if len(set(names)) != len(names):
             raise ValueError("category names must be unique")
+        for c in v:
+            unknown = sorted(set(c.complements) - set(names))
+            if unknown:
+                raise ValueError(f"category {c.name!r}: unknown complement categories "
+                                 f"{unknown}; known: {names}")
         return v
+
+    @model_validator(mode="after")
+    def _recommended_products_exist(self) -> SimulationConfig:
+        n = sum(c.n_products for c in self.catalog)
+        bad = sorted(i for i in self.campaigns.post_purchase.recommender.product_ids()
+                     if not (i.isdigit() and 1 <= int(i) <= n))
+        if bad:
+            raise ValueError(f"campaigns.post_purchase.recommender names product ids "
+                             f"{bad[:5]} outside the catalog's 1..{n}")
+        return self
 
     def config_hash(self) -> str:
         """Return a short, stable hash of the config (recorded in the manifest)."""

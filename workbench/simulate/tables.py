@@ -17,7 +17,14 @@ import pyarrow as pa
 from ..vocab import CAMPAIGNS, CHANNELS, PURCHASE_TYPES, REGIONS, SIMULATED_EVENTS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from . import kernels
-from .common import EVENT_GAP, labels, order_money, release_free_heap, stable_argsort
+from .common import (
+    EVENT_GAP,
+    labels,
+    order_money,
+    product_lists,
+    release_free_heap,
+    stable_argsort,
+)
 from .messaging import ORDER_AFTER_SESSION
 
 EVENT_CHUNK = 500_000  # sessions per chunk: bounds peak memory at any store size
@@ -231,11 +238,6 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
 
     # ---------------- messages
     allp = loop.messaging.message_products.v + 1
-    lens = M["prod_len"].astype(np.int64)
-    starts = M["prod_start"].astype(np.int64)
-    idx = np.repeat(starts, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
-                                                                       lens))
-    offsets = np.r_[0, np.cumsum(lens)].astype(np.int32)
     exp_i, arm_i = M["experiment"], M["arm"]
     tables["messages"] = pa.table({
         "message_id": pa.array(np.arange(1, n_msg + 1), pa.int64()),
@@ -251,8 +253,7 @@ def build_tables(cfg, world, loop, pub: Published) -> dict[str, pa.Table]:
         "unsubscribed_at": ts(np.where(M["unsub_t"] < H, M["unsub_t"], np.inf)),
         "discount_pct": pa.array(M["disc"].astype(float, copy=False)),
         "cost": pa.array(M["cost"].astype(float, copy=False)),
-        "product_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(allp[idx],
-                                                                             pa.int64())),
+        "product_ids": product_lists(M, allp.astype(np.int64)),
         "trigger_id": _trigger_ids(M, s_public, o_public),
     })
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..vocab import CHANNELS, PRICE_SEGMENTS, PURCHASE_TYPES
-from .common import HOUR, labels, sigmoid
+from .common import HOUR, labels, product_lists, sigmoid
 
 ORIGINS = ("acquisition", "organic", "caused")
 CART_OUTCOMES = ("lost", "natural_return", "moved_by_message", "caused_by_message")
@@ -27,10 +27,11 @@ DISCOUNT_GRID_PCT = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 GAUSS_HERMITE_NODES = 40
 
 
-def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
+def build_truth(cfg, world, pub, appeal: np.ndarray) -> tuple[dict[str, pa.Table], dict]:
     """Return the truth tables and the structural parameters (``truth/params.json``).
 
-    ``pub`` is the :class:`~workbench.simulate.tables.Published` id maps.
+    ``pub`` is the :class:`~workbench.simulate.tables.Published` id maps; ``appeal``
+    the appeal of every product shown (in the messages' product ledger order).
     """
     cus, baskets = world.customers, world.baskets
     M, mo, OR, oo = pub.messages, pub.message_rows, pub.orders, pub.order_rows  # M: by public id
@@ -107,6 +108,17 @@ def build_truth(cfg, world, pub) -> tuple[dict[str, pa.Table], dict]:
         # any discount: sigmoid(logit_without_discount + a_s 1{d>0} + b_s d)
         "persuasion_logit_without_discount": pa.array(M["logit0"].astype(float, copy=False)),
         "alive_at_send": pa.array(M["alive"].astype(bool, copy=False)),
+        # each product shown (in the order of messages.product_ids): its appeal to the
+        # recipient, and the persuasion term the recommendations added (0: not
+        # recommendations), see Messaging._appeal
+        "product_appeal": product_lists(M, appeal),
+        "products_logit": pa.array(M["plogit"].astype(float, copy=False)),
+    })
+    comp = world.catalog.complements
+    truth["complements"] = pa.table({
+        "product_id": pa.array(np.repeat(np.arange(comp.shape[0]), comp.shape[1]) + 1,
+                               pa.int64()),
+        "complement_product_id": pa.array(comp.reshape(-1) + 1, pa.int64()),
     })
     # carts
     keep = s_public[world.cart_session] > 0
@@ -243,3 +255,4 @@ def _discount_truth(cfg) -> pa.Table:
                 rows["logit_at_zero_responsiveness"].append(lin)
                 rows["p_persuade"].append(p)
     return pa.table({k: pa.array(v) for k, v in rows.items()})
+

@@ -101,6 +101,48 @@ class Catalog:
         self.category_return_rate = np.array([c.return_rate for c in cats])
         # global sort key (category, price) for nearest-price lookups
         self.price_key = self.product_category * 1e7 + self.price
+        self.complements = self._complements(cfg, rng)
+
+    def _complements(self, cfg, rng: np.random.Generator) -> np.ndarray:
+        """Each product's complements, ``(n_products, complements_per_product)``.
+
+        A product's complements come from its category's complement categories (or
+        one other category drawn here when the config names none), near the
+        product's price rank within its category: rank share ``q`` maps to rank share
+        ``q + complement_price_sd * N(0, 1)`` of the complement category.  A
+        consumable's first complement is itself (the re-order); no other product is
+        its own complement.
+        """
+        cats, ps = cfg.catalog, cfg.products
+        names = [c.name for c in cats]
+        n_cat, n_comp = len(cats), ps.complements_per_product
+        comp_cats = []
+        for ci, c in enumerate(cats):
+            if c.complements:
+                comp_cats.append(np.array([names.index(x) for x in c.complements]))
+            else:
+                others = np.delete(np.arange(n_cat), ci)
+                comp_cats.append(others[[rng.integers(others.size)]])
+        n = self.price.size
+        cat = self.product_category
+        rank_share = (np.arange(n) - self.category_first[cat] + 0.5) / self.category_size[cat]
+        out = np.empty((n, n_comp), dtype=np.int64)
+        for j in range(n_comp):
+            choice = rng.random(n)
+            target = np.array([cc[int(u * cc.size)] for cc, u in
+                               zip((comp_cats[c] for c in cat), choice, strict=True)])
+            q = rank_share + ps.complement_price_sd * rng.standard_normal(n)
+            size = self.category_size[target]
+            pos = np.clip((q * size).astype(np.int64), 0, size - 1)
+            prod = self.category_first[target] + pos
+            # never the product itself: its neighbour in the category instead
+            own = prod == np.arange(n)
+            prod[own] = np.where(pos[own] + 1 < size[own], prod[own] + 1, prod[own] - 1)
+            out[:, j] = prod
+        # a consumable's first "complement" is itself: what follows it is often a re-order
+        consumable = self.category_type[cat] == CONSUMABLE
+        out[consumable, 0] = np.flatnonzero(consumable)
+        return out
 
     def product_in_category(self, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A product of each category ``cat``, uniformly by the uniforms ``u``."""
@@ -150,6 +192,9 @@ class Customers:
                                   for c in CHANNELS])
         self.affinity = rng.dirichlet(np.full(n_categories, CATEGORY_AFFINITY_CONCENTRATION), N)
         self.affinity_cum = np.cumsum(self.affinity, axis=1)
+        # entropy of each customer's preferences: centres a product's appeal (messaging)
+        self.affinity_entropy = -(self.affinity * np.log(np.maximum(self.affinity, 1e-300))
+                                  ).sum(axis=1)
         self.cycle_multiplier = rng.lognormal(0.0, CYCLE_MULTIPLIER_LOG_SD, N)
         self.first_order_discount = np.array([a.first_order_discount_pct for a in channels])[acq]
         self.region = rng.integers(0, len(REGIONS), N)
@@ -194,13 +239,24 @@ class Baskets:
         """Category of each basket's first product."""
         return self.catalog.product_category[self.item_product[self.start[basket]]]
 
-    def make(self, cust, primary_cat, u: np.ndarray, z: np.ndarray | None = None):
-        """Build baskets from uniforms ``u`` (n, 10); returns basket ids."""
-        cat_ = self.catalog
+    def n_items(self, u: np.ndarray) -> np.ndarray:
+        """Distinct items of baskets drawn from uniforms ``u`` (their first column)."""
+        return 1 + capped_poisson_ppf(u[:, 0], self.cfg.traffic.mean_extra_items,
+                                      MAX_EXTRA_ITEMS).astype(int)
+
+    def make(self, cust, primary_cat, u: np.ndarray, z: np.ndarray | None = None,
+             primary: np.ndarray | None = None):
+        """Build baskets from uniforms ``u`` (n, 10); returns basket ids.
+
+        ``primary`` (product ids, -1: none) fixes a basket's first product — the one
+        a message showed, or the complement a repeat order follows up — instead of
+        the product of ``primary_cat`` nearest the per-item value.  An extra item is
+        a complement of the first product with probability ``basket_complement_share``
+        (uniform column ``6 + slot``), otherwise a product of a category drawn from
+        the customer's preferences.
+        """
         n = cust.size
-        tr = self.cfg.traffic
-        n_items = 1 + capped_poisson_ppf(u[:, 0], tr.mean_extra_items,
-                                         MAX_EXTRA_ITEMS).astype(int)
+        n_items = self.n_items(u)
         if z is None:
             z = stats.gamma.ppf(u[:, 1], self.cfg.gamma_gamma.p, scale=1.0 / self.spend_nu[cust])
         basket_of = np.repeat(np.arange(n), n_items)
@@ -211,9 +267,39 @@ class Baskets:
         u_cat = u[basket_of, 1 + col]
         cat[extra] = categorical(self.affinity_cum, u_cat[extra], rows=cust[basket_of[extra]])
         target = (z / n_items)[basket_of]
-        # the product whose price is nearest the per-item target, in the units that bring
-        # the line closest to it: order value follows the Gamma-Gamma draw up to the
-        # catalog's price steps (extra noise here would bias it upward)
+        prod, qty = self.nearest(cat, target)
+        first = np.cumsum(n_items) - n_items  # row of each basket's first item
+        if primary is not None:
+            f = primary >= 0
+            prod[first[f]] = primary[f]
+        moved = np.zeros(prod.size, bool)  # lines whose product is not the nearest-price one
+        share = self.cfg.products.basket_complement_share
+        if share > 0 and extra.any():
+            uc = u[basket_of, 6 + np.minimum(slot, 3)]
+            moved = extra & (uc < share)
+            c = self.catalog.complements
+            pick = np.minimum((uc[moved] / share * c.shape[1]).astype(np.int64), c.shape[1] - 1)
+            prod[moved] = c[prod[first[basket_of[moved]]], pick]
+        if primary is not None:
+            moved[first[primary >= 0]] = True
+        if moved.any():  # the units that bring a fixed product's line nearest the target
+            qty[moved] = np.clip(np.round(target[moved] / self.catalog.price[prod[moved]]), 1,
+                                 MAX_QUANTITY).astype(np.int64)
+        # one row per distinct product in a basket
+        bid = self.count + basket_of
+        self._pending.append((bid, prod, qty))
+        ids = self.count + np.arange(n)
+        self.count += n
+        return ids
+
+    def nearest(self, cat: np.ndarray, target: np.ndarray):
+        """The product of each category ``cat`` nearest in price to ``target``, and its units.
+
+        The product whose price is nearest the per-item target, in the units that
+        bring the line closest to it: order value follows the Gamma-Gamma draw up to
+        the catalog's price steps (extra noise here would bias it upward).
+        """
+        cat_ = self.catalog
         k = kernels.compiled()
         if k is not None:  # the same search and rounding, one item at a time
             prod, qty = k["nearest_price"](cat, target, cat_.price_key, cat_.category_first,
@@ -228,12 +314,7 @@ class Baskets:
             pick_prev = np.abs(cat_.price_key[prev] - key) < np.abs(cat_.price_key[pos] - key)
             prod = np.where(pick_prev, prev, pos)
             qty = np.clip(np.round(target / cat_.price[prod]), 1, MAX_QUANTITY).astype(np.int64)
-        # one row per distinct product in a basket
-        bid = self.count + basket_of
-        self._pending.append((bid, prod, qty))
-        ids = self.count + np.arange(n)
-        self.count += n
-        return ids
+        return prod, qty
 
     def finalize(self):
         """Sort the baskets made since the last call into the item store.
@@ -292,10 +373,10 @@ class World:
     organic orders (a message may move one or put its discount on it).
     """
 
-    def __init__(self, cfg, rng_world: np.random.Generator):
+    def __init__(self, cfg, rng_world: np.random.Generator, rng_catalog: np.random.Generator):
         self.cfg = cfg
         self.horizon = float(cfg.days)  # days simulated
-        self.catalog = Catalog(cfg, rng_world)
+        self.catalog = Catalog(cfg, rng_catalog)
         self.customers = Customers(cfg, rng_world, self.horizon, self.catalog.n_categories)
         self.baskets = Baskets(cfg, self.catalog, self.customers)
 
@@ -336,7 +417,9 @@ class World:
         occ_cat = categorical(cus.affinity_cum, rng.random(n_occ), rows=occ_c)
         u = rng.random((n_occ, BASKET_UNIFORMS))
         z = rng.gamma(cfg.gamma_gamma.p, 1.0 / cus.spend_nu[occ_c])
-        occ_basket = self.baskets.make(occ_c, occ_cat, u, z)
+        primary = self._sequels(occ_c, occ_t, occ_origin, occ_cat, u, z)
+        occ_cat = np.where(primary >= 0, self.catalog.product_category[primary], occ_cat)
+        occ_basket = self.baskets.make(occ_c, occ_cat, u, z, primary=primary)
         ptype = cat_type[occ_cat]
         ab_p = np.array([cfg.carts.abandon_before_purchase[p] for p in PURCHASE_TYPES])[ptype]
         abandon = (rng.random(n_occ) < ab_p) & (occ_origin == 1)
@@ -417,6 +500,38 @@ class World:
         self._organic_sort_idx = order
         # where each customer's orders start in that order
         self._organic_cust_start = np.searchsorted(o["cust"][order], np.arange(N + 1))
+
+    def _sequels(self, occ_c, occ_t, occ_origin, occ_cat, u, z) -> np.ndarray:
+        """The first product of each repeat occasion that follows up the one before (-1: none).
+
+        A repeat occasion starts from a complement of the customer's previous
+        occasion's first product with probability ``sequel_share * exp(-gap /
+        sequel_fresh_days)`` (uniform column 6 decides, and its rescaled value picks
+        which complement); chains of sequels are followed to their end.
+        """
+        ps = self.cfg.products
+        n = occ_c.size
+        if ps.sequel_share <= 0 or n == 0:
+            return np.full(n, -1)
+        first, _ = self.baskets.nearest(occ_cat, z / self.baskets.n_items(u))
+        order = np.lexsort((occ_t, occ_c))
+        prev = np.full(n, -1)
+        same = occ_c[order][1:] == occ_c[order][:-1]
+        prev[order[1:][same]] = order[:-1][same]
+        has = (prev >= 0) & (occ_origin == 1)
+        p = np.where(has, ps.sequel_share * np.exp(-(occ_t - occ_t[prev]) / ps.sequel_fresh_days),
+                     0.0)
+        seq = u[:, 6] < p
+        comp = self.catalog.complements
+        pick = np.minimum((u[:, 6] / np.where(seq, p, 1.0) * comp.shape[1]).astype(np.int64),
+                          comp.shape[1] - 1)
+        prod = first.copy()
+        while True:  # a sequel of a sequel follows the resolved product (chains are short)
+            new = np.where(seq, comp[prod[prev], pick], first)
+            if np.array_equal(new, prod):
+                break
+            prod = new
+        return np.where(seq, prod, -1)
 
     # ------------------------------------------------------------------ questions
     def next_organic_order(self, cust, t):

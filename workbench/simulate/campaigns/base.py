@@ -95,6 +95,19 @@ class Campaign:
         """Product recommendations show (``None``: a product of the category)."""
         return None
 
+    def recommender(self):
+        """The :class:`~workbench.simulate.config.ProductPicks` choosing what messages show.
+
+        ``None``: the campaign's products are not recommendations (a cart, the
+        viewed category, the product to replenish, a seasonal pick), and the
+        customer's response does not depend on them.
+        """
+        return None
+
+    def followed_up(self, ref: np.ndarray) -> np.ndarray | None:
+        """The basket each message follows up (its complements appeal; ``None``: none)."""
+        return None
+
     def conversion_window(self, ref: np.ndarray) -> np.ndarray:
         """Days after a send in which an organic order counts as "would have bought"."""
         return np.full(ref.size, CONVERSION_WINDOW_DAYS)

@@ -11,7 +11,7 @@ from .base import Campaign
 
 
 class PostPurchase(Campaign):
-    """Recommendations (affinity-weighted categories) after every order."""
+    """Recommendations after every order, picked by ``config.recommender``."""
 
     name = "post_purchase"
 
@@ -26,3 +26,11 @@ class PostPurchase(Campaign):
         """``products_per_email`` or ``products_per_sms``."""
         return np.where(m["channel"][rows] == EMAIL, self.config.products_per_email,
                         self.config.products_per_sms)
+
+    def recommender(self):
+        """The campaign config's product picks (affinity, random, popular or cross-sell)."""
+        return self.config.recommender
+
+    def followed_up(self, ref: np.ndarray) -> np.ndarray:
+        """The order's basket (``ref``)."""
+        return ref
