@@ -502,7 +502,11 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
               help="Weight of the product's unit margin.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="File to write: .csv (one row per pick) or .json (one object per customer).")
-def recommend(dataset, as_of, channel, k, diversity, margin, out):
+@click.option("--cross-sell", "cross_sell", type=click.Path(dir_okay=False), default=None,
+              help="Also write what to show after each product (post-purchase cross-sell, "
+              "bought next): .csv, or .json as the campaign config's "
+              "campaigns.post_purchase.recommender.")
+def recommend(dataset, as_of, channel, k, diversity, margin, out, cross_sell):
     """Product recommendations for every customer, with the reason for each.
 
     The generators (popularity over 90 days, co-purchase, bought next, implicit ALS) are
@@ -515,8 +519,9 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out):
     from .recommend import RecommendInputError, Rerank
     from .store import DatasetError, open_dataset
 
-    if not str(out).endswith((".csv", ".json")):
-        _fail(f"--out must end in .csv or .json, got {out}", 2)
+    for opt, f in (("--out", out), ("--cross-sell", cross_sell)):
+        if f is not None and not str(f).endswith((".csv", ".json")):
+            _fail(f"{opt} must end in .csv or .json, got {f}", 2)
     if as_of is not None:
         import pandas as pd
 
@@ -547,6 +552,14 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out):
             tmp.write_text(json.dumps(recs, indent=1), encoding="utf-8")
     click.echo(res.summary())
     click.echo(f"written: {out} ({lists.customer_id.nunique():,} customers)")
+    if cross_sell is not None:
+        with atomic_path(cross_sell) as tmp:
+            if str(cross_sell).endswith(".csv"):
+                res.cross_sell.to_csv(tmp, index=False)
+            else:
+                tmp.write_text(res.picks.model_dump_json(indent=1), encoding="utf-8")
+        click.echo(f"written: {cross_sell} (after each of "
+                   f"{res.cross_sell.product_id.nunique():,} products)")
 
 
 def _plain(v):

@@ -164,7 +164,7 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
-                         attribution=None, cart_discount=None,
+                         attribution=None, cart_discount=None, post_purchase_picks=None,
                          keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
@@ -178,7 +178,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     (``"seasonal"``, where the discount was randomized and measured, and optionally
     ``"abandoned_cart"``, an extrapolation the notes record); ``cart_discount``: the
     same kind of section measured on the cart reminder's own randomized discount,
-    applied to ``abandoned_cart`` (it takes precedence there); ``attribution``: an
+    applied to ``abandoned_cart`` (it takes precedence there); ``post_purchase_picks``:
+    a :class:`~workbench.simulate.config.ProductPicks` (the cross-sell lists of
+    :func:`~workbench.analyses.recommendations.cross_sell.post_purchase_picks`) for the
+    post-purchase emails; ``attribution``: an
     attribution summary kept as report metadata.  Applying a recommendation leaves
     ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
     produced it, so the effect keeps being measured after the change.
@@ -231,6 +234,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         data["campaigns"]["abandoned_cart"]["experiment_share"] = keep_experiment_share
         prov["analyses"].append("abandoned-cart discount")
         prov["model_settings"]["cart_discount"] = cart_discount.fit.model_dump(mode="json")
+    if post_purchase_picks is not None:
+        data["campaigns"]["post_purchase"]["recommender"] = post_purchase_picks.model_dump(
+            mode="json")
+        prov["analyses"].append("product recommendations")
     if attribution is not None:
         data["report_metadata"]["attribution"] = attribution.model_dump(mode="json")
         prov["analyses"].append("attribution")
@@ -351,6 +358,23 @@ def _rule_sentence(rule: dict) -> str:
         f"; {', '.join(details)})" if details else ")")
 
 
+def _picks_sentence(p: dict | None) -> str:
+    """A campaign's product picks in words."""
+    if p is None:
+        return "none"
+    src = p["source"]
+    if src == "cross_sell":
+        lists = p["cross_sell"]
+        most = max((len(v) for v in lists.values()), default=0)
+        by = p.get("made_by", {}).get("model")
+        return (f"cross-sell lists{f' ({by})' if by else ''} for {len(lists):,} products, "
+                f"up to {most} each")
+    if src == "popular":
+        return f"the {len(p['popular'])} most popular products"
+    return {"affinity": "picks from each customer's preferred categories",
+            "random": "random products"}.get(src, src)
+
+
 def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
     """What changed from ``old`` to ``new``, one sentence per setting.
 
@@ -378,6 +402,13 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
                 f"{name} discount by segment: new — {_rule_sentence(rb)}" if ra is None
                 else f"{name} discount by segment: removed (was {_rule_sentence(ra)})")
             a["campaigns"][camp]["discount_rule"] = b["campaigns"][camp]["discount_rule"] = None
+        pa_, pb = (x["campaigns"][camp].get("recommender") if isinstance(
+            x["campaigns"][camp], dict) else None for x in (a, b))
+        if pa_ != pb:  # product picks read as one sentence, not one per product
+            name = _CAMPAIGNS.get(camp, camp)
+            rule_lines.append(f"{name} products: {_picks_sentence(pa_)} → "
+                              f"{_picks_sentence(pb)}")
+            a["campaigns"][camp]["recommender"] = b["campaigns"][camp]["recommender"] = None
     for path, x, y in _walk(a, b):
         key = str(path[-1])
         rule = _rule_path(path)

@@ -10,11 +10,11 @@ datasets: ``workbench.analyses.recommendations`` reads a store's tables into it.
 
 from .candidates import BoughtNext, CoPurchase, ImplicitALS, Popularity, Recommender
 from .data import Catalog, Interactions, RecommendInputError
-from .lists import complements, customer_lists
+from .lists import complements, cross_sell_lists, customer_lists
 from .offline import Evaluation, Split, evaluate, exclusions, sweep, time_split
 from .rerank import SLOTS, Rerank, intra_list_diversity
 
 __all__ = ["SLOTS", "BoughtNext", "Catalog", "CoPurchase", "Evaluation", "ImplicitALS",
            "Interactions", "Popularity", "RecommendInputError", "Recommender", "Rerank",
            "Split", "complements", "evaluate", "exclusions", "intra_list_diversity",
-           "customer_lists", "sweep", "time_split"]
+           "cross_sell_lists", "customer_lists", "sweep", "time_split"]

@@ -21,6 +21,7 @@ from .rerank import Rerank
 
 #: orders from which a customer is "returning" (framed "picked for you")
 RETURNING_ORDERS = 2
+CROSS_SELL_CHUNK = 1024  # products per block of dense score rows (cross_sell_lists)
 
 
 def customer_lists(model: Recommender, data: Interactions, catalog: Catalog,
@@ -88,6 +89,58 @@ def complements(model: Recommender, catalog: Catalog, product, k: int = 4) -> pd
     return pd.DataFrame({"product_id": catalog.product_ids[order],
                          "category": np.asarray(catalog.categories)[catalog.category[order]],
                          "score": row[order]})
+
+
+def cross_sell_lists(model: Recommender, catalog: Catalog, rerank: Rerank,
+                     pool: int = 50) -> pd.DataFrame:
+    """After each product, what to show: the per-product lists a post-purchase flow loads.
+
+    For product ``i`` the candidates are scored ``p(j | i) + c_i q_j`` (the fitted
+    item-to-item model's row with its shrinkage toward the prior, see
+    :class:`.candidates._ItemToItem`), then re-ranked (``rerank``: relevance,
+    diversity, margin, slots).  ``i`` itself is listed only if it is bought again
+    (a consumable); out-of-stock products never.  A popularity model gives everyone
+    the same list.  Columns ``product_id, rank, recommended_product_id, category,
+    score, reason`` — the shape of a platform's "complementary products" feed.
+    """
+    n = catalog.n_products
+    if hasattr(model, "p_"):
+        reason = np.array([f"{model.reason}: after {p}" for p in catalog.product_ids])
+    elif hasattr(model, "prior_"):
+        reason = np.full(n, "popular with our customers")
+    else:
+        raise RecommendInputError(f"{model.name}: lists per product need an item-to-item "
+                                  "model (bought next, co-purchase) or popularity")
+    pool = min(pool, n)
+    items = np.full((n, pool), -1, dtype=np.int64)
+    scores = np.zeros((n, pool))
+    for a in range(0, n, CROSS_SELL_CHUNK):  # dense score rows, a chunk at a time
+        rows = np.arange(a, min(a + CROSS_SELL_CHUNK, n))
+        S = np.repeat(model.prior_[None, :], rows.size, axis=0)
+        if hasattr(model, "p_"):
+            S = model.p_[rows].toarray() + model.prior_weight_[rows, None] * S
+        S = np.where(catalog.in_stock[None, :], S, -np.inf)
+        S[np.arange(rows.size), rows] = np.where(catalog.repeatable[rows],
+                                                 S[np.arange(rows.size), rows], -np.inf)
+        top = np.argsort(-S, axis=1, kind="stable")[:, :pool]
+        val = np.take_along_axis(S, top, axis=1)
+        ok = np.isfinite(val) & (val > 0)
+        items[rows] = np.where(ok, top, -1)
+        scores[rows] = np.where(ok, val, 0.0)
+    picks, swapped = rerank.select(items, scores, catalog)
+    r, c = np.nonzero(picks >= 0)
+    chosen = picks[r, c]
+    pos = _positions(items, picks)
+    # a pick with no purchase of it after the product is there on popularity alone
+    seen = np.ones(r.size, bool)
+    if hasattr(model, "p_") and r.size:
+        seen = np.asarray(model.p_[r, chosen]).ravel() > 0
+    why = np.where(swapped[r, c], "a higher-margin pick",
+                   np.where(seen, reason[r], "popular with our customers"))
+    return pd.DataFrame({"product_id": catalog.product_ids[r], "rank": c + 1,
+                         "recommended_product_id": catalog.product_ids[chosen],
+                         "category": np.asarray(catalog.categories)[catalog.category[chosen]],
+                         "score": scores[r, np.maximum(pos[r, c], 0)], "reason": why})
 
 
 def _positions(items: np.ndarray, picks: np.ndarray) -> np.ndarray:

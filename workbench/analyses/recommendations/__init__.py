@@ -30,7 +30,13 @@ from ...recommend import (
 )
 from ...report import Kpi, Section
 from ...results import Result
+from ...simulate.config import ProductPicks
 from ..base import Analysis, Context
+from .cross_sell import (
+    RecommenderReplay,
+    post_purchase_picks,
+    replay_recommenders,
+)
 from .features import order_lines, recent_sends, store_inputs
 
 TITLE, ANCHOR = "Product recommendations", "recommendations"
@@ -51,12 +57,14 @@ class StoreRecommendations(Result):
     """The offline comparison, the chosen generator and every customer's list."""
 
     _html_table = "table"
-    _skip_in_dict = ("lists",)
+    _skip_in_dict = ("lists", "cross_sell", "picks")
 
     evaluation: Evaluation
     chosen: str
     lists: pd.DataFrame  # customer_id, rank, product_id, category, score, reason, framing
     settings: dict = field(default_factory=dict)
+    cross_sell: pd.DataFrame | None = None  # product_id, rank, recommended_product_id, ...
+    picks: ProductPicks | None = None  # the cross-sell lists for the campaign config
 
     @property
     def table(self) -> pd.DataFrame:
@@ -109,7 +117,8 @@ def analyze_recommendations(con, channel: str = "email", k: int | None = None,
                             "margin": rr.margin}, "min_high_margin": rr.min_high_margin,
                 "costs_known": catalog.costs_known, "sent_days": sent_days,
                 "products": catalog.n_products}
-    return StoreRecommendations(ev, chosen, lists, settings)
+    cross, picks = post_purchase_picks(con, as_of)  # the post-purchase email's slots
+    return StoreRecommendations(ev, chosen, lists, settings, cross, picks)
 
 
 def _with_k(rr: Rerank, k: int) -> Rerank:
@@ -137,6 +146,7 @@ class Recommendations(Analysis):
     """Generators compared on a time split; the best one's lists exported per customer."""
 
     name, title, anchor, intro = "recommendations", TITLE, ANCHOR, INTRO
+    recommendation = "post-purchase cross-sell lists"
     needs = {"orders": ("order_id", "customer_id", "placed_at"),
              "order_items": ("order_id", "product_id", "quantity"),
              "products": ("product_id", "category", "price")}
@@ -166,13 +176,27 @@ class Recommendations(Analysis):
                                 "(hit-rate difference against the first row, 95% interval)",
                                 result.table.round(4)),
                                ("The first lists (recommendations.csv has every customer)",
-                                sample)])
+                                sample)]
+                       + ([] if result.cross_sell is None else [
+                           ("Post-purchase cross-sell: what follows each product "
+                            "(cross_sell.csv has every product; the campaign config carries "
+                            "them)", result.cross_sell.head(12).round(4))]))
 
     def export(self, result: StoreRecommendations, out, ctx: Context):
-        with atomic_path(out / "recommendations.csv") as tmp:
+        files = {"recommendations": out / "recommendations.csv"}
+        with atomic_path(files["recommendations"]) as tmp:
             result.lists.to_csv(tmp, index=False)
-        return {"recommendations": out / "recommendations.csv"}
+        if result.cross_sell is not None:
+            files["cross_sell"] = out / "cross_sell.csv"
+            with atomic_path(files["cross_sell"]) as tmp:
+                result.cross_sell.to_csv(tmp, index=False)
+        return files
+
+    def config_part(self, result: StoreRecommendations, files):
+        """The post-purchase emails show the cross-sell lists (replayed before they ship)."""
+        return {} if result.picks is None else {"post_purchase_picks": result.picks}
 
 
-__all__ = ["GENERATORS", "Recommendations", "StoreRecommendations", "analyze_recommendations",
-           "order_lines", "recent_sends", "store_inputs"]
+__all__ = ["GENERATORS", "RecommenderReplay", "Recommendations", "StoreRecommendations",
+           "analyze_recommendations", "order_lines", "post_purchase_picks", "recent_sends",
+           "replay_recommenders", "store_inputs"]
