@@ -142,6 +142,25 @@ def test_a_fit_at_the_edge_of_the_parameter_space_says_so():
     assert m.boundary_ and set(m.boundary_) <= {"a", "b"} and not m.converged_
 
 
+def test_large_shapes_short_of_the_edge_whose_predictions_overflow_are_taken_at_their_limit():
+    """a = 1.1e5, b = 2.8e5 (seen on a 120-day store): below the flagged edge, yet the
+    hypergeometric terms overflow; the limit with the same dropout probability is used."""
+    from workbench.analyses.clv.analysis import _identified
+    from workbench.clv import BetaGeoModel
+
+    rfm = _bgnbd_rfm(lambda r: r.gamma(0.6, 1 / 30), lambda r: 0.28, n=500)
+    m = BetaGeoModel(time_unit="weeks").set_params(r=0.62, alpha=31.7, a=1.09e5, b=2.77e5)
+    m.boundary_, m.log_likelihood_ = [], m.log_likelihood(rfm)  # as a fit leaves them
+    horizon = 26.0
+    assert not np.isfinite(m.expected_purchases(rfm, horizon)).all()
+    notes = []
+    lim = _identified(m, "the test", rfm, notes, horizon)
+    assert np.isfinite(lim.expected_purchases(rfm, horizon)).all()
+    p = lim.params_
+    assert p["a"] / (p["a"] + p["b"]) == pytest.approx(1.09e5 / (1.09e5 + 2.77e5))
+    assert notes and "edge of the parameter space (a, b)" in notes[0]
+
+
 def _bgnbd_rfm(rate, dropout, n=4000, seed=2):
     """BG/NBD buyers (weekly): each customer's rate ``rate(rng)`` and dropout ``dropout(rng)``."""
     import pandas as pd

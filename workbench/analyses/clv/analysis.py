@@ -248,7 +248,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     rfm = rfm.merge(ch, on="customer_id", how="left")
     edge_notes: list[str] = []
     m = _identified(MODELS[model](time_unit=time_unit).fit(rfm), "the calibration period",
-                    rfm, edge_notes)
+                    rfm, edge_notes, holdout_days / unit)
 
     # holdout validation by frequency bucket (Fader, Hardie & Lee 2005, fig. 4)
     pred = m.expected_purchases(rfm, holdout_days / unit)
@@ -285,7 +285,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     full = rfm_summary(con, calibration_end=last, time_unit=time_unit, net_of_returns=False)
     full = full.merge(ch, on="customer_id", how="left")
     m_all = _identified(MODELS[model](time_unit=time_unit).fit(full), "all the history",
-                        full, edge_notes)
+                        full, edge_notes, horizon_days / unit)
     g_all = _identified(GammaGammaModel(time_unit=time_unit).fit(full[full.frequency > 0]),
                         "all the history", full, edge_notes)
     month, year = TIME_UNITS["months"], TIME_UNITS["years"]
@@ -350,9 +350,25 @@ _RATE_PAIRS = (("r", "alpha"), ("s", "beta"))
 #: terms overflow beyond 1e4-1e5; the largest shape whose likelihood is within 0.05 of
 #: the limit's and whose predictions are finite is used
 _LIMIT_SHAPES = (1e4, 3e3, 1e3, 3e2)
+_LARGE_SHAPE = 100.0  # a shape beyond this whose predictions overflow is taken at its limit
+_SHAPE_FREE = frozenset({"alpha", "beta", "v"})  # scale parameters: never a limit
 
 
-def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str]):
+def _finite_predictions(model, rfm: pd.DataFrame, horizon: float = 0.0) -> bool:
+    """Whether ``model`` predicts finite values for ``rfm``.
+
+    Over as long a horizon as the data span or the predictions reach (``horizon``, in
+    the model's unit: the hypergeometric terms of a large shape overflow sooner the
+    longer the horizon), and over one unit.
+    """
+    if not hasattr(model, "expected_purchases"):
+        return bool(np.all(np.isfinite(model.expected_spend(rfm[rfm.frequency > 0]))))
+    return all(np.all(np.isfinite(model.expected_purchases(rfm, t)))
+               for t in (max(float(rfm["T"].max()), horizon), 1.0))
+
+
+def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str],
+                horizon: float = 0.0):
     """The fitted model — at the limit its data point to when a fit ran off to the edge.
 
     A fit at the edge of the parameter space is the MLE of a limiting model, and says so
@@ -368,8 +384,15 @@ def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str]):
     :class:`~workbench.clv.CLVInputError` when the predictions are still not finite.
     """
     if not fitted.boundary_:
-        return fitted
-    edge = list(fitted.boundary_)
+        if _finite_predictions(fitted, rfm, horizon):
+            return fitted
+        # shapes large enough that the hypergeometric terms overflow, though short of
+        # the edge the optimizer flags (a = 1.1e5, b = 2.8e5 was seen on a small store
+        # whose history shows no dropout yet): the limit they approach
+        edge = [p for p in fitted.PARAMS
+                if p not in _SHAPE_FREE and fitted.params_[p] > _LARGE_SHAPE]
+    else:
+        edge = list(fitted.boundary_)
     pairs = [(a, b) for a, b in _RATE_PAIRS if a in edge and fitted.params_.get(a, 0) > 1]
     # dropout shapes running off to infinity: b alone, nobody drops out (the NBD limit);
     # a and b together, one dropout probability a / (a + b) for everyone
@@ -392,12 +415,7 @@ def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str]):
         if abs(lim.log_likelihood(rfm) - fitted.log_likelihood_) < 0.05:
             candidates.append(lim)
     for cand in candidates:
-        # over as long a horizon as the data span (the hypergeometric terms of a large
-        # shape overflow sooner the longer the horizon)
-        probe = (cand.expected_purchases(rfm, float(rfm["T"].max()))
-                 if hasattr(cand, "expected_purchases")
-                 else cand.expected_spend(rfm[rfm.frequency > 0]))
-        if np.all(np.isfinite(probe)):
+        if _finite_predictions(cand, rfm, horizon):
             fitted = cand
             break
     else:
