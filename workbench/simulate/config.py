@@ -160,6 +160,10 @@ class Traffic(_Model):
 class ProductStructure(_Model):
     """Which products go together, and how strongly purchases follow that structure.
 
+    Each line of a basket buys, among the products of its category whose units come
+    within ``line_value_tolerance`` of the line's value, one chosen by a log-normal
+    popularity weight (a long tail, not the product nearest the value); only when
+    none comes that close, the product nearest in price.
     Every product has ``complements_per_product`` complements in its category's
     complement categories, near its price rank (a premium camera goes with premium
     lenses).  Extra basket items are complements of the basket's first product with
@@ -169,12 +173,17 @@ class ProductStructure(_Model):
     likelier while the purchase is fresh).
     """
 
+    popularity_log_sd: float = Field(1.0, ge=0, description="sd of the log of each product's "
+                                     "popularity weight (a long tail of sellers)")
+    line_value_tolerance: float = Field(0.1, ge=0, lt=0.5, description="a basket line buys a "
+                                        "product whose units come this close (relative) to "
+                                        "the line's value, by popularity weight")
     complements_per_product: int = Field(3, ge=1, le=10)
     complement_price_sd: float = Field(0.15, ge=0, description="sd of a complement's price "
                                        "rank around the product's, as a share of its category")
     basket_complement_share: float = Field(0.3, ge=0, le=1)
-    sequel_share: float = Field(0.5, ge=0, le=1)
-    sequel_fresh_days: float = Field(90.0, gt=0)
+    sequel_share: float = Field(0.6, ge=0, le=1)
+    sequel_fresh_days: float = Field(180.0, gt=0)
     catalog_seed: int | None = Field(None, description="seed of the catalog (prices, costs, "
                                      "complements); None: the simulation seed.  Replay fixes "
                                      "it, so every replication sells the same catalog")

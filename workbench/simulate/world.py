@@ -39,7 +39,8 @@ PREFERRED_HOUR_MEAN, PREFERRED_HOUR_SD = 13.0, 4.0  # customers' best hour to re
 CYCLE_MULTIPLIER_LOG_SD = 0.2  # how much a customer's use rate differs from supply_days
 MAX_EXTRA_ITEMS = 3  # a basket holds at most 1 + this many items
 MAX_QUANTITY = 6  # units of one product in a basket line
-BASKET_UNIFORMS = 10  # uniforms per basket: item count, order value, item categories
+BASKET_UNIFORMS = 14  # per basket: item count, order value, item categories, sequel or
+# complement decisions (6-9), the product each line buys (10-13)
 CONSUMABLE_LOOKAHEAD = 4  # replenishment looks for a consumable among the first 4 items
 CHECKOUT_EVENTS = 3  # events between the last view and an immediate purchase
 CART_LEFT_AFTER = 0.5 * HOUR / 6  # a cart is abandoned 5 minutes after its session starts
@@ -102,6 +103,9 @@ class Catalog:
         # global sort key (category, price) for nearest-price lookups
         self.price_key = self.product_category * 1e7 + self.price
         self.complements = self._complements(cfg, rng)
+        # popularity weights, cumulated in product order (category, then price)
+        self.popularity = rng.lognormal(0.0, cfg.products.popularity_log_sd, self.price.size)
+        self.cum_popularity = np.r_[0.0, np.cumsum(self.popularity)]
 
     def _complements(self, cfg, rng: np.random.Generator) -> np.ndarray:
         """Each product's complements, ``(n_products, complements_per_product)``.
@@ -267,7 +271,7 @@ class Baskets:
         u_cat = u[basket_of, 1 + col]
         cat[extra] = categorical(self.affinity_cum, u_cat[extra], rows=cust[basket_of[extra]])
         target = (z / n_items)[basket_of]
-        prod, qty = self.nearest(cat, target)
+        prod, qty = self.pick(cat, target, u[basket_of, 10 + np.minimum(slot, 3)])
         first = np.cumsum(n_items) - n_items  # row of each basket's first item
         if primary is not None:
             f = primary >= 0
@@ -291,6 +295,49 @@ class Baskets:
         ids = self.count + np.arange(n)
         self.count += n
         return ids
+
+    def pick(self, cat: np.ndarray, target: np.ndarray, u: np.ndarray):
+        """The product each line of category ``cat`` and value ``target`` buys, and its units.
+
+        The candidates are the products whose units ``q`` (1 to :data:`MAX_QUANTITY`,
+        ``q = round(target / price)``) bring the line within ``line_value_tolerance`` of
+        the target: for each ``q`` a contiguous band of the category's price-sorted
+        products, ``price`` in ``[max(T (1 - tol) / q, T / (q + 1/2)), min(T (1 + tol) / q,
+        T / (q - 1/2))]``.  Uniform ``u`` picks one by popularity weight (inverse CDF over
+        the bands' cumulated weights); a line with no candidate buys the product nearest
+        in price (:meth:`nearest`), so order value follows the Gamma-Gamma draw to within
+        the tolerance or the catalog's price steps.
+        """
+        cat_ = self.catalog
+        tol = self.cfg.products.line_value_tolerance
+        cw = cat_.cum_popularity
+        base = cat * 1e7
+        los, his, ws = [], [], []
+        for q in range(1, MAX_QUANTITY + 1):
+            p_lo = np.maximum(target * (1 - tol) / q, target / (q + 0.5))
+            p_hi = np.minimum(target * (1 + tol) / q, target / (q - 0.5)) if q > 1 else \
+                target * (1 + tol)
+            lo = np.searchsorted(cat_.price_key, base + p_lo, side="left")
+            hi = np.maximum(np.searchsorted(cat_.price_key, base + p_hi, side="right"), lo)
+            los.append(lo)
+            his.append(hi)
+            ws.append(cw[hi] - cw[lo])
+        w = np.stack(ws, axis=1)
+        total = w.sum(axis=1)
+        prod, qty = self.nearest(cat, target)
+        has = total > 0
+        if has.any():
+            x = u[has] * total[has]
+            cum = np.cumsum(w[has], axis=1)
+            band = np.minimum((x[:, None] >= cum).sum(axis=1), MAX_QUANTITY - 1)
+            lo = np.stack(los, axis=1)[has, band]
+            hi = np.stack(his, axis=1)[has, band]
+            rest = x - (cum[np.arange(band.size), band] - w[has][np.arange(band.size), band])
+            p = np.clip(np.searchsorted(cw, cw[lo] + rest, side="right") - 1, lo, hi - 1)
+            prod[has] = p
+            qty[has] = np.clip(np.rint(target[has] / cat_.price[p]), 1,
+                               MAX_QUANTITY).astype(np.int64)
+        return prod, qty
 
     def nearest(self, cat: np.ndarray, target: np.ndarray):
         """The product of each category ``cat`` nearest in price to ``target``, and its units.
@@ -513,7 +560,7 @@ class World:
         n = occ_c.size
         if ps.sequel_share <= 0 or n == 0:
             return np.full(n, -1)
-        first, _ = self.baskets.nearest(occ_cat, z / self.baskets.n_items(u))
+        first, _ = self.baskets.pick(occ_cat, z / self.baskets.n_items(u), u[:, 10])
         order = np.lexsort((occ_t, occ_c))
         prev = np.full(n, -1)
         same = occ_c[order][1:] == occ_c[order][:-1]
