@@ -79,7 +79,8 @@ def test_bought_next_is_the_shrunk_share_of_next_orders():
         ("u2", "d", 20, "p1"), ("u3", "e", 0, "p0"), ("u3", "f", 5, "p2"),
         ("u4", "g", 0, "p3"), ("u4", "h", 200, "p4"), ("u5", "i", 300, "p0")]),
         product_ids=cat.product_ids)
-    m = BoughtNext(window_days=60, shrinkage=3.0, half_life_days=None).fit(d, cat)
+    m = BoughtNext(window_days=60, shrinkage=3.0, half_life_days=None,
+                   category_shrinkage=None).fit(d, cat)
     P = m.p_.toarray()
     assert P[0, 1] == pytest.approx(2 / 6) and P[0, 2] == pytest.approx(1 / 6)
     assert m.prior_[1] == pytest.approx(2 / 3) and m.prior_[2] == pytest.approx(1 / 3)
@@ -92,13 +93,42 @@ def test_bought_next_is_the_shrunk_share_of_next_orders():
     assert items[0, 1] == 2 and scores[0, 1] == pytest.approx(1 / 3)
 
 
+def test_the_category_level_shrinks_a_product_toward_what_follows_its_category():
+    """The same orders, with the category level (categories a: p0 p1, b: p2 p3, c: p4 p5).
+
+    Category a: orders with p0 followed, N_a = 3 (p1 never ordered before another);
+    C_a,1 = 2, C_a,2 = 1.  With lam = 3, lam2 = 1: p(j | a) = (C_aj + 1 q_j) / (3 + 1),
+    so p(1 | a) = (2 + 2/3) / 4 = 2/3 and p(2 | a) = (1 + 1/3) / 4 = 1/3; then
+    p(1 | 1) = (0 + 3 p(1 | a)) / (0 + 3) = 2/3: p1, never followed, borrows its
+    category's.  The weight left on popularity is lam/(n_i+lam) * lam2/(N_a+lam2).
+    """
+    cat = _catalog()
+    d = Interactions.from_lines(_lines([
+        ("u1", "a", 0, "p0"), ("u1", "b", 10, "p1"), ("u2", "c", 0, "p0"),
+        ("u2", "d", 20, "p1"), ("u3", "e", 0, "p0"), ("u3", "f", 5, "p2"),
+        ("u4", "g", 0, "p3"), ("u4", "h", 200, "p4"), ("u5", "i", 300, "p0")]),
+        product_ids=cat.product_ids)
+    m = BoughtNext(window_days=60, shrinkage=3.0, half_life_days=None,
+                   category_shrinkage=1.0).fit(d, cat)
+    P = m.p_.toarray()
+    # p0: data 2/6 plus 3/6 of the category's p(1 | a) data part (2 / 4)
+    assert P[0, 1] == pytest.approx(2 / 6 + 0.5 * 2 / 4)
+    assert P[1, 1] == pytest.approx(2 / 4) and P[1, 2] == pytest.approx(1 / 4)
+    assert m.prior_weight_[1] == pytest.approx(1.0 * 1 / 4)
+    assert m.prior_weight_[0] == pytest.approx(3 / 6 * 1 / 4)
+    # the full p(j | 1), data + category + popularity, sums as the hand calculation says
+    assert P[1, 1] + m.prior_weight_[1] * m.prior_[1] == pytest.approx(2 / 3)
+    # category b had p3 followed only after 200 days (outside the window): popularity only
+    assert P[2].sum() == 0 and m.prior_weight_[2] == pytest.approx(1.0)
+
+
 def test_co_purchase_and_popularity_by_hand():
     cat = _catalog()
     d = Interactions.from_lines(_lines([
         ("u1", "a", 0, "p0"), ("u1", "a", 0, "p1"), ("u2", "b", 1, "p0"), ("u2", "b", 1, "p1"),
         ("u3", "c", 2, "p0"), ("u3", "c", 2, "p2"), ("u4", "d", 200, "p5"),
         ("u5", "e", 201, "p5")]), product_ids=cat.product_ids)
-    m = CoPurchase(shrinkage=2.0, half_life_days=None).fit(d, cat)
+    m = CoPurchase(shrinkage=2.0, half_life_days=None, category_shrinkage=None).fit(d, cat)
     # n_0 = 3 baskets with p0, C_01 = 2: data part 2 / (3 + 2)
     assert m.p_.toarray()[0, 1] == pytest.approx(2 / 5)
     assert m.p_.toarray()[0, 0] == 0  # not repeatable: no self-pair

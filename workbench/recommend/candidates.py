@@ -19,10 +19,23 @@ of all such orders (the share of orders, or of following orders, that contain ``
 
     p(j | i) = (C_ij + lam * q_j) / (n_i + lam)
 
+Most products are followed by too few orders for their own pairs to say much, so by
+default the prior of ``i`` is not popularity but what follows ``i``'s *category* ``c``,
+itself shrunk toward popularity — a two-level hierarchy (Gelman et al. 2013, sec. 5.3;
+the same back-off from a specific context to a broader one as Katz 1987, IEEE TASSP
+35(3))::
+
+    p(j | c) = (C_cj + lam2 * q_j) / (N_c + lam2),   C_cj = sum_{i in c} C_ij, N_c = sum n_i
+    p(j | i) = (C_ij + lam * p(j | c)) / (n_i + lam)
+
+which is a sparse part (the pairs of ``i`` and of its category; each row keeps its
+``neighbours`` largest) plus ``q_j`` times ``lam / (n_i + lam) * lam2 / (N_c + lam2)``.
+``category_shrinkage=None`` drops the middle level.
+
 A customer's score sums these over what they bought, recent purchases weighted up
 (``0.5 ** (age / half_life_days)``): ``s_uj = sum_i w_ui p(j | i)``, which is the sparse
-product ``W C'`` plus ``q_j`` times ``c_u = sum_i w_ui lam / (n_i + lam)`` — so the
-items nobody bought after the customer's rank by popularity, and a customer with no
+product ``W P`` plus ``q_j`` times ``c_u = sum_i w_ui`` (each ``i``'s weight on ``q``) — so
+the items nobody bought after the customer's rank by popularity, and a customer with no
 history gets popularity itself.  Every generator returns each customer's top ``pool``
 items and scores (:meth:`Recommender.candidates`) with the items they may not get removed
 first.
@@ -102,14 +115,20 @@ class Popularity(Recommender):
 
 
 class _ItemToItem(Recommender):
-    """``p(j | i)`` shrunk toward popularity (module doc); subclasses count the pairs."""
+    """``p(j | i)`` shrunk toward its category's, then popularity (module doc).
+
+    Subclasses count the pairs.  ``category_shrinkage=None`` shrinks straight toward
+    popularity (one level).
+    """
 
     def __init__(self, shrinkage: float = 20.0, half_life_days: float = 90.0,
-                 neighbours: int = 30):
-        if shrinkage <= 0:
-            raise RecommendInputError(f"shrinkage must be > 0, got {shrinkage}")
+                 neighbours: int = 30, category_shrinkage: float | None = 20.0):
+        for name, v in (("shrinkage", shrinkage), ("category_shrinkage", category_shrinkage)):
+            if v is not None and v <= 0:
+                raise RecommendInputError(f"{name} must be > 0, got {v}")
         self.shrinkage, self.half_life_days, self.neighbours = (shrinkage, half_life_days,
                                                                 neighbours)
+        self.category_shrinkage = category_shrinkage
 
     def _pairs(self, data: Interactions, catalog: Catalog):
         """``(C, n, q)``: pair counts, orders with ``i``, each ``j``'s share.
@@ -129,10 +148,22 @@ class _ItemToItem(Recommender):
         C.setdiag(diag)
         C.eliminate_zeros()
         lam = self.shrinkage
-        P = sp.diags(1.0 / (n + lam)) @ C  # the data part of p(j | i)
-        self.p_ = _keep_top(sp.csr_matrix(P), self.neighbours)
+        P = sp.csr_matrix(sp.diags(1.0 / (n + lam)) @ C)  # the data part of p(j | i)
+        a = lam / (n + lam)  # the weight of the prior of each i
+        if self.category_shrinkage is None:
+            self.p_ = _keep_top(P, self.neighbours)
+            self.prior_weight_ = a  # c_u = W @ this
+        else:
+            # the prior of i is its category's p(j | c), itself shrunk toward q
+            lam2 = self.category_shrinkage
+            cat = catalog.category[:C.shape[0]]
+            E = sp.csr_matrix((np.ones(cat.size), (np.arange(cat.size), cat)),
+                              shape=(cat.size, int(cat.max(initial=0)) + 1))
+            Nc = E.T @ n
+            Q = sp.csr_matrix(sp.diags(1.0 / (Nc + lam2)) @ (E.T @ C))
+            self.p_ = _smoothed_top(P, a, Q, cat, self.neighbours)
+            self.prior_weight_ = a * lam2 / (Nc[cat] + lam2)
         self.prior_ = q
-        self.prior_weight_ = lam / (n + lam)  # c_u = W @ this
         self.data_ = data
         self.history_ = data.history(self.half_life_days)
         return self
@@ -164,9 +195,10 @@ class BoughtNext(_ItemToItem):
 
     name, reason = "bought next", "bought next"
 
-    def __init__(self, window_days: float = 60.0, shrinkage: float = 20.0,
-                 half_life_days: float = 60.0, neighbours: int = 30):
-        super().__init__(shrinkage, half_life_days, neighbours)
+    def __init__(self, window_days: float = 180.0, shrinkage: float = 40.0,
+                 half_life_days: float = 60.0, neighbours: int = 30,
+                 category_shrinkage: float | None = 20.0):
+        super().__init__(shrinkage, half_life_days, neighbours, category_shrinkage)
         self.window_days = window_days
 
     def _pairs(self, data, catalog):
@@ -243,6 +275,30 @@ def _keep_top(P, k: int):
     rank = np.arange(len(o)) - P.indptr[row[o]]
     keep = o[rank < k]
     return sp.csr_matrix((P.data[keep], (row[keep], P.indices[keep])), shape=P.shape)
+
+
+def _smoothed_top(P, a: np.ndarray, Q, cat: np.ndarray, k: int, chunk: int = 1024):
+    """The top ``k`` of each row of ``P + diag(a) Q[cat]`` (CSR), a block of rows at a time.
+
+    ``P`` is the data part of ``p(j | i)``, ``Q`` the category level (categories ×
+    products): every product of a category shares its row, so the sum is dense and is
+    only ever built ``chunk`` rows wide.
+    """
+    import scipy.sparse as sp
+
+    n, m = P.shape
+    rows, cols, vals = [], [], []
+    for lo in range(0, n, chunk):
+        r = np.arange(lo, min(lo + chunk, n))
+        block = P[r].toarray() + a[r, None] * Q[cat[r]].toarray()
+        block[block <= 0] = -np.inf
+        j, v = _top_dense(block, min(k, m) if k else m)
+        ok = j >= 0
+        rows.append(np.repeat(r, ok.sum(axis=1)))
+        cols.append(j[ok])
+        vals.append(v[ok])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n, m))
 
 
 def _top_with_prior(R, coef, prior, pool: int, exclude):
