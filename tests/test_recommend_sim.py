@@ -154,6 +154,27 @@ def test_the_config_decides_what_post_purchase_messages_show(store):
     assert rnd[rnd.campaign == "post_purchase"].product_ids.explode().nunique() > 400
 
 
+def test_a_sequence_walks_down_the_lists_one_product_per_email():
+    mapped = {str(p): [str(p % 50 + 101), str(p % 50 + 201), str(p % 50 + 301)]
+              for p in range(1, 481)}
+    st = _store(post_purchase={"products_per_email": 1, "follow_up_days": [21.0, 42.0],
+                               "recommender": {"source": "cross_sell", "cross_sell": mapped,
+                                               "popular": ["7"]}})
+    m = st.to_pandas("messages")
+    o, oi = _lines(st)
+    pp = m[m.campaign == "post_purchase"].copy()
+    pp["days"] = (pp.sent_at - pp.trigger_id.astype(int).map(o.set_index("order_id").placed_at)
+                  ).dt.total_seconds() / 86400
+    steps = np.rint(pp.days / 7).astype(int).map({1: 0, 3: 1, 6: 2})
+    assert set(steps.dropna()) == {0, 1, 2} and steps.notna().mean() > 0.95
+    one = oi.groupby("order_id").filter(lambda g: len(g) == 1).set_index("order_id").product_id
+    for oid, step, shown in zip(pp.trigger_id.astype(int), steps, pp.product_ids, strict=True):
+        if oid in one.index and not np.isnan(step):  # a one-product order: one list
+            assert list(shown) == [int(mapped[str(one[oid])][int(step)])]
+    with pytest.raises(ValidationError, match="follow_up_days must increase"):
+        scenario("small", campaigns={"post_purchase": {"follow_up_days": [5.0]}})
+
+
 def test_a_config_naming_products_outside_the_catalog_is_refused():
     data = scenario("small").model_dump()
     data["campaigns"]["post_purchase"]["recommender"] = {"source": "popular",

@@ -411,6 +411,20 @@ class PostPurchaseCampaign(_Model):
     products_per_sms: int = Field(1, ge=1, le=2)
     channel: Channel = "email"
     recommender: ProductPicks = Field(default_factory=ProductPicks)
+    follow_up_days: list[float] = Field(
+        default_factory=list, description="days after the order of further cross-sell "
+        "emails, each showing the next products of the lists (with one product per email, "
+        "a sequence over several weeks)")
+
+    @model_validator(mode="after")
+    def _sequence_in_order(self) -> PostPurchaseCampaign:
+        days = [self.delay_days, *self.follow_up_days]
+        if any(b <= a for a, b in zip(days, days[1:], strict=False)):
+            raise ValueError(f"follow_up_days must increase after delay_days ({self.delay_days:g}), "
+                             f"got {self.follow_up_days}")
+        if len(days) > 15:
+            raise ValueError(f"a sequence has at most 15 emails, got {len(days)}")
+        return self
 
 
 class ReplenishmentCampaign(_Model):

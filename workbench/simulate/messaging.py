@@ -367,26 +367,32 @@ class Messaging:
                 mine = np.flatnonzero(camp == c.code)
                 if mine.size == 0:
                     continue
-                ctx = c.followed_up(m["ref"][mine])
+                ref = m["ref"][mine]
+                ctx = c.followed_up(ref)
                 f = np.flatnonzero(nr & (camp[row] == c.code))  # this campaign's products
+                local = np.searchsorted(mine, row[f])  # each product's message in ``mine``
                 if picks.source != "affinity":
-                    self._recommend(c, picks, prods, f, row, slot, k, mine, ctx, u_pick[
+                    # a sequence's later messages take the lists' later products
+                    rank = slot[f] + (c.sequence_step(ref) * k[mine])[local]
+                    self._recommend(c, picks, prods, f, rank, local, k[mine], ctx, u_pick[
                         np.searchsorted(np.flatnonzero(nr), f)])
                 appeal[f] = self._appeal(m["cust"][row[f]], prods[f],
-                                         None if ctx is None else _row_map(ctx, mine, n)[row[f]])
+                                         None if ctx is None else ctx[local],
+                                         c.days_after(ref)[local])
                 plogit[mine] = self.cfg.response.product_appeal_weight * _log_mean_exp(
                     appeal, row, n)[mine]
         m["products_logit"] = plogit
         return {"k": k, "row": row, "slot": slot, "prod": prods, "appeal": appeal}
 
-    def _recommend(self, c, picks, prods, f, row, slot, k, mine, ctx, u) -> None:
+    def _recommend(self, c, picks, prods, f, rank, local, k, ctx, u) -> None:
         """Put campaign ``c``'s recommendations into ``prods[f]`` (flat product rows).
 
-        ``random``: any product of the catalog (uniforms ``u``); ``popular``: the first
-        products of the list not already in the order followed up; ``cross_sell``: the
-        lists of that order's products, rank by rank across its items, then the
-        popular list.  A product of the order is shown again only if it is a
-        consumable; a message whose lists run short keeps its default picks.
+        Product row ``f[i]`` is rank ``rank[i]`` of message ``local[i]`` (of ``k``
+        messages' products).  ``random``: any product of the catalog (uniforms
+        ``u``); ``popular``: the list's products not already in the order followed
+        up; ``cross_sell``: the lists of that order's products, rank by rank across
+        its items, then the popular list.  A product of the order is shown again only
+        if it is a consumable; a message whose lists run short keeps its default picks.
         """
         catalog = self.world.catalog
         if picks.source == "random":
@@ -394,7 +400,7 @@ class Messaging:
                                   catalog.price.size - 1)
             return
         pop, table = self._lists(c, picks)
-        n_msg = mine.size
+        n_msg = k.size
         items = np.full((n_msg, MAX_BASKET_ITEMS), -1)
         if ctx is not None:
             b = self.world.baskets
@@ -408,8 +414,7 @@ class Messaging:
                 for j in range(MAX_BASKET_ITEMS):
                     cols.append(np.where(items[:, j] >= 0, table[np.maximum(items[:, j], 0), r],
                                          -1))
-        kmax = int(k[mine].max())
-        for p in pop[:kmax + MAX_BASKET_ITEMS]:
+        for p in pop[:int(rank.max(initial=0)) + 1 + MAX_BASKET_ITEMS]:
             cols.append(np.full(n_msg, p))
         cand = np.stack(cols, axis=1) if cols else np.full((n_msg, 0), -1)
         durable = catalog.category_type[catalog.product_category] != CONSUMABLE
@@ -418,10 +423,8 @@ class Messaging:
             valid &= ~((cand == items[:, [j]]) & durable[np.maximum(cand, 0)])
         for j in range(1, cand.shape[1]):  # each product once
             valid[:, j] &= ~((cand[:, :j] == cand[:, [j]]) & valid[:, :j]).any(axis=1)
-        rank = np.cumsum(valid, axis=1) - 1
-        local = np.searchsorted(mine, row[f])  # message of each product row, within ``mine``
-        s = slot[f]
-        hit = valid[local] & (rank[local] == s[:, None])
+        at = np.cumsum(valid, axis=1) - 1  # each valid candidate's rank
+        hit = valid[local] & (at[local] == rank[:, None])
         found = hit.any(axis=1)
         prods[f[found]] = cand[local[found], hit[found].argmax(axis=1)]
 
@@ -438,14 +441,16 @@ class Messaging:
             got = self._list_cache[c.code] = (pop, table)
         return got
 
-    def _appeal(self, cust, prods, followed) -> np.ndarray:
+    def _appeal(self, cust, prods, followed, days_after) -> np.ndarray:
         """How much each product shown appeals to its recipient (the simulator's truth).
 
         ``affinity_appeal * clip(ln w_cj + H_c, -4, 4)`` with ``w_cj`` the customer's
         preference for the product's category and ``H_c`` the entropy of their
         preferences (so a pick drawn from their own preferences averages zero), plus
-        ``complement_appeal`` for a complement of a product of the order followed up
-        and ``owned_appeal`` for a durable product that order already holds.
+        ``complement_appeal * exp(-days_after / sequel_fresh_days)`` for a complement
+        of a product of the order followed up ``days_after`` days before (accessories
+        appeal while the purchase is fresh, as organic sequels follow it) and
+        ``owned_appeal`` for a durable product that order already holds.
         """
         rs, w_ = self.cfg.response, self.world
         cat = w_.catalog.product_category[prods]
@@ -465,7 +470,8 @@ class Messaging:
                 owned |= at & (item == prods)
                 comp |= at & (catalog.complements[np.maximum(item, 0)] == prods[:, None]).any(1)
             durable = catalog.category_type[cat] != CONSUMABLE
-            a = a + rs.complement_appeal * comp + rs.owned_appeal * (owned & durable)
+            fresh = np.exp(-days_after / self.cfg.products.sequel_fresh_days)
+            a = a + rs.complement_appeal * fresh * comp + rs.owned_appeal * (owned & durable)
         return a
 
     # ------------------------------------------------------------------ conversions
@@ -639,13 +645,6 @@ def _kept_picks(picks: dict, keep: np.ndarray) -> dict:
     return {"k": picks["k"][keep], "row": new_row[picks["row"][flat]],
             "slot": picks["slot"][flat], "prod": picks["prod"][flat],
             "appeal": picks["appeal"][flat]}
-
-
-def _row_map(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """``values`` placed at ``rows`` of an array of ``n`` (-1 elsewhere)."""
-    out = np.full(n, -1, dtype=np.int64)
-    out[rows] = values
-    return out
 
 
 def _log_mean_exp(a: np.ndarray, row: np.ndarray, n: int) -> np.ndarray:

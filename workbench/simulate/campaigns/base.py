@@ -108,6 +108,14 @@ class Campaign:
         """The basket each message follows up (its complements appeal; ``None``: none)."""
         return None
 
+    def sequence_step(self, ref: np.ndarray) -> np.ndarray:
+        """Which message of a sequence each one is: its recommendations start at ``step k``."""
+        return np.zeros(ref.size, dtype=np.int64)
+
+    def days_after(self, ref: np.ndarray) -> np.ndarray:
+        """Days between what a message follows up and the message (complements fade)."""
+        return np.zeros(ref.size)
+
     def conversion_window(self, ref: np.ndarray) -> np.ndarray:
         """Days after a send in which an organic order counts as "would have bought"."""
         return np.full(ref.size, CONVERSION_WINDOW_DAYS)
