@@ -420,8 +420,8 @@ class PostPurchaseCampaign(_Model):
     def _sequence_in_order(self) -> PostPurchaseCampaign:
         days = [self.delay_days, *self.follow_up_days]
         if any(b <= a for a, b in zip(days, days[1:], strict=False)):
-            raise ValueError(f"follow_up_days must increase after delay_days ({self.delay_days:g}), "
-                             f"got {self.follow_up_days}")
+            raise ValueError(f"follow_up_days must increase after delay_days "
+                             f"({self.delay_days:g}), got {self.follow_up_days}")
         if len(days) > 15:
             raise ValueError(f"a sequence has at most 15 emails, got {len(days)}")
         return self
