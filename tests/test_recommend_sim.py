@@ -116,6 +116,36 @@ def test_the_products_logit_is_the_weighted_log_mean_exp_of_the_appeal(store):
     assert (tm.product_appeal.str.len() == m.product_ids.str.len()).all()
 
 
+def test_a_product_dearer_than_the_customer_spends_per_item_appeals_less(store):
+    """The same store without the over-budget term shows the same products (keyed draws);
+    the appeal differs by exactly ``max(0, ln(price / budget))``, budget the customer's
+    Gamma-Gamma mean order value over the mean items per basket."""
+    free = _store(response={"over_budget_appeal": 0.0})
+
+    def post(st):
+        m = st.to_pandas("messages").assign(
+            appeal=st.to_pandas("truth/messages").product_appeal)
+        m = m[m.campaign == "post_purchase"]
+        return m.drop_duplicates(["customer_id", "sent_at"], keep=False)
+    # the messages of both stores (caused orders, and so later messages, may differ)
+    both = post(store).merge(post(free), on=["customer_id", "sent_at"], suffixes=("", "0"))
+    assert len(both) > 500
+    assert (both.product_ids.map(list) == both.product_ids0.map(list)).all()
+    cfg = store.config
+    nu = store.to_pandas("truth/customers").set_index("customer_id").spend_nu
+    budget = (cfg.gamma_gamma.p / nu.reindex(both.customer_id).to_numpy()
+              / (1 + cfg.traffic.mean_extra_items))
+    price = store.to_pandas("products").set_index("product_id").price
+    shown = both.product_ids.explode().astype(int)
+    over = np.maximum(np.log(price.reindex(shown).to_numpy()
+                             / np.repeat(budget, both.product_ids.str.len())), 0)
+    a, a0 = (both[c].explode().astype(float).to_numpy() for c in ("appeal", "appeal0"))
+    # a message at the same time may follow up a different order where the two stores'
+    # caused orders differ (its complements then differ): nearly every product agrees
+    assert np.mean(np.abs(a0 - a - over) < 1e-9) > 0.995
+    assert (over > 0).mean() > 0.1
+
+
 def test_a_caused_post_purchase_order_holds_a_product_the_message_showed(store):
     tm = store.to_pandas("truth/messages")
     m = store.to_pandas("messages")

@@ -450,13 +450,21 @@ class Messaging:
         ``complement_appeal * exp(-days_after / sequel_fresh_days)`` for a complement
         of a product of the order followed up ``days_after`` days before (accessories
         appeal while the purchase is fresh, as organic sequels follow it) and
-        ``owned_appeal`` for a durable product that order already holds.
+        ``owned_appeal`` for a durable product that order already holds; minus
+        ``over_budget_appeal * max(0, ln(price / b_c))`` for a product dearer than the
+        customer's mean spend per item ``b_c = (p / nu_c) / (1 + mean_extra_items)``
+        (their Gamma-Gamma mean order value over the mean items per basket).
         """
         rs, w_ = self.cfg.response, self.world
         cat = w_.catalog.product_category[prods]
         cus = w_.customers
         a = rs.affinity_appeal * np.clip(np.log(cus.affinity[cust, cat] + 1e-300)
                                           + cus.affinity_entropy[cust], -4.0, 4.0)
+        if rs.over_budget_appeal > 0:
+            budget = self.cfg.gamma_gamma.p / cus.spend_nu[cust] / (
+                1 + self.cfg.traffic.mean_extra_items)
+            a = a - rs.over_budget_appeal * np.maximum(
+                np.log(w_.catalog.price[prods] / budget), 0.0)
         if followed is not None:
             b, catalog = w_.baskets, w_.catalog
             has = followed >= 0
