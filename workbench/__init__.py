@@ -47,7 +47,7 @@ _GROUPS = {
                               "paths_from_journeys", "read_paths"],
     "workbench.recommend": ["BoughtNext", "CoPurchase", "Popularity", "ImplicitALS",
                             "RecommendInputError", "Rerank", "evaluate", "customer_lists",
-                            "complements", "sweep"],
+                            "complements", "cross_sell_lists", "sweep"],
     # the analyses: protocol, registry and each decision's entry points
     "workbench.analyses": ["ANALYSES", "Analysis", "Context", "Skipped"],
     "workbench.analyses.overview": ["Overview", "Operations", "StoreOverview",
@@ -61,7 +61,8 @@ _GROUPS = {
                                        "window_sweep"],
     "workbench.analyses.clv": ["CLV", "analyze_clv", "rfm_summary", "cohort_triangles"],
     "workbench.analyses.recommendations": ["GENERATORS", "Recommendations",
-                                           "analyze_recommendations", "store_inputs"],
+                                           "analyze_recommendations", "post_purchase_picks",
+                                           "replay_recommenders", "store_inputs"],
     # decisions into configs, and the closed loop
     "workbench.campaigns": ["CampaignConfig", "ConfigError", "diff_configs",
                             "load_campaign_config", "with_recommendations", "with_settings"],
