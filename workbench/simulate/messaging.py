@@ -39,8 +39,6 @@ from .common import (
     U_OPEN,
     U_OPEN_T,
     U_PERSUADE,
-    U_PRODUCT_PICK,
-    U_PRODUCTS,
     U_UNSUB,
     U_UNSUB_T,
     U_VIA,
@@ -53,10 +51,10 @@ from .common import (
     hour_of_day,
     sigmoid,
 )
+from .products import ProductsShown, by_campaign, kept_picks, softmax_pick
 from .random import combine
-from .world import BASKET_UNIFORMS, CONSUMABLE, MAX_EXTRA_ITEMS
+from .world import BASKET_UNIFORMS
 
-MAX_BASKET_ITEMS = 1 + MAX_EXTRA_ITEMS  # distinct products of a basket, at most
 CAP_WINDOW_DAYS = 7  # frequency caps count the messages of the trailing 7 days (incl. today)
 # channel code -> the traffic source of a session a click on that channel opens
 CHANNEL_SOURCE = np.array([SOURCES.index(c) for c in CHANNELS])
@@ -99,9 +97,7 @@ class Messaging:
         self.messages = BatchedColumns(MESSAGE_COLUMNS)  # written here, read once at the end
         self.message_products = GrowingArray(np.int64)
         self.message_appeal = GrowingArray(np.float64)  # truth: each product's appeal
-        self._list_cache = {}
-        # by campaign code: whether its messages' products are recommendations
-        self._recommends = np.array([c.recommender() is not None for c in campaigns])
+        self.shown = ProductsShown(cfg, world, ku, campaigns)
         self.unsubscribed_at = np.full((n_ch, N), np.inf)
         # messages per (channel, customer) in the cap window, and the flat (channel,
         # customer) index of each send of the window's days, to take back when it leaves
@@ -133,10 +129,7 @@ class Messaging:
 
     def _by_campaign(self, campaign: np.ndarray):
         """``(campaign object, row indices)`` for each campaign present in ``campaign``."""
-        for c in self.campaigns:
-            rows = np.nonzero(campaign == c.code)[0]
-            if rows.size:
-                yield c, rows
+        return by_campaign(self.campaigns, campaign)
 
     # ------------------------------------------------------------------ persuasion
     def discount_logit(self, cust: np.ndarray, discount_pct: np.ndarray) -> np.ndarray:
@@ -263,7 +256,7 @@ class Messaging:
         if n == 0:
             return
         # products shown in the message (chosen before the customer responds to them)
-        picks = self._pick_products(m)
+        picks = self.shown.pick(m)
         e = self._engagement(m, prior)
         # an unsubscribe stops the later messages of this batch on that channel
         grp = cust * CHANNEL_KEY_STRIDE + ch
@@ -275,7 +268,7 @@ class Messaging:
         if not keep.all():
             m = {k: v[keep] for k, v in m.items()}
             e = {k: v[keep] for k, v in e.items()}
-            picks = _kept_picks(picks, keep)
+            picks = kept_picks(picks, keep)
             t, cust, ch = m["t"], m["cust"], m["channel"]
             n = t.size
         sent = ch * self.cfg.n_customers + cust
@@ -310,177 +303,6 @@ class Messaging:
             p_persuade=np.where(e["delivered"] & e["alive"], e["p_pers"], 0.0),
             logit0=e["logit0"], alive=e["alive"], prod_start=prod_start, prod_len=prod_len,
             plogit=m["products_logit"], key=m["key"])
-
-    def _pick_products(self, m) -> dict:
-        """Products each message of batch ``m`` shows, and their appeal to the recipient.
-
-        The cart of a cart message; otherwise a product of the focus category or the
-        focus product (browse abandonment, replenishment), or the campaign's
-        recommender (:meth:`_recommend`); by default a product of a category drawn
-        from the customer's preferences.  Sets ``m["products_logit"]``, the persuasion
-        term of recommendation messages (:meth:`_appeal`).  Returns flat arrays: ``k``
-        products per message, then ``row``, ``slot``, ``prod`` and ``appeal`` per
-        product shown.
-        """
-        n = m["t"].size
-        camp = m["campaign"]
-        k = np.ones(n, dtype=np.int64)
-        bsk = np.full(n, -1)
-        own = np.zeros(n, bool)  # rows showing a basket of their own
-        for c, rows in self._by_campaign(camp):
-            shown = c.basket_shown(m["ref"][rows])
-            if shown is not None:
-                bsk[rows] = shown
-                own[rows] = True
-            k[rows] = c.products_per_message(m, rows)
-        baskets, catalog = self.world.baskets, self.world.catalog
-        total = int(k.sum())
-        row = np.repeat(np.arange(n), k)
-        slot = np.arange(total) - np.repeat(np.cumsum(k) - k, k)
-        prods = np.zeros(total, dtype=np.int64)
-        rc = own[row]
-        prods[rc] = baskets.item_product[baskets.start[bsk[row[rc]]] + slot[rc]]
-        appeal = np.zeros(total)
-        plogit = np.zeros(n)
-        # recommendations: affinity-weighted categories, keyed uniforms
-        nr = ~rc
-        if nr.any():
-            kk = combine(m["key"][row[nr]], slot[nr])
-            cust = m["cust"][row[nr]]
-            cat = categorical(self.world.customers.affinity_cum, self.ku(U_PRODUCTS, kk), rows=cust)
-            camp_nr, ref_nr = camp[row[nr]], m["ref"][row[nr]]
-            for c, rows in self._by_campaign(camp_nr):
-                focus = c.focus_category(ref_nr[rows])
-                if focus is not None:
-                    cat[rows] = focus
-            u_pick = self.ku(U_PRODUCT_PICK, kk)
-            pr = catalog.product_in_category(cat, u_pick)
-            for c, rows in self._by_campaign(camp_nr):
-                focus = c.focus_product(ref_nr[rows])
-                if focus is not None:
-                    pr[rows] = focus
-            prods[nr] = pr
-            for c in self.campaigns:
-                picks = c.recommender()
-                if picks is None:
-                    continue
-                mine = np.flatnonzero(camp == c.code)
-                if mine.size == 0:
-                    continue
-                ref = m["ref"][mine]
-                ctx = c.followed_up(ref)
-                f = np.flatnonzero(nr & (camp[row] == c.code))  # this campaign's products
-                local = np.searchsorted(mine, row[f])  # each product's message in ``mine``
-                if picks.source != "affinity":
-                    # a sequence's later messages take the lists' later products
-                    rank = slot[f] + (c.sequence_step(ref) * k[mine])[local]
-                    self._recommend(c, picks, prods, f, rank, local, k[mine], ctx, u_pick[
-                        np.searchsorted(np.flatnonzero(nr), f)])
-                appeal[f] = self._appeal(m["cust"][row[f]], prods[f],
-                                         None if ctx is None else ctx[local],
-                                         c.days_after(ref)[local])
-                plogit[mine] = self.cfg.response.product_appeal_weight * _log_mean_exp(
-                    appeal, row, n)[mine]
-        m["products_logit"] = plogit
-        return {"k": k, "row": row, "slot": slot, "prod": prods, "appeal": appeal}
-
-    def _recommend(self, c, picks, prods, f, rank, local, k, ctx, u) -> None:
-        """Put campaign ``c``'s recommendations into ``prods[f]`` (flat product rows).
-
-        Product row ``f[i]`` is rank ``rank[i]`` of message ``local[i]`` (of ``k``
-        messages' products).  ``random``: any product of the catalog (uniforms
-        ``u``); ``popular``: the list's products not already in the order followed
-        up; ``cross_sell``: the lists of that order's products, rank by rank across
-        its items, then the popular list.  A product of the order is shown again only
-        if it is a consumable; a message whose lists run short keeps its default picks.
-        """
-        catalog = self.world.catalog
-        if picks.source == "random":
-            prods[f] = np.minimum((u * catalog.price.size).astype(np.int64),
-                                  catalog.price.size - 1)
-            return
-        pop, table = self._lists(c, picks)
-        n_msg = k.size
-        items = np.full((n_msg, MAX_BASKET_ITEMS), -1)
-        if ctx is not None:
-            b = self.world.baskets
-            size = np.minimum(b.size(ctx), MAX_BASKET_ITEMS)
-            for j in range(MAX_BASKET_ITEMS):
-                has = j < size
-                items[has, j] = b.item_product[b.start[ctx[has]] + j]
-        cols = []
-        if picks.source == "cross_sell":
-            for r in range(table.shape[1]):
-                for j in range(MAX_BASKET_ITEMS):
-                    cols.append(np.where(items[:, j] >= 0, table[np.maximum(items[:, j], 0), r],
-                                         -1))
-        for p in pop[:int(rank.max(initial=0)) + 1 + MAX_BASKET_ITEMS]:
-            cols.append(np.full(n_msg, p))
-        cand = np.stack(cols, axis=1) if cols else np.full((n_msg, 0), -1)
-        durable = catalog.category_type[catalog.product_category] != CONSUMABLE
-        valid = cand >= 0
-        for j in range(MAX_BASKET_ITEMS):  # not what the order holds, unless consumed
-            valid &= ~((cand == items[:, [j]]) & durable[np.maximum(cand, 0)])
-        for j in range(1, cand.shape[1]):  # each product once
-            valid[:, j] &= ~((cand[:, :j] == cand[:, [j]]) & valid[:, :j]).any(axis=1)
-        at = np.cumsum(valid, axis=1) - 1  # each valid candidate's rank
-        hit = valid[local] & (at[local] == rank[:, None])
-        found = hit.any(axis=1)
-        prods[f[found]] = cand[local[found], hit[found].argmax(axis=1)]
-
-    def _lists(self, c, picks):
-        """The popular list and cross-sell table of campaign ``c`` as internal product ids."""
-        got = self._list_cache.get(c.code)
-        if got is None:
-            n_prod = self.world.catalog.price.size
-            pop = np.array([int(x) for x in picks.popular], dtype=np.int64) - 1
-            width = max((len(v) for v in picks.cross_sell.values()), default=0)
-            table = np.full((n_prod, width), -1, dtype=np.int64)
-            for p, v in picks.cross_sell.items():  # ids were checked against the catalog
-                table[int(p) - 1, :len(v)] = np.array([int(x) for x in v], dtype=np.int64) - 1
-            got = self._list_cache[c.code] = (pop, table)
-        return got
-
-    def _appeal(self, cust, prods, followed, days_after) -> np.ndarray:
-        """How much each product shown appeals to its recipient (the simulator's truth).
-
-        ``affinity_appeal * clip(ln w_cj + H_c, -4, 4)`` with ``w_cj`` the customer's
-        preference for the product's category and ``H_c`` the entropy of their
-        preferences (so a pick drawn from their own preferences averages zero), plus
-        ``complement_appeal * exp(-days_after / sequel_fresh_days)`` for a complement
-        of a product of the order followed up ``days_after`` days before (accessories
-        appeal while the purchase is fresh, as organic sequels follow it) and
-        ``owned_appeal`` for a durable product that order already holds; minus
-        ``over_budget_appeal * max(0, ln(price / b_c))`` for a product dearer than the
-        customer's mean spend per item ``b_c = (p / nu_c) / (1 + mean_extra_items)``
-        (their Gamma-Gamma mean order value over the mean items per basket).
-        """
-        rs, w_ = self.cfg.response, self.world
-        cat = w_.catalog.product_category[prods]
-        cus = w_.customers
-        a = rs.affinity_appeal * np.clip(np.log(cus.affinity[cust, cat] + 1e-300)
-                                          + cus.affinity_entropy[cust], -4.0, 4.0)
-        if rs.over_budget_appeal > 0:
-            budget = self.cfg.gamma_gamma.p / cus.spend_nu[cust] / (
-                1 + self.cfg.traffic.mean_extra_items)
-            a = a - rs.over_budget_appeal * np.maximum(
-                np.log(w_.catalog.price[prods] / budget), 0.0)
-        if followed is not None:
-            b, catalog = w_.baskets, w_.catalog
-            has = followed >= 0
-            size = np.where(has, b.size(np.maximum(followed, 0)), 0)
-            comp = np.zeros(prods.size, bool)
-            owned = np.zeros(prods.size, bool)
-            for j in range(MAX_BASKET_ITEMS):
-                at = j < size
-                item = np.where(at, b.item_product[b.start[np.maximum(followed, 0)] + np.minimum(
-                    j, np.maximum(size - 1, 0))], -1)
-                owned |= at & (item == prods)
-                comp |= at & (catalog.complements[np.maximum(item, 0)] == prods[:, None]).any(1)
-            durable = catalog.category_type[cat] != CONSUMABLE
-            fresh = np.exp(-days_after / self.cfg.products.sequel_fresh_days)
-            a = a + rs.complement_appeal * fresh * comp + rs.owned_appeal * (owned & durable)
-        return a
 
     # ------------------------------------------------------------------ conversions
     def _settle_carts(self, m, e, mids, out):
@@ -621,13 +443,13 @@ class Messaging:
             allp, appeal = self.message_products.v, self.message_appeal.v
             has = k > 0
             cat = categorical(w_.customers.affinity_cum, ku(U_BASKET, key), rows=cust)
-            pick = start + _softmax_pick(appeal, start, k, ku(U_BASKET + 1, key))
+            pick = start + softmax_pick(appeal, start, k, ku(U_BASKET + 1, key))
             first = np.where(has, allp[np.minimum(pick, allp.size - 1)], -1)
             cat = np.where(has, w_.catalog.product_category[np.maximum(first, 0)], cat)
             u = np.stack([ku(U_BASKET + 2 + j, key) for j in range(BASKET_UNIFORMS)], axis=1)
             # a recommendation's buyer buys the product itself; other messages show a
             # category (the product nearest their budget in it is what they buy)
-            first = np.where(self._recommends[m["campaign"][w]], first, -1)
+            first = np.where(self.shown.recommends[m["campaign"][w]], first, -1)
             basket = w_.baskets.make(cust, cat, u, primary=first)
             w_.baskets.finalize()  # index the baskets made mid-loop
         sess_via = via[w]
@@ -645,45 +467,3 @@ class Messaging:
         self.follow_up(np.arange(cust.size), o)
         return ids
 
-
-def _kept_picks(picks: dict, keep: np.ndarray) -> dict:
-    """The product rows of the messages ``keep`` (a mask over the batch), renumbered."""
-    flat = keep[picks["row"]]
-    new_row = np.cumsum(keep) - 1
-    return {"k": picks["k"][keep], "row": new_row[picks["row"][flat]],
-            "slot": picks["slot"][flat], "prod": picks["prod"][flat],
-            "appeal": picks["appeal"][flat]}
-
-
-def _log_mean_exp(a: np.ndarray, row: np.ndarray, n: int) -> np.ndarray:
-    """``ln(mean(exp(a)))`` over each message's products (0 for none): a soft maximum."""
-    cnt = np.bincount(row, minlength=n)
-    top = np.full(n, -np.inf)
-    np.maximum.at(top, row, a)
-    top = np.where(cnt > 0, top, 0.0)
-    s = np.bincount(row, weights=np.exp(a - top[row]), minlength=n)
-    return np.where(cnt > 0, top + np.log(np.maximum(s, 1e-300) / np.maximum(cnt, 1)), 0.0)
-
-
-def _softmax_pick(appeal: np.ndarray, start: np.ndarray, k: np.ndarray,
-                  u: np.ndarray) -> np.ndarray:
-    """Which of each message's ``k`` products (offset from ``start``) uniforms ``u`` pick.
-
-    Product ``j`` with probability ``exp(a_j) / sum_i exp(a_i)`` (inverse CDF); with
-    equal appeal that is ``floor(u k)``, the uniform pick.
-    """
-    n = k.size
-    kmax = int(k.max()) if n else 0
-    out = np.zeros(n, dtype=np.int64)
-    if kmax <= 1:
-        return out
-    j = np.arange(kmax)
-    inside = j[None, :] < k[:, None]
-    idx = np.minimum(start[:, None] + j[None, :], max(appeal.size - 1, 0))
-    a = np.where(inside, appeal[idx], -np.inf)
-    top = a.max(axis=1, keepdims=True)
-    w = np.exp(a - np.where(np.isfinite(top), top, 0.0))
-    cdf = np.cumsum(w, axis=1)
-    cdf /= np.maximum(cdf[:, -1:], 1e-300)
-    out = (u[:, None] >= cdf).sum(axis=1)
-    return np.minimum(out, np.maximum(k - 1, 0))
