@@ -68,17 +68,22 @@ def test_order_lines_become_codes_in_time_order_and_bad_input_is_named():
                                             "price": [1.0, 0.0]}))
 
 
+def _three_followed_orders():
+    """p0 then p1 next (twice), p0 then p2 next (once), p3 then p4 200 days later, p0 alone."""
+    cat = _catalog()
+    return cat, Interactions.from_lines(_lines([
+        ("u1", "a", 0, "p0"), ("u1", "b", 10, "p1"), ("u2", "c", 0, "p0"),
+        ("u2", "d", 20, "p1"), ("u3", "e", 0, "p0"), ("u3", "f", 5, "p2"),
+        ("u4", "g", 0, "p3"), ("u4", "h", 200, "p4"), ("u5", "i", 300, "p0")]),
+        product_ids=cat.product_ids)
+
+
 def test_bought_next_is_the_shrunk_share_of_next_orders():
     """Three customers: p0 then p1 next (twice), p0 then p2 next (once), p3 alone.
     n_0 = 3 orders with p0 followed by an order; C_01 = 2, C_02 = 1; the next orders hold
     p1 twice and p2 once, so q = (0, 2/3, 1/3, 0, ...); with lam = 3:
     p(1 | 0) = (2 + 3 * 2/3) / (3 + 3) = 2/3, p(2 | 0) = (1 + 3 * 1/3) / 6 = 1/3."""
-    cat = _catalog()
-    d = Interactions.from_lines(_lines([
-        ("u1", "a", 0, "p0"), ("u1", "b", 10, "p1"), ("u2", "c", 0, "p0"),
-        ("u2", "d", 20, "p1"), ("u3", "e", 0, "p0"), ("u3", "f", 5, "p2"),
-        ("u4", "g", 0, "p3"), ("u4", "h", 200, "p4"), ("u5", "i", 300, "p0")]),
-        product_ids=cat.product_ids)
+    cat, d = _three_followed_orders()
     m = BoughtNext(window_days=60, shrinkage=3.0, half_life_days=None,
                    category_shrinkage=None).fit(d, cat)
     P = m.p_.toarray()
@@ -102,12 +107,7 @@ def test_the_category_level_shrinks_a_product_toward_what_follows_its_category()
     p(1 | 1) = (0 + 3 p(1 | a)) / (0 + 3) = 2/3: p1, never followed, borrows its
     category's.  The weight left on popularity is lam/(n_i+lam) * lam2/(N_a+lam2).
     """
-    cat = _catalog()
-    d = Interactions.from_lines(_lines([
-        ("u1", "a", 0, "p0"), ("u1", "b", 10, "p1"), ("u2", "c", 0, "p0"),
-        ("u2", "d", 20, "p1"), ("u3", "e", 0, "p0"), ("u3", "f", 5, "p2"),
-        ("u4", "g", 0, "p3"), ("u4", "h", 200, "p4"), ("u5", "i", 300, "p0")]),
-        product_ids=cat.product_ids)
+    cat, d = _three_followed_orders()
     m = BoughtNext(window_days=60, shrinkage=3.0, half_life_days=None,
                    category_shrinkage=1.0).fit(d, cat)
     P = m.p_.toarray()
