@@ -22,16 +22,19 @@ from workbench.cli import main
 from workbench.recommend import BoughtNext, Rerank, cross_sell_lists
 from workbench.simulate import scenario, simulate
 from workbench.simulate.config import ProductPicks, SimulationConfig
-from workbench.store import open_dataset
+from workbench.store import open_dataset, read_table
 
 
-def _store(seed=5, products=None, post_purchase=None, organic=False, **kw):
+def _store(seed=5, products=None, post_purchase=None, organic=False, browse_abandonment=None,
+           **kw):
     cfg = scenario("small", **kw)
     data = (cfg.with_campaigns_off() if organic else cfg).model_dump()
     if products:
         data["products"].update(products)
-    if post_purchase:
-        data["campaigns"]["post_purchase"].update(post_purchase)
+    for camp, upd in (("post_purchase", post_purchase),
+                      ("browse_abandonment", browse_abandonment)):
+        if upd:
+            data["campaigns"][camp].update(upd)
     return simulate(SimulationConfig.model_validate(data), seed=seed)
 
 
@@ -109,18 +112,20 @@ def test_the_products_logit_is_the_weighted_log_mean_exp_of_the_appeal(store):
     tm = store.to_pandas("truth/messages")
     m = store.to_pandas("messages")
     w = store.config.response.product_appeal_weight
-    pp = (m.campaign == "post_purchase").to_numpy()
+    # the campaigns whose products a recommender picks (post-purchase, browse reminders)
+    pp = m.campaign.isin(["post_purchase", "browse_abandonment"]).to_numpy()
     lme = np.array([np.log(np.mean(np.exp(a))) if len(a) else 0.0 for a in tm.product_appeal])
     np.testing.assert_allclose(tm.products_logit[pp], w * lme[pp], atol=1e-9)
     assert (tm.products_logit[~pp] == 0).all()
     assert (tm.product_appeal.str.len() == m.product_ids.str.len()).all()
 
 
-def test_a_product_dearer_than_the_customer_spends_per_item_appeals_less(store):
-    """The same store without the over-budget term shows the same products (keyed draws);
-    the appeal differs by exactly ``max(0, ln(price / budget))``, budget the customer's
-    Gamma-Gamma mean order value over the mean items per basket."""
-    free = _store(response={"over_budget_appeal": 0.0})
+def test_dear_products_appeal_less_and_best_sellers_more(store):
+    """The same store without the over-budget and popularity terms shows the same products
+    (keyed draws); the appeal differs by exactly ``max(0, ln(price / budget)) - 0.3 ln w``,
+    budget the customer's Gamma-Gamma mean order value over the mean items per basket and
+    ``w`` the product's popularity weight."""
+    free = _store(response={"over_budget_appeal": 0.0, "popularity_appeal": 0.0})
 
     def post(st):
         m = st.to_pandas("messages").assign(
@@ -139,10 +144,12 @@ def test_a_product_dearer_than_the_customer_spends_per_item_appeals_less(store):
     shown = both.product_ids.explode().astype(int)
     over = np.maximum(np.log(price.reindex(shown).to_numpy()
                              / np.repeat(budget, both.product_ids.str.len())), 0)
+    w = store.to_pandas("truth/products").set_index("product_id").popularity_weight
+    liked = cfg.response.popularity_appeal * np.log(w.reindex(shown).to_numpy())
     a, a0 = (both[c].explode().astype(float).to_numpy() for c in ("appeal", "appeal0"))
     # a message at the same time may follow up a different order where the two stores'
     # caused orders differ (its complements then differ): nearly every product agrees
-    assert np.mean(np.abs(a0 - a - over) < 1e-9) > 0.995
+    assert np.mean(np.abs(a0 - a - (over - liked)) < 1e-9) > 0.995
     assert (over > 0).mean() > 0.1
 
 
@@ -203,6 +210,21 @@ def test_a_sequence_walks_down_the_lists_one_product_per_email():
             assert list(shown) == [int(mapped[str(one[oid])][int(step)])]
     with pytest.raises(ValidationError, match="follow_up_days must increase"):
         scenario("small", campaigns={"post_purchase": {"follow_up_days": [5.0]}})
+
+
+def test_browse_reminders_show_the_viewed_categorys_first_best_seller():
+    best = [str(i) for i in range(480, 0, -1)]  # every product, dearest first
+    st = _store(browse_abandonment={"recommender": {"source": "popular", "popular": best}})
+    m = st.to_pandas("messages")
+    prod = st.to_pandas("products").set_index("product_id")
+    shown = m[m.campaign == "browse_abandonment"].product_ids.map(lambda p: int(p[0]))
+    assert len(shown) > 100
+    # each category's first in the list is its last product id (the catalog's dearest)
+    last = prod.reset_index().groupby("category").product_id.max()
+    assert (shown.to_numpy() == last.reindex(prod.category.reindex(shown)).to_numpy()).all()
+    with pytest.raises(ValidationError, match="a browse reminder follows a viewed category"):
+        scenario("small", campaigns={"browse_abandonment": {"recommender": {
+            "source": "cross_sell", "cross_sell": {"1": ["2"]}}}})
 
 
 def test_a_config_naming_products_outside_the_catalog_is_refused():
@@ -266,6 +288,21 @@ def test_post_purchase_picks_come_from_the_orders_before_as_of(small_dataset):
     assert not early.equals(full)
 
 
+def test_browse_picks_are_each_categorys_best_sellers_in_the_config(small_dataset):
+    from workbench.analyses.recommendations import browse_picks
+    from workbench.campaigns import CampaignConfig, diff_configs, with_recommendations
+
+    picks = browse_picks(open_dataset(small_dataset, truth=False), per_category=3)
+    prod = read_table(small_dataset, "products").set_index("product_id")
+    cats = prod.category.reindex([int(p) for p in picks.popular])
+    assert cats.value_counts().max() <= 3 and cats.nunique() == prod.category.nunique()
+    new = with_recommendations(CampaignConfig(), browse_picks=picks)
+    assert new.campaigns.browse_abandonment.recommender == picks
+    assert diff_configs(CampaignConfig(), new) == [
+        "browse-abandonment products: any product of the viewed category → the viewed "
+        f"category's best seller (of {len(picks.popular)} listed)"]
+
+
 @pytest.mark.slow
 def test_replayed_cross_sell_lists_beat_random_and_popular_picks_on_margin():
     """Issue 17's done-when: learnt on one year of the default store, replayed on two
@@ -275,3 +312,4 @@ def test_replayed_cross_sell_lists_beat_random_and_popular_picks_on_margin():
     for against in ("random", "popular"):
         e = r.effect("cross_sell", against)
         assert e.low > 0, r.summary()
+    assert r.effect("browse_best_sellers", "browse_any_product").low > 0, r.summary()

@@ -165,6 +165,7 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
                          attribution=None, cart_discount=None, post_purchase_picks=None,
+                         browse_picks=None,
                          keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
@@ -181,7 +182,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     applied to ``abandoned_cart`` (it takes precedence there); ``post_purchase_picks``:
     a :class:`~workbench.simulate.config.ProductPicks` (the cross-sell lists of
     :func:`~workbench.analyses.recommendations.cross_sell.post_purchase_picks`) for the
-    post-purchase emails; ``attribution``: an
+    post-purchase emails; ``browse_picks``: the best sellers per category browse
+    reminders show (:func:`~workbench.analyses.recommendations.cross_sell.browse_picks`);
+    ``attribution``: an
     attribution summary kept as report metadata.  Applying a recommendation leaves
     ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
     produced it, so the effect keeps being measured after the change.
@@ -234,10 +237,12 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         data["campaigns"]["abandoned_cart"]["experiment_share"] = keep_experiment_share
         prov["analyses"].append("abandoned-cart discount")
         prov["model_settings"]["cart_discount"] = cart_discount.fit.model_dump(mode="json")
-    if post_purchase_picks is not None:
-        data["campaigns"]["post_purchase"]["recommender"] = post_purchase_picks.model_dump(
-            mode="json")
-        prov["analyses"].append("product recommendations")
+    for camp, picks in (("post_purchase", post_purchase_picks),
+                        ("browse_abandonment", browse_picks)):
+        if picks is not None:
+            data["campaigns"][camp]["recommender"] = picks.model_dump(mode="json")
+            if "product recommendations" not in prov["analyses"]:
+                prov["analyses"].append("product recommendations")
     if attribution is not None:
         data["report_metadata"]["attribution"] = attribution.model_dump(mode="json")
         prov["analyses"].append("attribution")
@@ -358,11 +363,14 @@ def _rule_sentence(rule: dict) -> str:
         f"; {', '.join(details)})" if details else ")")
 
 
-def _picks_sentence(p: dict | None) -> str:
+def _picks_sentence(p: dict | None, camp: str = "post_purchase") -> str:
     """A campaign's product picks in words."""
     if p is None:
         return "none"
     src = p["source"]
+    if camp == "browse_abandonment":  # the picks stay inside the viewed category
+        return (f"the viewed category's best seller (of {len(p['popular'])} listed)"
+                if src == "popular" else "any product of the viewed category")
     if src == "cross_sell":
         lists = p["cross_sell"]
         most = max((len(v) for v in lists.values()), default=0)
@@ -370,7 +378,7 @@ def _picks_sentence(p: dict | None) -> str:
         return (f"cross-sell lists{f' ({by})' if by else ''} for {len(lists):,} products, "
                 f"up to {most} each")
     if src == "popular":
-        return f"the {len(p['popular'])} most popular products"
+        return f"the most popular of {len(p['popular'])} best sellers"
     return {"affinity": "picks from each customer's preferred categories",
             "random": "random products"}.get(src, src)
 
@@ -406,8 +414,8 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
             x["campaigns"][camp], dict) else None for x in (a, b))
         if pa_ != pb:  # product picks read as one sentence, not one per product
             name = _CAMPAIGNS.get(camp, camp)
-            rule_lines.append(f"{name} products: {_picks_sentence(pa_)} → "
-                              f"{_picks_sentence(pb)}")
+            rule_lines.append(f"{name} products: {_picks_sentence(pa_, camp)} → "
+                              f"{_picks_sentence(pb, camp)}")
             a["campaigns"][camp]["recommender"] = b["campaigns"][camp]["recommender"] = None
     for path, x, y in _walk(a, b):
         key = str(path[-1])

@@ -221,10 +221,12 @@ class Response(_Model):
     # post_purchase: -5.5 before its products' appeal entered the logit; their mean term
     # for the default picks is -0.09 on the default store, and 0.04 more comes off so the
     # published revenue per post-purchase recipient holds on the calibration seeds (the
-    # buyer of a recommendation now buys the product shown, whatever its price)
+    # buyer of a recommendation now buys the product shown, whatever its price).
+    # browse_abandonment: -4.5 before, less its default picks' mean appeal term (-0.21),
+    # and 0.11 more off for the same reason as post-purchase (revenue per recipient)
     campaign_base_logit: dict[str, float] = Field(
         default_factory=lambda: {
-            "browse_abandonment": -4.5,
+            "browse_abandonment": -4.4,  # see Response.campaign_base_logit
             "post_purchase": -5.45,  # see Response.campaign_base_logit
             "replenishment": -3.0,
             "seasonal": -7.2,
@@ -251,6 +253,9 @@ class Response(_Model):
                                      "in the order the message follows up")
     owned_appeal: float = Field(-2.0, description="appeal of a durable product that order "
                                 "already holds")
+    popularity_appeal: float = Field(0.3, ge=0, description="appeal per unit of the log of "
+                                     "a product's popularity weight (products sell well "
+                                     "because customers like them)")
     over_budget_appeal: float = Field(1.0, ge=0, description="appeal lost per unit of the log "
                                       "of a product's price over what the customer spends "
                                       "per item on average")
@@ -351,16 +356,6 @@ class AbandonedCartCampaign(_Model):
         return arms
 
 
-class BrowseAbandonmentCampaign(_Model):
-    enabled: bool = True
-    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
-                                 "of this campaign (never messaged), to keep measuring it")
-    delay_hours: float = Field(3.0, gt=0)
-    min_views: int = Field(2, ge=1)
-    suppress_days: float = Field(7.0, ge=0)
-    channel: Channel = "email"
-
-
 class ProductPicks(_Model):
     """Which products a campaign's recommendation messages show.
 
@@ -407,6 +402,27 @@ class ProductPicks(_Model):
         for v in self.cross_sell.values():
             ids.update(v)
         return ids
+
+
+class BrowseAbandonmentCampaign(_Model):
+    enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
+    delay_hours: float = Field(3.0, gt=0)
+    min_views: int = Field(2, ge=1)
+    suppress_days: float = Field(7.0, ge=0)
+    channel: Channel = "email"
+    recommender: ProductPicks = Field(default_factory=lambda: ProductPicks(), description=(
+        "the product the reminder shows from the viewed category: affinity or random, any "
+        "of its products; popular, the first of the list in that category"))
+
+    @field_validator("recommender")
+    @classmethod
+    def _no_order_to_follow(cls, v: ProductPicks) -> ProductPicks:
+        if v.source == "cross_sell":
+            raise ValueError("a browse reminder follows a viewed category, not an order: "
+                             "its products come from affinity, random or popular")
+        return v
 
 
 class PostPurchaseCampaign(_Model):
@@ -551,11 +567,12 @@ class SimulationConfig(_Model):
     @model_validator(mode="after")
     def _recommended_products_exist(self) -> SimulationConfig:
         n = sum(c.n_products for c in self.catalog)
-        bad = sorted(i for i in self.campaigns.post_purchase.recommender.product_ids()
-                     if not (i.isdigit() and 1 <= int(i) <= n))
-        if bad:
-            raise ValueError(f"campaigns.post_purchase.recommender names product ids "
-                             f"{bad[:5]} outside the catalog's 1..{n}")
+        for camp in ("post_purchase", "browse_abandonment"):
+            bad = sorted(i for i in getattr(self.campaigns, camp).recommender.product_ids()
+                         if not (i.isdigit() and 1 <= int(i) <= n))
+            if bad:
+                raise ValueError(f"campaigns.{camp}.recommender names product ids "
+                                 f"{bad[:5]} outside the catalog's 1..{n}")
         return self
 
     def config_hash(self) -> str:

@@ -100,8 +100,9 @@ class ProductsShown:
                 if picks.source != "affinity":
                     # a sequence's later messages take the lists' later products
                     rank = slot[f] + (c.sequence_step(ref) * k[mine])[local]
+                    focus = c.focus_category(ref)
                     self._recommend(c, picks, prods, f, rank, local, k[mine], ctx, u_pick[
-                        np.searchsorted(np.flatnonzero(nr), f)])
+                        np.searchsorted(np.flatnonzero(nr), f)], focus)
                 appeal[f] = self._appeal(m["cust"][row[f]], prods[f],
                                          None if ctx is None else ctx[local],
                                          c.days_after(ref)[local])
@@ -110,7 +111,7 @@ class ProductsShown:
         m["products_logit"] = plogit
         return {"k": k, "row": row, "slot": slot, "prod": prods, "appeal": appeal}
 
-    def _recommend(self, c, picks, prods, f, rank, local, k, ctx, u) -> None:
+    def _recommend(self, c, picks, prods, f, rank, local, k, ctx, u, focus=None) -> None:
         """Put campaign ``c``'s recommendations into ``prods[f]`` (flat product rows).
 
         Product row ``f[i]`` is rank ``rank[i]`` of message ``local[i]`` (of ``k``
@@ -119,11 +120,16 @@ class ProductsShown:
         up; ``cross_sell``: the lists of that order's products, rank by rank across
         its items, then the popular list.  A product of the order is shown again only
         if it is a consumable; a message whose lists run short keeps its default picks.
+        ``focus`` (a category per message, as browse abandonment's viewed one) keeps
+        every source inside it.
         """
         catalog = self.world.catalog
         if picks.source == "random":
-            prods[f] = np.minimum((u * catalog.price.size).astype(np.int64),
-                                  catalog.price.size - 1)
+            if focus is not None:
+                prods[f] = catalog.product_in_category(focus[local], u)
+            else:
+                prods[f] = np.minimum((u * catalog.price.size).astype(np.int64),
+                                      catalog.price.size - 1)
             return
         pop, table = self._lists(c, picks)
         n_msg = k.size
@@ -142,9 +148,13 @@ class ProductsShown:
                                          -1))
         for p in pop[:int(rank.max(initial=0)) + 1 + MAX_BASKET_ITEMS]:
             cols.append(np.full(n_msg, p))
+        if focus is not None:  # the list's products in the message's category, in order
+            cols = [np.full(n_msg, p) for p in pop]
         cand = np.stack(cols, axis=1) if cols else np.full((n_msg, 0), -1)
         durable = catalog.category_type[catalog.product_category] != CONSUMABLE
         valid = cand >= 0
+        if focus is not None:
+            valid &= catalog.product_category[np.maximum(cand, 0)] == focus[:, None]
         for j in range(MAX_BASKET_ITEMS):  # not what the order holds, unless consumed
             valid &= ~((cand == items[:, [j]]) & durable[np.maximum(cand, 0)])
         for j in range(1, cand.shape[1]):  # each product once
@@ -179,13 +189,17 @@ class ProductsShown:
         ``owned_appeal`` for a durable product that order already holds; minus
         ``over_budget_appeal * max(0, ln(price / b_c))`` for a product dearer than the
         customer's mean spend per item ``b_c = (p / nu_c) / (1 + mean_extra_items)``
-        (their Gamma-Gamma mean order value over the mean items per basket).
+        (their Gamma-Gamma mean order value over the mean items per basket); plus
+        ``popularity_appeal * ln w_j``, the product's own log-normal popularity weight
+        (what sells well sells because customers like it; it averages zero).
         """
         rs, w_ = self.cfg.response, self.world
         cat = w_.catalog.product_category[prods]
         cus = w_.customers
         a = rs.affinity_appeal * np.clip(np.log(cus.affinity[cust, cat] + 1e-300)
                                           + cus.affinity_entropy[cust], -4.0, 4.0)
+        if rs.popularity_appeal > 0:  # log-normal weights: ln w averages zero
+            a = a + rs.popularity_appeal * np.log(w_.catalog.popularity[prods])
         if rs.over_budget_appeal > 0:
             budget = self.cfg.gamma_gamma.p / cus.spend_nu[cust] / (
                 1 + self.cfg.traffic.mean_extra_items)

@@ -114,6 +114,10 @@ def build_truth(cfg, world, pub, appeal: np.ndarray) -> tuple[dict[str, pa.Table
         "product_appeal": product_lists(M, appeal),
         "products_logit": pa.array(M["plogit"].astype(float, copy=False)),
     })
+    truth["products"] = pa.table({
+        "product_id": pa.array(np.arange(world.catalog.price.size) + 1, pa.int64()),
+        "popularity_weight": pa.array(world.catalog.popularity),
+    })
     comp = world.catalog.complements
     truth["complements"] = pa.table({
         "product_id": pa.array(np.repeat(np.arange(comp.shape[0]), comp.shape[1]) + 1,

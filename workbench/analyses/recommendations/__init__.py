@@ -34,6 +34,7 @@ from ...simulate.config import ProductPicks
 from ..base import Analysis, Context
 from .cross_sell import (
     RecommenderReplay,
+    browse_picks,
     post_purchase_picks,
     replay_recommenders,
 )
@@ -57,7 +58,7 @@ class StoreRecommendations(Result):
     """The offline comparison, the chosen generator and every customer's list."""
 
     _html_table = "table"
-    _skip_in_dict = ("lists", "cross_sell", "picks")
+    _skip_in_dict = ("lists", "cross_sell", "picks", "browse")
 
     evaluation: Evaluation
     chosen: str
@@ -65,6 +66,7 @@ class StoreRecommendations(Result):
     settings: dict = field(default_factory=dict)
     cross_sell: pd.DataFrame | None = None  # product_id, rank, recommended_product_id, ...
     picks: ProductPicks | None = None  # the cross-sell lists for the campaign config
+    browse: ProductPicks | None = None  # each category's best sellers, for browse reminders
 
     @property
     def table(self) -> pd.DataFrame:
@@ -118,7 +120,8 @@ def analyze_recommendations(con, channel: str = "email", k: int | None = None,
                 "costs_known": catalog.costs_known, "sent_days": sent_days,
                 "products": catalog.n_products}
     cross, picks = post_purchase_picks(con, as_of)  # the post-purchase email's slots
-    return StoreRecommendations(ev, chosen, lists, settings, cross, picks)
+    return StoreRecommendations(ev, chosen, lists, settings, cross, picks,
+                                browse_picks(con, as_of))
 
 
 def _with_k(rr: Rerank, k: int) -> Rerank:
@@ -193,10 +196,14 @@ class Recommendations(Analysis):
         return files
 
     def config_part(self, result: StoreRecommendations, files):
-        """The post-purchase emails show the cross-sell lists (replayed before they ship)."""
-        return {} if result.picks is None else {"post_purchase_picks": result.picks}
+        """Cross-sell lists for post-purchase emails, best sellers for browse reminders."""
+        part = {} if result.picks is None else {"post_purchase_picks": result.picks}
+        if result.browse is not None:
+            part["browse_picks"] = result.browse
+        return part
 
 
 __all__ = ["GENERATORS", "RecommenderReplay", "Recommendations", "StoreRecommendations",
-           "analyze_recommendations", "order_lines", "post_purchase_picks", "recent_sends",
+           "analyze_recommendations", "browse_picks", "order_lines", "post_purchase_picks",
+           "recent_sends",
            "replay_recommenders", "store_inputs"]

@@ -27,6 +27,8 @@ from .features import store_inputs
 
 #: products in the popular list a cross-sell list is filled from
 POPULAR_LIST = 20
+#: best sellers per category a browse reminder chooses from
+PER_CATEGORY = 10
 
 
 def post_purchase_picks(con, as_of=None, k: int = 4, rerank: Rerank | None = None,
@@ -59,9 +61,34 @@ def post_purchase_picks(con, as_of=None, k: int = 4, rerank: Rerank | None = Non
     return table, picks
 
 
+def browse_picks(con, as_of=None, per_category: int = PER_CATEGORY) -> ProductPicks | None:
+    """What a browse reminder shows: the category's best sellers of the last 90 days.
+
+    The ``per_category`` products of each category with the most distinct buyers
+    (:class:`~workbench.recommend.Popularity`), in stock, as one list best first; the
+    reminder shows the first in the viewed category.  ``None`` when nobody bought.
+    """
+    data, catalog = store_inputs(con, as_of)
+    pop = Popularity().fit(data, catalog).prior_
+    order = pop.argsort(kind="stable")[::-1]
+    order = order[(pop[order] > 0) & catalog.in_stock[order]]
+    rank_in_cat = pd.Series(catalog.category[order]).groupby(
+        catalog.category[order]).cumcount().to_numpy()
+    keep = order[rank_in_cat < per_category]
+    if not len(keep):
+        return None
+    return ProductPicks(source="popular", popular=[str(catalog.product_ids[i]) for i in keep],
+                        made_by={"model": "popularity (90 days)", "per_category": per_category,
+                                 "as_of": None if as_of is None else str(as_of)})
+
+
 @dataclass
 class RecommenderReplay(Result):
-    """Each way of picking products, replayed: margin and revenue against random picks."""
+    """Each way of picking products, replayed, against random picks or any in-category one.
+
+    Post-purchase sources against random (and popular) products; browse reminders'
+    best sellers against any product of the viewed category.
+    """
 
     _html_table = "table"
 
@@ -80,10 +107,16 @@ class RecommenderReplay(Result):
             r = self.effect(src)
             parts.append(f"{src} {r.difference:+,.0f} [{r.low:+,.0f}, {r.high:+,.0f}]")
         c = self.effect("cross_sell", "popular")
-        return (f"Post-purchase margin over {s['replications']} replications of "
-                f"{s['n_customers']:,} customers × {s['days']} days, against random products: "
-                + "; ".join(parts) + f". Cross-sell against popular: {c.difference:+,.0f} "
-                f"[{c.low:+,.0f}, {c.high:+,.0f}].")
+        out = (f"Post-purchase margin over {s['replications']} replications of "
+               f"{s['n_customers']:,} customers × {s['days']} days, against random products: "
+               + "; ".join(parts) + f". Cross-sell against popular: {c.difference:+,.0f} "
+               f"[{c.low:+,.0f}, {c.high:+,.0f}].")
+        if (self.table.source == "browse_best_sellers").any():
+            b = self.effect("browse_best_sellers", "browse_any_product")
+            out += (f" Browse reminders showing the viewed category's best sellers instead "
+                    f"of any of its products: {b.difference:+,.0f} [{b.low:+,.0f}, "
+                    f"{b.high:+,.0f}].")
+        return out
 
 
 def replay_recommenders(sim_config, train_seed: int, replay_seed: int,
@@ -111,6 +144,7 @@ def replay_recommenders(sim_config, train_seed: int, replay_seed: int,
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = save_simulation(simulate(cfg, seed=train_seed), Path(tmp) / "train")
         _, picks = post_purchase_picks(open_dataset(path))
+        browse = browse_picks(open_dataset(path))
     if picks is None:
         raise ValueError(f"seed {train_seed}: no product led to another; nothing to replay")
 
@@ -132,6 +166,13 @@ def replay_recommenders(sim_config, train_seed: int, replay_seed: int,
                 continue
             t = rp.run(c).table
             rows.append(t.assign(source=src, against=against))
+    if browse is not None:  # browse reminders: the category's best sellers, or any product
+        camp = cfg.campaigns.model_dump()
+        camp["browse_abandonment"]["recommender"] = browse.model_dump()
+        rp = Replayer(cfg, seed=replay_seed, baseline=CampaignConfig(campaigns=cfg.campaigns),
+                      replications=replications, n_customers=n_customers)
+        rows.append(rp.run(CampaignConfig.model_validate({"campaigns": camp})).table.assign(
+            source="browse_best_sellers", against="browse_any_product"))
     table = pd.concat(rows, ignore_index=True)[["source", "against", "metric", "baseline",
                                                 "new", "difference", "low", "high"]]
     return RecommenderReplay(table, {"train_seed": train_seed, "replay_seed": replay_seed,

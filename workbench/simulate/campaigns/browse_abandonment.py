@@ -43,3 +43,7 @@ class BrowseAbandonment(Campaign):
     def focus_category(self, ref: np.ndarray) -> np.ndarray:
         """The category browsed."""
         return self.world.browse_category[ref]
+
+    def recommender(self):
+        """The campaign config's product picks within the viewed category."""
+        return self.config.recommender
