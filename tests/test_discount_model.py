@@ -191,15 +191,28 @@ def test_recommendation_earns_close_to_the_true_best():
 def test_bands_cover_the_simulator_truth_over_repeated_stores():
     """Calibration against the store simulator (not the model's own prior): over 6 stores x
     8 segments x 5 levels (240 cells) the posterior 90% bands of P(buy | d) cover each
-    segment's true mean at a rate within 3 binomial SE of 0.90.  Cells within a store share
-    a fit, so the SE understates the spread somewhat; 3 SE (±5.8 points) allows for it."""
+    segment's true mean at least at 0.90 less 3 binomial SE (cells within a store share a
+    fit, so the SE understates the spread somewhat; 3 SE, 5.8 points, allows for it), and
+    they are narrower on average than each cell's own 90% (Wilson) interval.
+
+    Bayesian bands are calibrated on average over the prior, not at every fixed truth: a
+    simulated store whose segments' true rates lie close together is pooled toward them
+    and covered more often than 90% (97% on seeds 1-6 with issue 17's product structure,
+    95% with it switched off). Over-coverage is a failure only if it comes from hedging,
+    which the width check catches: pooling must sharpen the cells, not widen them."""
     from workbench.analyses.discount.study import study_discount_calibration
 
     st = study_discount_calibration(seeds=(1, 2, 3, 4, 5, 6), n_customers=20_000,
                                     model_kwargs={"draws": 2000, "tune": 1500})
-    assert len(st.coverage) == 240
+    c = st.coverage
+    assert len(c) == 240
     assert sum(st.converged) >= 5, st.summary()
-    assert abs(st.coverage_rate - 0.90) < 3 * st.coverage_se, st.summary()
+    assert st.coverage_rate > 0.90 - 3 * st.coverage_se, st.summary()
+    z, n = 1.645, c.n.to_numpy(float)
+    p = c.observed.to_numpy(float)
+    wilson = 2 * z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    band = (c.high_90 - c.low_90).to_numpy()
+    assert band.mean() < wilson.mean(), (band.mean(), wilson.mean())
 
 
 def test_segment_features_must_cover_every_segment():
