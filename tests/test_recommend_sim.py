@@ -227,6 +227,13 @@ def test_browse_reminders_show_the_viewed_categorys_first_best_seller():
             "source": "cross_sell", "cross_sell": {"1": ["2"]}}}})
 
 
+def test_a_one_product_category_cannot_complement_itself():
+    data = scenario("small").model_dump()
+    data["catalog"][0].update(n_products=1, complements=[data["catalog"][0]["name"]])
+    with pytest.raises(ValidationError, match="complements itself but has one product"):
+        SimulationConfig.model_validate(data)
+
+
 def test_a_config_naming_products_outside_the_catalog_is_refused():
     data = scenario("small").model_dump()
     data["campaigns"]["post_purchase"]["recommender"] = {"source": "popular",
@@ -261,7 +268,14 @@ def test_cross_sell_lists_keep_their_constraints(small_dataset):
     products = pd.Series(catalog.repeatable, index=catalog.product_ids)
     assert products.reindex(own.product_id).all()  # only consumables follow themselves
     assert set(t.reason) <= {"bought next: after " + str(p) for p in catalog.product_ids} | {
+        "bought next: after " + c for c in catalog.categories} | {
         "a higher-margin pick", "popular with our customers"}
+    # "after p" only where p itself was bought before the pick at least once
+    named = t[t.reason == "bought next: after " + t.product_id.astype(str)]
+    idx = pd.Index(catalog.product_ids)
+    assert (np.asarray(model.pairs_[idx.get_indexer(named.product_id),
+                                    idx.get_indexer(named.recommended_product_id)]) > 0).all()
+    assert len(named) > 0
 
 
 def test_the_cli_writes_cross_sell_lists_the_campaign_config_loads(small_dataset, tmp_path):

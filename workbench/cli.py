@@ -553,6 +553,9 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out, cross_sell):
     click.echo(res.summary())
     click.echo(f"written: {out} ({lists.customer_id.nunique():,} customers)")
     if cross_sell is not None:
+        if res.picks is None:
+            _fail(f"--cross-sell: no product of {dataset} was ever followed by another "
+                  "order, so there are no cross-sell lists to write")
         with atomic_path(cross_sell) as tmp:
             if str(cross_sell).endswith(".csv"):
                 res.cross_sell.to_csv(tmp, index=False)

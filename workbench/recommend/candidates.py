@@ -126,6 +126,8 @@ class _ItemToItem(Recommender):
         for name, v in (("shrinkage", shrinkage), ("category_shrinkage", category_shrinkage)):
             if v is not None and v <= 0:
                 raise RecommendInputError(f"{name} must be > 0, got {v}")
+        if neighbours is not None and neighbours < 1:
+            raise RecommendInputError(f"neighbours must be >= 1 (or None: all), got {neighbours}")
         self.shrinkage, self.half_life_days, self.neighbours = (shrinkage, half_life_days,
                                                                 neighbours)
         self.category_shrinkage = category_shrinkage
@@ -149,6 +151,7 @@ class _ItemToItem(Recommender):
         C.eliminate_zeros()
         lam = self.shrinkage
         P = sp.csr_matrix(sp.diags(1.0 / (n + lam)) @ C)  # the data part of p(j | i)
+        self.pairs_ = C  # the counts themselves: which j was bought after i at all
         a = lam / (n + lam)  # the weight of the prior of each i
         if self.category_shrinkage is None:
             self.p_ = _keep_top(P, self.neighbours)

@@ -131,12 +131,19 @@ def cross_sell_lists(model: Recommender, catalog: Catalog, rerank: Rerank,
     r, c = np.nonzero(picks >= 0)
     chosen = picks[r, c]
     pos = _positions(items, picks)
-    # a pick with no purchase of it after the product is there on popularity alone
-    seen = np.ones(r.size, bool)
+    # a pick bought after the product itself says so; one bought only after others of
+    # its category (the category level) says that; one with neither is there on popularity
+    seen = by_cat = np.zeros(r.size, bool)
     if hasattr(model, "p_") and r.size:
-        seen = np.asarray(model.p_[r, chosen]).ravel() > 0
+        seen = np.asarray(model.pairs_[r, chosen]).ravel() > 0
+        by_cat = ~seen & (np.asarray(model.p_[r, chosen]).ravel() > 0)
+    elif r.size:
+        seen = np.ones(r.size, bool)
+    cat_names = np.asarray(catalog.categories)
+    after_cat = np.char.add(f"{model.reason}: after ", cat_names[catalog.category[r]].astype(str))
     why = np.where(swapped[r, c], "a higher-margin pick",
-                   np.where(seen, reason[r], "popular with our customers"))
+                   np.where(seen, reason[r], np.where(by_cat, after_cat,
+                                                      "popular with our customers")))
     return pd.DataFrame({"product_id": catalog.product_ids[r], "rank": c + 1,
                          "recommended_product_id": catalog.product_ids[chosen],
                          "category": np.asarray(catalog.categories)[catalog.category[chosen]],

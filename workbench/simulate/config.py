@@ -362,7 +362,8 @@ class ProductPicks(_Model):
     ``affinity``: a product of a category drawn from the customer's own (hidden)
     preferences, the simulator's stand-in for a platform's personalized feed;
     ``random``: any product of the catalog; ``popular``: the list ``popular``, the
-    same for everyone (the products of the order being followed up are skipped);
+    same for everyone (the durable products of the order being followed up are
+    skipped; consumables may be shown again);
     ``cross_sell``: after an order, the products ``cross_sell`` lists for its items,
     best ranks first, then ``popular`` — the per-product "complementary products"
     a platform loads (``workbench recommend --cross-sell``).
@@ -562,6 +563,9 @@ class SimulationConfig(_Model):
             if unknown:
                 raise ValueError(f"category {c.name!r}: unknown complement categories "
                                  f"{unknown}; known: {names}")
+            if c.name in c.complements and c.n_products < 2:
+                raise ValueError(f"category {c.name!r} complements itself but has one "
+                                 "product: a product is never its own complement")
         return v
 
     @model_validator(mode="after")

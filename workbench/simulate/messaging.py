@@ -448,7 +448,7 @@ class Messaging:
             cat = np.where(has, w_.catalog.product_category[np.maximum(first, 0)], cat)
             u = np.stack([ku(U_BASKET + 2 + j, key) for j in range(BASKET_UNIFORMS)], axis=1)
             # a recommendation's buyer buys the product itself; other messages show a
-            # category (the product nearest their budget in it is what they buy)
+            # category (what they buy in it is drawn as any basket line is: Baskets.pick)
             first = np.where(self.shown.recommends[m["campaign"][w]], first, -1)
             basket = w_.baskets.make(cust, cat, u, primary=first)
             w_.baskets.finalize()  # index the baskets made mid-loop

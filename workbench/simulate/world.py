@@ -250,11 +250,12 @@ class Baskets:
 
     def make(self, cust, primary_cat, u: np.ndarray, z: np.ndarray | None = None,
              primary: np.ndarray | None = None):
-        """Build baskets from uniforms ``u`` (n, 10); returns basket ids.
+        """Build baskets from uniforms ``u`` (n, :data:`BASKET_UNIFORMS`); returns basket ids.
 
-        ``primary`` (product ids, -1: none) fixes a basket's first product — the one
-        a message showed, or the complement a repeat order follows up — instead of
-        the product of ``primary_cat`` nearest the per-item value.  An extra item is
+        Each line buys a product of its category by :meth:`pick` (popularity-weighted
+        among those whose units come near the per-item value).  ``primary`` (product
+        ids, -1: none) fixes a basket's first product — the one a message showed, or
+        the complement a repeat order follows up.  An extra item is
         a complement of the first product with probability ``basket_complement_share``
         (uniform column ``6 + slot``), otherwise a product of a category drawn from
         the customer's preferences.

@@ -419,9 +419,10 @@ def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str],
             fitted = cand
             break
     else:
+        where = (f"{edge} ran off to the edge of the parameter space and its predictions "
+                 "are not finite" if edge else "its predictions are not finite")
         raise CLVInputError(
-            f"the {fitted.NAME} fit on {period} is not identified: {edge} ran off to the "
-            "edge of the parameter space and its predictions are not finite. It needs a "
+            f"the {fitted.NAME} fit on {period} is not identified: {where}. It needs a "
             "longer order history, with gaps long enough to show who stopped.")
     what = ("how customers' purchase rates differ (every customer is taken to buy at "
             "the same rate)" if set(edge) & {"r", "s"} else
