@@ -48,10 +48,14 @@ def customer_lists(model: Recommender, data: Interactions, catalog: Catalog,
     score = np.where(pos >= 0, scores[rows, np.maximum(pos, 0)], np.nan)
     popular = np.where(pos >= 0, prior_only[rows, np.maximum(pos, 0)], True)
     anchor = _anchors(model, customers, picks)
+    # where no single purchase led to the pick, the purchase whose category did
+    loose = _anchors(model, customers, picks, exact=False)
     orders = np.bincount(data.cust[np.r_[True, data.order[1:] != data.order[:-1]]],
                          minlength=data.n_customers)[customers]
-    after = np.char.add(f"{model.reason}: after ",
-                        catalog.product_ids[np.maximum(anchor, 0)].astype(str))
+    after = np.where(anchor >= 0, catalog.product_ids[np.maximum(anchor, 0)].astype(str),
+                     np.asarray(catalog.categories)[catalog.category[np.maximum(loose, 0)]])
+    after = np.char.add(f"{model.reason}: after ", after.astype(str))
+    anchor = np.where(anchor >= 0, anchor, loose)
     # a pick the model scored with no single purchase behind it (ALS) keeps its reason
     reason = np.where(swapped, "a higher-margin pick",
                       np.where(popular, "popular with our customers",
@@ -156,16 +160,26 @@ def _positions(items: np.ndarray, picks: np.ndarray) -> np.ndarray:
     return np.where(match.any(axis=1), match.argmax(axis=1), -1)
 
 
-def _anchors(model: Recommender, customers: np.ndarray, picks: np.ndarray) -> np.ndarray:
+def _anchors(model: Recommender, customers: np.ndarray, picks: np.ndarray,
+             exact: bool = True) -> np.ndarray:
     """Per pick, the customer's product contributing most to it: ``argmax_i w_ui p(j|i)``.
 
-    -1 where the model is not item-to-item or nothing the customer bought leads to it.
+    ``exact``: only products ``i`` after which ``j`` was itself bought count (the pair
+    counts, not the category level), so "after p12" is never claimed for what only
+    p12's category led to.  -1 where the model is not item-to-item or no such purchase
+    leads to it.
     """
+    import scipy.sparse as sp
+
     out = np.full(picks.shape, -1, dtype=np.int64)
     if not hasattr(model, "p_"):
         return out
     W = model.history_[customers].tocsr()
-    Pt = model.p_.T.tocsr()  # row j: p(j | i) over i
+    P = sp.csr_matrix(model.p_)
+    if exact:
+        seen = sp.csr_matrix(model.pairs_[:P.shape[0], :P.shape[1]] > 0, dtype=float)
+        P = sp.csr_matrix(P.multiply(seen))
+    Pt = P.T.tocsr()  # row j: p(j | i) over i (exact: over the i that j followed)
     for s in range(picks.shape[1]):
         ok = np.flatnonzero(picks[:, s] >= 0)
         if not len(ok):
