@@ -85,6 +85,15 @@ def test_run_writes_the_report_and_a_scorecard_keyed_by_the_stores_ids(shop, tmp
                    "randomized discount test"):
         assert needed in html, needed
     assert json.loads(written["numbers"].read_text())["kpis"]["orders"] > 0
+    # the cross-sell and browse picks go into the config in the store's own product ids
+    camp = json.loads(written["campaign_config"].read_text())["campaigns"]
+    cross = camp["post_purchase"]["recommender"]
+    assert cross["source"] == "cross_sell" and cross["cross_sell"]
+    ids = set(cross["cross_sell"]) | {p for v in cross["cross_sell"].values() for p in v}
+    assert all(p.startswith("sku-") for p in ids | set(camp["browse_abandonment"][
+        "recommender"]["popular"]))
+    lists = pd.read_csv(written["cross_sell"])
+    assert set(lists.product_id.astype(str)) == set(cross["cross_sell"])
 
 
 def test_the_discount_test_is_sized_at_the_stores_own_rate_and_audience(shop):

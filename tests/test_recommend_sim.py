@@ -296,10 +296,30 @@ def test_the_cli_writes_cross_sell_lists_the_campaign_config_loads(small_dataset
 
 def test_post_purchase_picks_come_from_the_orders_before_as_of(small_dataset):
     con = open_dataset(small_dataset, truth=False)
-    early, picks = post_purchase_picks(con, as_of=pd.Timestamp("2025-02-15"))
-    full, _ = post_purchase_picks(con)
+    as_of = pd.Timestamp("2025-02-15", tz="UTC")
+    early, picks = post_purchase_picks(con, as_of=as_of)
+    full, all_picks = post_purchase_picks(con)
     assert picks.made_by["as_of"].startswith("2025-02-15")
+    # fitted on the orders up to as_of: day 45 of the store, not its last (day ~120)
+    o = read_table(small_dataset, "orders")
+    start = o.placed_at.min()
+    assert picks.made_by["orders_up_to_day"] <= (as_of - start).total_seconds() / 86400
+    assert all_picks.made_by["orders_up_to_day"] > (as_of - start).total_seconds() / 86400 + 60
     assert not early.equals(full)
+
+
+def test_no_cross_sell_lists_when_no_order_was_ever_followed():
+    """Every customer ordered once: nothing follows anything, and the CLI says so."""
+    from workbench.recommend import Catalog, Interactions
+
+    cat = Catalog.from_products(pd.DataFrame({"product_id": ["a", "b"], "category": "x",
+                                              "price": [5.0, 9.0]}))
+    lines = pd.DataFrame({"customer_id": ["u1", "u2"], "order_id": ["o1", "o2"],
+                          "placed_at": pd.to_datetime(["2025-01-01", "2025-01-02"], utc=True),
+                          "product_id": ["a", "b"], "quantity": 1})
+    data = Interactions.from_lines(lines, product_ids=cat.product_ids)
+    table, picks = post_purchase_picks(None, inputs=(data, cat))
+    assert picks is None and table.empty
 
 
 def test_browse_picks_are_each_categorys_best_sellers_in_the_config(small_dataset):

@@ -133,23 +133,18 @@ class ProductsShown:
             return
         pop, table = self._lists(c, picks)
         n_msg = k.size
-        items = np.full((n_msg, MAX_BASKET_ITEMS), -1)
-        if ctx is not None:
-            b = self.world.baskets
-            size = np.minimum(b.size(ctx), MAX_BASKET_ITEMS)
-            for j in range(MAX_BASKET_ITEMS):
-                has = j < size
-                items[has, j] = b.item_product[b.start[ctx[has]] + j]
+        items = (np.full((n_msg, MAX_BASKET_ITEMS), -1) if ctx is None
+                 else self.world.baskets.items(ctx, MAX_BASKET_ITEMS))
         cols = []
         if picks.source == "cross_sell":
             for r in range(table.shape[1]):
                 for j in range(MAX_BASKET_ITEMS):
                     cols.append(np.where(items[:, j] >= 0, table[np.maximum(items[:, j], 0), r],
                                          -1))
-        for p in pop[:int(rank.max(initial=0)) + 1 + MAX_BASKET_ITEMS]:
-            cols.append(np.full(n_msg, p))
-        if focus is not None:  # the list's products in the message's category, in order
-            cols = [np.full(n_msg, p) for p in pop]
+        # the popular list: its head, or all of it where the picks stay in one category
+        head = pop if focus is not None else pop[:int(rank.max(initial=0)) + 1
+                                                 + MAX_BASKET_ITEMS]
+        cols += [np.full(n_msg, p) for p in head]
         cand = np.stack(cols, axis=1) if cols else np.full((n_msg, 0), -1)
         durable = catalog.category_type[catalog.product_category] != CONSUMABLE
         valid = cand >= 0
@@ -206,17 +201,12 @@ class ProductsShown:
             a = a - rs.over_budget_appeal * np.maximum(
                 np.log(w_.catalog.price[prods] / budget), 0.0)
         if followed is not None:
-            b, catalog = w_.baskets, w_.catalog
-            has = followed >= 0
-            size = np.where(has, b.size(np.maximum(followed, 0)), 0)
-            comp = np.zeros(prods.size, bool)
-            owned = np.zeros(prods.size, bool)
-            for j in range(MAX_BASKET_ITEMS):
-                at = j < size
-                item = np.where(at, b.item_product[b.start[np.maximum(followed, 0)] + np.minimum(
-                    j, np.maximum(size - 1, 0))], -1)
-                owned |= at & (item == prods)
-                comp |= at & (catalog.complements[np.maximum(item, 0)] == prods[:, None]).any(1)
+            catalog = w_.catalog
+            items = w_.baskets.items(followed, MAX_BASKET_ITEMS)
+            at = items >= 0
+            owned = (at & (items == prods[:, None])).any(axis=1)
+            comp = (at[:, :, None] & (catalog.complements[np.maximum(items, 0)]
+                                      == prods[:, None, None])).any(axis=(1, 2))
             durable = catalog.category_type[cat] != CONSUMABLE
             fresh = np.exp(-days_after / self.cfg.products.sequel_fresh_days)
             a = a + rs.complement_appeal * fresh * comp + rs.owned_appeal * (owned & durable)

@@ -239,6 +239,17 @@ class Baskets:
         """Number of distinct products in each basket."""
         return self.end[basket] - self.start[basket]
 
+    def items(self, basket: np.ndarray, width: int = 1 + MAX_EXTRA_ITEMS) -> np.ndarray:
+        """Each basket's products as ``(n, width)`` rows, padded with -1 (basket -1: none)."""
+        out = np.full((basket.size, width), -1, dtype=np.int64)
+        has = basket >= 0
+        size = np.where(has, np.minimum(self.size(np.maximum(basket, 0)), width), 0)
+        start = self.start[np.maximum(basket, 0)]
+        for j in range(width):
+            at = j < size
+            out[at, j] = self.item_product[start[at] + j]
+        return out
+
     def first_category(self, basket: np.ndarray) -> np.ndarray:
         """Category of each basket's first product."""
         return self.catalog.product_category[self.item_product[self.start[basket]]]

@@ -119,9 +119,10 @@ def analyze_recommendations(con, channel: str = "email", k: int | None = None,
                             "margin": rr.margin}, "min_high_margin": rr.min_high_margin,
                 "costs_known": catalog.costs_known, "sent_days": sent_days,
                 "products": catalog.n_products}
-    cross, picks = post_purchase_picks(con, as_of)  # the post-purchase email's slots
+    # the post-purchase email's slots, whatever the channel of the customers' lists
+    cross, picks = post_purchase_picks(con, as_of, inputs=(data, catalog))
     return StoreRecommendations(ev, chosen, lists, settings, cross, picks,
-                                browse_picks(con, as_of))
+                                browse_picks(con, as_of, inputs=(data, catalog)))
 
 
 def _with_k(rr: Rerank, k: int) -> Rerank:

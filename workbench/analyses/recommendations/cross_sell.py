@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ...recommend import BoughtNext, Popularity, Rerank, cross_sell_lists
@@ -31,8 +32,19 @@ POPULAR_LIST = 20
 PER_CATEGORY = 10
 
 
+def best_sellers(data, catalog) -> np.ndarray:
+    """In-stock product codes with buyers in the last 90 days, the most distinct buyers first.
+
+    :class:`~workbench.recommend.Popularity`'s ranking: what both a popular fill list and
+    the best sellers per category are cut from.
+    """
+    pop = Popularity().fit(data, catalog).prior_
+    order = pop.argsort(kind="stable")[::-1]
+    return order[(pop[order] > 0) & catalog.in_stock[order]]
+
+
 def post_purchase_picks(con, as_of=None, k: int = 4, rerank: Rerank | None = None,
-                        model=None) -> tuple[pd.DataFrame, ProductPicks | None]:
+                        model=None, inputs=None) -> tuple[pd.DataFrame, ProductPicks | None]:
     """``(table, picks)``: per-product cross-sell lists from a store's orders.
 
     ``model`` (default :class:`~workbench.recommend.BoughtNext`) is fitted on the orders
@@ -40,16 +52,14 @@ def post_purchase_picks(con, as_of=None, k: int = 4, rerank: Rerank | None = Non
     each product's candidates.  ``table`` is
     :func:`~workbench.recommend.cross_sell_lists`; ``picks`` carries the same lists and
     the 90-day popular list for the campaign config (``None`` when no product leads
-    to another, as in an order-level import whose lines have no products).
+    to another, as in an order-level import whose lines have no products).  ``inputs``:
+    the ``(data, catalog)`` of :func:`store_inputs`, when already read.
     """
-    data, catalog = store_inputs(con, as_of)
+    data, catalog = inputs or store_inputs(con, as_of)
     rr = rerank or Rerank.for_channel("email", k=k)
     m = (model or BoughtNext()).fit(data, catalog)
     table = cross_sell_lists(m, catalog, rr)
-    pop = Popularity().fit(data, catalog).prior_
-    order = pop.argsort(kind="stable")[::-1]
-    popular = [str(catalog.product_ids[i]) for i in order[:POPULAR_LIST]
-               if pop[i] > 0 and catalog.in_stock[i]]
+    popular = [str(catalog.product_ids[i]) for i in best_sellers(data, catalog)[:POPULAR_LIST]]
     lists = {str(p): [str(x) for x in g.sort_values("rank").recommended_product_id]
              for p, g in table.groupby("product_id", sort=False)}
     if not lists:
@@ -61,17 +71,17 @@ def post_purchase_picks(con, as_of=None, k: int = 4, rerank: Rerank | None = Non
     return table, picks
 
 
-def browse_picks(con, as_of=None, per_category: int = PER_CATEGORY) -> ProductPicks | None:
+def browse_picks(con, as_of=None, per_category: int = PER_CATEGORY,
+                 inputs=None) -> ProductPicks | None:
     """What a browse reminder shows: the category's best sellers of the last 90 days.
 
     The ``per_category`` products of each category with the most distinct buyers
-    (:class:`~workbench.recommend.Popularity`), in stock, as one list best first; the
-    reminder shows the first in the viewed category.  ``None`` when nobody bought.
+    (:func:`best_sellers`), in stock, as one list best first; the reminder shows the
+    first in the viewed category.  ``None`` when nobody bought.  ``inputs`` as in
+    :func:`post_purchase_picks`.
     """
-    data, catalog = store_inputs(con, as_of)
-    pop = Popularity().fit(data, catalog).prior_
-    order = pop.argsort(kind="stable")[::-1]
-    order = order[(pop[order] > 0) & catalog.in_stock[order]]
+    data, catalog = inputs or store_inputs(con, as_of)
+    order = best_sellers(data, catalog)
     rank_in_cat = pd.Series(catalog.category[order]).groupby(
         catalog.category[order]).cumcount().to_numpy()
     keep = order[rank_in_cat < per_category]
@@ -143,8 +153,9 @@ def replay_recommenders(sim_config, train_seed: int, replay_seed: int,
     cfg = SimulationConfig.model_validate(data)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = save_simulation(simulate(cfg, seed=train_seed), Path(tmp) / "train")
-        _, picks = post_purchase_picks(open_dataset(path))
-        browse = browse_picks(open_dataset(path))
+        inputs = store_inputs(open_dataset(path))
+        _, picks = post_purchase_picks(None, inputs=inputs)
+        browse = browse_picks(None, inputs=inputs)
     if picks is None:
         raise ValueError(f"seed {train_seed}: no product led to another; nothing to replay")
 
