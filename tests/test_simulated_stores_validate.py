@@ -53,10 +53,11 @@ def test_every_simulated_store_validates(variant, n, days, seed):
 def test_the_store_that_broke_now_keeps_every_open_after_its_send():
     """Seed 23 of the default year had an email's open land 6 s before its send.
 
-    The path is rare (a click within 30 s of the send); since the product structure
-    (issue 17) changed the draws, seed 24 is the default year that takes it.
+    The path is rare (a click within 30 s of the send); since habitual reading hours
+    (issue 18) moved most opens away from the send, seed 26 is the default year that
+    takes it (once).
     """
-    m = simulate(scenario("default"), seed=24).to_pandas("messages")
+    m = simulate(scenario("default"), seed=26).to_pandas("messages")
     opened = m[m.opened_at.notna()]
     assert (opened.opened_at >= opened.sent_at).all()
     clicked = m[m.clicked_at.notna() & (m.channel == "email")]

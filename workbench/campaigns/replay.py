@@ -19,8 +19,9 @@ customers already gives an interval — which is what makes the policy lab fast 
 where an interval over replications alone would need many whole stores.
 
 Metrics: revenue, margin (revenue − goods cost − message cost), discount cost,
-messages sent, unsubscribes, recovered carts (abandoned carts later bought) and
-carts recovered *because of* a message (the simulator's truth).
+messages sent, email clicks (what a send-time policy moves), unsubscribes, recovered
+carts (abandoned carts later bought) and carts recovered *because of* a message (the
+simulator's truth).
 
 Everything in the campaigns is replayed, including the discount rule per observable
 segment: the simulator labels each customer with the rule's segmentation from the
@@ -43,8 +44,8 @@ from ..simulate.config import SimulationConfig
 from ..store import load_manifest
 from .config import CampaignConfig, baseline_from_dataset, diff_configs
 
-METRICS = ("revenue", "margin", "discount_cost", "messages_sent", "unsubscribes",
-           "recovered_carts", "carts_recovered_by_messages")
+METRICS = ("revenue", "margin", "discount_cost", "messages_sent", "email_clicks",
+           "unsubscribes", "recovered_carts", "carts_recovered_by_messages")
 
 
 def customer_metrics(store) -> pd.DataFrame:
@@ -72,6 +73,8 @@ def customer_metrics(store) -> pd.DataFrame:
         - by(m.cost.to_numpy(), m.customer_id),
         "discount_cost": by(o.discount_amount.to_numpy(), o.customer_id),
         "messages_sent": by(np.ones(len(m)), m.customer_id),
+        "email_clicks": by(((m.channel == "email") & m.clicked_at.notna()).to_numpy(float),
+                           m.customer_id),
         "unsubscribes": by(m.unsubscribed_at.notna().to_numpy(float), m.customer_id),
         "recovered_carts": by((carts.outcome != "lost").to_numpy(float), carts.customer_id),
         "carts_recovered_by_messages": by((carts.outcome == "caused_by_message").to_numpy(
@@ -141,7 +144,10 @@ class Replayer:
     policy lab's slider moved back, the CLI's baseline) costs nothing.  The store is
     ``sim_config`` (its campaigns are replaced by each config's) with replication
     ``r`` on seed ``seed + r``; every replication sells the catalog of seed ``seed``
-    (unless ``sim_config.products.catalog_seed`` names another).
+    and has the customers of seed ``seed`` (unless ``sim_config.products.catalog_seed``
+    or ``sim_config.customers_seed`` names another).  A store of another size
+    (``n_customers``) has other customers: a per-customer policy is replayed at the
+    dataset's own size.
 
     Examples
     --------
@@ -164,6 +170,10 @@ class Replayer:
             # every replication sells the store's own catalog (the one product ids in a
             # config, such as a cross-sell map, refer to)
             data["products"] = {**data["products"], "catalog_seed": int(seed)}
+        if data.get("customers_seed") is None:
+            # and has the store's own customers (the ones a per-customer policy names),
+            # each replication drawing their behaviour anew
+            data["customers_seed"] = int(seed)
         self.sim_config = SimulationConfig.model_validate(data)
         self.seed = int(seed)
         self.replications = replications

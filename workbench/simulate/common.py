@@ -39,6 +39,7 @@ CHANNEL_KEY_STRIDE = max(2, len(CHANNELS))
  U_RESP, U_HOLDOUT, U_SEAS_ASSIGN) = range(100, 119)
 U_PRODUCT_PICK = U_PRODUCTS + 50  # which product of a recommended category
 U_CART_DISC = 180  # a cart's randomized discount level (a number no other stream uses)
+U_HABIT, U_HABIT_T = 181, 182  # whether a human open is habitual, and its hour's deviation
 U_CLICK_CATEGORY = U_PRODUCTS + 7  # category of a click session without products
 U_CLICK_VIEWS = U_PRODUCTS + 9  # views of a click session
 # U_BASKET + 1: the shown product a caused order starts from; U_BASKET + 2 + j: the

@@ -115,13 +115,20 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     """
     cfg = config or SimulationConfig()
     seed = int(seed)
-    rng_world, rng_occasions, rng_tables = (np.random.default_rng(s)
-                                            for s in np.random.SeedSequence(seed).spawn(3))
+    _, rng_occasions, rng_tables = (np.random.default_rng(s)
+                                    for s in np.random.SeedSequence(seed).spawn(3))
+    # the customers' traits (rng_world) too, so replications of a store can have the same
+    # customers behave anew (customers_seed): per-customer policies are replayable
+    cust_seed = seed if cfg.customers_seed is None else int(cfg.customers_seed)
+    rng_world = np.random.default_rng(np.random.SeedSequence(cust_seed).spawn(3)[0])
     # the catalog has a stream of its own, so replications of a store (other seeds) can
     # sell the same catalog (products.catalog_seed)
     cat_seed = seed if cfg.products.catalog_seed is None else int(cfg.products.catalog_seed)
     rng_catalog = np.random.default_rng(np.random.SeedSequence(cat_seed).spawn(4)[3])
-    world = World(cfg, rng_world, rng_catalog)
+    # habits added later (weekend reading hours) draw from a stream of their own, so the
+    # draws that came before them stay the same
+    rng_habits = np.random.default_rng(np.random.SeedSequence(cust_seed).spawn(5)[4])
+    world = World(cfg, rng_world, rng_catalog, rng_habits)
     world.build_occasions(rng_occasions)
     world.baskets.finalize()
     loop = DayLoop(cfg, world, KeyedUniform(seed), progress)

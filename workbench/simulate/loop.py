@@ -55,6 +55,49 @@ class DayLoop:
         self.followed_up = np.zeros(world.n_organic, bool)
         self.campaigns = [cls(self) for cls in CAMPAIGN_CLASSES.values()]
         self.messaging = Messaging(cfg, world, ku, self.campaigns, self.follow_up)
+        self._send_hours = self._send_time_policy(cfg.campaigns.send_time, cfg.n_customers)
+
+    def _send_time_policy(self, policy, n_customers: int):
+        """``(campaign codes, weekday hours, weekend hours, max delay in days)`` or None."""
+        if policy is None or not policy.hours:
+            return None
+        names = [c.name for c in self.campaigns]
+        codes = np.array([names.index(c) for c in policy.campaigns], dtype=np.int64)
+        week, end = np.full(n_customers, np.nan), np.full(n_customers, np.nan)
+        ids = np.array([int(k) for k in policy.hours if k.isdigit()], dtype=np.int64)
+        hours = np.array([policy.hours[str(i)] for i in ids], dtype=float).reshape(-1, 2)
+        ok = (ids >= 1) & (ids <= n_customers)  # customer ids are 1..N; others are not here
+        week[ids[ok] - 1], end[ids[ok] - 1] = hours[ok, 0], hours[ok, 1]
+        return codes, week, end, policy.max_delay_hours / 24.0
+
+    def _retime(self, cols: dict) -> dict:
+        """Move the sends the send-time policy covers to each customer's next hour.
+
+        The next time at or after the due time at the customer's weekday hour (Monday
+        to Friday) or weekend hour, unless that is more than the policy's maximum
+        delay away.  A send already at its hour stays (so retiming twice changes
+        nothing).
+        """
+        if self._send_hours is None:
+            return cols
+        codes, week, end, max_delay = self._send_hours
+        cust = np.asarray(cols["cust"])
+        t = np.asarray(cols["t"], dtype=float)
+        on = np.isin(cols["campaign"], codes) & np.isfinite(week[cust])
+        if not on.any():
+            return cols
+        c, tt = cust[on], t[on]
+        weekend = self.world.customers.is_weekend
+
+        def at(day):
+            return day + np.where(weekend(day), end[c], week[c]) / 24.0
+
+        day = np.floor(tt)
+        new = at(day)
+        new = np.where(new >= tt, new, at(day + 1))
+        t = t.copy()
+        t[on] = np.where(new - tt <= max_delay, new, tt)
+        return {**cols, "t": t}
 
     # ------------------------------------------------------------------ registries
     def experiment_code(self, name: str) -> int:
@@ -75,6 +118,7 @@ class DayLoop:
         self.queue[int(np.floor(t))].append({"scheduled": item})
 
     def _enqueue(self, **cols):
+        cols = self._retime(cols)
         day = np.floor(cols["t"]).astype(int)
         order = _day_order(day, self.n_days)  # by day, in trigger order within a day
         order = order[day[order] < self.n_days]
@@ -147,7 +191,13 @@ class DayLoop:
             scheduled = [b["scheduled"] for b in batch if "scheduled" in b]
             batch = [b for b in batch if "scheduled" not in b]
             for item in scheduled:
-                batch += self.campaigns[item["campaign"]].expand(item)
+                for b in self.campaigns[item["campaign"]].expand(item):
+                    b = self._retime(b)
+                    later = np.floor(b["t"]) > d  # moved to a customer's hour on a later day
+                    if later.any():
+                        self._enqueue(**{k: v[later] for k, v in b.items()})
+                        b = {k: v[~later] for k, v in b.items()}
+                    batch.append(b)
             if batch:
                 self.messaging.send(d, {k: np.concatenate([b[k] for b in batch])
                                         for k in batch[0]})

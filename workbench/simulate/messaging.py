@@ -34,6 +34,8 @@ from .common import (
     U_CLICK_T,
     U_CLICK_VIEWS,
     U_DELIVER,
+    U_HABIT,
+    U_HABIT_T,
     U_HOLDOUT,
     U_MACHINE_T,
     U_OPEN,
@@ -184,8 +186,9 @@ class Messaging:
         p_pers = sigmoid(logit)
         persuaded = delivered & alive & (ku(U_PERSUADE, key) < p_pers)
         email = ch == EMAIL
-        # opens
-        hour_fit = np.exp(-circular_hour_distance(hour_of_day(t), cus.preferred_hour[cust]) ** 2
+        # opens: likelier near the customer's preferred hour of the day (weekday or weekend)
+        day = np.floor(t)
+        hour_fit = np.exp(-circular_hour_distance(hour_of_day(t), cus.hour_on(cust, day)) ** 2
                           / (2 * eng.send_hour_width_hours**2))
         # a one-off send to the list is read (email) or tapped (SMS) less than a flow the
         # customer's own behaviour triggered
@@ -197,7 +200,7 @@ class Messaging:
         p_open = sigmoid(special.logit(eng.open_rate) + cus.responsiveness[EMAIL, cust]) * (
             MIN_HOUR_FIT + (1 - MIN_HOUR_FIT) * hour_fit) * engaged
         human_open = email & delivered & (ku(U_OPEN, key) < p_open)
-        open_t = np.where(human_open, t + ku.exponential(U_OPEN_T, key, MEAN_OPEN_DELAY), np.inf)
+        open_t = np.where(human_open, self._human_open_time(m, day), np.inf)
         click_p = np.array([eng.click_rate[c] for c in CHANNELS])[ch] * np.exp(
             cus.responsiveness[ch, cust]) * np.where(email, 1.0, engaged)
         clicked = delivered & np.where(email, human_open, True) & (ku(U_CLICK, key) < click_p)
@@ -226,6 +229,25 @@ class Messaging:
                 "logit0": logit0,
                 "email": email, "open_t": open_t, "click_t": click_t, "clicked": clicked,
                 "machine": machine, "unsub": unsub, "unsub_t": unsub_t}
+
+    def _human_open_time(self, m, day: np.ndarray) -> np.ndarray:
+        """When a human opens each email of batch ``m`` if they do (keyed draws).
+
+        With probability ``habitual_open_share`` at their habitual reading time: the
+        first time at or after the send at their preferred hour of that day (weekday or
+        weekend) plus a normal deviation of sd ``habit_hour_sd`` hours; otherwise an
+        exponential delay of mean :data:`MEAN_OPEN_DELAY` after the send (a
+        notification read at once).  So the hours of a customer's opens and clicks
+        carry their reading habit, which the send-time analysis estimates.
+        """
+        eng, cus, ku = self.cfg.engagement, self.world.customers, self.ku
+        t, cust, key = m["t"], m["cust"], m["key"]
+        z = eng.habit_hour_sd * ku.normal(U_HABIT_T, key)
+        habit = day + (cus.hour_on(cust, day) + z) / 24.0
+        habit = np.where(habit >= t, habit, day + 1 + (cus.hour_on(cust, day + 1) + z) / 24.0)
+        habit = np.maximum(habit, t)  # a deviation before the send: read on arrival
+        quick = t + ku.exponential(U_OPEN_T, key, MEAN_OPEN_DELAY)
+        return np.where(ku(U_HABIT, key) < eng.habitual_open_share, habit, quick)
 
     # ------------------------------------------------------------------ sending
     def send(self, d, m):

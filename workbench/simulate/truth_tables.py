@@ -52,7 +52,8 @@ def build_truth(cfg, world, pub, appeal: np.ndarray) -> tuple[dict[str, pa.Table
         "price_segment": labels(PRICE_SEGMENTS, cus.price_segment),
         **{f"{c}_responsiveness": pa.array(cus.responsiveness[i])
            for i, c in enumerate(CHANNELS)},
-        "preferred_send_hour": pa.array(cus.preferred_hour),
+        "preferred_send_hour": pa.array(cus.preferred_hour),  # Monday to Friday
+        "preferred_send_hour_weekend": pa.array(cus.weekend_hour),
         "apple_mpp": pa.array(cus.apple_mpp),
         "replenishment_cycle_multiplier": pa.array(cus.cycle_multiplier),
         "top_category": pa.array([cfg.catalog[i].name for i in cus.affinity.argmax(1)],

@@ -204,6 +204,25 @@ class Customers:
         self.region = rng.integers(0, len(REGIONS), N)
         self.dropout_t = np.full(N, np.inf)
 
+    def draw_weekend_hours(self, eng, start_weekday: int, rng: np.random.Generator) -> None:
+        """Each customer's preferred hour on Saturdays and Sundays (its own stream).
+
+        Their weekday hour shifted by ``weekend_hour_shift`` plus a customer's own
+        normal deviation of sd ``weekend_hour_sd``, around the clock.
+        """
+        n = self.preferred_hour.size
+        self.weekend_hour = (self.preferred_hour + eng.weekend_hour_shift
+                             + eng.weekend_hour_sd * rng.standard_normal(n)) % 24.0
+        self._start_weekday = int(start_weekday)
+
+    def is_weekend(self, day: np.ndarray) -> np.ndarray:
+        """Whether simulated day ``day`` (days since the start date) is a Saturday or Sunday."""
+        return (np.asarray(day, dtype=np.int64) + self._start_weekday) % 7 >= 5
+
+    def hour_on(self, cust: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Each customer's preferred hour on day ``day`` (weekday or weekend)."""
+        return np.where(self.is_weekend(day), self.weekend_hour[cust], self.preferred_hour[cust])
+
     def acquisition_labels(self, cust: np.ndarray) -> np.ndarray:
         """Acquisition channel names of customers ``cust``."""
         return np.array(self.acquisition_names, dtype=object)[self.acquisition[cust]]
@@ -432,11 +451,13 @@ class World:
     organic orders (a message may move one or put its discount on it).
     """
 
-    def __init__(self, cfg, rng_world: np.random.Generator, rng_catalog: np.random.Generator):
+    def __init__(self, cfg, rng_world: np.random.Generator, rng_catalog: np.random.Generator,
+                 rng_habits: np.random.Generator):
         self.cfg = cfg
         self.horizon = float(cfg.days)  # days simulated
         self.catalog = Catalog(cfg, rng_catalog)
         self.customers = Customers(cfg, rng_world, self.horizon, self.catalog.n_categories)
+        self.customers.draw_weekend_hours(cfg.engagement, cfg.start_date.weekday(), rng_habits)
         self.baskets = Baskets(cfg, self.catalog, self.customers)
 
     # ------------------------------------------------------------------ organic world

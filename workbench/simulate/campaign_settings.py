@@ -1,0 +1,282 @@
+"""The campaign settings of the simulated store: what each automated campaign does.
+
+These are the types of :class:`~workbench.campaigns.config.CampaignConfig` too, so every
+config the workbench exports is one the simulator can replay.  (Split from
+:mod:`workbench.simulate.config`, which re-exports them.)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..segments import SegmentDiscountRule
+from ..vocab import CHANNELS, PURCHASE_TYPES, Channel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CartArm(_Model):
+    """One arm of the abandoned-cart timing experiment (``channel=None``: holdout)."""
+
+    name: str
+    channel: Channel | None
+    delay_hours: float | None = Field(None, gt=0)
+    weight: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _holdout_has_no_delay(self) -> CartArm:
+        if (self.channel is None) != (self.delay_hours is None):
+            raise ValueError(f"arm {self.name!r}: give channel and delay_hours together "
+                             "(both empty means a no-message holdout)")
+        return self
+
+
+def _default_cart_arms() -> list[CartArm]:
+    arms = [CartArm(name="holdout", channel=None)]
+    for ch in CHANNELS:
+        for h in (1, 4, 24):
+            arms.append(CartArm(name=f"{ch}_{h}h", channel=ch, delay_hours=h))
+    return arms
+
+
+class CartPolicy(_Model):
+    """What a cart outside the experiment gets, per purchase type."""
+
+    channel: Channel = "email"
+    delay_hours: float = Field(4.0, gt=0)
+    discount_pct: float = Field(0.0, ge=0, lt=100)
+
+
+class AbandonedCartCampaign(_Model):
+    enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
+    experiment_share: float = Field(1.0, ge=0, le=1)
+    arms: list[CartArm] = Field(default_factory=_default_cart_arms)
+    policy: dict[str, CartPolicy] = Field(
+        default_factory=lambda: {t: CartPolicy() for t in PURCHASE_TYPES}
+    )
+    discount_pct: float = Field(0.0, ge=0, lt=100, description="discount in experiment arms")
+    discount_arms_pct: list[float] = Field(
+        default_factory=list, description="discount levels (percent, 0 included to measure "
+        "anything) randomized, independently of the timing arm, over the experiment's carts "
+        "that get a message: a second experiment, 'abandoned_cart_discount'; empty: every "
+        "experiment cart gets discount_pct")
+    discount_rule: SegmentDiscountRule | None = Field(
+        None, description="discount by observable segment for carts outside the experiment "
+        "(replaces the policy's discount_pct); segments as of the cart's abandonment")
+
+    @field_validator("discount_arms_pct")
+    @classmethod
+    def _levels(cls, levels: list[float]) -> list[float]:
+        bad = [x for x in levels if not 0 <= x < 100]
+        if bad:
+            raise ValueError(f"discount levels must be in [0, 100) percent, got {bad}")
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"discount levels must be distinct, got {levels}")
+        return levels
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arm_names(cls, arms: list[CartArm]) -> list[CartArm]:
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique, got {names}")
+        return arms
+
+
+class ProductPicks(_Model):
+    """Which products a campaign's recommendation messages show.
+
+    ``affinity``: a product of a category drawn from the customer's own (hidden)
+    preferences, the simulator's stand-in for a platform's personalized feed;
+    ``random``: any product of the catalog; ``popular``: the list ``popular``, the
+    same for everyone (the durable products of the order being followed up are
+    skipped; consumables may be shown again);
+    ``cross_sell``: after an order, the products ``cross_sell`` lists for its items,
+    best ranks first, then ``popular`` — the per-product "complementary products"
+    a platform loads (``workbench recommend --cross-sell``).
+    """
+
+    source: Literal["affinity", "random", "popular", "cross_sell"] = "affinity"
+    popular: list[str] = Field(default_factory=list, description="product ids, best first")
+    cross_sell: dict[str, list[str]] = Field(default_factory=dict, description="product id: "
+                                             "the product ids to show after it, best first")
+    made_by: dict[str, str | float | int | None] = Field(
+        default_factory=dict, description="how the lists were made (model, weights, data)")
+
+    @field_validator("popular", mode="before")
+    @classmethod
+    def _ids_as_text(cls, v):
+        return [str(x) for x in v] if isinstance(v, list | tuple) else v
+
+    @field_validator("cross_sell", mode="before")
+    @classmethod
+    def _map_as_text(cls, v):
+        if isinstance(v, dict):
+            return {str(k): [str(x) for x in xs] if isinstance(xs, list | tuple) else xs
+                    for k, xs in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _lists_given(self) -> ProductPicks:
+        if self.source == "popular" and not self.popular:
+            raise ValueError("source 'popular' needs the list popular")
+        if self.source == "cross_sell" and not self.cross_sell:
+            raise ValueError("source 'cross_sell' needs the map cross_sell")
+        return self
+
+    def product_ids(self) -> set[str]:
+        """Every product id the lists name."""
+        ids = set(self.popular) | set(self.cross_sell)
+        for v in self.cross_sell.values():
+            ids.update(v)
+        return ids
+
+
+class BrowseAbandonmentCampaign(_Model):
+    enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
+    delay_hours: float = Field(3.0, gt=0)
+    min_views: int = Field(2, ge=1)
+    suppress_days: float = Field(7.0, ge=0)
+    channel: Channel = "email"
+    recommender: ProductPicks = Field(default_factory=lambda: ProductPicks(), description=(
+        "the product the reminder shows from the viewed category: affinity or random, any "
+        "of its products; popular, the first of the list in that category"))
+
+    @field_validator("recommender")
+    @classmethod
+    def _no_order_to_follow(cls, v: ProductPicks) -> ProductPicks:
+        if v.source == "cross_sell":
+            raise ValueError("a browse reminder follows a viewed category, not an order: "
+                             "its products come from affinity, random or popular")
+        return v
+
+
+class PostPurchaseCampaign(_Model):
+    enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
+    delay_days: float = Field(7.0, gt=0)
+    products_per_email: int = Field(4, ge=1, le=8)
+    products_per_sms: int = Field(1, ge=1, le=2)
+    channel: Channel = "email"
+    recommender: ProductPicks = Field(default_factory=ProductPicks)
+    follow_up_days: list[float] = Field(
+        default_factory=list, description="days after the order of further cross-sell "
+        "emails, each showing the next products of the lists (with one product per email, "
+        "a sequence over several weeks)")
+
+    @model_validator(mode="after")
+    def _sequence_in_order(self) -> PostPurchaseCampaign:
+        days = [self.delay_days, *self.follow_up_days]
+        if any(b <= a for a, b in zip(days, days[1:], strict=False)):
+            raise ValueError(f"follow_up_days must increase after delay_days "
+                             f"({self.delay_days:g}), got {self.follow_up_days}")
+        if len(days) > 15:
+            raise ValueError(f"a sequence has at most 15 emails, got {len(days)}")
+        return self
+
+
+class ReplenishmentCampaign(_Model):
+    enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
+    lead_days: float = Field(3.0, ge=0, description="send this long before supply runs out")
+    channel: Channel = "email"
+
+
+class SeasonalEvent(_Model):
+    name: str
+    day_of_year: int = Field(ge=1, le=366)
+    send_hour: int = Field(10, ge=0, le=23)
+    window_days: float = Field(7.0, gt=0)
+    channels: list[Channel] = Field(default_factory=lambda: ["email"])
+    discount_arms_pct: list[float] = Field(default_factory=lambda: [0.0, 5.0, 10.0, 15.0, 20.0])
+
+    @field_validator("discount_arms_pct")
+    @classmethod
+    def _discounts_in_range(cls, v: list[float]) -> list[float]:
+        if not v or any(d < 0 or d >= 100 for d in v):
+            raise ValueError("discount arms must be in [0, 100) and at least one is needed")
+        return v
+
+
+class SeasonalCampaign(_Model):
+    enabled: bool = True
+    holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
+                                 "of this campaign (never messaged), to keep measuring it")
+    experiment_share: float = Field(1.0, ge=0, le=1, description="share of customers "
+                                    "randomized over each event's discount arms; the rest "
+                                    "get discount_rule (or no discount without one)")
+    discount_rule: SegmentDiscountRule | None = Field(
+        None, description="discount by observable segment for customers outside the "
+        "experiment; segments as of the send")
+    events: list[SeasonalEvent] = Field(
+        default_factory=lambda: [
+            SeasonalEvent(name="spring_sale", day_of_year=80),
+            SeasonalEvent(name="summer_sale", day_of_year=190, channels=["email", "sms"]),
+            SeasonalEvent(name="black_friday", day_of_year=331, channels=["email", "sms"]),
+        ]
+    )
+
+
+class SendTimePolicy(_Model):
+    """Each customer's send hour, weekday and weekend, for the campaigns that can wait.
+
+    A message of one of ``campaigns`` to a customer in ``hours`` goes out at the next
+    occurrence of that customer's hour (their weekday hour Monday to Friday, their
+    weekend hour on Saturday and Sunday, in the store's clock), never more than
+    ``max_delay_hours`` after it was due; other customers keep the campaign's time.
+    """
+
+    campaigns: list[Literal["browse_abandonment", "post_purchase", "replenishment",
+                            "seasonal"]] = Field(
+        default_factory=lambda: ["post_purchase", "replenishment"],
+        description="the campaigns whose sends move to each customer's hour (seasonal "
+        "offers are left out by default: a discounted email clicked by more of those who "
+        "would have bought anyway pays them more discount)")
+    hours: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="customer id: [weekday hour, weekend hour], 0-24")
+    max_delay_hours: float = Field(24.0, gt=0, le=48)
+    made_by: dict[str, str | float | int | None] = Field(
+        default_factory=dict, description="how the hours were chosen (model, data)")
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _ids_as_text(cls, v):
+        return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_in_a_day(cls, v: dict[str, tuple[float, float]]):
+        bad = [k for k, h in v.items() if not all(0 <= x < 24 for x in h)]
+        if bad:
+            raise ValueError(f"send hours must be in [0, 24); customers {bad[:5]} are not")
+        return v
+
+
+class FrequencyCaps(_Model):
+    """Messages per customer per trailing 7 days, per channel."""
+
+    email_per_week: int = Field(5, ge=1)
+    sms_per_week: int = Field(2, ge=1)
+
+
+class Campaigns(_Model):
+    abandoned_cart: AbandonedCartCampaign = Field(default_factory=AbandonedCartCampaign)
+    browse_abandonment: BrowseAbandonmentCampaign = Field(
+        default_factory=BrowseAbandonmentCampaign
+    )
+    post_purchase: PostPurchaseCampaign = Field(default_factory=PostPurchaseCampaign)
+    replenishment: ReplenishmentCampaign = Field(default_factory=ReplenishmentCampaign)
+    seasonal: SeasonalCampaign = Field(default_factory=SeasonalCampaign)
+    caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
+    send_time: SendTimePolicy | None = Field(
+        None, description="per-customer send hours (none: every campaign keeps its time)")
