@@ -61,3 +61,12 @@ def test_runs_headless(path, tmp_path, monkeypatch):
     if path.name.startswith("02_"):
         cfg = json.loads((tmp_path / "discount.json").read_text())
         assert cfg["discount"]["segments"] and "data_hash" in cfg["discount"]["fit"]
+    if path.name.startswith("06_"):
+        import pandas as pd
+
+        card = pd.read_csv(tmp_path / "send_time.csv")
+        assert {"customer_id", "best_send_hour_weekday", "best_send_hour_weekday_low",
+                "best_send_hour_weekday_high", "best_send_hour_weekend",
+                "send_hour_weekday_this_cycle", "engagement_events"} <= set(card.columns)
+        assert card.customer_id.is_unique and card.best_send_hour_weekday.between(0, 24).all()
+        assert (tmp_path / "send_time.html").stat().st_size > 100_000

@@ -63,6 +63,9 @@ _GROUPS = {
     "workbench.analyses.recommendations": ["GENERATORS", "Recommendations",
                                            "analyze_recommendations", "post_purchase_picks",
                                            "replay_recommenders", "store_inputs"],
+    "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
+                                     "fit_send_times", "replay_send_time",
+                                     "score_send_times"],
     # decisions into configs, and the closed loop
     "workbench.campaigns": ["CampaignConfig", "ConfigError", "diff_configs",
                             "load_campaign_config", "with_recommendations", "with_settings"],

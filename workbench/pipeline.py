@@ -34,6 +34,8 @@ from .store import validate
 #: the replay re-simulates at most this many customers (x 3 replications): enough for
 #: per-customer intervals (see :class:`~workbench.campaigns.replay.Replayer`) in minutes
 REPLAY_MAX_CUSTOMERS = 5000
+#: config parts that name customers (replayed on the store's own customers, at full size)
+PER_CUSTOMER_PARTS = ("send_time",)
 
 
 def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
@@ -121,13 +123,19 @@ def campaign_config(ctx: Context, parts: dict[str, object], labels: dict[str, st
             "before deploying: each recommendation's evidence is in its section, and "
             "deploying it with its experiment share kept measures its effect." + none)
 
-    n = min(int(ctx.manifest["config"].get("n_customers", replay_customers)), replay_customers)
-    rp = Replayer.from_dataset(ctx.path, base, replications=3, n_customers=n)
+    full = int(ctx.manifest["config"].get("n_customers", replay_customers))
+    n, reps = min(full, replay_customers), 3
+    if any(k in parts for k in PER_CUSTOMER_PARTS):
+        # a policy per customer id is replayed on the store's own customers: at its full
+        # size, with fewer replications for the same number of customer-replications
+        n, reps = full, max(1, min(3, round(3 * replay_customers / full)))
+    rp = Replayer.from_dataset(ctx.path, base, replications=reps, n_customers=n)
     res = rp.run(new)
     # each recommendation alone (the baseline's runs are cached, so each costs one config)
     alone = {labels[k]: rp.run(with_recommendations(base, **{k: v}))
              for k, v in parts.items() if k in labels}
-    ctx.echo(f"replay: {len(res.changes)} setting(s) changed; replayed on {n:,} customers x 3")
+    ctx.echo(f"replay: {len(res.changes)} setting(s) changed; replayed on {n:,} customers "
+             f"x {reps}")
     return written, change_section(res.changes, res, parts=alone if len(alone) > 1 else None)
 
 

@@ -354,6 +354,15 @@ def require_tables(con, feature: str, tables: dict[str, tuple[str, ...]]) -> Non
             raise DatasetError(f"{feature}: table {name!r} lacks column(s) {missing}")
 
 
+def ts_literal(when, table, column: str):
+    """``when`` as an Ibis literal comparable with ``table[column]`` (naive or UTC)."""
+    ts = pd.Timestamp(when)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if table[column].type().timezone is None:
+        ts = ts.tz_localize(None)
+    return ibis.literal(ts)
+
+
 def has_truth(source, table: str | None = None) -> bool:
     """Whether a dataset carries the simulator's truth (table ``table``, or any).
 

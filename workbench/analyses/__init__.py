@@ -20,6 +20,7 @@ from .clv import CLV
 from .discount import CartDiscount, DiscountCalibration
 from .overview import Operations, Overview
 from .recommendations import Recommendations
+from .send_time import SendTime
 
 #: every analysis ``workbench run`` runs, in report order
 ANALYSES: tuple[Analysis, ...] = (
@@ -31,6 +32,7 @@ ANALYSES: tuple[Analysis, ...] = (
     Attribution(),
     CLV(),
     Recommendations(),
+    SendTime(),
 )
 
 

@@ -165,7 +165,7 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
                          attribution=None, cart_discount=None, post_purchase_picks=None,
-                         browse_picks=None,
+                         browse_picks=None, send_time=None,
                          keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
@@ -184,6 +184,8 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     :func:`~workbench.analyses.recommendations.cross_sell.post_purchase_picks`) for the
     post-purchase emails; ``browse_picks``: the best sellers per category browse
     reminders show (:func:`~workbench.analyses.recommendations.cross_sell.browse_picks`);
+    ``send_time``: a :class:`~workbench.simulate.config.SendTimePolicy` (each customer's
+    hours for this cycle, :func:`~workbench.analyses.send_time.analyze_send_times`);
     ``attribution``: an
     attribution summary kept as report metadata.  Applying a recommendation leaves
     ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
@@ -243,6 +245,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
             data["campaigns"][camp]["recommender"] = picks.model_dump(mode="json")
             if "product recommendations" not in prov["analyses"]:
                 prov["analyses"].append("product recommendations")
+    if send_time is not None:
+        data["campaigns"]["send_time"] = send_time.model_dump(mode="json")
+        prov["analyses"].append("send time")
     if attribution is not None:
         data["report_metadata"]["attribution"] = attribution.model_dump(mode="json")
         prov["analyses"].append("attribution")
@@ -295,6 +300,15 @@ def _rule_path(path: tuple) -> tuple | None:
     if path[:1] == ("campaigns",) and len(path) >= 3 and path[2] == "discount_rule":
         return (path[1], *path[3:])
     return None
+
+
+def _send_time_sentence(p: dict | None) -> str:
+    """A send-time policy in words."""
+    if not p or not p.get("hours"):
+        return "each campaign's own time"
+    camps = ", ".join(CAMPAIGN_LABELS.get(c, c) for c in p["campaigns"])
+    return (f"each customer's own hour for {len(p['hours']):,} customers ({camps}; "
+            f"at most {p['max_delay_hours']:g} h later)")
 
 
 def _label(path: tuple) -> str:
@@ -417,6 +431,10 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
             rule_lines.append(f"{name} products: {_picks_sentence(pa_, camp)} → "
                               f"{_picks_sentence(pb, camp)}")
             a["campaigns"][camp]["recommender"] = b["campaigns"][camp]["recommender"] = None
+    sa, sb = a["campaigns"].get("send_time"), b["campaigns"].get("send_time")
+    if sa != sb:  # per-customer hours read as one sentence, not one per customer
+        rule_lines.append(f"send time: {_send_time_sentence(sa)} → {_send_time_sentence(sb)}")
+        a["campaigns"]["send_time"] = b["campaigns"]["send_time"] = None
     for path, x, y in _walk(a, b):
         key = str(path[-1])
         rule = _rule_path(path)

@@ -12,7 +12,7 @@ import pandas as pd
 from ibis import _
 
 from ...recommend import Catalog, Interactions
-from ...store import require_tables
+from ...store import require_tables, ts_literal
 
 
 def order_lines(con, as_of=None):
@@ -22,7 +22,7 @@ def order_lines(con, as_of=None):
         "order_items": ("order_id", "product_id", "quantity")})
     o, oi = con.table("orders"), con.table("order_items")
     if as_of is not None:
-        o = o.filter(o.placed_at <= _ts(as_of, o))
+        o = o.filter(o.placed_at <= ts_literal(as_of, o, "placed_at"))
     return (oi.join(o, "order_id")
             .select("customer_id", "order_id", "placed_at", "product_id", "quantity"))
 
@@ -51,7 +51,7 @@ def recent_sends(con, days: float = 7.0, as_of=None) -> pd.DataFrame:
     m = con.table("messages")
     if "product_ids" not in m.columns:
         return pd.DataFrame(columns=["customer_id", "product_id", "channel"])
-    end = _ts(as_of, m, "sent_at") if as_of is not None else m.sent_at.max()
+    end = ts_literal(as_of, m, "sent_at") if as_of is not None else m.sent_at.max()
     start = end - _days(days)
     recent = m.filter((m.sent_at > start) & (m.sent_at <= end) & m.product_ids.notnull())
     out = recent.select("customer_id", "channel", product_id=_.product_ids.unnest())
@@ -62,14 +62,3 @@ def _days(days: float):
     import ibis
 
     return ibis.interval(seconds=int(days * 86400))
-
-
-def _ts(when, table, column: str = "placed_at"):
-    """``when`` as a literal comparable with ``table.column`` (naive or UTC)."""
-    import ibis
-
-    ts = pd.Timestamp(when)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if table[column].type().timezone is None:
-        ts = ts.tz_localize(None)
-    return ibis.literal(ts)
