@@ -55,7 +55,7 @@ def test_the_store_that_broke_now_keeps_every_open_after_its_send():
 
     The path is rare (a click within 30 s of the send); since habitual reading hours
     (issue 18) moved most opens away from the send, seed 26 is the default year that
-    takes it (once).
+    takes it.
     """
     m = simulate(scenario("default"), seed=26).to_pandas("messages")
     opened = m[m.opened_at.notna()]

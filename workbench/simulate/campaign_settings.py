@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..segments import SegmentDiscountRule
@@ -138,6 +139,51 @@ class ProductPicks(_Model):
         return ids
 
 
+class BrowseTargeting(_Model):
+    """Which browse sessions get a reminder: a logistic intent score in a range.
+
+    ``score = sigmoid(intercept + views·log(views) + revisits·log1p(revisits) +
+    source[s])`` — P(the customer buys within a week) as the store's own model
+    estimated it (:mod:`workbench.analyses.browse_intent`) from observable features:
+    the session's product views, the customer's earlier sessions of the same category in
+    the last 14 days, and the traffic source.  A session is sent a reminder when its
+    score lies in ``[min_score, max_score]``.
+    """
+
+    intercept: float
+    coef: dict[str, float] = Field(description="'views', 'revisits' and 'source:<name>'")
+    min_score: float = Field(0.0, ge=0, le=1)
+    max_score: float = Field(1.0, ge=0, le=1)
+    made_by: dict[str, str | float | int | None] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _range(self) -> BrowseTargeting:
+        if self.min_score > self.max_score:
+            raise ValueError(f"min_score {self.min_score} exceeds max_score {self.max_score}")
+        unknown = [k for k in self.coef if k not in ("views", "revisits")
+                   and not k.startswith("source:")]
+        if unknown:
+            raise ValueError(f"unknown targeting features {unknown}; known: views, "
+                             "revisits, source:<name>")
+        return self
+
+    def score(self, features: dict) -> np.ndarray:
+        """The intent score of sessions with ``views``, ``revisits`` and ``source`` arrays."""
+        views = np.asarray(features["views"], float)
+        x = (self.intercept + self.coef.get("views", 0.0) * np.log(np.maximum(views, 1.0))
+             + self.coef.get("revisits", 0.0) * np.log1p(np.asarray(features["revisits"],
+                                                                      float)))
+        src = np.asarray(features["source"], dtype=object)
+        for k, v in self.coef.items():
+            if k.startswith("source:"):
+                x = x + v * (src == k.removeprefix("source:"))
+        return 1.0 / (1.0 + np.exp(-x))
+
+    def selects(self, features: dict) -> np.ndarray:
+        s = self.score(features)
+        return (s >= self.min_score) & (s <= self.max_score)
+
+
 class BrowseAbandonmentCampaign(_Model):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
@@ -149,6 +195,8 @@ class BrowseAbandonmentCampaign(_Model):
     recommender: ProductPicks = Field(default_factory=lambda: ProductPicks(), description=(
         "the product the reminder shows from the viewed category: affinity or random, any "
         "of its products; popular, the first of the list in that category"))
+    targeting: BrowseTargeting | None = Field(None, description="send only to sessions "
+                                              "whose intent score is in range (none: all)")
 
     @field_validator("recommender")
     @classmethod
@@ -230,10 +278,11 @@ class SeasonalCampaign(_Model):
 class SendTimePolicy(_Model):
     """Each customer's send hour, weekday and weekend, for the campaigns that can wait.
 
-    A message of one of ``campaigns`` to a customer in ``hours`` goes out at the next
+    An email of one of ``campaigns`` to a customer in ``hours`` goes out at the next
     occurrence of that customer's hour (their weekday hour Monday to Friday, their
     weekend hour on Saturday and Sunday, in the store's clock), never more than
-    ``max_delay_hours`` after it was due; other customers keep the campaign's time.
+    ``max_delay_hours`` after it was due; other customers, and SMS (the hours are
+    learned from email), keep the campaign's time.
     """
 
     campaigns: list[Literal["browse_abandonment", "post_purchase", "replenishment",
@@ -245,6 +294,8 @@ class SendTimePolicy(_Model):
     hours: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="customer id: [weekday hour, weekend hour], 0-24")
     max_delay_hours: float = Field(24.0, gt=0, le=48)
+    timezone: str = Field("UTC", description="the clock the hours are in (IANA name); the "
+                          "simulated store's clock is UTC")
     made_by: dict[str, str | float | int | None] = Field(
         default_factory=dict, description="how the hours were chosen (model, data)")
 

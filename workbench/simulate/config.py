@@ -23,6 +23,7 @@ from ..vocab import (
 from .campaign_settings import (  # re-exported: the campaign settings
     AbandonedCartCampaign,
     BrowseAbandonmentCampaign,
+    BrowseTargeting,
     Campaigns,
     CartArm,
     CartPolicy,
@@ -146,8 +147,22 @@ def _default_catalog() -> list[Category]:
 class Traffic(_Model):
     """Browsing behaviour around the BG/NBD purchase occasions."""
 
-    browse_sessions_per_purchase: float = Field(6.0, ge=0)
+    browse_sessions_per_purchase: float = Field(6.0, ge=0, description="casual browse "
+                                                "sessions per purchase a customer's rate "
+                                                "gives (research sessions come on top)")
     browse_sessions_per_day: float = Field(0.04, ge=0, description="baseline while alive")
+    research_share: float = Field(0.5, ge=0, le=1, description="share of repeat purchases "
+                                  "a customer researches first: browse sessions of the "
+                                  "purchase's category in the days before it")
+    research_extra_sessions: float = Field(0.8, ge=0, description="mean research sessions "
+                                           "beyond the first (Poisson)")
+    research_lead_days: float = Field(6.0, gt=0, description="mean days from a research "
+                                      "session to its purchase (exponential)")
+    research_view_multiplier: float = Field(1.8, ge=1, description="extra views of a "
+                                            "research session, relative to a casual one")
+    research_search_share: float = Field(0.5, ge=0, le=1, description="share of research "
+                                         "sessions arriving from search (paid or organic, in "
+                                         "the mix's proportion); the rest follow the mix")
     mean_extra_views: float = Field(2.0, ge=0)
     mean_extra_items: float = Field(0.4, ge=0)
     source_mix: dict[str, float] = Field(
@@ -231,6 +246,9 @@ class Response(_Model):
     # buyer of a recommendation now buys the product shown, whatever its price).
     # browse_abandonment: -4.5 before, less its default picks' mean appeal term (-0.21),
     # and 0.11 more off for the same reason as post-purchase (revenue per recipient)
+    browse_intent_logit: float = Field(1.0, description="persuasion of a browse reminder "
+                                       "after a research session (one before a purchase "
+                                       "the customer was planning), over a casual browse")
     campaign_base_logit: dict[str, float] = Field(
         default_factory=lambda: {
             "browse_abandonment": -4.4,  # see Response.campaign_base_logit
@@ -464,7 +482,8 @@ def load_simulation_config(path) -> SimulationConfig:
 
 
 __all__ = ["AbandonedCartCampaign", "AcquisitionChannel", "BGNBDParams",
-           "BrowseAbandonmentCampaign", "Campaigns", "CartArm", "CartBehaviour", "CartPolicy",
+           "BrowseAbandonmentCampaign", "BrowseTargeting", "Campaigns", "CartArm",
+           "CartBehaviour", "CartPolicy",
            "Category", "Engagement", "FrequencyCaps", "GammaGammaParams",
            "PostPurchaseCampaign", "ProductPicks", "ProductStructure", "ReplenishmentCampaign",
            "Response", "SeasonalCampaign", "SeasonalEvent", "SendTimePolicy",

@@ -129,7 +129,9 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     # draws that came before them stay the same
     rng_habits = np.random.default_rng(np.random.SeedSequence(cust_seed).spawn(5)[4])
     world = World(cfg, rng_world, rng_catalog, rng_habits)
-    world.build_occasions(rng_occasions)
+    # research browsing (issue 18) has a stream of its own too: the draws before it stay
+    rng_research = np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
+    world.build_occasions(rng_occasions, rng_research)
     world.baskets.finalize()
     loop = DayLoop(cfg, world, KeyedUniform(seed), progress)
     loop.run()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .campaigns import CAMPAIGN_CLASSES
-from .common import ColumnBatches
+from .common import EMAIL, ColumnBatches
 from .messaging import Messaging
 
 ASSIGNMENT_COLUMNS = ["experiment", "unit_kind", "unit", "cust", "arm", "t"]
@@ -53,14 +53,20 @@ class DayLoop:
         self.experiments: list[str] = []
         self.arm_names: list[str] = []
         self.followed_up = np.zeros(world.n_organic, bool)
+        self._holdout_seen: dict[int, np.ndarray] = {}  # campaign -> customers assigned
         self.campaigns = [cls(self) for cls in CAMPAIGN_CLASSES.values()]
-        self.messaging = Messaging(cfg, world, ku, self.campaigns, self.follow_up)
+        self.messaging = Messaging(cfg, world, ku, self.campaigns, self.follow_up,
+                                   self.record_holdouts)
         self._send_hours = self._send_time_policy(cfg.campaigns.send_time, cfg.n_customers)
 
     def _send_time_policy(self, policy, n_customers: int):
         """``(campaign codes, weekday hours, weekend hours, max delay in days)`` or None."""
         if policy is None or not policy.hours:
             return None
+        if policy.timezone != "UTC":
+            raise ValueError(f"campaigns.send_time: the hours are in {policy.timezone!r}, but "
+                             "the simulated store's clock is UTC; estimate them with "
+                             "timezone='UTC' to replay them")
         names = [c.name for c in self.campaigns]
         codes = np.array([names.index(c) for c in policy.campaigns], dtype=np.int64)
         week, end = np.full(n_customers, np.nan), np.full(n_customers, np.nan)
@@ -83,7 +89,8 @@ class DayLoop:
         codes, week, end, max_delay = self._send_hours
         cust = np.asarray(cols["cust"])
         t = np.asarray(cols["t"], dtype=float)
-        on = np.isin(cols["campaign"], codes) & np.isfinite(week[cust])
+        on = (np.isin(cols["campaign"], codes) & np.isfinite(week[cust])
+              & (np.asarray(cols["channel"]) == EMAIL))  # hours learned from email
         if not on.any():
             return cols
         c, tt = cust[on], t[on]
@@ -111,6 +118,27 @@ class DayLoop:
         if name not in self.arm_names:
             self.arm_names.append(name)
         return self.arm_names.index(name)
+
+    def record_holdouts(self, campaign: int, cust: np.ndarray, held: np.ndarray,
+                        t: np.ndarray) -> None:
+        """Assign customers to a campaign's holdout experiment, once, at their first trigger.
+
+        Experiment ``<campaign>_holdout``, unit a customer, arm ``holdout`` or ``messaged``:
+        what a platform's holdout group records, so the campaign's incrementality is
+        measurable from the assignments table (on real data too).
+        """
+        seen = self._holdout_seen.setdefault(campaign, np.zeros(self.cfg.n_customers, bool))
+        order = np.lexsort((t, cust))  # each customer's earliest message of the batch
+        cust, held, t = cust[order], held[order], t[order]
+        cust, first = np.unique(cust, return_index=True)
+        new = ~seen[cust]
+        if not new.any():
+            return
+        seen[cust[new]] = True
+        exp = self.experiment_code(f"{self.campaigns[campaign].name}_holdout")
+        arms = np.array([self.arm_code("messaged"), self.arm_code("holdout")])
+        self.assignments.add(experiment=exp, unit_kind=1, unit=cust[new] + 1, cust=cust[new],
+                             arm=arms[held[first][new].astype(int)], t=t[first][new])
 
     # ------------------------------------------------------------------ queue
     def schedule(self, t: float, item: dict) -> None:

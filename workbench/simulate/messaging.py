@@ -91,9 +91,10 @@ class Messaging:
     queues the follow-ups of orders that messages move or cause.
     """
 
-    def __init__(self, cfg, world, ku, campaigns, follow_up):
+    def __init__(self, cfg, world, ku, campaigns, follow_up, record_holdouts=None):
         self.cfg, self.world, self.ku = cfg, world, ku
         self.campaigns, self.follow_up = campaigns, follow_up
+        self.record_holdouts = record_holdouts
         n_ch, N = len(CHANNELS), cfg.n_customers
         caps = cfg.campaigns.caps
         self.messages = BatchedColumns(MESSAGE_COLUMNS)  # written here, read once at the end
@@ -243,9 +244,11 @@ class Messaging:
         eng, cus, ku = self.cfg.engagement, self.world.customers, self.ku
         t, cust, key = m["t"], m["cust"], m["key"]
         z = eng.habit_hour_sd * ku.normal(U_HABIT_T, key)
-        habit = day + (cus.hour_on(cust, day) + z) / 24.0
-        habit = np.where(habit >= t, habit, day + 1 + (cus.hour_on(cust, day + 1) + z) / 24.0)
-        habit = np.maximum(habit, t)  # a deviation before the send: read on arrival
+        # the day of the next habitual hour at or after the send, then the deviation
+        # (a send at the very hour reads that day, early or late, not the next day)
+        at = day + cus.hour_on(cust, day) / 24.0
+        d = np.where(at >= t, day, day + 1)
+        habit = np.maximum(d + (cus.hour_on(cust, d) + z) / 24.0, t)  # never before the send
         quick = t + ku.exponential(U_OPEN_T, key, MEAN_OPEN_DELAY)
         return np.where(ku(U_HABIT, key) < eng.habitual_open_share, habit, quick)
 
@@ -255,12 +258,17 @@ class Messaging:
         t, cust, ch = m["t"], m["cust"], m["channel"]
         # still relevant?
         ok = self.reachable(ch, cust, t)
-        hold = self.holdout_share[m["campaign"]]
-        if hold.any():  # a customer's holdout membership is fixed per campaign
-            ok &= self.ku(U_HOLDOUT, cust.astype(np.int64) * CAMPAIGN_KEY_STRIDE
-                          + m["campaign"]) >= hold
         for c, rows in self._by_campaign(m["campaign"]):
             ok[rows] &= c.still_relevant(m["ref"][rows], t[rows])
+        hold = self.holdout_share[m["campaign"]]
+        if hold.any():  # a customer's holdout membership is fixed per campaign
+            held = self.ku(U_HOLDOUT, cust.astype(np.int64) * CAMPAIGN_KEY_STRIDE
+                           + m["campaign"]) < hold
+            if self.record_holdouts is not None:  # at the first message they qualify for
+                for code in np.unique(m["campaign"][ok & (hold > 0)]):
+                    r = np.flatnonzero(ok & (m["campaign"] == code))
+                    self.record_holdouts(int(code), cust[r], held[r], t[r])
+            ok &= ~held
         rows = np.flatnonzero(ok)
         if rows.size == 0:
             return

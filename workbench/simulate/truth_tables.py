@@ -142,6 +142,14 @@ def build_truth(cfg, world, pub, appeal: np.ndarray) -> tuple[dict[str, pa.Table
         "message_id": pa.array(np.where(cm[keep] >= 0, m_public_of[np.maximum(cm[keep], 0)]
                                         + 1, -1), pa.int64(), mask=cm[keep] < 0),
     })
+    # browse-abandonment candidates: which were research before a planned purchase
+    bk = s_public[world.browse_session] > 0
+    truth["browse_sessions"] = pa.table({
+        "session_id": pa.array(s_public[world.browse_session][bk], pa.int64()),
+        "customer_id": pa.array(world.browse_customer[bk] + 1, pa.int64()),
+        "research": pa.array(world.browse_research[bk]),
+        "revisits_14d": pa.array(world.browse_revisits[bk], pa.int64()),
+    })
     truth["delay_response"] = _delay_truth(cfg, world, keep)
     truth["discount_response"] = _discount_truth(cfg)
     rs = cfg.response

@@ -17,6 +17,7 @@ from scipy import special, stats
 from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from . import kernels
+from .browsing import research_sessions, revisits
 from .common import (
     EVENT_GAP,
     HOUR,
@@ -461,8 +462,12 @@ class World:
         self.baskets = Baskets(cfg, self.catalog, self.customers)
 
     # ------------------------------------------------------------------ organic world
-    def build_occasions(self, rng: np.random.Generator):
-        """Draw purchase and browse occasions, their sessions, orders, carts and browses."""
+    def build_occasions(self, rng: np.random.Generator,
+                        rng_research: np.random.Generator | None = None):
+        """Draw purchase and browse occasions, their sessions, orders, carts and browses.
+
+        ``rng_research`` draws the research sessions (:mod:`.browsing`; none without it).
+        """
         cfg, N, H = self.cfg, self.cfg.n_customers, self.horizon
         cus, cat_type = self.customers, self.catalog.category_type
         # repeat purchases (BG/NBD)
@@ -527,6 +532,18 @@ class World:
                 bc, br_cat[br_cart], rng.random((bc.size, BASKET_UNIFORMS)),
                 rng.gamma(cfg.gamma_gamma.p, 1.0 / cus.spend_nu[bc]))
         br_src = src_code[rng.choice(len(src_names), n_br, p=src_p / src_p.sum())]
+        # research sessions before planned purchases, on top (their own stream)
+        research = np.zeros(n_br, bool)
+        if rng_research is not None and tr.research_share > 0:
+            rs = research_sessions(tr, occ_c, occ_t, occ_origin, occ_cat, cus.signup_t,
+                                   src_names, src_p, src_code, rng_research)
+            m = rs["cust"].size
+            br_c, br_t, br_cat = (np.r_[br_c, rs["cust"]], np.r_[br_t, rs["t"]],
+                                  np.r_[br_cat, rs["cat"]])
+            br_views, br_src = np.r_[br_views, rs["views"]], np.r_[br_src, rs["src"]]
+            br_cart, br_basket = np.r_[br_cart, np.zeros(m, bool)], np.r_[br_basket,
+                                                                            np.full(m, -1)]
+            research = np.r_[research, np.ones(m, bool)]
 
         # --- sessions ledger (index = internal session id)
         self.sessions = ColumnBatches(SESSION_COLUMNS)
@@ -573,6 +590,11 @@ class World:
         self.browse_customer = br_c[ba]
         self.browse_t = br_t[ba] + br_views[ba] * EVENT_GAP
         self.browse_category = br_cat[ba]
+        self.browse_research = research[ba]  # truth: a session before a planned purchase
+        self.browse_views, self.browse_source = br_views[ba], br_src[ba]
+        self.browse_revisits = revisits(
+            np.r_[occ_c, br_c], np.r_[occ_t, br_t], np.r_[occ_cat, br_cat],
+            br_c[ba], br_t[ba], br_cat[ba], self.catalog.n_categories, H)
         # per-customer sorted organic order times (for "would have bought anyway")
         o = self.organic
         order = np.lexsort((o["t"], o["cust"]))

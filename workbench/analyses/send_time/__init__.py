@@ -174,7 +174,8 @@ def analyze_send_times(con, segment: str | None = "region", timezone: str = "UTC
                  "seed": int(seed), "timezone": timezone, "segment": use_seg,
                  "store_weekday_hour": round(h.mean, 2),
                  "store_weekend_hour": round((h.mean + h.weekend_shift) % 24, 2),
-                 "engagement_events": int(card.engagement_events.sum())}, **kw)
+                 "engagement_events": int(card.engagement_events.sum())},
+        timezone=timezone, **kw)
     return SendTimes(posterior=post, scorecard=card, bands=bands, policy=policy,
                      settings={"segment": use_seg, "timezone": timezone, "seed": seed,
                                "min_delay_minutes": MIN_DELAY_MINUTES,

@@ -33,8 +33,15 @@ def engagement_events(con, min_delay_minutes: float = MIN_DELAY_MINUTES,
     at = m.clicked_at.coalesce(m.opened_at)
     m = m.mutate(engaged_at=at).filter(at.notnull())
     late = (m.engaged_at.epoch_seconds() - m.sent_at.epoch_seconds()) >= min_delay_minutes * 60
+    try:
+        t_zone = pd.Timestamp("2000-01-01", tz=timezone).tz
+    except Exception as exc:  # pytz / zoneinfo raise different types for an unknown name
+        from .model import SendTimeInputError
+
+        raise SendTimeInputError(f"timezone {timezone!r} is not an IANA time zone name "
+                                 "(for example 'Europe/Paris')") from exc
     ev = m.filter(late).select("customer_id", "engaged_at").execute()
-    t = pd.to_datetime(ev["engaged_at"], utc=True).dt.tz_convert(timezone)
+    t = pd.to_datetime(ev["engaged_at"], utc=True).dt.tz_convert(t_zone)
     ev["hour"] = (t.dt.hour + t.dt.minute / 60 + t.dt.second / 3600).to_numpy()
     ev["weekend"] = (t.dt.day_of_week >= 5).to_numpy()
     return ev

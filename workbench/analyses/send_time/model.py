@@ -54,10 +54,12 @@ class SendTimeInputError(ValueError):
 def wrapped_normal(d: np.ndarray, sd: float) -> np.ndarray:
     """Wrapped normal density at circular differences ``d`` (hours), per hour.
 
-    ``Σ_k φ((d + 24k) / sd) / sd`` over five wraps (exact to double precision for
-    ``sd`` up to 8 hours; Mardia & Jupp 2000, eq. 3.5.62).
+    ``Σ_k φ((d + 24k) / sd) / sd`` over five wraps of ``d`` brought into [-12, 12)
+    (the terms left out are below 1e-16 of the sum for ``sd`` up to 8 hours; Mardia &
+    Jupp 2000, eq. 3.5.62).
     """
-    d = np.asarray(d, dtype=float)[..., None] + _WRAPS
+    d = (np.asarray(d, dtype=float) + 12.0) % 24.0 - 12.0
+    d = d[..., None] + _WRAPS
     return np.exp(-0.5 * (d / sd) ** 2).sum(-1) / (sd * np.sqrt(2 * np.pi))
 
 
@@ -91,7 +93,9 @@ def hour_distance(a, b) -> np.ndarray:
 def inside_arc(x, lo, hi) -> np.ndarray:
     """Whether hours ``x`` lie on the arcs from ``lo`` to ``hi`` (which may wrap midnight)."""
     x, lo, hi = (np.asarray(v, float) for v in (x, lo, hi))
-    return np.where(lo <= hi, (x >= lo) & (x <= hi), (x >= lo) | (x <= hi))
+    # an arc cannot be empty (one grid cell at least), so equal ends are the whole clock
+    return np.where(lo == hi, True,
+                    np.where(lo <= hi, (x >= lo) & (x <= hi), (x >= lo) | (x <= hi)))
 
 
 @dataclass
@@ -176,7 +180,7 @@ def _marginal_loglik(ll_wd, ll_we, centre, h: Hyper) -> np.ndarray:
 
 
 def fit_hyper(ev: _Events, max_customers: int = 2500, seed: int = 0) -> Hyper:
-    """Empirical-Bayes hyperparameters: maximize the marginal likelihood (Nelder-Mead).
+    """Empirical-Bayes hyperparameters: maximize the marginal likelihood (L-BFGS-B, bounded).
 
     On at most ``max_customers`` customers with events (a random subset; the
     hyperparameters are store-level and need no more).
@@ -282,10 +286,11 @@ class SendTimePosterior:
         cond = self._weekend_lik * K[wd]
         cond /= cond.sum(1, keepdims=True)
         we = _draw_rows(cond, rng)
-        step = 24.0 / GRID
-        return pd.DataFrame({"customer_id": self.customers,
-                             "weekday_hour": (HOURS[wd] + rng.random(wd.size) * step) % 24,
-                             "weekend_hour": (HOURS[we] + rng.random(we.size) * step) % 24})
+        step = 24.0 / GRID  # grid points are cell centres: jitter within ±half a cell
+        return pd.DataFrame({
+            "customer_id": self.customers,
+            "weekday_hour": (HOURS[wd] + (rng.random(wd.size) - 0.5) * step) % 24,
+            "weekend_hour": (HOURS[we] + (rng.random(we.size) - 0.5) * step) % 24})
 
     _weekend_lik: np.ndarray | None = None
 
@@ -353,7 +358,10 @@ def fit_send_times(events: pd.DataFrame, customers: pd.DataFrame | None = None,
             m, seg_sd = _segment_means(ll_wd, ll_we, code, names.size, h)
             seg_mean = pd.Series(m, index=names)
             centre = m[code]
-    prior = _prior(centre, h.sd)
+    # τ was fitted around the store's centre, so it holds the segments' spread too: around
+    # a segment's centre the customers spread sqrt(τ² − τ_s²) (kept at least half an hour)
+    within = float(np.sqrt(max(h.sd**2 - seg_sd**2, 0.25)))
+    prior = _prior(centre, within)
     A, B, _ = _posterior_terms(ll_wd, ll_we, prior, h)
     K = _kernel(h.weekend_shift, h.weekend_sd)
     wd = A * (B @ K.T)

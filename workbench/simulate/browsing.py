@@ -1,0 +1,51 @@
+"""Research sessions: the browsing a planned purchase brings, and revisits of a category.
+
+Half of repeat purchases (``traffic.research_share``) are researched first: one or more
+browse sessions of the purchase's category in the days before it (exponential lead of
+mean ``research_lead_days``), with more product views than casual browsing and more
+arrivals from search.  They are drawn from a random stream of their own and come on
+top of the casual browsing, so every draw the simulator made before them is unchanged
+and occasions stay exactly BG/NBD.  Research sessions never fill a cart: they are the
+looking that browse-abandonment reminders follow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REVISIT_DAYS = 14.0  # a browse session's revisits: same customer and category, this far back
+
+
+def research_sessions(tr, occ_c, occ_t, occ_origin, occ_cat, signup_t, src_names, src_p,
+                      src_code, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``cust, t, cat, views, src`` of the research sessions before repeat occasions."""
+    rep = np.flatnonzero(occ_origin == 1)
+    pick = rep[rng.random(rep.size) < tr.research_share]
+    r_occ = np.repeat(pick, 1 + rng.poisson(tr.research_extra_sessions, pick.size))
+    t = occ_t[r_occ] - rng.exponential(tr.research_lead_days, r_occ.size)
+    keep = t >= signup_t[occ_c[r_occ]]
+    r_occ, t = r_occ[keep], t[keep]
+    n = r_occ.size
+    views = 1 + rng.poisson(tr.research_view_multiplier * tr.mean_extra_views, n)
+    src_p = np.asarray(src_p, float)
+    src = src_code[rng.choice(len(src_names), n, p=src_p / src_p.sum())]
+    search = np.array(["search" in s for s in src_names])
+    if search.any() and n:  # from search more often (organic or paid, in the mix's proportion)
+        sp = np.where(search, src_p, 0.0)
+        to = rng.random(n) < tr.research_search_share
+        src[to] = src_code[rng.choice(len(src_names), int(to.sum()), p=sp / sp.sum())]
+    return {"cust": occ_c[r_occ], "t": t, "cat": occ_cat[r_occ], "views": views, "src": src}
+
+
+def revisits(c, t, cat, qc, qt, qcat, n_cat: int, horizon: float) -> np.ndarray:
+    """Per query session, the sessions of its customer and category in the days before.
+
+    Sessions ``(c, t, cat)`` in the :data:`REVISIT_DAYS` before each query session
+    ``(qc, qt, qcat)``, the query itself excluded.
+    """
+    span = horizon + REVISIT_DAYS + 1.0
+    key = (c.astype(np.float64) * n_cat + cat) * span + t
+    key.sort()
+    q = (qc.astype(np.float64) * n_cat + qcat) * span + qt
+    return (np.searchsorted(key, q, side="left")
+            - np.searchsorted(key, q - REVISIT_DAYS, side="left")).astype(np.int64)
