@@ -31,7 +31,13 @@ def test_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NB_STUDY_CUSTOMERS", "6000")
     monkeypatch.setenv("WORKBENCH_NB_REPLAY_CUSTOMERS", "1500")
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    # the kernel talks over Unix sockets, not TCP: two kernels at once (pytest -n 2) on
+    # random ports can collide with each other's or the machine's ephemeral ports, and a
+    # lost reply leaves the client waiting on an idle kernel (seen once in CI)
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
+    NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]

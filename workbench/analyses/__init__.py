@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from .attribution import Attribution
 from .base import Analysis, Context, Skipped
+from .browse_intent import BrowseIntentAnalysis
 from .cart_timing import CartTiming
 from .clv import CLV
 from .discount import CartDiscount, DiscountCalibration
+from .holdouts import CampaignHoldouts
 from .overview import Operations, Overview
 from .recommendations import Recommendations
 from .send_time import SendTime
@@ -30,9 +32,11 @@ ANALYSES: tuple[Analysis, ...] = (
     DiscountCalibration(),
     CartDiscount(),
     Attribution(),
+    CampaignHoldouts(),
     CLV(),
     Recommendations(),
     SendTime(),
+    BrowseIntentAnalysis(),
 )
 
 

@@ -165,7 +165,7 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
                          attribution=None, cart_discount=None, post_purchase_picks=None,
-                         browse_picks=None, send_time=None,
+                         browse_picks=None, send_time=None, browse_targeting=None,
                          keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
@@ -186,6 +186,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     reminders show (:func:`~workbench.analyses.recommendations.cross_sell.browse_picks`);
     ``send_time``: a :class:`~workbench.simulate.config.SendTimePolicy` (each customer's
     hours for this cycle, :func:`~workbench.analyses.send_time.analyze_send_times`);
+    ``browse_targeting``: a :class:`~workbench.simulate.config.BrowseTargeting` (the
+    intent-score range browse reminders go to,
+    :func:`~workbench.analyses.browse_intent.analyze_browse_intent`);
     ``attribution``: an
     attribution summary kept as report metadata.  Applying a recommendation leaves
     ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
@@ -248,6 +251,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     if send_time is not None:
         data["campaigns"]["send_time"] = send_time.model_dump(mode="json")
         prov["analyses"].append("send time")
+    if browse_targeting is not None:
+        data["campaigns"]["browse_abandonment"]["targeting"] = browse_targeting.model_dump(
+            mode="json")
+        prov["analyses"].append("browse intent")
     if attribution is not None:
         data["report_metadata"]["attribution"] = attribution.model_dump(mode="json")
         prov["analyses"].append("attribution")
@@ -300,6 +307,14 @@ def _rule_path(path: tuple) -> tuple | None:
     if path[:1] == ("campaigns",) and len(path) >= 3 and path[2] == "discount_rule":
         return (path[1], *path[3:])
     return None
+
+
+def _targeting_sentence(t: dict | None) -> str:
+    """A browse targeting in words."""
+    if not t:
+        return "every session with enough views"
+    return (f"sessions whose intent score is {t['min_score']:.3f} to {t['max_score']:.3f} "
+            f"(intent deciles {t.get('made_by', {}).get('deciles', '?')})")
 
 
 def _send_time_sentence(p: dict | None) -> str:
@@ -431,6 +446,12 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
             rule_lines.append(f"{name} products: {_picks_sentence(pa_, camp)} → "
                               f"{_picks_sentence(pb, camp)}")
             a["campaigns"][camp]["recommender"] = b["campaigns"][camp]["recommender"] = None
+    ta, tb = (x["campaigns"]["browse_abandonment"].get("targeting") for x in (a, b))
+    if ta != tb:  # a targeting model reads as one sentence, not one per coefficient
+        rule_lines.append(f"browse-abandonment reminders: {_targeting_sentence(ta)} → "
+                          f"{_targeting_sentence(tb)}")
+        a["campaigns"]["browse_abandonment"]["targeting"] = None
+        b["campaigns"]["browse_abandonment"]["targeting"] = None
     sa, sb = a["campaigns"].get("send_time"), b["campaigns"].get("send_time")
     if sa != sb:  # per-customer hours read as one sentence, not one per customer
         rule_lines.append(f"send time: {_send_time_sentence(sa)} → {_send_time_sentence(sb)}")

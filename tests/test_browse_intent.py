@@ -1,0 +1,104 @@
+"""Browse intent: a calibrated score, uplift by decile from the holdout, and targeting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench.analyses.browse_intent import analyze_browse_intent, best_range
+from workbench.campaigns.config import CampaignConfig, diff_configs, with_recommendations
+from workbench.simulate import scenario, simulate
+from workbench.simulate.config import BrowseTargeting
+
+
+def _held(base, share: float):
+    d = base.campaigns.model_dump()
+    d["browse_abandonment"]["holdout_share"] = share
+    return base.model_copy(update={"campaigns": type(base.campaigns).model_validate(d)})
+
+
+@pytest.fixture(scope="module")
+def browse_store(tmp_path_factory):
+    st = simulate(_held(scenario("default", n_customers=6000, days=300), 0.3), seed=21)
+    return wb.save_simulation(st, tmp_path_factory.mktemp("b") / "d")
+
+
+@pytest.fixture(scope="module")
+def result(browse_store):
+    return analyze_browse_intent(wb.open_dataset(browse_store), dataset=browse_store)
+
+
+def test_the_score_is_calibrated_on_later_sessions(result):
+    c = result.calibration
+    assert len(c) == 10 and c.sessions.min() > 100
+    # each decile's predicted rate within its observed Wilson interval, widened by one
+    # point for the drift between the fitting and the later sessions
+    assert ((c.predicted >= c.observed_low - 0.01) & (c.predicted <= c.observed_high + 0.01)
+            ).mean() >= 0.8, c
+    assert c.observed.iloc[-1] > 3 * c.observed.iloc[:5].mean()  # it separates
+    assert result.brier < result.base_rate * (1 - result.base_rate)
+
+
+def test_the_score_finds_the_sessions_before_a_planned_purchase(result):
+    # research sessions (truth) precede a purchase in their category: the score ranks
+    # them above casual browsing
+    assert result.truth["research_auc"] > 0.7
+
+
+def test_uplift_by_decile_comes_from_the_holdout(result):
+    u = result.uplift
+    assert list(u.decile) == list(range(1, 11))
+    assert (u.holdout_arm > 0).all() and (u.messaged_arm > u.holdout_arm).all()
+    pooled = (u.incremental_purchase_rate * (u.messaged_arm + u.holdout_arm)).sum() / (
+        u.messaged_arm + u.holdout_arm).sum()
+    assert pooled > 0  # the reminders, on the whole, sell
+    assert (u.incremental_margin_low < u.incremental_margin).all()
+    assert "send_deciles" in result.settings
+
+
+def test_without_a_holdout_it_says_which_test_to_run(small_dataset):
+    res = analyze_browse_intent(wb.open_dataset(small_dataset))
+    assert res.uplift is None and res.targeting is None
+    assert "holdout_share" in res.summary()
+
+
+def test_best_range_is_the_maximum_sum_run():
+    assert best_range(np.array([-1.0, 2, 3, -1, 4, -10, 1])) == (2, 5)
+    assert best_range(np.array([1.0, 1, 1])) == (1, 3)
+    assert best_range(np.array([-3.0, -1, -2])) == (2, 2)
+
+
+def test_the_simulator_reminds_only_the_sessions_in_range():
+    base = scenario("small", n_customers=1500, days=120)
+    everyone = simulate(base, seed=2).to_pandas("messages")
+    n_all = (everyone.campaign == "browse_abandonment").sum()
+    tgt = BrowseTargeting(intercept=-3.0, coef={"views": 1.0, "revisits": 2.0},
+                          min_score=0.1)
+    d = base.campaigns.model_dump()
+    d["browse_abandonment"]["targeting"] = tgt.model_dump()
+    cfg = base.model_copy(update={"campaigns": type(base.campaigns).model_validate(d)})
+    st = simulate(cfg, seed=2)
+    m = st.to_pandas("messages")
+    sent = m[m.campaign == "browse_abandonment"]
+    assert 0 < len(sent) < 0.8 * n_all
+    # every reminder's session scores in range, recomputed from the published tables
+    ev = st.to_pandas("events")
+    views = ev[ev.event_name == "view_item"].groupby("session_id").size()
+    tb = st.to_pandas("truth/browse_sessions").set_index("session_id")
+    s = sent.trigger_id.astype(int)
+    score = tgt.score({"views": views.reindex(s).to_numpy(),
+                       "revisits": tb.revisits_14d.reindex(s).to_numpy(),
+                       "source": np.array(["direct"] * len(s), dtype=object)})
+    assert (score >= 0.1 - 1e-12).all()
+
+
+def test_the_config_says_what_changed_in_one_sentence():
+    t = BrowseTargeting(intercept=-4.0, coef={"views": 1.0}, min_score=0.02,
+                        made_by={"deciles": "3-9"})
+    new = with_recommendations(CampaignConfig(), browse_targeting=t)
+    assert diff_configs(CampaignConfig(), new) == [
+        "browse-abandonment reminders: every session with enough views → sessions whose "
+        "intent score is 0.020 to 1.000 (intent deciles 3-9)"]
+    with pytest.raises(ValueError, match="unknown targeting features"):
+        BrowseTargeting(intercept=0.0, coef={"dwell": 1.0})

@@ -1,0 +1,113 @@
+"""Browse sessions as the intent model's rows: observable signals and what followed.
+
+A browse-abandonment session is a session with at least ``min_views`` product views
+and no add-to-cart or purchase.  Its signals: ``views`` (product views), ``source``
+(the traffic source), ``category`` (the category most of its views were in) and
+``revisits`` — the customer's earlier sessions in the same category in the
+:data:`REVISIT_DAYS` before it (sessions opened from a message left out: those the
+store started).  What followed: ``bought`` (an order by the customer within
+``window_days`` of the session's start), ``margin`` (of those orders, less goods cost
+where known), ``messaged`` (a browse-abandonment message was triggered by it) and,
+where the campaign keeps a holdout, the customer's ``arm`` (``messaged`` or
+``holdout``).
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from ...store import require_tables
+
+REVISIT_DAYS = 14.0
+CAMPAIGN = "browse_abandonment"
+
+
+def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.DataFrame:
+    """One row per browse-abandonment session (pandas; the engine aggregates the events)."""
+    require_tables(con, "browse intent", {
+        "sessions": ("session_id", "customer_id", "started_at", "source"),
+        "events": ("session_id", "event_name", "product_id"),
+        "products": ("product_id", "category"),
+        "orders": ("order_id", "customer_id", "placed_at", "revenue")})
+    ev, prod = con.table("events"), con.table("products")
+    per = ev.group_by("session_id").aggregate(
+        views=(ev.event_name == "view_item").cast("int64").sum(),
+        carted=(ev.event_name.isin(["add_to_cart", "purchase"])).cast("int64").sum())
+    cat = (ev.filter(ev.event_name == "view_item").join(prod, "product_id")
+           .group_by(["session_id", "category"]).aggregate(n=ibis._.count()))
+    s = con.table("sessions")
+    own = s.message_id.isnull() if "message_id" in s.columns else ibis.literal(True)
+    sessions = (s.filter(own).join(per, "session_id")
+                .select("session_id", "customer_id", "started_at", "source", "views", "carted")
+                .execute())
+    cats = cat.execute().sort_values(["session_id", "n"], ascending=[True, False])
+    cats = cats.drop_duplicates("session_id").set_index("session_id").category
+    sessions["category"] = sessions.session_id.map(cats)
+    sessions = sessions.dropna(subset=["category"])
+    sessions["revisits"] = _revisits(sessions)
+    out = sessions[(sessions.views >= min_views) & (sessions.carted == 0)].drop(
+        columns="carted").reset_index(drop=True)
+    out = _outcomes(con, out, window_days)
+    return _arms(con, out)
+
+
+def _revisits(s: pd.DataFrame) -> np.ndarray:
+    """Each session's earlier sessions of the same customer and category within 14 days."""
+    t = (s.started_at - s.started_at.min()).dt.total_seconds().to_numpy() / 86400.0
+    grp = pd.factorize(s.customer_id.astype(str) + "\x1f" + s.category.astype(str))[0]
+    span = t.max() + REVISIT_DAYS + 1.0 if t.size else 1.0
+    key = grp * span + t
+    srt = np.sort(key)
+    return (np.searchsorted(srt, key, side="left")
+            - np.searchsorted(srt, key - REVISIT_DAYS, side="left")).astype(np.int64)
+
+
+def _outcomes(con, out: pd.DataFrame, window_days: float) -> pd.DataFrame:
+    """``bought`` and ``margin`` within the window, and ``messaged`` (pandas)."""
+    o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue").execute()
+    if "order_items" in con.list_tables():
+        oi = con.table("order_items")
+        if "unit_cost" in oi.columns:
+            g = oi.group_by("order_id").aggregate(
+                goods=(oi.quantity * oi.unit_cost.fill_null(0)).sum()).execute()
+            o = o.merge(g, on="order_id", how="left")
+    o["margin"] = o.revenue - o.get("goods", 0.0).fillna(0.0) if "goods" in o else o.revenue
+    j = out[["session_id", "customer_id", "started_at"]].merge(
+        o[["customer_id", "placed_at", "margin"]], on="customer_id")
+    inside = (j.placed_at >= j.started_at) & (
+        j.placed_at < j.started_at + pd.Timedelta(days=window_days))
+    j = j[inside]
+    out["bought"] = out.session_id.isin(j.session_id)
+    out["margin"] = out.session_id.map(j.groupby("session_id").margin.sum()).fillna(0.0)
+    if "messages" in con.list_tables():
+        m = con.table("messages")
+        if "trigger_id" in m.columns:
+            trig = m.filter(m.campaign == CAMPAIGN).select(
+                "trigger_id", "cost").execute()
+            out["messaged"] = out.session_id.isin(trig.trigger_id)
+            out["message_cost"] = out.session_id.map(
+                trig.groupby("trigger_id").cost.sum()).fillna(0.0)
+            return out
+    out["messaged"] = False
+    out["message_cost"] = 0.0
+    return out
+
+
+def _arms(con, out: pd.DataFrame) -> pd.DataFrame:
+    """The customer's arm of the campaign's holdout (``None`` where there is none)."""
+    out["arm"] = None
+    if "assignments" not in con.list_tables():
+        return out
+    a = con.table("assignments")
+    a = a.filter(a.experiment == f"{CAMPAIGN}_holdout").select(
+        "customer_id", "arm", "assigned_at").execute()
+    if a.empty:
+        return out
+    a = a.drop_duplicates("customer_id").set_index("customer_id")
+    out["arm"] = out.customer_id.map(a.arm)
+    # a session before the customer first qualified was not in the test yet
+    before = out.started_at < out.customer_id.map(a.assigned_at) - pd.Timedelta(days=1)
+    out.loc[before.fillna(False).astype(bool), "arm"] = None
+    return out

@@ -1,0 +1,345 @@
+"""What each campaign earns, measured against its holdout.
+
+A campaign with a holdout (customers who never get its messages, recorded in the
+assignments table as experiment ``<campaign>_holdout`` with arms ``messaged`` and
+``holdout`` — what a platform's holdout group is) is a randomized experiment: the
+difference in margin per customer over the ``window_days`` after each customer's
+first qualifying trigger is the campaign's incremental margin, whatever the
+attribution says.  The comparison is Welch's, variance-reduced by the customer's
+margin in the ``pre_days`` before the trigger (CUPED: Deng, Xu, Kohavi & Walker 2013,
+eq. 3-4; :func:`workbench.experiments.analyze_experiment`).  A campaign without a
+holdout gets the test to run, sized at this store's traffic.  On a simulated store
+each estimate is set beside the truth: the incremental margin the campaign's messages
+caused for the messaged customers in the same window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ...experiments import analyze_experiment, sample_size_mean
+from ...report import Kpi, Section
+from ...results import Result
+from ...store import read_table
+from ...vocab import CAMPAIGN_LABELS, CAMPAIGNS
+from ..base import Analysis, Context
+
+TITLE, ANCHOR = "Campaign incrementality (holdouts)", "holdouts"
+INTRO = ("What does each campaign earn that the store would not have earned anyway? A "
+         "campaign's holdout — customers who never get its messages, chosen at random — "
+         "answers it directly: margin per customer in the weeks after each customer "
+         "first qualified, messaged against held out. Attribution cannot: it credits "
+         "orders that would have happened without the message.")
+HOLDOUT_SUFFIX = "_holdout"
+
+
+def holdout_units(con, window_days: float = 30.0, pre_days: float = 90.0) -> pd.DataFrame:
+    """One row per customer in a campaign holdout experiment whose window has ended.
+
+    ``campaign, customer_id, arm, assigned_at, margin, revenue, pre_margin``: the
+    customer's orders' revenue less goods cost (revenue where costs are unknown) and
+    less the campaign's message cost, in ``[assigned_at, assigned_at + window_days)``;
+    ``pre_margin`` the same before it (orders only); ``prior_orders`` and
+    ``last_order_value``: the customer's orders before it and the value of the latest
+    (what a first-time or repeat buyer, a small or large order, is read from).
+    """
+    import ibis
+
+    a = con.table("assignments")
+    a = a.filter(a.experiment.endswith(HOLDOUT_SUFFIX) & (a.unit_type == "customer"))
+    o = con.table("orders")
+    end = o.placed_at.max().as_scalar()
+    win = ibis.interval(seconds=int(window_days * 86400))
+    pre = ibis.interval(seconds=int(pre_days * 86400))
+    a = a.filter(a.assigned_at + win <= end).select(
+        "experiment", "customer_id", "arm", "assigned_at")
+    oi = con.table("order_items")
+    cost = oi.unit_cost.fill_null(0) if "unit_cost" in oi.columns else ibis.literal(0.0)
+    goods = oi.group_by("order_id").aggregate(goods=(oi.quantity * cost).sum())
+    orders = o.left_join(goods, "order_id").select(
+        "customer_id", "placed_at", "revenue", goods=ibis.coalesce(goods.goods, 0.0))
+    j = a.left_join(orders, "customer_id")
+    after = (j.placed_at >= j.assigned_at) & (j.placed_at < j.assigned_at + win)
+    before = (j.placed_at < j.assigned_at) & (j.placed_at >= j.assigned_at - pre)
+    earlier = j.placed_at < j.assigned_at
+    units = j.group_by(["experiment", "customer_id", "arm", "assigned_at"]).aggregate(
+        revenue=ibis.ifelse(after, j.revenue, 0.0).sum().fill_null(0.0),
+        goods=ibis.ifelse(after, j.goods, 0.0).sum().fill_null(0.0),
+        pre_margin=ibis.ifelse(before, j.revenue - j.goods, 0.0).sum().fill_null(0.0),
+        prior_orders=ibis.ifelse(earlier, 1, 0).sum().fill_null(0),
+        last_order_value=j.revenue.argmax(ibis.ifelse(earlier, j.placed_at, None)))
+    df = units.execute()
+    if df.empty:
+        return df.assign(campaign=pd.Series(dtype=str), margin=pd.Series(dtype=float))
+    df["campaign"] = df.experiment.str.removesuffix(HOLDOUT_SUFFIX)
+    # the campaign's own message cost in the window (messaged customers pay it)
+    m = con.table("messages")
+    mc = (m.join(a, "customer_id")
+          .filter((m.sent_at >= a.assigned_at) & (m.sent_at < a.assigned_at + win)
+                  & (m.campaign + HOLDOUT_SUFFIX == a.experiment))
+          .group_by(["experiment", "customer_id"]).aggregate(message_cost=m.cost.sum())
+          .execute())
+    df = df.merge(mc, on=["experiment", "customer_id"], how="left").fillna(
+        {"message_cost": 0.0})
+    df["margin"] = df.revenue - df.goods - df.message_cost
+    return df[["campaign", "customer_id", "arm", "assigned_at", "margin", "revenue",
+               "pre_margin", "prior_orders", "last_order_value"]]
+
+
+def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
+                ) -> pd.DataFrame:
+    """One row per order of a customer in an order-triggered campaign's holdout test.
+
+    ``customer_id, arm, order_id, placed_at, order_value, first_order, margin_after``:
+    the margin (revenue less goods cost where known) of the customer's *later* orders in
+    the ``window_days`` after this one — what a follow-up of this order can add.  Every
+    order of an assigned customer counts (the holdout is per customer, so an order of a
+    held-out customer is a control order whatever its number).
+    """
+    a = con.table("assignments")
+    a = a.filter((a.experiment == campaign + HOLDOUT_SUFFIX) & (a.unit_type == "customer"))
+    arms = a.select("customer_id", "arm").execute().drop_duplicates("customer_id")
+    if arms.empty:
+        return pd.DataFrame()
+    o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue").execute()
+    o = o[o.customer_id.isin(arms.customer_id)]
+    if "order_items" in con.list_tables() and "unit_cost" in con.table("order_items").columns:
+        oi = con.table("order_items")
+        goods = oi.group_by("order_id").aggregate(
+            goods=(oi.quantity * oi.unit_cost.fill_null(0)).sum()).execute()
+        o = o.merge(goods, on="order_id", how="left").fillna({"goods": 0.0})
+    else:
+        o["goods"] = 0.0
+    o = o.sort_values(["customer_id", "placed_at"]).reset_index(drop=True)
+    o["first_order"] = ~o.customer_id.duplicated()
+    end = o.placed_at.max()
+    o = o.merge(arms, on="customer_id")
+    # margin of the same customer's later orders within the window (a self-join)
+    j = o[["order_id", "customer_id", "placed_at"]].merge(
+        o[["customer_id", "placed_at", "revenue", "goods"]], on="customer_id",
+        suffixes=("", "_later"))
+    j = j[(j.placed_at_later > j.placed_at)
+          & (j.placed_at_later <= j.placed_at + pd.Timedelta(days=window_days))]
+    later = (j.revenue - j.goods).groupby(j.order_id).sum()
+    o["margin_after"] = o.order_id.map(later).fillna(0.0)
+    o = o[o.placed_at + pd.Timedelta(days=window_days) <= end]  # whole window observed
+    return o.rename(columns={"revenue": "order_value"})[
+        ["customer_id", "arm", "order_id", "placed_at", "order_value", "first_order",
+         "margin_after"]].reset_index(drop=True)
+
+
+def by_buyer(units: pd.DataFrame) -> pd.DataFrame:
+    """Incremental margin per order by buyer (first or repeat order) and order value.
+
+    Messaged-arm against holdout-arm orders of each segment (Welch 95% intervals; orders
+    of one customer are treated as independent, which holds nearly where most customers
+    place one or two).  Value bands split at the median order value.
+    """
+    from scipy import stats
+
+    if units.empty:
+        return pd.DataFrame()
+    median = float(units.order_value.median())
+    seg = pd.DataFrame({
+        "buyer": np.where(units.first_order, "first order", "repeat order"),
+        "order_value": np.where(units.order_value >= median, f"{median:,.0f} or more",
+                                f"under {median:,.0f}")})
+    rows = []
+    for (b, v), g in units.groupby([seg.buyer, seg.order_value]):
+        t, c = g.margin_after[g.arm == "messaged"], g.margin_after[g.arm == "holdout"]
+        if len(t) < 2 or len(c) < 2:
+            continue
+        res = stats.ttest_ind(t, c, equal_var=False)
+        ci = res.confidence_interval()
+        rows.append({"buyer": b, "order_value": v, "messaged_orders": len(t),
+                     "holdout_orders": len(c), "incremental_margin": t.mean() - c.mean(),
+                     "ci_low": ci.low, "ci_high": ci.high})
+    return pd.DataFrame(rows)
+
+
+def true_incremental_margin(dataset, units: pd.DataFrame, window_days: float) -> pd.Series:
+    """Per campaign, the truth: caused margin per messaged customer in their window.
+
+    The sum of ``truth/messages.incremental_margin`` (margin caused, less subsidies and
+    the message's cost) of the campaign's messages to each messaged customer within
+    their window, averaged over the messaged customers.
+    """
+    m = read_table(dataset, "messages")[["message_id", "customer_id", "campaign", "sent_at"]]
+    t = read_table(dataset, "truth/messages")[["message_id", "incremental_margin"]]
+    m = m.merge(t, on="message_id")
+    u = units[units.arm == "messaged"][["campaign", "customer_id", "assigned_at"]]
+    j = m.merge(u, on=["campaign", "customer_id"])
+    j = j[(j.sent_at >= j.assigned_at)
+          & (j.sent_at < j.assigned_at + pd.Timedelta(days=window_days))]
+    per = j.groupby("campaign").incremental_margin.sum()
+    return per / u.groupby("campaign").size().reindex(per.index)
+
+
+class CampaignHoldouts(Analysis):
+    """Each campaign's incremental margin against its holdout; the holdouts still to run."""
+
+    name, title, anchor, intro = "holdouts", TITLE, ANCHOR, INTRO
+    needs = {"orders": ("customer_id", "placed_at", "revenue"),
+             "messages": ("customer_id", "campaign", "sent_at", "cost")}
+
+    def run(self, ctx: Context):
+        if not ctx.has_table("messages", nonempty=True):
+            return self.skip("the dataset has no messages: a campaign's incrementality is "
+                             "measured on the customers it messaged against its holdout")
+        if not ctx.has_table("orders", nonempty=True):
+            return self.skip("the dataset has no orders to measure margin on")
+        return analyze_holdouts(ctx.con, dataset=ctx.path if ctx.has_truth(
+            "truth/messages") else None)
+
+    def section(self, result: Holdouts) -> Section:
+        t = result.table
+        kpis = [Kpi(f"holdout-{r.campaign}", CAMPAIGN_LABELS.get(r.campaign, r.campaign),
+                    f"{r.incremental_margin:+.2f}",
+                    f"per messaged customer, [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+                for r in t.itertuples()]
+        tables = []
+        if len(t):
+            tables.append((f"Margin per customer in the {result.settings['window_days']:g} days "
+                           "after their first qualifying trigger, messaged against held out "
+                           "(CUPED-adjusted difference, 95% interval)", t.round(3)))
+        pp = result.post_purchase_by_buyer
+        if pp is not None and len(pp):
+            tables.append(("Post-purchase emails by buyer: margin of the customer's later "
+                           f"orders in the {result.settings['window_days']:g} days after an "
+                           "order, messaged against held-out customers' orders (95% "
+                           "interval)", pp.round(3)))
+        if len(result.to_run):
+            tables.append(("The holdouts to set up (customers held out, and weeks at this "
+                           "store's traffic, to detect an incremental margin of a fifth of a "
+                           "customer's revenue in the window)", result.to_run))
+        return Section(title=TITLE, anchor=ANCHOR, kpis=kpis, tables=tables,
+                       paragraphs=[INTRO, result.summary()])
+
+
+@dataclass
+class Holdouts(Result):
+    """Per campaign: incremental margin per customer against its holdout, or the test to run."""
+
+    _html_table = "table"
+
+    table: pd.DataFrame
+    to_run: pd.DataFrame  # campaigns without a holdout: the holdout to set up
+    settings: dict = field(default_factory=dict)
+    post_purchase_by_buyer: pd.DataFrame | None = None  # per order: first/repeat × value
+
+    def summary(self) -> str:
+        lines = []
+        for r in self.table.itertuples():
+            sig = ("pays" if r.ci_low > 0 else "loses money" if r.ci_high < 0 else
+                   "is not shown to pay or to lose")
+            name = CAMPAIGN_LABELS.get(r.campaign, r.campaign)
+            days = self.settings["window_days"]
+            line = (f"{name}: {r.incremental_margin:+.2f} margin per messaged customer in "
+                    f"{days:g} days "
+                    f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}] over {r.messaged:,} messaged and "
+                    f"{r.held_out:,} held out — it {sig}")
+            if "true_incremental_margin" in self.table and np.isfinite(
+                    r.true_incremental_margin):
+                line += f" (truth {r.true_incremental_margin:+.2f})"
+            lines.append(line + ".")
+        if len(self.to_run):
+            lines.append("No holdout yet for: " + ", ".join(
+                CAMPAIGN_LABELS.get(c, c) for c in self.to_run.campaign) + ".")
+        return " ".join(lines) or "No campaign has a holdout."
+
+
+def analyze_holdouts(con, window_days: float = 30.0, pre_days: float = 90.0,
+                     dataset=None, holdout_share: float = 0.1,
+                     detectable_share: float = 0.2) -> Holdouts:
+    """Every campaign's incremental margin against its holdout (CUPED-adjusted Welch).
+
+    ``dataset``: a simulated dataset's path, to set the truth beside each estimate.
+    Campaigns that sent messages but have no holdout get the holdout to run:
+    ``holdout_share`` of customers, sized (80% power, 5% two-sided) to detect an
+    incremental margin of ``detectable_share`` of a customer's mean revenue in the
+    window, in weeks of this store's qualifying customers.
+    """
+    units = holdout_units(con, window_days, pre_days) if "assignments" in \
+        con.list_tables() else pd.DataFrame(columns=["campaign"])
+    rows = []
+    for camp, g in units.groupby("campaign", sort=True):
+        arms = set(g.arm)
+        if arms != {"messaged", "holdout"} or g.arm.value_counts().min() < 2:
+            continue
+        res = analyze_experiment(g, "arm", "margin", "holdout", kind="continuous",
+                                 covariate="pre_margin", name=f"{camp} holdout")
+        r = res.arms.set_index("arm").loc["messaged"]
+        pre = "cuped_" if res.cuped else ""
+        rows.append({"campaign": camp, "messaged": int((g.arm == "messaged").sum()),
+                     "held_out": int((g.arm == "holdout").sum()),
+                     "margin_per_customer_holdout": float(
+                         g.margin[g.arm == "holdout"].mean()),
+                     "margin_per_customer_messaged": float(
+                         g.margin[g.arm == "messaged"].mean()),
+                     "incremental_margin": float(r[pre + "abs_lift"]),
+                     "ci_low": float(r[pre + "abs_lift_low"]),
+                     "ci_high": float(r[pre + "abs_lift_high"]),
+                     "cuped_variance_reduction": float(res.cuped["variance_reduction"])
+                     if res.cuped else 0.0})
+    table = pd.DataFrame(rows, columns=["campaign", "messaged", "held_out",
+                                        "margin_per_customer_holdout",
+                                        "margin_per_customer_messaged", "incremental_margin",
+                                        "ci_low", "ci_high", "cuped_variance_reduction"])
+    if dataset is not None and len(table):
+        truth = true_incremental_margin(dataset, units, window_days)
+        table["true_incremental_margin"] = table.campaign.map(truth).astype(float)
+    to_run = _holdouts_to_run(con, set(table.campaign), window_days, holdout_share,
+                              detectable_share)
+    pp = by_buyer(order_units(con, "post_purchase", window_days)) \
+        if "post_purchase" in set(table.campaign) else None
+    return Holdouts(table=table, to_run=to_run, post_purchase_by_buyer=pp,
+                    settings={"window_days": window_days, "pre_days": pre_days})
+
+
+def _holdouts_to_run(con, have: set[str], window_days: float, share: float,
+                     detectable_share: float) -> pd.DataFrame:
+    """For each campaign that messaged customers without a holdout: the holdout to set up."""
+    if "messages" not in con.list_tables():
+        return pd.DataFrame(columns=["campaign"])
+    m = con.table("messages")
+    first = m.group_by(["campaign", "customer_id"]).aggregate(first=m.sent_at.min()).execute()
+    if first.empty:
+        return pd.DataFrame(columns=["campaign"])
+    span_weeks = max((first["first"].max() - first["first"].min()).total_seconds()
+                     / (7 * 86400), 1.0)
+    o = con.table("orders")
+    per_cust = o.group_by("customer_id").aggregate(rev=o.revenue.sum()).execute()
+    days = max((o.placed_at.max().execute() - o.placed_at.min().execute()).total_seconds()
+               / 86400, 1.0)
+    # a customer's margin in the window varies like their revenue over it (revenue as a
+    # stand-in where costs are unknown): the outcome sd the test must see through
+    sd = float((per_cust.rev * window_days / days).std()) if len(per_cust) > 1 else np.nan
+    # a campaign whose own experiment has a no-message arm is measured there (the
+    # abandoned-cart timing test's holdout)
+    if "assignments" in con.list_tables():
+        a = con.table("assignments")
+        with_holdout = set(a.filter(a.arm == "holdout").select("experiment").distinct()
+                           .execute().experiment)
+        sent = m.filter(m.experiment.notnull()).select("campaign", "experiment").distinct()
+        sent = sent.execute()
+        have = have | set(sent.campaign[sent.experiment.isin(with_holdout)])
+    rows = []
+    for camp, g in first.groupby("campaign"):
+        if camp in have or camp not in CAMPAIGNS:
+            continue
+        per_week = len(g) / span_weeks
+        effect = detectable_share * float((per_cust.rev * window_days / days).mean())
+        n_hold = sample_size_mean(sd, effect) if np.isfinite(sd) and effect > 0 else np.nan
+        weeks = n_hold / (share * per_week) if per_week > 0 else np.inf
+        rows.append({"campaign": camp, "customers_per_week": round(per_week, 1),
+                     "holdout_share": share, "held_out_needed": n_hold,
+                     "weeks_needed": round(weeks, 1)})
+    return pd.DataFrame(rows, columns=["campaign", "customers_per_week", "holdout_share",
+                                       "held_out_needed", "weeks_needed"])
+
+
+__all__ = ["CampaignHoldouts", "Holdouts", "analyze_holdouts", "by_buyer", "holdout_units",
+           "order_units", "true_incremental_margin"]
