@@ -76,3 +76,4 @@ def test_runs_headless(path, tmp_path, monkeypatch):
                 "send_hour_weekday_this_cycle", "engagement_events"} <= set(card.columns)
         assert card.customer_id.is_unique and card.best_send_hour_weekday.between(0, 24).all()
         assert (tmp_path / "send_time.html").stat().st_size > 100_000
+        assert (tmp_path / "nb06_holdouts").is_dir()

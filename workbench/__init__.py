@@ -65,6 +65,8 @@ _GROUPS = {
                                            "replay_recommenders", "store_inputs"],
     "workbench.analyses.browse_intent": ["BrowseIntentAnalysis", "analyze_browse_intent",
                                          "browse_sessions", "replay_browse_targeting"],
+    "workbench.analyses.channel": ["ChannelAnalysis", "analyze_channels", "channel_lift",
+                                   "replay_channels"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
                                      "fit_send_times", "replay_send_time",

@@ -17,6 +17,7 @@ from .attribution import Attribution
 from .base import Analysis, Context, Skipped
 from .browse_intent import BrowseIntentAnalysis
 from .cart_timing import CartTiming
+from .channel import ChannelAnalysis
 from .clv import CLV
 from .discount import CartDiscount, DiscountCalibration
 from .holdouts import CampaignHoldouts
@@ -36,6 +37,7 @@ ANALYSES: tuple[Analysis, ...] = (
     CLV(),
     Recommendations(),
     SendTime(),
+    ChannelAnalysis(),
     BrowseIntentAnalysis(),
 )
 

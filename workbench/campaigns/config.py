@@ -166,6 +166,7 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
                          attribution=None, cart_discount=None, post_purchase_picks=None,
                          browse_picks=None, send_time=None, browse_targeting=None,
+                         cart_channels=None,
                          keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
@@ -186,6 +187,8 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     reminders show (:func:`~workbench.analyses.recommendations.cross_sell.browse_picks`);
     ``send_time``: a :class:`~workbench.simulate.config.SendTimePolicy` (each customer's
     hours for this cycle, :func:`~workbench.analyses.send_time.analyze_send_times`);
+    ``cart_channels``: customer id → channel of their cart reminders outside the
+    experiment (:func:`~workbench.analyses.channel.analyze_channels`);
     ``browse_targeting``: a :class:`~workbench.simulate.config.BrowseTargeting` (the
     intent-score range browse reminders go to,
     :func:`~workbench.analyses.browse_intent.analyze_browse_intent`);
@@ -251,6 +254,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     if send_time is not None:
         data["campaigns"]["send_time"] = send_time.model_dump(mode="json")
         prov["analyses"].append("send time")
+    if cart_channels is not None:
+        data["campaigns"]["abandoned_cart"]["channels"] = dict(cart_channels)
+        prov["analyses"].append("channel per customer")
     if browse_targeting is not None:
         data["campaigns"]["browse_abandonment"]["targeting"] = browse_targeting.model_dump(
             mode="json")
@@ -307,6 +313,15 @@ def _rule_path(path: tuple) -> tuple | None:
     if path[:1] == ("campaigns",) and len(path) >= 3 and path[2] == "discount_rule":
         return (path[1], *path[3:])
     return None
+
+
+def _channels_sentence(c: dict) -> str:
+    """Per-customer channels in words."""
+    if not c:
+        return "each purchase type's channel"
+    n_sms = sum(v == "sms" for v in c.values())
+    return (f"each customer's own for {len(c):,} customers ({n_sms:,} SMS, "
+            f"{len(c) - n_sms:,} email)")
 
 
 def _targeting_sentence(t: dict | None) -> str:
@@ -446,6 +461,12 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
             rule_lines.append(f"{name} products: {_picks_sentence(pa_, camp)} → "
                               f"{_picks_sentence(pb, camp)}")
             a["campaigns"][camp]["recommender"] = b["campaigns"][camp]["recommender"] = None
+    ca, cb = (x["campaigns"]["abandoned_cart"].get("channels") or {} for x in (a, b))
+    if ca != cb:  # per-customer channels read as one sentence
+        rule_lines.append(f"abandoned-cart reminder channel: {_channels_sentence(ca)} → "
+                          f"{_channels_sentence(cb)}")
+        a["campaigns"]["abandoned_cart"]["channels"] = {}
+        b["campaigns"]["abandoned_cart"]["channels"] = {}
     ta, tb = (x["campaigns"]["browse_abandonment"].get("targeting") for x in (a, b))
     if ta != tb:  # a targeting model reads as one sentence, not one per coefficient
         rule_lines.append(f"browse-abandonment reminders: {_targeting_sentence(ta)} → "

@@ -70,6 +70,15 @@ class AbandonedCartCampaign(_Model):
     discount_rule: SegmentDiscountRule | None = Field(
         None, description="discount by observable segment for carts outside the experiment "
         "(replaces the policy's discount_pct); segments as of the cart's abandonment")
+    channels: dict[str, Channel] = Field(
+        default_factory=dict, description="customer id: the channel of their reminders for "
+        "carts outside the experiment, where they can be reached on it (others: the "
+        "purchase type's policy channel)")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _ids_as_text(cls, v):
+        return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
 
     @field_validator("discount_arms_pct")
     @classmethod

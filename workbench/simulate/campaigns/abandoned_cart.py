@@ -62,6 +62,10 @@ class AbandonedCart(Campaign):
         if ac.discount_rule is not None:
             pol_disc = ac.discount_rule.discount_for(w_.segment_labels(
                 ac.discount_rule.segmentation, cust, t))
+        if ac.channels:  # a channel per customer, where they can be reached on it
+            own = self._own_channel[cust]
+            ok = (own >= 0) & reachable(np.maximum(own, 0), cust, t)
+            pol_ch = np.where(ok, own, pol_ch)
         ch = np.where(in_exp, arm_ch[arm_i], pol_ch)
         delay = np.where(in_exp, arm_delay[arm_i], pol_delay)
         disc = np.where(in_exp, ac.discount_pct, pol_disc)
@@ -86,6 +90,18 @@ class AbandonedCart(Campaign):
                      experiment=np.where(in_exp[s], exp, -1),
                      arm=np.where(in_exp[s], arm_codes[arm_i[s]], -1), trigger_kind=0,
                      trigger=w_.cart_session[carts[s]], ref=carts[s])
+
+    @property
+    def _own_channel(self) -> np.ndarray:
+        """Each customer's channel code from the config's ``channels`` (-1: none)."""
+        if getattr(self, "_own", None) is None:
+            n = self.loop.cfg.n_customers
+            own = np.full(n, -1, dtype=np.int64)
+            for k, v in self.config.channels.items():
+                if k.isdigit() and 1 <= int(k) <= n:
+                    own[int(k) - 1] = CHANNELS.index(v)
+            self._own = own
+        return self._own
 
     def still_relevant(self, ref: np.ndarray, t: np.ndarray) -> np.ndarray:
         """A cart message is dropped once the customer came back on their own."""
