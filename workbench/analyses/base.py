@@ -181,6 +181,16 @@ class Analysis:
         """Write the analysis's files into ``out`` (atomically); return them by label."""
         return {}
 
+    @staticmethod
+    def write_csv(out: Path, label: str, frame, decimals: int = 4) -> dict[str, Path]:
+        """Write ``frame`` as ``out/<label>.csv`` atomically; ``{label: path}``."""
+        from ..files import atomic_path
+
+        path = Path(out) / f"{label}.csv"
+        with atomic_path(path) as tmp:
+            frame.round(decimals).to_csv(tmp, index=False)
+        return {label: path}
+
     def config_part(self, result, files: dict[str, Path]) -> dict[str, object]:
         """Keyword arguments for :func:`~workbench.campaigns.config.with_recommendations`."""
         return {}

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...files import atomic_path
 from ...report import Kpi, Section
 from ...results import Result
 from ...vocab import CHANNELS
@@ -283,10 +282,7 @@ class ChannelAnalysis(Analysis):
                        paragraphs=[INTRO, result.summary()])
 
     def export(self, result: ChannelChoice, out, ctx: Context):
-        path = out / "channel.csv"
-        with atomic_path(path) as tmp:
-            result.scorecard.round(4).to_csv(tmp, index=False)
-        return {"channel": path}
+        return self.write_csv(out, "channel", result.scorecard, 4)
 
     def config_part(self, result: ChannelChoice, files):
         return {"cart_channels": result.channels}

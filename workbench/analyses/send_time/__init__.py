@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ...files import atomic_path
 from ...report import Kpi, Section
 from ...results import Result
 from ...simulate.config import SendTimePolicy
@@ -279,10 +278,7 @@ class SendTime(Analysis):
                             result.replay.round(1))]))
 
     def export(self, result: SendTimes, out, ctx: Context):
-        path = out / "send_time.csv"
-        with atomic_path(path) as tmp:
-            result.scorecard.round(3).to_csv(tmp, index=False)
-        return {"send_time": path}
+        return self.write_csv(out, "send_time", result.scorecard, 3)
 
     def config_part(self, result: SendTimes, files):
         return {"send_time": result.policy}
