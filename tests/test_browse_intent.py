@@ -46,6 +46,17 @@ def test_the_score_finds_the_sessions_before_a_planned_purchase(result):
     assert result.truth["research_auc"] > 0.7
 
 
+def test_every_session_is_exported_with_its_score(result, tmp_path):
+    import pandas as pd
+
+    from workbench.analyses.browse_intent import BrowseIntentAnalysis
+
+    files = BrowseIntentAnalysis().export(result, tmp_path, None)
+    out = pd.read_csv(files["browse_intent"])
+    assert len(out) == len(result.sessions) and out.session_id.is_unique
+    assert out.intent.between(0, 1).all()
+
+
 def test_uplift_by_decile_comes_from_the_holdout(result):
     u = result.uplift
     assert list(u.decile) == list(range(1, 11))

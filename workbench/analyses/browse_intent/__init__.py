@@ -300,6 +300,12 @@ class BrowseIntentAnalysis(Analysis):
         return Section(title=TITLE, anchor=ANCHOR, kpis=kpis, tables=tables,
                        paragraphs=[INTRO, result.summary()])
 
+    def export(self, result: BrowseIntent, out, ctx: Context):
+        """``browse_intent.csv``: every browse session's signals and intent score."""
+        cols = ["session_id", "customer_id", "started_at", "category", "source", "views",
+                "revisits", "intent", "messaged", "arm", "bought"]
+        return self.write_csv(out, "browse_intent", result.sessions[cols], 4)
+
     def config_part(self, result: BrowseIntent, files):
         return {} if result.targeting is None else {"browse_targeting": result.targeting}
 
