@@ -189,8 +189,9 @@ class BrowseTargeting(_Model):
         return 1.0 / (1.0 + np.exp(-x))
 
     def selects(self, features: dict) -> np.ndarray:
+        """Scores in ``[min_score, max_score)`` (``max_score`` 1 includes 1): decile cuts."""
         s = self.score(features)
-        return (s >= self.min_score) & (s <= self.max_score)
+        return (s >= self.min_score) & ((s < self.max_score) | (self.max_score >= 1.0))
 
 
 class BrowseAbandonmentCampaign(_Model):

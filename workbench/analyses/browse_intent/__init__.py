@@ -93,16 +93,25 @@ def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def uplift_by_decile(df: pd.DataFrame, score: np.ndarray, edges: np.ndarray) -> pd.DataFrame:
-    """Per intent decile: messaged-arm against holdout-arm sessions (intention to treat).
+    """Per intent decile: messaged-arm against holdout-arm customers (intention to treat).
 
     Incremental purchase rate and incremental margin per session (margin in the window
-    less the message cost), Welch 95% intervals; deciles by ``edges`` (score cut points).
+    less the message cost), each customer's sessions of the decile averaged into one unit
+    (the randomization is per customer), Welch 95% intervals; deciles by ``edges`` (score
+    cut points: a decile is ``[edges[k-1], edges[k])``, as the targeting selects).
+    Columns ``messaged_arm`` and ``holdout_arm`` count customers.
     """
     d = np.clip(np.searchsorted(edges, score, side="right"), 1, DECILES)
+    # randomized per customer: one unit per customer and decile (their sessions' means),
+    # so a customer's correlated sessions do not narrow the interval
+    g = pd.DataFrame({"decile": d, "customer_id": df.customer_id.to_numpy(),
+                      "arm": df.arm.to_numpy(dtype=object),
+                      "net": (df.margin - df.message_cost).to_numpy(float),
+                      "bought": df.bought.to_numpy(float)}).groupby(
+        ["decile", "customer_id", "arm"], as_index=False)[["net", "bought"]].mean()
     rows = []
-    net = (df.margin - df.message_cost).to_numpy(float)
-    arm = df.arm.to_numpy(dtype=object)
-    bought = df.bought.to_numpy(float)
+    net, bought = g.net.to_numpy(), g.bought.to_numpy()
+    arm, d = g.arm.to_numpy(dtype=object), g.decile.to_numpy()
     for k in range(1, DECILES + 1):
         t, c = (d == k) & (arm == "messaged"), (d == k) & (arm == "holdout")
         row = {"decile": k, "messaged_arm": int(t.sum()), "holdout_arm": int(c.sum())}
@@ -117,17 +126,20 @@ def uplift_by_decile(df: pd.DataFrame, score: np.ndarray, edges: np.ndarray) -> 
     return pd.DataFrame(rows)
 
 
-def best_range(values: np.ndarray) -> tuple[int, int]:
-    """The contiguous run of deciles (1-based, inclusive) with the largest sum (Kadane)."""
+def best_range(values: np.ndarray) -> tuple[int, int, float]:
+    """The contiguous run of deciles (1-based, inclusive) with the largest sum (Kadane).
+
+    Returns ``(first, last, sum)``; a decile without an estimate counts as zero.
+    """
     best, cur, start, out = -np.inf, 0.0, 0, (1, 0)
-    for i, v in enumerate(np.nan_to_num(values, nan=-np.inf)):
+    for i, v in enumerate(np.nan_to_num(values, nan=0.0)):
         if cur <= 0:
             cur, start = v, i
         else:
             cur += v
         if cur > best:
             best, out = cur, (start + 1, i + 1)
-    return out
+    return out[0], out[1], float(best)
 
 
 @dataclass
@@ -159,6 +171,9 @@ class BrowseIntent(Result):
             lines.append("The campaign has no holdout, so what a reminder adds by intent "
                          "cannot be measured: keep 10-20% of customers out of it "
                          "(campaigns.browse_abandonment.holdout_share).")
+        elif self.settings.get("send_deciles", 0) is None:
+            lines.append("From the holdout, no run of intent deciles shows reminders paying; "
+                         "the campaign is left as it is and keeps its holdout measuring.")
         elif self.targeting is None and "send_deciles" in self.settings:
             u = self.uplift.set_index("decile")
             top = u.loc[DECILES]
@@ -203,7 +218,14 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
                          f"{int(df.bought.sum())} followed by a purchase; need 200 and 20)")
     df = df.sort_values("started_at").reset_index(drop=True)
     sources = sorted(df.source.astype(str).unique())
-    base = df[~df.messaged] if (~df.messaged).sum() >= 200 else df
+    # the baseline: sessions no reminder touched — the holdout's where there is one, else
+    # those neither reminded nor following a reminder of the week before (a suppressed
+    # session of a messaged customer comes after a treatment)
+    hold = df[df.arm == "holdout"]
+    base = hold if len(hold) >= 200 and hold.bought.sum() >= 20 else \
+        df[~df.messaged & ~df.reminded_before & (df.arm != "messaged")]
+    if len(base) < 200 or base.bought.sum() < 20:
+        base = df
     cut = base.started_at.quantile(split)
     early = IntentModel.fit(base[base.started_at <= cut], sources)
     late = base[base.started_at > cut]
@@ -220,9 +242,9 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
         uplift = uplift_by_decile(df[df.arm.notna()], df.intent[df.arm.notna()].to_numpy(),
                                   edges)
         if "incremental_margin" in uplift:
-            lo, hi = best_range(uplift.incremental_margin.to_numpy(float))
-            settings["send_deciles"] = (lo, hi)
-            if hi >= lo and (lo, hi) != (1, DECILES):  # every decile: nothing to change
+            lo, hi, total = best_range(uplift.incremental_margin.to_numpy(float))
+            settings["send_deciles"] = (lo, hi) if total > 0 else None
+            if total > 0 and (lo, hi) != (1, DECILES):  # every decile: nothing to change
                 targeting = model.targeting.model_copy(update={
                     "min_score": float(edges[lo - 1]) if lo > 1 else 0.0,
                     "max_score": float(edges[hi]) if hi < DECILES else 1.0,

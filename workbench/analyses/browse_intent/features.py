@@ -9,7 +9,9 @@ store started).  What followed: ``bought`` (an order by the customer within
 ``window_days`` of the session's start), ``margin`` (of those orders, less goods cost
 where known), ``messaged`` (a browse-abandonment message was triggered by it) and,
 where the campaign keeps a holdout, the customer's ``arm`` (``messaged`` or
-``holdout``).
+``holdout``); ``reminded_before``: the customer got a browse reminder in the week
+before (what a session of a customer a reminder reached looks like is not a baseline).
+Sessions whose window runs past the data's end are left out.
 """
 
 from __future__ import annotations
@@ -45,12 +47,21 @@ def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.Dat
     cats = cat.execute().sort_values(["session_id", "n"], ascending=[True, False])
     cats = cats.drop_duplicates("session_id").set_index("session_id").category
     sessions["category"] = sessions.session_id.map(cats)
-    sessions = sessions.dropna(subset=["category"])
+    sessions = sessions.dropna(subset=["category", "customer_id"])
     sessions["revisits"] = _revisits(sessions)
     out = sessions[(sessions.views >= min_views) & (sessions.carted == 0)].drop(
         columns="carted").reset_index(drop=True)
     out = _outcomes(con, out, window_days)
     return _arms(con, out)
+
+
+def _reminded_before(con, out: pd.DataFrame, days: float) -> pd.Series:
+    """Whether the customer got a browse reminder in the ``days`` before the session."""
+    m = con.table("messages")
+    sent = m.filter(m.campaign == CAMPAIGN).select("customer_id", "sent_at").execute()
+    j = out[["session_id", "customer_id", "started_at"]].merge(sent, on="customer_id")
+    j = j[(j.sent_at < j.started_at) & (j.sent_at >= j.started_at - pd.Timedelta(days=days))]
+    return out.session_id.isin(j.session_id)
 
 
 def _revisits(s: pd.DataFrame) -> np.ndarray:
@@ -67,6 +78,8 @@ def _revisits(s: pd.DataFrame) -> np.ndarray:
 def _outcomes(con, out: pd.DataFrame, window_days: float) -> pd.DataFrame:
     """``bought`` and ``margin`` within the window, and ``messaged`` (pandas)."""
     o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue").execute()
+    # a session whose window runs past the data's end cannot show what followed it
+    out = out[out.started_at + pd.Timedelta(days=window_days) <= o.placed_at.max()].copy()
     if "order_items" in con.list_tables():
         oi = con.table("order_items")
         if "unit_cost" in oi.columns:
@@ -89,9 +102,11 @@ def _outcomes(con, out: pd.DataFrame, window_days: float) -> pd.DataFrame:
             out["messaged"] = out.session_id.isin(trig.trigger_id)
             out["message_cost"] = out.session_id.map(
                 trig.groupby("trigger_id").cost.sum()).fillna(0.0)
+            out["reminded_before"] = _reminded_before(con, out, 7.0)
             return out
     out["messaged"] = False
     out["message_cost"] = 0.0
+    out["reminded_before"] = False
     return out
 
 

@@ -75,6 +75,9 @@ def channel_lift(con, window_days: float = 7.0, experiment: str = CART_EXPERIMEN
     orders = o.left_join(goods, "order_id").select(
         "customer_id", "placed_at", margin=o.revenue - ibis.coalesce(goods.goods, 0.0)
     ).execute()
+    # carts whose window runs past the data's end cannot show what followed them
+    units = units[units.assigned_at + pd.Timedelta(days=window_days)
+                  <= orders.placed_at.max()].copy()
     j = units[["unit_id", "customer_id", "assigned_at"]].merge(orders, on="customer_id")
     j = j[(j.placed_at >= j.assigned_at)
           & (j.placed_at < j.assigned_at + pd.Timedelta(days=window_days))]
@@ -242,7 +245,8 @@ class ChannelAnalysis(Analysis):
 
     name, title, anchor, intro = "channel", TITLE, ANCHOR, INTRO
     recommendation = "cart reminder channel per customer"
-    needs = {"messages": ("customer_id", "channel", "sent_at", "delivered", "clicked_at"),
+    needs = {"messages": ("customer_id", "channel", "sent_at", "delivered", "clicked_at",
+                          "unsubscribed_at", "experiment", "trigger_id", "cost"),
              "assignments": ("experiment", "unit_type", "unit_id", "arm"),
              "customers": ("customer_id", "email_opt_in", "sms_opt_in")}
     test_to_run = ("a randomized abandoned-cart test with an email arm, an SMS arm and a "

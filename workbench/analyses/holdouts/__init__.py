@@ -105,6 +105,7 @@ def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
     if arms.empty:
         return pd.DataFrame()
     o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue").execute()
+    end = o.placed_at.max()  # the data's end, not only the test's customers'
     o = o[o.customer_id.isin(arms.customer_id)]
     if "order_items" in con.list_tables() and "unit_cost" in con.table("order_items").columns:
         oi = con.table("order_items")
@@ -115,7 +116,6 @@ def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
         o["goods"] = 0.0
     o = o.sort_values(["customer_id", "placed_at"]).reset_index(drop=True)
     o["first_order"] = ~o.customer_id.duplicated()
-    end = o.placed_at.max()
     o = o.merge(arms, on="customer_id")
     # margin of the same customer's later orders within the window (a self-join)
     j = o[["order_id", "customer_id", "placed_at"]].merge(
@@ -132,31 +132,34 @@ def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
 
 
 def by_buyer(units: pd.DataFrame) -> pd.DataFrame:
-    """Incremental margin per order by buyer (first or repeat order) and order value.
+    """A campaign's incremental margin per customer by buyer and order value at assignment.
 
-    Messaged-arm against holdout-arm orders of each segment (Welch 95% intervals; orders
-    of one customer are treated as independent, which holds nearly where most customers
-    place one or two).  Value bands split at the median order value.
+    ``units``: one campaign's rows of :func:`holdout_units`.  Segments are what was known
+    when the customer entered the test — a first-time buyer (one order before) or a
+    repeat buyer, and whether their latest order was at or above the median — so the
+    messages cannot move a customer between segments.  Messaged against held-out
+    customers of each segment, Welch 95% intervals.
     """
     from scipy import stats
 
     if units.empty:
         return pd.DataFrame()
-    median = float(units.order_value.median())
+    median = float(units.last_order_value.median())
     seg = pd.DataFrame({
-        "buyer": np.where(units.first_order, "first order", "repeat order"),
-        "order_value": np.where(units.order_value >= median, f"{median:,.0f} or more",
-                                f"under {median:,.0f}")})
+        "buyer": np.where(units.prior_orders <= 1, "first-time buyer", "repeat buyer"),
+        "order_value": np.where(units.last_order_value >= median,
+                                f"{median:,.0f} or more", f"under {median:,.0f}")},
+        index=units.index)
     rows = []
     for (b, v), g in units.groupby([seg.buyer, seg.order_value]):
-        t, c = g.margin_after[g.arm == "messaged"], g.margin_after[g.arm == "holdout"]
+        t, c = g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"]
         if len(t) < 2 or len(c) < 2:
             continue
         res = stats.ttest_ind(t, c, equal_var=False)
         ci = res.confidence_interval()
-        rows.append({"buyer": b, "order_value": v, "messaged_orders": len(t),
-                     "holdout_orders": len(c), "incremental_margin": t.mean() - c.mean(),
-                     "ci_low": ci.low, "ci_high": ci.high})
+        rows.append({"buyer": b, "order_value": v, "messaged": len(t), "held_out": len(c),
+                     "incremental_margin": t.mean() - c.mean(), "ci_low": ci.low,
+                     "ci_high": ci.high})
     return pd.DataFrame(rows)
 
 
@@ -165,15 +168,23 @@ def true_incremental_margin(dataset, units: pd.DataFrame, window_days: float) ->
 
     The sum of ``truth/messages.incremental_margin`` (margin caused, less subsidies and
     the message's cost) of the campaign's messages to each messaged customer within
-    their window, averaged over the messaged customers.
+    their window — a caused order placed after the window counted as nothing, as the
+    estimate counts it — averaged over the messaged customers.
     """
     m = read_table(dataset, "messages")[["message_id", "customer_id", "campaign", "sent_at"]]
-    t = read_table(dataset, "truth/messages")[["message_id", "incremental_margin"]]
+    t = read_table(dataset, "truth/messages")[["message_id", "incremental_margin",
+                                               "caused_order_id"]]
+    placed = read_table(dataset, "orders").set_index("order_id").placed_at
+    t["caused_at"] = t.caused_order_id.map(placed)
     m = m.merge(t, on="message_id")
     u = units[units.arm == "messaged"][["campaign", "customer_id", "assigned_at"]]
     j = m.merge(u, on=["campaign", "customer_id"])
-    j = j[(j.sent_at >= j.assigned_at)
-          & (j.sent_at < j.assigned_at + pd.Timedelta(days=window_days))]
+    end = j.assigned_at + pd.Timedelta(days=window_days)
+    j = j[(j.sent_at >= j.assigned_at) & (j.sent_at < end)]
+    # a message whose caused order came after the window is outside what the estimate
+    # counts: it counts as nothing (its small cost with it)
+    late = j.caused_at.notna() & (j.caused_at >= end[j.index])
+    j = j.assign(incremental_margin=j.incremental_margin.where(~late, 0.0))
     per = j.groupby("campaign").incremental_margin.sum()
     return per / u.groupby("campaign").size().reindex(per.index)
 
@@ -183,7 +194,7 @@ class CampaignHoldouts(Analysis):
 
     name, title, anchor, intro = "holdouts", TITLE, ANCHOR, INTRO
     needs = {"orders": ("customer_id", "placed_at", "revenue"),
-             "messages": ("customer_id", "campaign", "sent_at", "cost")}
+             "messages": ("customer_id", "campaign", "sent_at", "cost", "experiment")}
 
     def run(self, ctx: Context):
         if not ctx.has_table("messages", nonempty=True):
@@ -207,10 +218,9 @@ class CampaignHoldouts(Analysis):
                            "(CUPED-adjusted difference, 95% interval)", t.round(3)))
         pp = result.post_purchase_by_buyer
         if pp is not None and len(pp):
-            tables.append(("Post-purchase emails by buyer: margin of the customer's later "
-                           f"orders in the {result.settings['window_days']:g} days after an "
-                           "order, messaged against held-out customers' orders (95% "
-                           "interval)", pp.round(3)))
+            tables.append(("Post-purchase emails by buyer at entry to the test: margin per "
+                           f"customer in the {result.settings['window_days']:g} days after, "
+                           "messaged against held out (95% interval)", pp.round(3)))
         if len(result.to_run):
             tables.append(("The holdouts to set up (customers held out, and weeks at this "
                            "store's traffic, to detect an incremental margin of a fifth of a "
@@ -228,7 +238,7 @@ class Holdouts(Result):
     table: pd.DataFrame
     to_run: pd.DataFrame  # campaigns without a holdout: the holdout to set up
     settings: dict = field(default_factory=dict)
-    post_purchase_by_buyer: pd.DataFrame | None = None  # per order: first/repeat × value
+    post_purchase_by_buyer: pd.DataFrame | None = None  # first/repeat buyer × order value
 
     def summary(self) -> str:
         lines = []
@@ -293,7 +303,7 @@ def analyze_holdouts(con, window_days: float = 30.0, pre_days: float = 90.0,
         table["true_incremental_margin"] = table.campaign.map(truth).astype(float)
     to_run = _holdouts_to_run(con, set(table.campaign), window_days, holdout_share,
                               detectable_share)
-    pp = by_buyer(order_units(con, "post_purchase", window_days)) \
+    pp = by_buyer(units[units.campaign == "post_purchase"]) \
         if "post_purchase" in set(table.campaign) else None
     return Holdouts(table=table, to_run=to_run, post_purchase_by_buyer=pp,
                     settings={"window_days": window_days, "pre_days": pre_days})
@@ -314,9 +324,6 @@ def _holdouts_to_run(con, have: set[str], window_days: float, share: float,
     per_cust = o.group_by("customer_id").aggregate(rev=o.revenue.sum()).execute()
     days = max((o.placed_at.max().execute() - o.placed_at.min().execute()).total_seconds()
                / 86400, 1.0)
-    # a customer's margin in the window varies like their revenue over it (revenue as a
-    # stand-in where costs are unknown): the outcome sd the test must see through
-    sd = float((per_cust.rev * window_days / days).std()) if len(per_cust) > 1 else np.nan
     # a campaign whose own experiment has a no-message arm is measured there (the
     # abandoned-cart timing test's holdout)
     if "assignments" in con.list_tables():
@@ -327,12 +334,17 @@ def _holdouts_to_run(con, have: set[str], window_days: float, share: float,
         sent = sent.execute()
         have = have | set(sent.campaign[sent.experiment.isin(with_holdout)])
     rows = []
+    ratio = (1 - share) / share  # messaged per held-out customer
     for camp, g in first.groupby("campaign"):
         if camp in have or camp not in CAMPAIGNS:
             continue
         per_week = len(g) / span_weeks
-        effect = detectable_share * float((per_cust.rev * window_days / days).mean())
-        n_hold = sample_size_mean(sd, effect) if np.isfinite(sd) and effect > 0 else np.nan
+        # the campaign's customers' revenue over a window (non-buyers count as zero)
+        rev = per_cust.set_index("customer_id").rev.reindex(g.customer_id).fillna(0.0) \
+            * window_days / days
+        effect, sd = detectable_share * float(rev.mean()), float(rev.std())
+        n_hold = (sample_size_mean(sd, effect, ratio=ratio)
+                  if np.isfinite(sd) and sd > 0 and effect > 0 else np.nan)
         weeks = n_hold / (share * per_week) if per_week > 0 else np.inf
         rows.append({"campaign": camp, "customers_per_week": round(per_week, 1),
                      "holdout_share": share, "held_out_needed": n_hold,
