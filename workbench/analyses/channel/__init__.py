@@ -230,13 +230,14 @@ def replay_channels(dataset, result: ChannelChoice, replications: int = 1) -> pd
     sc = result.scorecard
     sms_first = {str(c): ("sms" if s_ else "email") for c, s_ in zip(
         sc.customer_id, sc.sms_opt_in.fillna(False).astype(bool), strict=True)}
+    # one replayer whose baseline is the per-customer config: its runs are simulated once
+    rp = Replayer.from_dataset(dataset, baseline=own, replications=replications)
     rows = []
     for name, alt in (("email for everyone", with_channels({}, "email")),
                       ("SMS where reachable, else email", with_channels(sms_first))):
-        rp = Replayer.from_dataset(dataset, baseline=alt, replications=replications)
-        t = rp.run(own).table.set_index("metric").loc["margin"]
-        rows.append({"against": name, "baseline": t.baseline, "per_customer": t.new,
-                     "difference": t.difference, "low": t.low, "high": t.high})
+        t = rp.run(alt).table.set_index("metric").loc["margin"]  # alternative − own
+        rows.append({"against": name, "baseline": t.new, "per_customer": t.baseline,
+                     "difference": -t.difference, "low": -t.high, "high": -t.low})
     return pd.DataFrame(rows)
 
 
