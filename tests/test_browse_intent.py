@@ -120,3 +120,16 @@ def test_the_config_says_what_changed_in_one_sentence():
         "intent score is 0.020 to 1.000 (intent deciles 3-9)"]
     with pytest.raises(ValueError, match="unknown targeting features"):
         BrowseTargeting(intercept=0.0, coef={"dwell": 1.0})
+
+
+def test_a_score_range_is_the_deciles_cut_points():
+    """[min, max): a score at a cut point belongs to the decile above, as in the analysis."""
+    base = BrowseTargeting(intercept=0.0, coef={"views": 1.0})
+    f = {"views": np.array([1.0, 3.0, np.e]), "revisits": np.zeros(3),
+         "source": np.array(["direct"] * 3, dtype=object)}
+    s = base.score(f)  # sigmoid(log v): 0.5, 0.75, 0.731
+    assert s[0] == pytest.approx(0.5) and s[1] == pytest.approx(0.75)
+    t = base.model_copy(update={"min_score": float(s[0]), "max_score": float(s[1])})
+    assert list(t.selects(f)) == [True, False, True]
+    top = base.model_copy(update={"min_score": 0.9, "max_score": 1.0})
+    assert top.selects({**f, "views": np.full(3, 1e12)}).all()  # a top range includes 1

@@ -69,7 +69,7 @@ _GROUPS = {
                                    "replay_channels"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
-                                     "fit_send_times", "replay_send_time",
+                                     "fit_send_times", "hour_counts", "replay_send_time",
                                      "score_send_times"],
     # decisions into configs, and the closed loop
     "workbench.campaigns": ["CampaignConfig", "ConfigError", "diff_configs",

@@ -313,7 +313,10 @@ def export(fmt, dataset, out, layout, file_format):
 @click.option("--current-config", type=click.Path(exists=True, dir_okay=False), default=None,
               help="An imported store's current campaign config (JSON): the recommended "
                    "changes are listed against it.")
-def run(dataset, out, apps, current_config):
+@click.option("--timezone", default="UTC", show_default=True,
+              help="The store's clock (an IANA name such as Europe/Paris): send hours are "
+                   "read and recommended in it.")
+def run(dataset, out, apps, current_config, timezone):
     """Run every analysis on a dataset and write the reports.
 
     Writes OUT/index.html (one self-contained HTML file that opens offline),
@@ -332,7 +335,8 @@ def run(dataset, out, apps, current_config):
               "(or `make demo`)")
     try:
         written = run_all(Path(dataset), Path(out), echo=click.echo, apps=apps,
-                          current_config=Path(current_config) if current_config else None)
+                          current_config=Path(current_config) if current_config else None,
+                          timezone=timezone)
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
     except (DatasetError, ConfigError) as exc:

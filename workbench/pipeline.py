@@ -41,9 +41,11 @@ PER_CUSTOMER_PARTS = ("send_time", "cart_channels")
 def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
             apps: bool = False, analyses: Sequence[Analysis] = ANALYSES,
             replay_customers: int = REPLAY_MAX_CUSTOMERS,
-            current_config: Path | None = None) -> dict[str, Path]:
+            current_config: Path | None = None, timezone: str = "UTC") -> dict[str, Path]:
     """Validate ``dataset``, run the analyses, write reports into ``out``.
 
+    ``timezone``: the store's clock (IANA name), passed to the analyses that read hours
+    of the day (send time).
     ``current_config``: the store's current campaign config (JSON), which the
     recommendations are diffed against on a dataset that was not simulated (a
     simulated one ran under the config its manifest records).
@@ -59,7 +61,7 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     if not report.ok:
         raise DatasetValidationError(report)
     echo(report.summary())
-    ctx = Context.open(dataset, echo=echo)
+    ctx = Context.open(dataset, echo=echo, timezone=timezone)
     out.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
     written: dict[str, Path] = {}

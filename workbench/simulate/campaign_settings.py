@@ -20,6 +20,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _keys_as_text(v):
+    """A mapping keyed by ids (customer or product), with its keys as text (JSON's keys)."""
+    return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
+
+
 class CartArm(_Model):
     """One arm of the abandoned-cart timing experiment (``channel=None``: holdout)."""
 
@@ -75,10 +80,8 @@ class AbandonedCartCampaign(_Model):
         "carts outside the experiment, where they can be reached on it (others: the "
         "purchase type's policy channel)")
 
-    @field_validator("channels", mode="before")
-    @classmethod
-    def _ids_as_text(cls, v):
-        return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
+    _ids_as_text = field_validator("channels", mode="before")(classmethod(
+        lambda cls, v: _keys_as_text(v)))
 
     @field_validator("discount_arms_pct")
     @classmethod
@@ -309,10 +312,8 @@ class SendTimePolicy(_Model):
     made_by: dict[str, str | float | int | None] = Field(
         default_factory=dict, description="how the hours were chosen (model, data)")
 
-    @field_validator("hours", mode="before")
-    @classmethod
-    def _ids_as_text(cls, v):
-        return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
+    _ids_as_text = field_validator("hours", mode="before")(classmethod(
+        lambda cls, v: _keys_as_text(v)))
 
     @field_validator("hours")
     @classmethod

@@ -173,6 +173,19 @@ def order_money(gross: np.ndarray, disc_pct: np.ndarray) -> tuple[np.ndarray, np
     return disc_amt, np.round(gross - disc_amt, 2)
 
 
+def customer_rows(ids, n_customers: int) -> tuple[np.ndarray, np.ndarray]:
+    """The simulator's customer index of each public customer id (text, ``1..N``).
+
+    Returns ``(rows, keep)``: the 0-based index of the ids that name a customer of this
+    store and, per id in order, whether it does (a config made for another store may name
+    others; those are left out).
+    """
+    ids = list(ids)
+    num = np.array([int(k) if str(k).isdigit() else 0 for k in ids], dtype=np.int64)
+    keep = (num >= 1) & (num <= n_customers)
+    return num[keep] - 1, keep
+
+
 def hour_of_day(t: np.ndarray) -> np.ndarray:
     """Hour of the day (0-24) of times in days."""
     return (t % 1.0) * 24.0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .campaigns import CAMPAIGN_CLASSES
-from .common import EMAIL, ColumnBatches
+from .common import EMAIL, ColumnBatches, customer_rows
 from .messaging import Messaging
 
 ASSIGNMENT_COLUMNS = ["experiment", "unit_kind", "unit", "cust", "arm", "t"]
@@ -70,10 +70,9 @@ class DayLoop:
         names = [c.name for c in self.campaigns]
         codes = np.array([names.index(c) for c in policy.campaigns], dtype=np.int64)
         week, end = np.full(n_customers, np.nan), np.full(n_customers, np.nan)
-        ids = np.array([int(k) for k in policy.hours if k.isdigit()], dtype=np.int64)
-        hours = np.array([policy.hours[str(i)] for i in ids], dtype=float).reshape(-1, 2)
-        ok = (ids >= 1) & (ids <= n_customers)  # customer ids are 1..N; others are not here
-        week[ids[ok] - 1], end[ids[ok] - 1] = hours[ok, 0], hours[ok, 1]
+        rows, keep = customer_rows(policy.hours, n_customers)
+        hours = np.array(list(policy.hours.values()), dtype=float).reshape(-1, 2)[keep]
+        week[rows], end[rows] = hours[:, 0], hours[:, 1]
         return codes, week, end, policy.max_delay_hours / 24.0
 
     def _retime(self, cols: dict) -> dict:

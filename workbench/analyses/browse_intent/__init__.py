@@ -159,6 +159,31 @@ class BrowseIntent(Result):
     replay: pd.DataFrame | None = None
     truth: dict = field(default_factory=dict)
 
+    def chart(self):
+        """Altair: calibration by decile (with the diagonal) and, with a holdout, uplift."""
+        import altair as alt
+
+        c = self.calibration
+        pts = alt.Chart(c).mark_point(filled=True).encode(
+            x=alt.X("predicted:Q", title="predicted purchase rate", axis=alt.Axis(format="%")),
+            y=alt.Y("observed:Q", title="observed", axis=alt.Axis(format="%")))
+        bars = alt.Chart(c).mark_rule().encode(x="predicted:Q", y="observed_low:Q",
+                                               y2="observed_high:Q")
+        diag = alt.Chart(pd.DataFrame({"x": [0.0, float(c.observed_high.max())]})).mark_line(
+            color="gray", strokeDash=[4, 4]).encode(x="x:Q", y="x:Q")
+        calib = (diag + bars + pts).properties(width=260, height=220,
+                                               title="Calibration on the later sessions")
+        if self.uplift is None or "incremental_margin" not in self.uplift:
+            return calib
+        u = self.uplift
+        up = (alt.Chart(u).mark_bar().encode(
+            x=alt.X("decile:O", title="intent decile"),
+            y=alt.Y("incremental_margin:Q", title="incremental margin per session"))
+            + alt.Chart(u).mark_rule().encode(x="decile:O", y="incremental_margin_low:Q",
+                                              y2="incremental_margin_high:Q")).properties(
+            width=300, height=220, title="What a reminder adds, by intent decile")
+        return alt.hconcat(calib, up)
+
     def summary(self) -> str:
         c = self.calibration
         lines = [f"{len(self.sessions):,} browse sessions; {self.base_rate:.1%} bought within "

@@ -25,7 +25,7 @@ from ...results import Result
 from ...simulate.config import SendTimePolicy
 from ...store import read_table
 from ..base import Analysis, Context
-from .features import MIN_DELAY_MINUTES, engagement_events
+from .features import MIN_DELAY_MINUTES, engagement_events, hour_counts
 from .model import (
     SendTimeInputError,
     SendTimePosterior,
@@ -68,6 +68,21 @@ class SendTimes(Result):
     policy: SendTimePolicy
     settings: dict = field(default_factory=dict)
     replay: pd.DataFrame | None = None  # against one hour for everyone (simulated stores)
+
+    def posterior_curves(self, events: tuple[int, ...] = (0, 2)) -> pd.DataFrame:
+        """A few customers' weekday posteriors (``hour, posterior, customer``).
+
+        One customer with each count in ``events`` (where there is one) and the most
+        engaged one: how evidence narrows the hour.
+        """
+        card = self.scorecard
+        pick = [card.index[card.engagement_events == k][0] for k in events
+                if (card.engagement_events == k).any()]
+        pick.append(int(card.engagement_events.idxmax()))
+        return pd.concat([pd.DataFrame({
+            "hour": self.posterior.grid_hours, "posterior": self.posterior.weekday[i],
+            "customer": f"{card.customer_id[i]} ({card.engagement_events[i]} events)"})
+            for i in pick], ignore_index=True)
 
     def summary(self) -> str:
         h = self.posterior.hyper
@@ -235,8 +250,12 @@ class SendTime(Analysis):
                 if "preferred_send_hour_weekend" in ctx.con.table("truth/customers").columns \
                 else None
         try:
-            res = analyze_send_times(ctx.con, timezone=ctx.options.get("timezone", "UTC"),
-                                     truth=truth)
+            tz = ctx.options.get("timezone", "UTC")
+            if ctx.simulated and tz != "UTC":
+                ctx.echo(f"send time: a simulated store's clock is UTC; timezone {tz!r} is "
+                         "not used")
+                tz = "UTC"
+            res = analyze_send_times(ctx.con, timezone=tz, truth=truth)
         except SendTimeInputError as exc:
             return self.skip(str(exc))
         if ctx.simulated:
@@ -285,5 +304,6 @@ class SendTime(Analysis):
 
 
 __all__ = ["SendTime", "SendTimeInputError", "SendTimes", "analyze_send_times",
-           "circular_mean", "engagement_events", "fit_send_times", "hour_distance",
+           "circular_mean", "engagement_events", "fit_send_times", "hour_counts",
+           "hour_distance",
            "inside_arc", "replay_send_time", "score_send_times"]

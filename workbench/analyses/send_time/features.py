@@ -11,6 +11,7 @@ minutes too, so only email counts.  Times are turned to the store's clock
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ...store import require_tables, ts_literal
@@ -45,3 +46,10 @@ def engagement_events(con, min_delay_minutes: float = MIN_DELAY_MINUTES,
     ev["hour"] = (t.dt.hour + t.dt.minute / 60 + t.dt.second / 3600).to_numpy()
     ev["weekend"] = (t.dt.day_of_week >= 5).to_numpy()
     return ev
+
+
+def hour_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """``day`` (weekday, weekend), ``hour`` (whole hours), ``events``: what a chart shows."""
+    e = events.assign(hour=np.floor(events.hour).astype(int),
+                      day=np.where(events.weekend, "weekend", "weekday"))
+    return e.groupby(["day", "hour"]).size().rename("events").reset_index()

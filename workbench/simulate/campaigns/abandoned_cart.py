@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...vocab import CHANNELS, PURCHASE_TYPES
-from ..common import HOUR, U_ARM, U_ASSIGN, U_CART_DISC
+from ..common import HOUR, U_ARM, U_ASSIGN, U_CART_DISC, customer_rows
 from ..random import combine
 from .base import Campaign
 
@@ -97,9 +97,10 @@ class AbandonedCart(Campaign):
         if getattr(self, "_own", None) is None:
             n = self.loop.cfg.n_customers
             own = np.full(n, -1, dtype=np.int64)
-            for k, v in self.config.channels.items():
-                if k.isdigit() and 1 <= int(k) <= n:
-                    own[int(k) - 1] = CHANNELS.index(v)
+            rows, keep = customer_rows(self.config.channels, n)
+            codes = np.array([CHANNELS.index(v) for v in self.config.channels.values()],
+                             dtype=np.int64)
+            own[rows] = codes[keep]
             self._own = own
         return self._own
 
