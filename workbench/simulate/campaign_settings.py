@@ -251,6 +251,21 @@ class ReplenishmentCampaign(_Model):
                                  "of this campaign (never messaged), to keep measuring it")
     lead_days: float = Field(3.0, ge=0, description="send this long before supply runs out")
     channel: Channel = "email"
+    cycle_multipliers: dict[str, float] = Field(
+        default_factory=dict, description="customer id: their use cycle as a multiple of "
+        "the catalog's (supply days x quantity); the reminder goes lead_days before "
+        "supply x quantity x multiplier (others: the catalog rule, multiplier 1)")
+
+    _ids_as_text = field_validator("cycle_multipliers", mode="before")(classmethod(
+        lambda cls, v: _keys_as_text(v)))
+
+    @field_validator("cycle_multipliers")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, x in v.items() if not (np.isfinite(x) and x > 0)]
+        if bad:
+            raise ValueError(f"cycle multipliers must be positive (customers {bad[:5]})")
+        return v
 
 
 class SeasonalEvent(_Model):

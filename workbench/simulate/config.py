@@ -192,7 +192,11 @@ class ProductStructure(_Model):
     probability ``basket_complement_share`` (co-purchase); a repeat order starts from
     a complement of the previous order's first product with probability
     ``sequel_share * exp(-gap_days / sequel_fresh_days)`` (what customers buy *next*,
-    likelier while the purchase is fresh).
+    likelier while the purchase is fresh).  A consumable is re-ordered when it runs
+    out with probability ``reorder_share``: at ``supply_days x quantity x`` the
+    customer's use rate ``x exp(reorder_log_sd x N(0, 1))`` after the order, while the
+    customer is active (:mod:`~workbench.simulate.reorders`; off by default, on in the
+    consumables vertical).
     """
 
     popularity_log_sd: float = Field(1.0, ge=0, description="sd of the log of each product's "
@@ -206,6 +210,11 @@ class ProductStructure(_Model):
     basket_complement_share: float = Field(0.3, ge=0, le=1)
     sequel_share: float = Field(0.6, ge=0, le=1)
     sequel_fresh_days: float = Field(180.0, gt=0)
+    reorder_share: float = Field(0.0, ge=0, le=1, description="share of consumable "
+                                 "purchases re-ordered when their supply runs out (a renewal "
+                                 "process on top of the BG/NBD occasions; 0: none)")
+    reorder_log_sd: float = Field(0.15, ge=0, description="sd of the log of a re-order's "
+                                  "interval around the customer's use cycle")
     catalog_seed: int | None = Field(None, description="seed of the catalog (prices, costs, "
                                      "complements); None: the simulation seed.  Replay fixes "
                                      "it, so every replication sells the same catalog")
@@ -437,6 +446,8 @@ VERTICALS: dict[str, dict] = {
     "consumables": {
         "gamma_gamma": {"p": 6.0, "q": 4.0, "gamma": 50.0},
         "bgnbd": {"r": 0.9, "alpha_days": 420.0, "a": 2.0, "b": 3.0},
+        # customers re-order what runs out, each at their own pace (issue 18)
+        "products": {"reorder_share": 0.6},
         "catalog": [_cat("coffee", "consumable", 40, 16, 0.01, supply=30),
                     _cat("tea", "consumable", 30, 12, 0.01, supply=45),
                     _cat("pet_food", "consumable", 30, 45, 0.01, supply=28),

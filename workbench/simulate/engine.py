@@ -131,7 +131,8 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     world = World(cfg, rng_world, rng_catalog, rng_habits)
     # research browsing (issue 18) has a stream of its own too: the draws before it stay
     rng_research = np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
-    world.build_occasions(rng_occasions, rng_research)
+    rng_reorder = np.random.default_rng(np.random.SeedSequence(seed).spawn(7)[6])
+    world.build_occasions(rng_occasions, rng_research, rng_reorder)
     world.baskets.finalize()
     loop = DayLoop(cfg, world, KeyedUniform(seed), progress)
     loop.run()

@@ -27,6 +27,7 @@ from .common import (
     order_money,
 )
 from .random import combine
+from .reorders import add_reorders
 
 #: the traffic source of a customer's acquisition session, by acquisition channel
 ACQUISITION_SOURCE = {"organic_search": "organic_search", "paid_search": "paid_search",
@@ -463,10 +464,12 @@ class World:
 
     # ------------------------------------------------------------------ organic world
     def build_occasions(self, rng: np.random.Generator,
-                        rng_research: np.random.Generator | None = None):
+                        rng_research: np.random.Generator | None = None,
+                        rng_reorder: np.random.Generator | None = None):
         """Draw purchase and browse occasions, their sessions, orders, carts and browses.
 
-        ``rng_research`` draws the research sessions (:mod:`.browsing`; none without it).
+        ``rng_research`` draws the research sessions (:mod:`.browsing`), ``rng_reorder``
+        the use-cycle re-orders (:mod:`.reorders`); none of either without it.
         """
         cfg, N, H = self.cfg, self.cfg.n_customers, self.horizon
         cus, cat_type = self.customers, self.catalog.category_type
@@ -563,6 +566,9 @@ class World:
                         s_occ[happen]), basket=occ_basket[happen], disc=disc, msg=-1,
                         origin=occ_origin[happen], cause_msg=-1, key=occ_key[happen],
                         moved=False)
+        if rng_reorder is not None and cfg.products.reorder_share > 0:
+            add_reorders(self, oc, order_t[happen], occ_basket[happen], n_occ, src_p, src_code,
+                         rng_reorder, BASKET_UNIFORMS, CHECKOUT_EVENTS)
         self.organic = {k: v.copy() for k, v in self.orders.build().items()}
         self.n_organic = self.orders.n
         ord_idx = np.nonzero(happen)[0]  # order ids are in occasion order for happened ones
