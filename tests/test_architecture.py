@@ -189,7 +189,7 @@ def test_every_result_reads_the_same_way(small_run):
     ran = {name: r for name, r in results.items() if not isinstance(r, Skipped)}
     assert set(ran) == {"overview", "operations", "cart_timing", "attribution", "clv",
                         "recommendations", "send_time", "holdouts", "browse_intent",
-                        "channel"}, results
+                        "channel", "replenishment"}, results
     for a in ANALYSES:
         if a.name not in ran:
             continue

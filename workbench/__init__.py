@@ -67,6 +67,8 @@ _GROUPS = {
                                          "browse_sessions", "replay_browse_targeting"],
     "workbench.analyses.channel": ["ChannelAnalysis", "analyze_channels", "channel_lift",
                                    "replay_channels"],
+    "workbench.analyses.replenishment": ["ReplenishmentTiming", "analyze_replenishment",
+                                         "reorder_intervals", "replay_replenishment"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
                                      "fit_send_times", "hour_counts", "replay_send_time",

@@ -23,6 +23,7 @@ from .discount import CartDiscount, DiscountCalibration
 from .holdouts import CampaignHoldouts
 from .overview import Operations, Overview
 from .recommendations import Recommendations
+from .replenishment import ReplenishmentTiming
 from .send_time import SendTime
 
 #: every analysis ``workbench run`` runs, in report order
@@ -39,6 +40,7 @@ ANALYSES: tuple[Analysis, ...] = (
     SendTime(),
     ChannelAnalysis(),
     BrowseIntentAnalysis(),
+    ReplenishmentTiming(),
 )
 
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..report import Section
 from ..store import DatasetError, absent_tables, has_truth, load_manifest, open_dataset
 
@@ -208,3 +210,17 @@ class Analysis:
 
     def __repr__(self) -> str:
         return f"<analysis {self.name}: {self.title}>"
+
+
+def band_labels(n: np.ndarray, bands) -> np.ndarray:
+    """The label of each count ``n`` from ``bands``: ``(low, high, label)``, inclusive."""
+    out = np.empty(np.size(n), dtype=object)
+    n = np.asarray(n)
+    for lo, hi, name in bands:
+        out[(n >= lo) & (n <= hi)] = name
+    return out
+
+
+def verdict(low: float, high: float, win: str = "beats") -> str:
+    """How a replayed difference's 95% interval reads: it beats, loses to, or neither."""
+    return win if low > 0 else "loses to" if high < 0 else "is not distinguishable from"

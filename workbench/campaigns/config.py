@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .. import __version__
@@ -166,7 +167,7 @@ def baseline_from_dataset(dataset) -> CampaignConfig:
 def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=None,
                          attribution=None, cart_discount=None, post_purchase_picks=None,
                          browse_picks=None, send_time=None, browse_targeting=None,
-                         cart_channels=None,
+                         cart_channels=None, replenishment_timing=None,
                          keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
@@ -189,6 +190,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     hours for this cycle, :func:`~workbench.analyses.send_time.analyze_send_times`);
     ``cart_channels``: customer id → channel of their cart reminders outside the
     experiment (:func:`~workbench.analyses.channel.analyze_channels`);
+    ``replenishment_timing``: customer id → their use cycle as a multiple of the catalog's
+    (:func:`~workbench.analyses.replenishment.analyze_replenishment`), when their
+    replenishment reminders go;
     ``browse_targeting``: a :class:`~workbench.simulate.config.BrowseTargeting` (the
     intent-score range browse reminders go to,
     :func:`~workbench.analyses.browse_intent.analyze_browse_intent`);
@@ -257,6 +261,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     if cart_channels is not None:
         data["campaigns"]["abandoned_cart"]["channels"] = dict(cart_channels)
         prov["analyses"].append("channel per customer")
+    if replenishment_timing is not None:
+        data["campaigns"]["replenishment"]["cycle_multipliers"] = {
+            str(k): float(v) for k, v in dict(replenishment_timing).items()}
+        prov["analyses"].append("replenishment timing per customer")
     if browse_targeting is not None:
         data["campaigns"]["browse_abandonment"]["targeting"] = browse_targeting.model_dump(
             mode="json")
@@ -322,6 +330,15 @@ def _channels_sentence(c: dict) -> str:
     n_sms = sum(v == "sms" for v in c.values())
     return (f"each customer's own for {len(c):,} customers ({n_sms:,} SMS, "
             f"{len(c) - n_sms:,} email)")
+
+
+def _cycles_sentence(c: dict) -> str:
+    """Per-customer replenishment cycles in words."""
+    if not c:
+        return "the catalog's supply for everyone"
+    m = np.array(list(c.values()), dtype=float)
+    return (f"each customer's own pace for {m.size:,} customers (x{np.quantile(m, 0.1):.2f} "
+            f"to x{np.quantile(m, 0.9):.2f} the catalog's supply, 10th to 90th percentile)")
 
 
 def _targeting_sentence(t: dict | None) -> str:
@@ -461,18 +478,18 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
             rule_lines.append(f"{name} products: {_picks_sentence(pa_, camp)} → "
                               f"{_picks_sentence(pb, camp)}")
             a["campaigns"][camp]["recommender"] = b["campaigns"][camp]["recommender"] = None
-    ca, cb = (x["campaigns"]["abandoned_cart"].get("channels") or {} for x in (a, b))
-    if ca != cb:  # per-customer channels read as one sentence
-        rule_lines.append(f"abandoned-cart reminder channel: {_channels_sentence(ca)} → "
-                          f"{_channels_sentence(cb)}")
-        a["campaigns"]["abandoned_cart"]["channels"] = {}
-        b["campaigns"]["abandoned_cart"]["channels"] = {}
-    ta, tb = (x["campaigns"]["browse_abandonment"].get("targeting") for x in (a, b))
-    if ta != tb:  # a targeting model reads as one sentence, not one per coefficient
-        rule_lines.append(f"browse-abandonment reminders: {_targeting_sentence(ta)} → "
-                          f"{_targeting_sentence(tb)}")
-        a["campaigns"]["browse_abandonment"]["targeting"] = None
-        b["campaigns"]["browse_abandonment"]["targeting"] = None
+    # per-customer maps and models read as one sentence each, not one per customer
+    for camp, key, label, sentence, empty in (
+            ("abandoned_cart", "channels", "abandoned-cart reminder channel",
+             _channels_sentence, {}),
+            ("replenishment", "cycle_multipliers", "replenishment reminders",
+             _cycles_sentence, {}),
+            ("browse_abandonment", "targeting", "browse-abandonment reminders",
+             _targeting_sentence, None)):
+        va, vb = (x["campaigns"][camp].get(key) or empty for x in (a, b))
+        if va != vb:
+            rule_lines.append(f"{label}: {sentence(va)} → {sentence(vb)}")
+            a["campaigns"][camp][key] = b["campaigns"][camp][key] = empty
     sa, sb = a["campaigns"].get("send_time"), b["campaigns"].get("send_time")
     if sa != sb:  # per-customer hours read as one sentence, not one per customer
         rule_lines.append(f"send time: {_send_time_sentence(sa)} → {_send_time_sentence(sb)}")

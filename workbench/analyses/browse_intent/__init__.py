@@ -24,7 +24,7 @@ from scipy import stats
 from ...report import Kpi, Section
 from ...results import Result
 from ...simulate.config import BrowseTargeting
-from ..base import Analysis, Context
+from ..base import Analysis, Context, verdict
 from .features import browse_sessions
 
 TITLE, ANCHOR = "Browse abandonment: intent and uplift", "browse-intent"
@@ -216,9 +216,8 @@ class BrowseIntent(Result):
         if self.replay is not None:
             r = self.replay.set_index("metric")
             m = r.loc["margin"]
-            verdict = ("beats" if m.low > 0 else "loses to" if m.high < 0 else
-                       "is not distinguishable from")
-            lines.append(f"Replayed, the targeting {verdict} sending to every session: "
+            verdict_ = verdict(m.low, m.high)
+            lines.append(f"Replayed, the targeting {verdict_} sending to every session: "
                          f"margin {m.difference:+,.0f} [{m.low:+,.0f}, {m.high:+,.0f}], "
                          f"reminders {r.loc['messages_sent', 'difference']:+,.0f}, "
                          f"unsubscribes {r.loc['unsubscribes', 'difference']:+,.0f}.")

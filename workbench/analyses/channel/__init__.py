@@ -29,7 +29,7 @@ from scipy import stats
 from ...report import Kpi, Section
 from ...results import Result
 from ...vocab import CHANNELS
-from ..base import Analysis, Context
+from ..base import Analysis, Context, verdict
 from .features import engagement_counts
 from .model import ChannelInputError, EngagementHyper, engagement_posterior, fit_engagement
 
@@ -144,9 +144,8 @@ class ChannelChoice(Result):
         if self.replay is not None:
             r = self.replay.set_index("against")
             for name, row in r.iterrows():
-                verdict = ("beats" if row.low > 0 else "loses to" if row.high < 0 else
-                           "is not distinguishable from")
-                lines.append(f"Replayed, the per-customer channels {verdict} {name}: margin "
+                verdict_ = verdict(row.low, row.high)
+                lines.append(f"Replayed, the per-customer channels {verdict_} {name}: margin "
                              f"{row.difference:+,.0f} [{row.low:+,.0f}, {row.high:+,.0f}].")
         return " ".join(lines)
 

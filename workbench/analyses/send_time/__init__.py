@@ -24,7 +24,7 @@ from ...report import Kpi, Section
 from ...results import Result
 from ...simulate.config import SendTimePolicy
 from ...store import read_table
-from ..base import Analysis, Context
+from ..base import Analysis, Context, band_labels
 from .features import MIN_DELAY_MINUTES, engagement_events, hour_counts
 from .model import (
     SendTimeInputError,
@@ -49,10 +49,7 @@ BANDS = ((0, 0, "none"), (1, 2, "1-2"), (3, 5, "3-5"), (6, 10**9, "6 or more"))
 
 
 def _band(n: np.ndarray) -> np.ndarray:
-    out = np.empty(n.size, dtype=object)
-    for lo, hi, name in BANDS:
-        out[(n >= lo) & (n <= hi)] = name
-    return out
+    return band_labels(n, BANDS)
 
 
 @dataclass
