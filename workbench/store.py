@@ -368,8 +368,11 @@ def has_truth(source, table: str | None = None) -> bool:
 
     The one way to ask it: ``source`` is an open connection
     (:func:`open_dataset` registers truth tables as ``truth_<name>``) or a dataset
-    folder (its manifest lists ``truth/<name>``).  Imported datasets have none.
+    folder (its manifest lists ``truth/<name>``).  ``table`` is a truth table's name,
+    with or without its ``truth/`` prefix.  Imported datasets have none.
     """
+    if table is not None and table.startswith(TRUTH_DIR + "/"):
+        table = table[len(TRUTH_DIR) + 1:]  # "truth/customers" names "customers" too
     if isinstance(source, str | Path):
         files = load_manifest(source).get("files", {})
         names = {n.split("/", 1)[1] for n in files if n.startswith(TRUTH_DIR + "/")}

@@ -189,8 +189,9 @@ class Analysis:
         from ..files import atomic_path
 
         path = Path(out) / f"{label}.csv"
+        num = frame.select_dtypes("number").columns  # dates and labels as they are
         with atomic_path(path) as tmp:
-            frame.round(decimals).to_csv(tmp, index=False)
+            frame.assign(**{c: frame[c].round(decimals) for c in num}).to_csv(tmp, index=False)
         return {label: path}
 
     def config_part(self, result, files: dict[str, Path]) -> dict[str, object]:

@@ -242,10 +242,9 @@ class SendTime(Analysis):
                              "opens and clicks of emails (an email platform's export)")
         truth = None
         if ctx.has_truth("truth/customers"):
-            truth = read_table(ctx.path, "truth/customers")[
-                ["customer_id", "preferred_send_hour", "preferred_send_hour_weekend"]] \
-                if "preferred_send_hour_weekend" in ctx.con.table("truth/customers").columns \
-                else None
+            t = read_table(ctx.path, "truth/customers")
+            cols = ["customer_id", "preferred_send_hour", "preferred_send_hour_weekend"]
+            truth = t[cols] if set(cols) <= set(t.columns) else None  # older stores lack one
         try:
             tz = ctx.options.get("timezone", "UTC")
             if ctx.simulated and tz != "UTC":
