@@ -47,11 +47,11 @@ demo: install
 	$(BIN)/workbench run --dataset data/demo --out reports
 
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q
 
 # long recovery studies (large simulated stores, full posterior fits)
 test-slow: install
-	$(BIN)/python -m pytest -n 2 -q -m slow
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q -m slow
 
 # ruff, and the layering the README's flow states (import-linter contracts in pyproject.toml;
 # tests/test_architecture.py runs the same contracts in make test)
