@@ -332,6 +332,15 @@ def _channels_sentence(c: dict) -> str:
             f"{len(c) - n_sms:,} email)")
 
 
+def _caps_sentence(c: dict) -> str:
+    """Per-customer frequency caps in words."""
+    if not c:
+        return "the store's for everyone"
+    e, s_ = (np.array([v[i] for v in c.values()]) for i in (0, 1))
+    return (f"each customer's own for {len(c):,} customers (email {e.min()}-{e.max()}, "
+            f"SMS {s_.min()}-{s_.max()} a week)")
+
+
 def _cycles_sentence(c: dict) -> str:
     """Per-customer replenishment cycles in words."""
     if not c:
@@ -485,7 +494,8 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
             ("replenishment", "cycle_multipliers", "replenishment reminders",
              _cycles_sentence, {}),
             ("browse_abandonment", "targeting", "browse-abandonment reminders",
-             _targeting_sentence, None)):
+             _targeting_sentence, None),
+            ("caps", "per_customer", "frequency caps", _caps_sentence, {})):
         va, vb = (x["campaigns"][camp].get(key) or empty for x in (a, b))
         if va != vb:
             rule_lines.append(f"{label}: {sentence(va)} → {sentence(vb)}")

@@ -340,10 +340,25 @@ class SendTimePolicy(_Model):
 
 
 class FrequencyCaps(_Model):
-    """Messages per customer per trailing 7 days, per channel."""
+    """Messages per customer per trailing 7 days, per channel (the store's, or their own)."""
 
     email_per_week: int = Field(5, ge=1)
     sms_per_week: int = Field(2, ge=1)
+    per_customer: dict[str, tuple[int, int]] = Field(
+        default_factory=dict, description="customer id: their own (email, SMS) caps per "
+        "trailing 7 days, in place of the store's")
+
+    _ids_as_text = field_validator("per_customer", mode="before")(classmethod(
+        lambda cls, v: _keys_as_text(v)))
+
+    @field_validator("per_customer")
+    @classmethod
+    def _at_least_one(cls, v: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        bad = [k for k, caps in v.items() if min(caps) < 1]
+        if bad:
+            raise ValueError(f"a customer's caps must be at least 1 a week (customers "
+                             f"{bad[:5]}); to stop messaging someone, they unsubscribe")
+        return v
 
 
 class Campaigns(_Model):

@@ -316,6 +316,12 @@ class Engagement(_Model):
         default_factory=lambda: {"email": 0.35, "sms": 0.8},
         description="relative rise of unsubscribe probability per message in the last 7 days",
     )
+    unsubscribe_engagement_slope: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.0, "sms": 0.0},
+        description="how much sooner customers who engage less on a channel tire of it: the "
+        "unsubscribe probability times exp(-slope x responsiveness - slope^2 sd^2 / 2) "
+        "(the channel's responsiveness, sd response.responsiveness_log_sd: the store's "
+        "mean rate is kept); 0: everyone alike")
     send_hour_width_hours: float = Field(3.0, gt=0, description="how fast the chance of a "
                                          "human email open falls as the send hour moves from "
                                          "the customer's preferred hour (Gaussian width)")

@@ -49,6 +49,7 @@ from .common import (
     add_at,
     categorical,
     circular_hour_distance,
+    customer_rows,
     group_rank,
     hour_of_day,
     sigmoid,
@@ -109,7 +110,13 @@ class Messaging:
         self._rank_scratch = np.zeros(N * CHANNEL_KEY_STRIDE, dtype=np.int32)  # group_rank's
         # each (customer, channel) group's first unsubscribe in a batch (inf: none)
         self._unsub_scratch = np.full(N * CHANNEL_KEY_STRIDE, np.inf)
-        self.caps = np.array([getattr(caps, f"{c}_per_week") for c in CHANNELS])
+        # each customer's cap per channel: the store's, or their own (caps.per_customer)
+        self.caps = np.repeat(np.array([getattr(caps, f"{c}_per_week") for c in CHANNELS],
+                                       dtype=np.int64)[:, None], N, axis=1)
+        if caps.per_customer:
+            rows, keep = customer_rows(caps.per_customer, N)
+            own = np.array(list(caps.per_customer.values()), dtype=np.int64).reshape(-1, 2)
+            self.caps[:, rows] = own[keep].T
         # per-campaign holdout: customers who never get that campaign's messages
         self.holdout_share = np.array([c.holdout_share for c in campaigns])
 
@@ -223,6 +230,11 @@ class Messaging:
         # unsubscribes rise with recent volume
         p_unsub = np.array([eng.unsubscribe_base[c] for c in CHANNELS])[ch] * (
             1 + np.array([eng.unsubscribe_per_recent_message[c] for c in CHANNELS])[ch] * prior)
+        slope = np.array([eng.unsubscribe_engagement_slope.get(c, 0.0) for c in CHANNELS])
+        if slope.any():  # the less engaged tire sooner (mean-preserving, log-normal)
+            s, sd = slope[ch], rs.responsiveness_log_sd
+            p_unsub = np.minimum(p_unsub * np.exp(-s * cus.responsiveness[ch, cust]
+                                                  - 0.5 * (s * sd) ** 2), 1.0)
         unsub = delivered & (ku(U_UNSUB, key) < p_unsub)
         unsub_t = np.where(unsub, np.maximum(np.minimum(open_t, t + UNSUBSCRIBE_WITHIN), t) +
                            ku(U_UNSUB_T, key) * HOUR, np.inf)
@@ -276,7 +288,7 @@ class Messaging:
         # frequency caps: trailing CAP_WINDOW_DAYS days incl. today, in send order
         prior = self.sent_in_window[ch, cust].astype(np.int64)
         rank = group_rank(cust * CHANNEL_KEY_STRIDE + ch, t, self._rank_scratch)
-        ok = prior + rank < self.caps[ch]
+        ok = prior + rank < self.caps[ch, cust]
         m = {k: v[rows[ok]] for k, v in m.items()}  # the batch's columns filtered once
         # the messages kept are the first of their group (in send order), so their ranks
         # among themselves are their ranks among all
