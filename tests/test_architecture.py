@@ -239,13 +239,13 @@ def test_no_package_name_hides_one_of_its_modules():
     assert not hidden, hidden
 
 
-def test_every_truth_table_an_analysis_asks_for_is_found_on_a_simulated_store(small_run):
+def test_every_truth_table_an_analysis_asks_for_is_found_on_a_simulated_store(small_dataset):
     """An analysis scores itself against the truth only if ``has_truth`` finds the table
     it names: every name asked for in the package resolves on a simulated store (a
     ``truth/`` prefix included), and none on an unknown name."""
     import re
 
-    ctx, _ = small_run
+    ctx = Context.open(small_dataset, echo=lambda s: None)
     root = Path(__file__).resolve().parents[1] / "workbench" / "analyses"
     asked = {m for p in root.rglob("*.py")
              for m in re.findall(r"has_truth\(\s*\"([^\"]+)\"", p.read_text())}

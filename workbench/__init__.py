@@ -69,6 +69,7 @@ _GROUPS = {
                                    "replay_channels"],
     "workbench.analyses.replenishment": ["ReplenishmentTiming", "analyze_replenishment",
                                          "reorder_intervals", "replay_replenishment"],
+    "workbench.analyses.frequency": ["Frequency", "analyze_frequency", "replay_frequency"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
                                      "fit_send_times", "hour_counts", "replay_send_time",

@@ -35,7 +35,8 @@ from .store import validate
 #: per-customer intervals (see :class:`~workbench.campaigns.replay.Replayer`) in minutes
 REPLAY_MAX_CUSTOMERS = 5000
 #: config parts that name customers (replayed on the store's own customers, at full size)
-PER_CUSTOMER_PARTS = ("send_time", "cart_channels", "replenishment_timing")
+PER_CUSTOMER_PARTS = ("send_time", "cart_channels", "replenishment_timing",
+                      "frequency_caps")
 
 
 def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,

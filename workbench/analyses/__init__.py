@@ -20,6 +20,7 @@ from .cart_timing import CartTiming
 from .channel import ChannelAnalysis
 from .clv import CLV
 from .discount import CartDiscount, DiscountCalibration
+from .frequency import Frequency
 from .holdouts import CampaignHoldouts
 from .overview import Operations, Overview
 from .recommendations import Recommendations
@@ -41,6 +42,7 @@ ANALYSES: tuple[Analysis, ...] = (
     ChannelAnalysis(),
     BrowseIntentAnalysis(),
     ReplenishmentTiming(),
+    Frequency(),
 )
 
 

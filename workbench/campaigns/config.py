@@ -168,7 +168,7 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                          attribution=None, cart_discount=None, post_purchase_picks=None,
                          browse_picks=None, send_time=None, browse_targeting=None,
                          cart_channels=None, replenishment_timing=None,
-                         keep_experiment_share: float = 0.1,
+                         frequency_caps=None, keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
@@ -193,6 +193,8 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     ``replenishment_timing``: customer id → their use cycle as a multiple of the catalog's
     (:func:`~workbench.analyses.replenishment.analyze_replenishment`), when their
     replenishment reminders go;
+    ``frequency_caps``: customer id → their (email, SMS) caps a week
+    (:func:`~workbench.analyses.frequency.analyze_frequency`);
     ``browse_targeting``: a :class:`~workbench.simulate.config.BrowseTargeting` (the
     intent-score range browse reminders go to,
     :func:`~workbench.analyses.browse_intent.analyze_browse_intent`);
@@ -265,6 +267,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         data["campaigns"]["replenishment"]["cycle_multipliers"] = {
             str(k): float(v) for k, v in dict(replenishment_timing).items()}
         prov["analyses"].append("replenishment timing per customer")
+    if frequency_caps is not None:
+        data["campaigns"]["caps"]["per_customer"] = {
+            str(k): [int(v[0]), int(v[1])] for k, v in dict(frequency_caps).items()}
+        prov["analyses"].append("frequency per customer")
     if browse_targeting is not None:
         data["campaigns"]["browse_abandonment"]["targeting"] = browse_targeting.model_dump(
             mode="json")

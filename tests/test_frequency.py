@@ -1,0 +1,118 @@
+"""Messages per week per customer: shrinkage, the fatigue fit, the caps, the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench.analyses.frequency import (
+    analyze_frequency,
+    fit_fatigue,
+    replay_frequency,
+    shrunk_click_rates,
+)
+
+
+def test_shrinkage_recovers_the_prior_and_beats_raw_rates():
+    """Beta(2, 38) rates (mean 5%, a + b = 40), 3 to 30 messages each: the method of
+    moments finds a + b near 40 and the shrunk rates are closer to the truth."""
+    rng = np.random.default_rng(0)
+    true = rng.beta(2, 38, 20000)
+    n = rng.integers(3, 31, true.size)
+    k = rng.binomial(n, true)
+    shrunk, p = shrunk_click_rates(n, k)
+    assert abs(p - 0.05) < 4 * np.sqrt(0.05 * 0.95 / n.sum())
+    strength = (shrunk[0] * n[0] - k[0]) / (p - shrunk[0]) if shrunk[0] != p else np.inf
+    assert 25 < strength < 60  # a + b = 40, with the moment estimator's spread
+    assert np.mean((shrunk - true) ** 2) < 0.7 * np.mean((k / n - true) ** 2)
+
+
+def test_the_fatigue_fit_recovers_known_coefficients():
+    rng = np.random.default_rng(1)
+    n = 400_000
+    recent = rng.poisson(1.0, n)
+    e = rng.normal(0, 0.5, n)
+    beta = np.array([-5.0, 0.6, -1.0, 0.0])
+    v = np.log1p(recent)
+    p = 1 / (1 + np.exp(-(beta[0] + beta[1] * v + beta[2] * e + beta[3] * v * e)))
+    d = pd.DataFrame({"channel": "email", "recent": recent, "engagement": e,
+                      "unsubscribed": rng.random(n) < p})
+    f = fit_fatigue(d)["email"]
+    assert f["engagement_used"]
+    assert (np.abs(f["params"] - beta) < 4 * f["bse"]).all(), (f["params"], f["bse"])
+
+
+def test_too_few_unsubscribes_are_refused_with_the_column():
+    from workbench.analyses.frequency import FrequencyInputError
+
+    d = pd.DataFrame({"channel": ["email"] * 50, "recent": 0, "engagement": 0.0,
+                      "unsubscribed": [True] * 3 + [False] * 47})
+    with pytest.raises(FrequencyInputError, match="unsubscribed_at"):
+        fit_fatigue(d)
+
+
+@pytest.fixture(scope="module")
+def tired(tmp_path_factory):
+    """A store whose customers unsubscribe five times as often, the less engaged sooner."""
+    cfg = wb.scenario("default", n_customers=8000)
+    eng = cfg.engagement.model_dump()
+    eng["unsubscribe_engagement_slope"] = {"email": 2.0, "sms": 2.0}
+    eng["unsubscribe_base"] = {k: 5 * v for k, v in eng["unsubscribe_base"].items()}
+    cfg = cfg.model_copy(update={"engagement": type(cfg.engagement).model_validate(eng)})
+    return wb.save_simulation(wb.simulate(cfg, seed=8), tmp_path_factory.mktemp("t") / "s")
+
+
+@pytest.fixture(scope="module")
+def tired_result(tired):
+    m = wb.load_manifest(tired)["config"]
+    truth = {"customers": wb.read_table(tired, "truth/customers"),
+             "engagement": m["engagement"], "sd": m["response"]["responsiveness_log_sd"]}
+    return analyze_frequency(wb.open_dataset(tired), truth=truth)
+
+
+def test_fatigue_is_found_where_the_simulator_put_it(tired_result):
+    f = tired_result.fatigue.set_index("channel")
+    # email: the less engaged unsubscribe more (the truth: slope 2 on responsiveness)
+    assert f.loc["email", "engagement"] < -2 * f.loc["email", "engagement_se"]
+    assert f.loc["email", "volume"] > 0  # more in the week, likelier (8,000 customers: ~2 SE)
+    t = tired_result.truth
+    assert t["correlation"] > 0.3
+    assert abs(t["predicted_mean"] - t["true_mean"]) < 0.15 * t["true_mean"]
+
+
+def test_the_less_engaged_get_the_lower_caps(tired_result):
+    c = tired_result.scorecard.dropna(subset=["email_engagement"])
+    low = c.email_per_week < 5
+    assert 0 < low.sum() < len(c)
+    assert c.email_engagement[low].mean() < c.email_engagement[~low].mean()
+    # caps never exceed the store's and never fall below one message a week
+    assert tired_result.scorecard.email_per_week.between(1, 5).all()
+    assert tired_result.scorecard.sms_per_week.between(1, 2).all()
+    caps = tired_result.per_customer
+    assert caps and all(e <= 5 and s <= 2 and (e < 5 or s < 2) for e, s in caps.values())
+
+
+def test_the_default_fatigue_keeps_the_store_caps(tmp_path):
+    """The default store's unsubscribes are rare: no message risks a future one."""
+    ds = wb.save_simulation(wb.simulate(wb.scenario("default", n_customers=8000), seed=8),
+                            tmp_path / "plain")
+    res = analyze_frequency(wb.open_dataset(ds))
+    assert res.per_customer == {}
+    assert "0 of" in res.summary()
+
+
+def test_a_store_without_enough_unsubscribes_is_skipped_with_the_test_to_run(small_dataset):
+    from workbench.analyses import Context
+    from workbench.analyses.frequency import Frequency
+
+    out = Frequency()(Context.open(small_dataset, echo=lambda s: None))
+    assert isinstance(out, wb.Skipped) and "unsubscribes" in out.reason
+    assert "randomized frequency cap" in out.test_to_run
+
+
+def test_the_replay_sends_fewer_messages_to_the_capped(tired, tired_result):
+    rep = replay_frequency(tired, tired_result, replications=1).set_index("metric")
+    assert rep.loc["messages_sent", "difference"] < 0
+    assert rep.loc["margin", "low"] <= rep.loc["margin", "difference"] <= rep.loc["margin", "high"]
