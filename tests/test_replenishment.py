@@ -248,7 +248,7 @@ def test_where_reorders_do_not_follow_the_supply_the_catalog_rule_stays(tmp_path
     from workbench.analyses.replenishment import ReplenishmentTiming
 
     assert ReplenishmentTiming().config_part(res, {}) == {}
-    assert "the reminders keep the catalog rule" in res.summary()
+    assert res.summary().startswith("The reminders keep the catalog rule: held out")
 
 
 def test_a_store_of_very_regular_customers_is_fitted_on_the_fine_grid():

@@ -110,30 +110,31 @@ class ReplenishmentTimes(Result):
             title="Each customer's pace narrows with their own re-orders (40 per count)")
 
     def summary(self) -> str:
-        h, card = self.hyper, self.scorecard
+        h, card, c = self.hyper, self.scorecard, self.check
         own = int((card.reorders > 0).sum())
-        lines = [f"The store's customers use a consumable at {np.exp(h.mu):.2f}x the "
-                 f"catalog's pace on average, and customers differ by a factor of "
-                 f"{np.exp(h.tau):.2f} (one sd); one supply varies by {np.exp(h.sigma):.2f}x "
-                 f"around a customer's own pace. {h.pi:.0%} of purchases are re-ordered here "
-                 f"(the rest buy elsewhere or stop); {h.eps:.0%} of re-purchases come "
-                 f"for another reason than running out. {own:,} of {len(card):,} customers "
-                 "have re-ordered at least once."]
-        c = self.check
-        if c.get("customers", 0):
-            predicts = "predicts" if self.supported else "does not predict"
-            lines.append(f"Held out, each customer's latest re-order: their own pace {predicts} "
-                         f"it better than the catalog (mean relative error "
-                         f"{c['model_error']:.2f} against {c['catalog_error']:.2f}, difference "
-                         f"{c['difference']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}], "
-                         f"{c['customers']:,} customers)"
-                         + ("." if self.supported else ": the reminders keep the catalog rule. "
-                            "Re-purchases here do not follow the supply the catalog gives — "
-                            "check supply_days, or the products are not bought as they run "
-                            "out."))
+        fit = (f"customers use a consumable at {np.exp(h.mu):.2f}x the catalog's pace on "
+               f"average, and differ by a factor of {np.exp(h.tau):.2f} (one sd); one supply "
+               f"varies by {np.exp(h.sigma):.2f}x around a customer's own pace; {h.pi:.0%} of "
+               f"purchases are re-ordered here (the rest buy elsewhere or stop) and "
+               f"{h.eps:.0%} of re-purchases come for another reason than running out. "
+               f"{own:,} of {len(card):,} customers have re-ordered at least once.")
+        n = c.get("customers", 0)
+        check = (f"mean relative error {c['model_error']:.2f} against "
+                 f"{c['catalog_error']:.2f}, difference {c['difference']:+.3f} "
+                 f"[{c['low']:+.3f}, {c['high']:+.3f}], {n:,} customers" if n else "")
+        if self.supported:
+            lines = [f"The store's {fit}", f"Held out, each customer's latest re-order: their "
+                     f"own pace predicts it better than the catalog ({check})."]
         else:
-            lines.append("No customer has re-ordered yet: the reminders keep the catalog "
-                         "rule until some do.")
+            why = ("no customer has re-ordered yet" if not n else
+                   f"only {n} customers have re-ordered, too few to check it ({check})"
+                   if n < MIN_CHECKED else
+                   f"held out, each customer's latest re-order is not predicted better by "
+                   f"their own pace than by the catalog ({check}): re-purchases here do not "
+                   f"follow the catalog's supply — check supply_days, or the products are "
+                   f"not bought as they run out")
+            lines = [f"The reminders keep the catalog rule: {why}.",
+                     f"The model's fit, for the record: {fit}"]
         if "mae_days" in self.bands:
             b = self.bands.set_index("reorders_seen")
             tot = b.loc["all"]
