@@ -124,13 +124,13 @@ class FrequencyCaps(Result):
         f = self.fatigue.set_index("channel")
         lines = []
         for ch, r in f.iterrows():
-            line = (f"{ch}: an unsubscribe is {np.exp(r.volume * np.log(2)):.2f}x as likely "
-                    f"when the week's volume doubles (from {int(r.unsubscribes):,} "
+            line = (f"{ch}: the odds of an unsubscribe are {np.exp(r.volume * np.log(2)):.2f}x "
+                    f"when one plus the week's volume doubles (from {int(r.unsubscribes):,} "
                     f"unsubscribes)")
             if np.isfinite(r.engagement_se):
-                line += (f", {np.exp(-r.engagement):.2f}x for a customer engaging a third "
-                         f"as much (engagement slope {r.engagement:+.2f} ± "
-                         f"{r.engagement_se:.2f})")
+                line += (f"; with no other message that week, {np.exp(-r.engagement):.2f}x "
+                         f"for a customer engaging a third as much (engagement slope "
+                         f"{r.engagement:+.2f} ± {r.engagement_se:.2f})")
             else:
                 line += ("; too few messages per customer to tell their engagement apart, "
                          "so volume alone")

@@ -23,9 +23,11 @@ WINDOW_DAYS = 7  # the frequency caps' window
 def shrunk_click_rates(n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, float]:
     """Each customer's clicks per delivered message, shrunk; and the store's rate.
 
-    Beta-binomial method of moments: the store's rate ``p`` and the between-customer
-    variance of rates ``v`` (net of binomial noise) give a Beta(``a``, ``b``) prior with
-    ``a + b = p (1 - p) / v - 1``; the posterior mean is ``(k + a) / (n + a + b)``.
+    Beta-binomial method of moments (Kleinman 1973, eq. 2.3): with ``N = sum n``, ``m``
+    customers, the pooled rate ``p`` and ``S = sum n_i (r_i - p)^2``, the between-customer
+    variance of rates is ``v = (S - p (1 - p) (m - 1)) / (N - sum n_i^2 / N - (m - 1))``
+    (under the beta-binomial ``Var r_i = v + (p (1 - p) - v) / n_i``); the Beta prior has
+    ``a + b = p (1 - p) / v - 1`` and the posterior mean is ``(k + a) / (n + a + b)``.
     """
     n, k = np.asarray(n, float), np.asarray(k, float)
     has = n > 0
@@ -34,8 +36,9 @@ def shrunk_click_rates(n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, float]
         return np.full(n.size, p), p
     r = k[has] / n[has]
     w = n[has]
-    # weighted by n, E[(r - p)^2] = v + p (1 - p) / n averages to v + p (1 - p) m / sum(n)
-    var = np.average((r - p) ** 2, weights=w) - p * (1 - p) * w.size / w.sum()
+    N, m = w.sum(), w.size
+    S = float((w * (r - p) ** 2).sum())
+    var = (S - p * (1 - p) * (m - 1)) / max(N - (w**2).sum() / N - (m - 1), 1e-12)
     strength = p * (1 - p) / var - 1 if var > 0 else 1e6  # a + b
     strength = float(np.clip(strength, 1e-3, 1e6))
     return (k + strength * p) / (n + strength), p
@@ -50,10 +53,12 @@ def message_volume(con) -> pd.DataFrame:
     require_tables(con, "frequency", {"messages": (
         "message_id", "customer_id", "channel", "sent_at", "delivered", "clicked_at",
         "unsubscribed_at")})
-    m = con.table("messages").filter(ibis._.delivered)
+    # every message sent counts toward the week's volume (the caps count sends), delivered
+    # or not; the rows kept are the delivered ones (only they can be unsubscribed from)
+    m = con.table("messages")
     w = ibis.range_window(preceding=ibis.interval(days=WINDOW_DAYS), following=0,
                           group_by=[m.customer_id, m.channel], order_by=m.sent_at)
-    m = m.mutate(recent=m.message_id.count().over(w) - 1)
+    m = m.mutate(recent=m.message_id.count().over(w) - 1).filter(ibis._.delivered)
     d = m.select("customer_id", "channel", "sent_at", "recent",
                  unsubscribed=m.unsubscribed_at.notnull(),
                  clicked=m.clicked_at.notnull()).execute()

@@ -44,6 +44,7 @@ INTRO = ("When does each customer's consumable run out? The catalog says how lon
 BANDS = ((0, 0, "0"), (1, 1, "1"), (2, 3, "2-3"), (4, 10**9, "4+"))
 LEAD_DAYS = 3.0
 MIN_CHECKED = 30  # customers whose held-out re-order the time split predicts
+FOLLOWS_SUPPLY = 1.5  # one supply varying more than this (x, one sd): not a use cycle
 
 
 def _band(n: np.ndarray) -> np.ndarray:
@@ -71,13 +72,17 @@ class ReplenishmentTimes(Result):
 
     @property
     def supported(self) -> bool:
-        """Whether customers' own paces predict held-out re-orders better than the catalog.
+        """Whether customers' own paces beat the catalog and the store's pace, held out.
 
-        At least :data:`MIN_CHECKED` customers checked and the paired 95% interval of
-        the error difference below zero (:func:`.validation.holdout_check`).
+        At least :data:`MIN_CHECKED` customers checked, and both paired 95% intervals of
+        the error differences below zero (:func:`.validation.holdout_check`), and one
+        supply varying by at most :data:`FOLLOWS_SUPPLY` times around a customer's pace
+        (one sd): a store whose customers all run at one pace other than the catalog's
+        gains from a corrected ``supply_days``, not from per-customer timing.
         """
         c = self.check
-        return c.get("customers", 0) >= MIN_CHECKED and c["high"] < 0
+        return (c.get("customers", 0) >= MIN_CHECKED and c["high"] < 0
+                and c["store_high"] < 0 and self.hyper.sigma <= np.log(FOLLOWS_SUPPLY))
 
     @property
     def cycle_multipliers(self) -> dict[str, float]:
@@ -123,16 +128,32 @@ class ReplenishmentTimes(Result):
                  f"{c['catalog_error']:.2f}, difference {c['difference']:+.3f} "
                  f"[{c['low']:+.3f}, {c['high']:+.3f}], {n:,} customers" if n else "")
         if self.supported:
-            lines = [f"The store's {fit}", f"Held out, each customer's latest re-order: their "
-                     f"own pace predicts it better than the catalog ({check})."]
+            lines = [f"The store's {fit}", f"Held out, each customer's latest re-order: the "
+                     f"model predicts it better than the catalog ({check}); each customer's "
+                     f"own pace against the store's pace for everyone "
+                     f"{c['against_store']:+.3f} [{c['store_low']:+.3f}, "
+                     f"{c['store_high']:+.3f}]."]
         else:
-            why = ("no customer has re-ordered yet" if not n else
-                   f"only {n} customers have re-ordered, too few to check it ({check})"
-                   if n < MIN_CHECKED else
-                   f"held out, each customer's latest re-order is not predicted better by "
-                   f"their own pace than by the catalog ({check}): re-purchases here do not "
-                   f"follow the catalog's supply — check supply_days, or the products are "
-                   f"not bought as they run out")
+            if not n:
+                why = "no customer has re-ordered yet"
+            elif n < MIN_CHECKED:
+                why = f"only {n} customers have re-ordered, too few to check it ({check})"
+            elif c["high"] >= 0:
+                why = (f"held out, each customer's latest re-order is not predicted better by "
+                       f"the model than by the catalog ({check}): re-purchases here do not "
+                       f"follow the catalog's supply — check supply_days, or the products "
+                       f"are not bought as they run out")
+            elif h.sigma > np.log(FOLLOWS_SUPPLY):
+                why = (f"one supply varies by {np.exp(h.sigma):.2f}x around a customer's "
+                       f"own pace, so re-purchases here do not follow a use cycle a reminder "
+                       f"could be timed by (held out: {check})")
+            else:
+                why = (f"held out, each customer's latest re-order is predicted better than "
+                       f"by the catalog ({check}), but no better by each customer's own pace "
+                       f"than by the store's for everyone ({c['against_store']:+.3f} "
+                       f"[{c['store_low']:+.3f}, {c['store_high']:+.3f}]): the store's "
+                       f"customers run at {np.exp(h.mu):.2f}x the catalog's supply — correct "
+                       f"supply_days rather than time each customer")
             lines = [f"The reminders keep the catalog rule: {why}.",
                      f"The model's fit, for the record: {fit}"]
         if "mae_days" in self.bands:

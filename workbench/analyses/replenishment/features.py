@@ -29,10 +29,11 @@ MIN_INTERVALS = 20  # re-purchases a product needs to infer its supply from the 
 def reorder_intervals(con, min_intervals: int = MIN_INTERVALS) -> pd.DataFrame:
     """Every purchase of a consumable and the days until it was bought again (or not).
 
-    Columns ``customer_id, product_id, category, placed_at, quantity, unit_supply_days,
-    supply_source, catalog_days, gap_days, reordered, end``; ``gap_days`` is to the
-    next order of the product (``reordered``) or to the data's end (censored);
-    ``catalog_days = unit_supply_days x quantity``.
+    Columns ``customer_id, product_id, category, placed_at, next_at, quantity,
+    unit_supply_days, supply_source, catalog_days, gap_days, reordered, end``; ``gap_days``
+    (days) is to the
+    next order of the product (``next_at``, ``reordered``) or to the data's end
+    (censored); ``catalog_days = unit_supply_days x quantity``.
     """
     require_tables(con, "replenishment", {
         "orders": ("order_id", "customer_id", "placed_at"),
@@ -65,7 +66,8 @@ def reorder_intervals(con, min_intervals: int = MIN_INTERVALS) -> pd.DataFrame:
             f"bought again by the same customer at least {min_intervals} times; add "
             "supply_days (days one unit lasts) to the products table")
     d["placed_at"] = pd.to_datetime(d.placed_at, utc=True)
-    nxt = pd.to_datetime(d.pop("next_at"), utc=True)
+    nxt = pd.to_datetime(d["next_at"], utc=True)
+    d["next_at"] = nxt  # kept: a time split compares times, not rebuilt float gaps
     d["reordered"] = nxt.notna().to_numpy()
     end = pd.Timestamp(end)
     end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")

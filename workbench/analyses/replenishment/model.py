@@ -123,9 +123,10 @@ def _data(d: pd.DataFrame) -> _Data:
                  d.reordered.to_numpy(bool), start, cust[start])
 
 
-def grid_for(centre: float, points: int = GRID_POINTS) -> np.ndarray:
+def grid_for(centre: float, points: int = GRID_POINTS, half_width: float = GRID_HALF_WIDTH
+             ) -> np.ndarray:
     """The ``theta`` grid around ``centre``."""
-    return np.linspace(centre - GRID_HALF_WIDTH, centre + GRID_HALF_WIDTH, points)
+    return np.linspace(centre - half_width, centre + half_width, points)
 
 
 def fit_renewal(d: pd.DataFrame, fit_customers: int = FIT_CUSTOMERS, seed: int = 0
@@ -184,7 +185,11 @@ class RenewalPosterior:
     hyper: RenewalHyper
 
     def quantile(self, q: float) -> np.ndarray:
-        """Per customer, the ``q`` quantile of ``theta`` (linear between grid points)."""
+        """Per customer, the ``q`` quantile of ``theta`` (a grid point).
+
+        The first grid point where the posterior's CDF reaches ``q``: a step of 0.025 on
+        the log scale at the default grid.
+        """
         cdf = np.cumsum(self.weights, axis=1)
         idx = (cdf < q).sum(axis=1).clip(max=self.grid.size - 1)
         return self.grid[idx]
@@ -196,7 +201,8 @@ class RenewalPosterior:
 def renewal_posterior(d: pd.DataFrame, h: RenewalHyper) -> RenewalPosterior:
     """Every customer's exact grid posterior under hyperparameters ``h``."""
     data = _data(d)
-    grid = grid_for(h.mu)
+    # the prior's +- 5 sd at least, so no customer's pace is cut at the grid's edge
+    grid = grid_for(h.mu, half_width=max(GRID_HALF_WIDTH, 5 * h.tau))
     ll = customer_loglik(data.y, data.observed, data.start, grid, h) + _log_prior(grid, h)
     w = np.exp(ll - special.logsumexp(ll, axis=1, keepdims=True))
     return RenewalPosterior(data.customers, grid, w, h)
