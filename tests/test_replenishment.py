@@ -287,3 +287,22 @@ def test_the_time_split_tells_a_store_shift_from_customers_own_paces():
     d = _timed(d)
     c = holdout_check(d, fit_renewal(d))
     assert c["store_high"] < 0  # customers' own paces predict their next re-order
+
+
+def test_a_time_split_with_nothing_before_the_cuts_keeps_the_full_fit(synthetic):
+    """Every customer's only re-order is their first purchase's: nothing came before any
+    cut, so the check predicts with the full fit's store pace (and says how many)."""
+    from workbench.analyses.replenishment.validation import holdout_check
+
+    _, _, h = synthetic
+    t0 = pd.Timestamp("2025-01-01", tz="UTC")
+    d = pd.DataFrame({"customer_id": ["1", "1", "2", "2"], "gap_days": [20.0, 5.0, 40.0, 9.0],
+                      "catalog_days": 30.0, "reordered": [True, False, True, False],
+                      "placed_at": [t0, t0 + pd.Timedelta(days=20), t0,
+                                    t0 + pd.Timedelta(days=40)]})
+    d["next_at"] = (d.placed_at + pd.to_timedelta(d.gap_days, unit="D")).where(d.reordered)
+    c = holdout_check(d, h)
+    assert c["customers"] == 2
+    assert c["store_error"] == pytest.approx(c["model_error"])  # both at the store's pace
+    with pytest.raises(ReplenishmentInputError):
+        fit_renewal(d.iloc[:0])

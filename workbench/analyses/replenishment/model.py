@@ -118,7 +118,8 @@ class _Data:
 
 def _data(d: pd.DataFrame) -> _Data:
     cust = d.customer_id.to_numpy()
-    start = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]])
+    start = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if cust.size else \
+        np.zeros(0, dtype=np.int64)
     return _Data(np.log(d.gap_days.to_numpy(float) / d.catalog_days.to_numpy(float)),
                  d.reordered.to_numpy(bool), start, cust[start])
 
