@@ -132,6 +132,7 @@ def test_open_purchases_have_ordered_dates_and_probabilities(result):
     assert (p.next_replenishment_at <= p.next_replenishment_at_high).all()
     assert p.p_overdue.between(0, 1).all()
     assert (p.reminder_at > p.last_ordered_at).all()
+    assert (p.reminder_at >= p.last_ordered_at.max()).all()  # never in the past
     # the longer since the order against its supply, the likelier it ran out unre-ordered
     age = (p.last_ordered_at.max() - p.last_ordered_at).dt.days / p.catalog_days
     assert p.p_overdue[age > 3].mean() > 0.9 > 0.1 > p.p_overdue[age < 0.3].mean()

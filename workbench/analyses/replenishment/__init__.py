@@ -209,9 +209,15 @@ def _open_purchases(d: pd.DataFrame, post: RenewalPosterior, lead_days: float
     The run-out date's quantiles mix the customer's pace posterior with one supply's
     spread (``sigma``): ``P(run out by x) = sum_g w_g Phi((log x - theta_g) / sigma)``.
     ``p_overdue`` is the posterior probability the supply ran out before the data's end
-    although the customer has not re-ordered (bought elsewhere or lapsed)::
+    ``c`` although the customer has not re-ordered here (bought elsewhere or lapsed).
+    Given ``theta``, with ``F`` the run-out CDF and ``F_e`` the other-reason purchases'::
 
-        (1 - pi) F(c) / ((1 - pi) + pi (1 - F(c)))   averaged over the posterior.
+        [(1 - pi) F + pi eps F (1 - F_e)] / [(1 - pi) + pi ((1 - eps)(1 - F) + eps (1 - F_e))]
+
+    (a run-out re-order before ``c`` would have been seen), averaged over the posterior,
+    which is already conditioned on no re-order by ``c``.  ``reminder_at`` is
+    ``lead_days`` before the run-out date, never before the day after the order nor
+    before the data's end (a reminder whose day has passed goes now).
     """
     h = post.hyper
     o = d[~d.reordered].copy()
@@ -232,10 +238,15 @@ def _open_purchases(d: pd.DataFrame, post: RenewalPosterior, lead_days: float
     # P(ran out before the end | no re-order yet), the posterior already conditioned on it
     y_c = log_ratio(o)
     f = special.ndtr((y_c[:, None] - post.grid[None, :]) / h.sigma)
-    p_g = (1 - h.pi) * f / ((1 - h.pi) + h.pi * (1 - f))
-    out["p_overdue"] = (w * p_g).sum(1).clip(0.0, 1.0)
+    f_e = special.ndtr((y_c - h.mu_e) / h.s_e)[:, None]
+    ran_out = (1 - h.pi) * f + h.pi * h.eps * f * (1 - f_e)
+    none_yet = (1 - h.pi) + h.pi * ((1 - h.eps) * (1 - f) + h.eps * (1 - f_e))
+    out["p_overdue"] = (w * ran_out / none_yet).sum(1).clip(0.0, 1.0)
+    end = pd.Timestamp(o["end"].iloc[0]) if len(o) else None
     out["reminder_at"] = np.maximum(out.next_replenishment_at - day * lead_days,
                                     out.last_ordered_at + day)
+    if end is not None:
+        out["reminder_at"] = out.reminder_at.where(out.reminder_at >= end, end)
     return out.reset_index(drop=True)
 
 
