@@ -62,7 +62,7 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     if not report.ok:
         raise DatasetValidationError(report)
     echo(report.summary())
-    ctx = Context.open(dataset, echo=echo, timezone=timezone)
+    ctx = Context.open(dataset, echo=echo, timezone=timezone, current_config=current_config)
     out.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
     written: dict[str, Path] = {}

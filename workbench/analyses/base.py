@@ -225,3 +225,9 @@ def band_labels(n: np.ndarray, bands) -> np.ndarray:
 def verdict(low: float, high: float, win: str = "beats") -> str:
     """How a replayed difference's 95% interval reads: it beats, loses to, or neither."""
     return win if low > 0 else "loses to" if high < 0 else "is not distinguishable from"
+
+
+def replayed(subject: str, against: str, row) -> str:
+    """``"<subject> beats <against>: margin +d [lo, hi]"`` from a replay table's row."""
+    return (f"{subject} {verdict(row.low, row.high)} {against}: margin "
+            f"{row.difference:+,.0f} [{row.low:+,.0f}, {row.high:+,.0f}]")

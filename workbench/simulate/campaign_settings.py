@@ -7,10 +7,10 @@ config the workbench exports is one the simulator can replay.  (Split from
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ..segments import SegmentDiscountRule
 from ..vocab import CHANNELS, PURCHASE_TYPES, Channel
@@ -23,6 +23,11 @@ class _Model(BaseModel):
 def _keys_as_text(v):
     """A mapping keyed by ids (customer or product), with its keys as text (JSON's keys)."""
     return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
+
+
+def by_customer(value):
+    """The type of a setting per customer: customer id (as text, however given) -> value."""
+    return Annotated[dict[str, value], BeforeValidator(_keys_as_text)]
 
 
 class CartArm(_Model):
@@ -75,13 +80,10 @@ class AbandonedCartCampaign(_Model):
     discount_rule: SegmentDiscountRule | None = Field(
         None, description="discount by observable segment for carts outside the experiment "
         "(replaces the policy's discount_pct); segments as of the cart's abandonment")
-    channels: dict[str, Channel] = Field(
+    channels: by_customer(Channel) = Field(
         default_factory=dict, description="customer id: the channel of their reminders for "
         "carts outside the experiment, where they can be reached on it (others: the "
         "purchase type's policy channel)")
-
-    _ids_as_text = field_validator("channels", mode="before")(classmethod(
-        lambda cls, v: _keys_as_text(v)))
 
     @field_validator("discount_arms_pct")
     @classmethod
@@ -251,13 +253,10 @@ class ReplenishmentCampaign(_Model):
                                  "of this campaign (never messaged), to keep measuring it")
     lead_days: float = Field(3.0, ge=0, description="send this long before supply runs out")
     channel: Channel = "email"
-    cycle_multipliers: dict[str, float] = Field(
+    cycle_multipliers: by_customer(float) = Field(
         default_factory=dict, description="customer id: their use cycle as a multiple of "
         "the catalog's (supply days x quantity); the reminder goes lead_days before "
         "supply x quantity x multiplier (others: the catalog rule, multiplier 1)")
-
-    _ids_as_text = field_validator("cycle_multipliers", mode="before")(classmethod(
-        lambda cls, v: _keys_as_text(v)))
 
     @field_validator("cycle_multipliers")
     @classmethod
@@ -319,16 +318,13 @@ class SendTimePolicy(_Model):
         description="the campaigns whose sends move to each customer's hour (seasonal "
         "offers are left out by default: a discounted email clicked by more of those who "
         "would have bought anyway pays them more discount)")
-    hours: dict[str, tuple[float, float]] = Field(
+    hours: by_customer(tuple[float, float]) = Field(
         default_factory=dict, description="customer id: [weekday hour, weekend hour], 0-24")
     max_delay_hours: float = Field(24.0, gt=0, le=48)
     timezone: str = Field("UTC", description="the clock the hours are in (IANA name); the "
                           "simulated store's clock is UTC")
     made_by: dict[str, str | float | int | None] = Field(
         default_factory=dict, description="how the hours were chosen (model, data)")
-
-    _ids_as_text = field_validator("hours", mode="before")(classmethod(
-        lambda cls, v: _keys_as_text(v)))
 
     @field_validator("hours")
     @classmethod
@@ -344,12 +340,9 @@ class FrequencyCaps(_Model):
 
     email_per_week: int = Field(5, ge=1)
     sms_per_week: int = Field(2, ge=1)
-    per_customer: dict[str, tuple[int, int]] = Field(
+    per_customer: by_customer(tuple[int, int]) = Field(
         default_factory=dict, description="customer id: their own (email, SMS) caps per "
         "trailing 7 days, in place of the store's")
-
-    _ids_as_text = field_validator("per_customer", mode="before")(classmethod(
-        lambda cls, v: _keys_as_text(v)))
 
     @field_validator("per_customer")
     @classmethod

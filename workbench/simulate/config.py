@@ -471,6 +471,11 @@ SCENARIOS: dict[str, dict] = {
     "tiny": {"n_customers": 300, "days": 60},
     "mid_size": {"n_customers": 100_000, "days": 365},
     "no_campaigns": {"n_customers": 20_000, "days": 365},
+    # the default store whose customers tire of messages faster, the less engaged sooner
+    # (five times the unsubscribes; issue 18's frequency decision)
+    "fatigued": {"n_customers": 20_000, "days": 365, "engagement": {
+        "unsubscribe_base": {"email": 0.0075, "sms": 0.035},
+        "unsubscribe_engagement_slope": {"email": 2.0, "sms": 2.0}}},
     # the default store whose cart reminders also randomize 0-15% off (issue 16)
     "cart_discounts": {"n_customers": 20_000, "days": 365, "campaigns": {
         "abandoned_cart": {"discount_arms_pct": [0.0, 5.0, 10.0, 15.0]}}},

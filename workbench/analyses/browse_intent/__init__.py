@@ -24,7 +24,7 @@ from scipy import stats
 from ...report import Kpi, Section
 from ...results import Result
 from ...simulate.config import BrowseTargeting
-from ..base import Analysis, Context, verdict
+from ..base import Analysis, Context, replayed
 from .features import browse_sessions
 
 TITLE, ANCHOR = "Browse abandonment: intent and uplift", "browse-intent"
@@ -215,11 +215,9 @@ class BrowseIntent(Result):
                          f"{self.targeting.max_score:.3f}); the config sends only there.")
         if self.replay is not None:
             r = self.replay.set_index("metric")
-            m = r.loc["margin"]
-            verdict_ = verdict(m.low, m.high)
-            lines.append(f"Replayed, the targeting {verdict_} sending to every session: "
-                         f"margin {m.difference:+,.0f} [{m.low:+,.0f}, {m.high:+,.0f}], "
-                         f"reminders {r.loc['messages_sent', 'difference']:+,.0f}, "
+            lines.append(replayed("Replayed, the targeting", "sending to every session",
+                                  r.loc["margin"])
+                         + f", reminders {r.loc['messages_sent', 'difference']:+,.0f}, "
                          f"unsubscribes {r.loc['unsubscribes', 'difference']:+,.0f}.")
         if self.truth:
             lines.append(f"Against the simulator's truth, the score ranks research sessions "
@@ -293,14 +291,11 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
 def replay_browse_targeting(dataset, result: BrowseIntent, replications: int = 1
                             ) -> pd.DataFrame:
     """The targeting against reminding every session, on the store's own customers."""
-    from ...campaigns.config import CampaignConfig, baseline_from_dataset
-    from ...campaigns.replay import Replayer
+    from ...campaigns.config import baseline_from_dataset, with_recommendations
+    from ...campaigns.replay import replay
 
-    base = baseline_from_dataset(dataset)
-    rp = Replayer.from_dataset(dataset, baseline=base, replications=replications)
-    d = base.model_dump(mode="json")
-    d["campaigns"]["browse_abandonment"]["targeting"] = result.targeting.model_dump(mode="json")
-    return rp.run(CampaignConfig.model_validate(d)).table
+    new = with_recommendations(baseline_from_dataset(dataset), browse_targeting=result.targeting)
+    return replay(dataset, new, replications=replications).table
 
 
 class BrowseIntentAnalysis(Analysis):

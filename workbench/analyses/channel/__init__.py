@@ -29,7 +29,7 @@ from scipy import stats
 from ...report import Kpi, Section
 from ...results import Result
 from ...vocab import CHANNELS
-from ..base import Analysis, Context, verdict
+from ..base import Analysis, Context, replayed
 from .features import engagement_counts
 from .model import ChannelInputError, EngagementHyper, engagement_posterior, fit_engagement
 
@@ -144,9 +144,7 @@ class ChannelChoice(Result):
         if self.replay is not None:
             r = self.replay.set_index("against")
             for name, row in r.iterrows():
-                verdict_ = verdict(row.low, row.high)
-                lines.append(f"Replayed, the per-customer channels {verdict_} {name}: margin "
-                             f"{row.difference:+,.0f} [{row.low:+,.0f}, {row.high:+,.0f}].")
+                lines.append(replayed("Replayed, the per-customer channels", name, row) + ".")
         return " ".join(lines)
 
 

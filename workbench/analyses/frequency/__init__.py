@@ -33,8 +33,9 @@ import statsmodels.api as sm
 
 from ...report import Kpi, Section
 from ...results import Result
+from ...store import has_truth, load_manifest, read_table
 from ...vocab import CHANNELS
-from ..base import Analysis, Context, verdict
+from ..base import Analysis, Context, replayed
 from .features import message_volume, shrunk_click_rates
 
 TITLE, ANCHOR = "Messages per week per customer", "frequency"
@@ -138,7 +139,9 @@ class FrequencyCaps(Result):
         caps = self.settings["store_caps"]
         c = self.scorecard
         n_low = len(self.per_customer)
-        lines.append(f"{n_low:,} of {len(c):,} customers get a lower cap than the store's "
+        whose = ("the workbench's default caps (give your own: workbench run "
+                 "--current-config)" if self.settings.get("caps_assumed") else "the store's")
+        lines.append(f"{n_low:,} of {len(c):,} customers get a lower cap than {whose} "
                      f"({caps['email']} emails, {caps['sms']} SMS a week): "
                      f"{int((c.email_per_week < caps['email']).sum()):,} on email and "
                      f"{int((c.sms_per_week < caps['sms']).sum()):,} on SMS.")
@@ -149,24 +152,33 @@ class FrequencyCaps(Result):
                          f"{self.truth['true_mean']:.4f}).")
         if self.replay is not None:
             r = self.replay.set_index("metric")
-            m = r.loc["margin"]
-            lines.append(f"Replayed on the store's customers, the per-customer cap policy "
-                         f"{verdict(m.low, m.high)} the store's caps: margin "
-                         f"{m.difference:+,.0f} [{m.low:+,.0f}, {m.high:+,.0f}], "
-                         f"unsubscribes {r.loc['unsubscribes', 'difference']:+,.0f} "
+            lines.append(replayed("Replayed on the store's customers, the per-customer cap "
+                                  "policy", "the store's caps", r.loc["margin"])
+                         + f", unsubscribes {r.loc['unsubscribes', 'difference']:+,.0f} "
                          f"[{r.loc['unsubscribes', 'low']:+,.0f}, "
                          f"{r.loc['unsubscribes', 'high']:+,.0f}].")
         return " ".join(lines)
 
 
 def analyze_frequency(con, store_caps: dict[str, int] | None = None,
-                      horizon_weeks: float = HORIZON_WEEKS, truth: dict | None = None
-                      ) -> FrequencyCaps:
+                      horizon_weeks: float = HORIZON_WEEKS, dataset=None) -> FrequencyCaps:
     """Fit fatigue per channel and choose each customer's weekly caps.
 
-    ``truth`` (simulated stores): ``{"customers": truth/customers, "engagement":
-    the config's engagement settings, "sd": responsiveness_log_sd}``.
+    ``store_caps``: the store's caps now, ``{"email": 5, "sms": 2}`` by default (a
+    simulated ``dataset`` gives its own); ``dataset``: a simulated dataset's path, to
+    read its caps and score the fit against its truth.
     """
+    truth = None
+    if dataset is not None and has_truth(dataset, "truth/customers"):
+        cfg = load_manifest(dataset).get("config", {})
+        if store_caps is None:
+            c = cfg.get("campaigns", {}).get("caps", {})
+            store_caps = {"email": c.get("email_per_week", DEFAULT_CAPS["email"]),
+                          "sms": c.get("sms_per_week", DEFAULT_CAPS["sms"])}
+        truth = {"customers": read_table(dataset, "truth/customers"),
+                 "engagement": cfg.get("engagement", {}),
+                 "sd": cfg.get("response", {}).get("responsiveness_log_sd", 0.5)}
+    assumed = store_caps is None  # an imported store that did not say its caps
     caps = dict(store_caps or DEFAULT_CAPS)
     d = message_volume(con)
     fits = fit_fatigue(d)
@@ -205,7 +217,8 @@ def analyze_frequency(con, store_caps: dict[str, int] | None = None,
     out_truth = {}
     if truth is not None:
         out_truth = _score(d, fits, truth)
-    return FrequencyCaps(card, fat, cal, {"store_caps": caps, "horizon_weeks": horizon_weeks,
+    return FrequencyCaps(card, fat, cal, {"store_caps": caps, "caps_assumed": assumed,
+                                          "horizon_weeks": horizon_weeks,
                                           "messages": len(d)}, out_truth)
 
 
@@ -235,12 +248,11 @@ def _score(d: pd.DataFrame, fits: dict, truth: dict) -> dict:
 def replay_frequency(dataset, result: FrequencyCaps, replications: int = 3) -> pd.DataFrame:
     """Per-customer caps against the store's for everyone, replayed on its customers."""
     from ...campaigns.config import baseline_from_dataset, with_recommendations
-    from ...campaigns.replay import Replayer
+    from ...campaigns.replay import replay
 
-    base = baseline_from_dataset(dataset)
-    rp = Replayer.from_dataset(dataset, baseline=base, replications=replications)
-    t = rp.run(with_recommendations(base, frequency_caps=result.per_customer)
-               ).table.set_index("metric")
+    new = with_recommendations(baseline_from_dataset(dataset),
+                               frequency_caps=result.per_customer)
+    t = replay(dataset, new, replications=replications).table.set_index("metric")
     return t.loc[["margin", "unsubscribes", "messages_sent", "revenue"]].rename(
         columns={"baseline": "store_caps", "new": "per_customer"}).reset_index()
 
@@ -259,19 +271,14 @@ class Frequency(Analysis):
         if not ctx.has_table("messages", nonempty=True):
             return self.skip("the dataset has no messages: fatigue is read from unsubscribes "
                              "after each week's volume")
-        caps, truth = None, None
-        if ctx.simulated:
-            cfg = ctx.manifest["config"]
-            c = cfg.get("campaigns", {}).get("caps", {})
-            caps = {"email": c.get("email_per_week", 5), "sms": c.get("sms_per_week", 2)}
-            if ctx.has_truth("truth/customers"):
-                from ...store import read_table
+        caps = None
+        if not ctx.simulated and ctx.options.get("current_config"):
+            from ...campaigns.config import load_campaign_config
 
-                truth = {"customers": read_table(ctx.path, "truth/customers"),
-                         "engagement": cfg.get("engagement", {}),
-                         "sd": cfg.get("response", {}).get("responsiveness_log_sd", 0.5)}
+            c = load_campaign_config(ctx.options["current_config"]).campaigns.caps
+            caps = {"email": c.email_per_week, "sms": c.sms_per_week}
         try:
-            res = analyze_frequency(ctx.con, caps, truth=truth)
+            res = analyze_frequency(ctx.con, caps, dataset=ctx.path if ctx.simulated else None)
         except FrequencyInputError as exc:
             return self.skip(str(exc), self.test_to_run)
         if ctx.simulated and res.per_customer:

@@ -24,7 +24,7 @@ from scipy import special
 
 from ...report import Kpi, Section
 from ...results import Result
-from ..base import Analysis, Context, band_labels, verdict
+from ..base import Analysis, Context, band_labels, replayed
 from .features import log_ratio, reorder_intervals
 from .model import (
     RenewalHyper,
@@ -168,11 +168,8 @@ class ReplenishmentTimes(Result):
                          if "2-3" in b.index else "")
         if self.replay is not None:
             r = self.replay.set_index("metric")
-            m = r.loc["margin"]
-            verdict_ = verdict(m.low, m.high)
-            lines.append(f"Replayed on the store's own customers, per-customer timing "
-                         f"{verdict_} the catalog rule: margin {m.difference:+,.0f} "
-                         f"[{m.low:+,.0f}, {m.high:+,.0f}].")
+            lines.append(replayed("Replayed on the store's own customers, per-customer "
+                                  "timing", "the catalog rule", r.loc["margin"]) + ".")
         return " ".join(x for x in lines if x)
 
 
@@ -312,12 +309,11 @@ def replay_replenishment(dataset, result: ReplenishmentTimes, replications: int 
     catalog rule, with 95% intervals over ``replications``.
     """
     from ...campaigns.config import baseline_from_dataset, with_recommendations
-    from ...campaigns.replay import Replayer
+    from ...campaigns.replay import replay
 
-    base = baseline_from_dataset(dataset)
-    rp = Replayer.from_dataset(dataset, baseline=base, replications=replications)
-    t = rp.run(with_recommendations(base, replenishment_timing=result.cycle_multipliers)
-               ).table.set_index("metric")
+    new = with_recommendations(baseline_from_dataset(dataset),
+                               replenishment_timing=result.cycle_multipliers)
+    t = replay(dataset, new, replications=replications).table.set_index("metric")
     return t.loc[["margin", "revenue", "messages_sent"]].rename(
         columns={"baseline": "catalog_rule", "new": "per_customer"}).reset_index()
 

@@ -143,7 +143,8 @@ def fit_renewal(d: pd.DataFrame, fit_customers: int = FIT_CUSTOMERS, seed: int =
     if data.observed.sum() < 10:
         raise ReplenishmentInputError(
             f"only {int(data.observed.sum())} re-orders of the same product by the same "
-            "customer: at least 10 are needed to tell customers' paces apart")
+            "customer (orders.customer_id ordering an order_items.product_id again): at "
+            "least 10 are needed to tell customers' paces apart")
     n_c = data.start.size
     if n_c > fit_customers:
         pick = np.sort(np.random.default_rng(seed).choice(n_c, fit_customers, replace=False))
