@@ -222,6 +222,53 @@ class BrowseAbandonmentCampaign(_Model):
         return v
 
 
+#: what a post-purchase email says around its products ("none": no email)
+POST_PURCHASE_CONTENTS: tuple[str, ...] = ("cross_sell", "welcome", "early_access", "loyalty")
+PostPurchaseContent = Literal["cross_sell", "welcome", "early_access", "loyalty", "none"]
+SEQUENCE_EXPERIMENT = "post_purchase_sequence"
+
+
+class PostPurchaseSequence(_Model):
+    """The content of the post-purchase emails an order gets, by its buyer and value.
+
+    ``buyers``: ``first_time`` (the customer's first order), ``repeat`` or ``any``; the
+    order's value (before discount) in ``[min_order_value, max_order_value)``.  The
+    first sequence an order matches decides; an order no sequence matches gets
+    ``cross_sell``.  Every email still shows the recommender's products; the content is
+    what frames them (a welcome, a thank-you with early access, a loyalty invitation).
+    """
+
+    content: PostPurchaseContent
+    buyers: Literal["first_time", "repeat", "any"] = "any"
+    min_order_value: float = Field(0.0, ge=0)
+    max_order_value: float | None = Field(None, gt=0)
+
+
+class PostPurchaseSequenceTest(_Model):
+    """A randomized test of post-purchase content, per customer.
+
+    ``share`` of customers (outside the campaign's holdout) are assigned at their first
+    order from ``start_day`` on to one of ``arms`` with equal chance and get that
+    content after every order (``none``: no post-purchase email, the test's own
+    holdout).  Recorded in the
+    assignments table as experiment ``post_purchase_sequence``, arm the content.
+    """
+
+    share: float = Field(1.0, gt=0, le=1)
+    start_day: float = Field(0.0, ge=0, description="days into the simulated window the "
+                             "test begins: customers with orders before it enter as "
+                             "repeat buyers")
+    arms: list[PostPurchaseContent] = Field(
+        default_factory=lambda: ["none", *POST_PURCHASE_CONTENTS])
+
+    @field_validator("arms")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or len(v) < 2:
+            raise ValueError(f"a sequence test needs two or more distinct arms, got {v}")
+        return v
+
+
 class PostPurchaseCampaign(_Model):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
@@ -235,6 +282,12 @@ class PostPurchaseCampaign(_Model):
         default_factory=list, description="days after the order of further cross-sell "
         "emails, each showing the next products of the lists (with one product per email, "
         "a sequence over several weeks)")
+    sequences: list[PostPurchaseSequence] = Field(
+        default_factory=list, description="content by buyer (first-time or repeat) and "
+        "order value; the first match decides (none: cross-sell for every order)")
+    sequence_test: PostPurchaseSequenceTest | None = Field(
+        None, description="randomize customers over contents to measure each against "
+        "no email (none: no test)")
 
     @model_validator(mode="after")
     def _sequence_in_order(self) -> PostPurchaseCampaign:

@@ -21,6 +21,7 @@ from ..vocab import (
     PurchaseType,
 )
 from .campaign_settings import (  # re-exported: the campaign settings
+    POST_PURCHASE_CONTENTS,
     AbandonedCartCampaign,
     BrowseAbandonmentCampaign,
     BrowseTargeting,
@@ -29,6 +30,8 @@ from .campaign_settings import (  # re-exported: the campaign settings
     CartPolicy,
     FrequencyCaps,
     PostPurchaseCampaign,
+    PostPurchaseSequence,
+    PostPurchaseSequenceTest,
     ProductPicks,
     ReplenishmentCampaign,
     SeasonalCampaign,
@@ -266,6 +269,25 @@ class Response(_Model):
             "seasonal": -7.2,
         }
     )
+    post_purchase_content_logit: dict[str, tuple[float, float, float]] = Field(
+        default_factory=lambda: {"cross_sell": (0.0, 0.0, 0.0), "welcome": (0.8, -0.5, 0.0),
+                                 "early_access": (-0.2, 0.2, 0.6),
+                                 "loyalty": (-0.5, 0.6, 0.0)},
+        description="a post-purchase email's content: logit change for a first-time "
+        "buyer, for a repeat buyer, and per doubling of the order's value over the "
+        "store's median basket (an assumption of the simulator, not a published figure: "
+        "a welcome persuades new customers, a loyalty invitation returning ones, early "
+        "access big spenders)")
+
+    @field_validator("post_purchase_content_logit")
+    @classmethod
+    def _every_content(cls, v: dict[str, tuple[float, float, float]]):
+        missing = [c for c in POST_PURCHASE_CONTENTS if c not in v]
+        if missing:
+            raise ValueError(f"post_purchase_content_logit needs every content: {missing} "
+                             "missing")
+        return v
+
     discount_intercept: dict[str, float] = Field(
         default_factory=lambda: {"insensitive": -0.3, "moderate": 0.0, "deal_seeker": 0.2}
     )
@@ -476,6 +498,9 @@ SCENARIOS: dict[str, dict] = {
     "fatigued": {"n_customers": 20_000, "days": 365, "engagement": {
         "unsubscribe_base": {"email": 0.0075, "sms": 0.035},
         "unsubscribe_engagement_slope": {"email": 2.0, "sms": 2.0}}},
+    # the default store testing post-purchase content on every customer (issue 18)
+    "sequences": {"n_customers": 20_000, "days": 365, "campaigns": {
+        "post_purchase": {"sequence_test": {"share": 1.0, "start_day": 90}}}},
     # the default store whose cart reminders also randomize 0-15% off (issue 16)
     "cart_discounts": {"n_customers": 20_000, "days": 365, "campaigns": {
         "abandoned_cart": {"discount_arms_pct": [0.0, 5.0, 10.0, 15.0]}}},
@@ -509,6 +534,7 @@ __all__ = ["AbandonedCartCampaign", "AcquisitionChannel", "BGNBDParams",
            "BrowseAbandonmentCampaign", "BrowseTargeting", "Campaigns", "CartArm",
            "CartBehaviour", "CartPolicy",
            "Category", "Engagement", "FrequencyCaps", "GammaGammaParams",
-           "PostPurchaseCampaign", "ProductPicks", "ProductStructure", "ReplenishmentCampaign",
+           "PostPurchaseCampaign", "PostPurchaseSequence", "PostPurchaseSequenceTest",
+           "ProductPicks", "ProductStructure", "ReplenishmentCampaign",
            "Response", "SeasonalCampaign", "SeasonalEvent", "SendTimePolicy",
            "SimulationConfig", "Traffic", "load_simulation_config", "scenario"]
