@@ -70,6 +70,8 @@ _GROUPS = {
     "workbench.analyses.replenishment": ["ReplenishmentTiming", "analyze_replenishment",
                                          "reorder_intervals", "replay_replenishment"],
     "workbench.analyses.frequency": ["Frequency", "analyze_frequency", "replay_frequency"],
+    "workbench.analyses.post_purchase": ["PostPurchaseContent", "analyze_post_purchase",
+                                        "replay_sequences", "size_test"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
                                      "fit_send_times", "hour_counts", "replay_send_time",

@@ -23,6 +23,7 @@ from .discount import CartDiscount, DiscountCalibration
 from .frequency import Frequency
 from .holdouts import CampaignHoldouts
 from .overview import Operations, Overview
+from .post_purchase import PostPurchaseContent
 from .recommendations import Recommendations
 from .replenishment import ReplenishmentTiming
 from .send_time import SendTime
@@ -36,6 +37,7 @@ ANALYSES: tuple[Analysis, ...] = (
     CartDiscount(),
     Attribution(),
     CampaignHoldouts(),
+    PostPurchaseContent(),
     CLV(),
     Recommendations(),
     SendTime(),

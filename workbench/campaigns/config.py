@@ -168,7 +168,8 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                          attribution=None, cart_discount=None, post_purchase_picks=None,
                          browse_picks=None, send_time=None, browse_targeting=None,
                          cart_channels=None, replenishment_timing=None,
-                         frequency_caps=None, keep_experiment_share: float = 0.1,
+                         frequency_caps=None, post_purchase_sequences=None,
+                         keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
@@ -195,6 +196,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     replenishment reminders go;
     ``frequency_caps``: customer id → their (email, SMS) caps a week
     (:func:`~workbench.analyses.frequency.analyze_frequency`);
+    ``post_purchase_sequences``: a list of
+    :class:`~workbench.simulate.config.PostPurchaseSequence` (content by buyer and order
+    value, :func:`~workbench.analyses.post_purchase.analyze_post_purchase`); a content
+    test running keeps ``keep_experiment_share`` of customers;
     ``browse_targeting``: a :class:`~workbench.simulate.config.BrowseTargeting` (the
     intent-score range browse reminders go to,
     :func:`~workbench.analyses.browse_intent.analyze_browse_intent`);
@@ -271,6 +276,12 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         data["campaigns"]["caps"]["per_customer"] = {
             str(k): [int(v[0]), int(v[1])] for k, v in dict(frequency_caps).items()}
         prov["analyses"].append("frequency per customer")
+    if post_purchase_sequences is not None:
+        pp = data["campaigns"]["post_purchase"]
+        pp["sequences"] = [s.model_dump(mode="json") for s in post_purchase_sequences]
+        if pp.get("sequence_test"):
+            pp["sequence_test"]["share"] = keep_experiment_share
+        prov["analyses"].append("post-purchase content by buyer")
     if browse_targeting is not None:
         data["campaigns"]["browse_abandonment"]["targeting"] = browse_targeting.model_dump(
             mode="json")
@@ -345,6 +356,22 @@ def _caps_sentence(c: dict) -> str:
     e, s_ = (np.array([v[i] for v in c.values()]) for i in (0, 1))
     return (f"each customer's own for {len(c):,} customers (email {e.min()}-{e.max()}, "
             f"SMS {s_.min()}-{s_.max()} a week)")
+
+
+def _sequences_sentence(seqs: list) -> str:
+    """Post-purchase content by buyer and order value in words."""
+    if not seqs:
+        return "cross-sell after every order"
+    parts = []
+    for q in seqs:
+        who = {"first_time": "first orders", "repeat": "repeat orders"}.get(
+            q["buyers"], "orders")
+        lo, hi = q.get("min_order_value") or 0, q.get("max_order_value")
+        val = (f" of {lo:,.2f} or more" if lo and hi is None else
+               f" under {hi:,.2f}" if not lo and hi is not None else
+               f" of {lo:,.2f} to {hi:,.2f}" if hi is not None else "")
+        parts.append(f"{q['content'].replace('_', ' ')} for {who}{val}")
+    return "; ".join(parts) + " (cross-sell otherwise)"
 
 
 def _cycles_sentence(c: dict) -> str:
@@ -501,7 +528,9 @@ def diff_configs(old: CampaignConfig, new: CampaignConfig) -> list[str]:
              _cycles_sentence, {}),
             ("browse_abandonment", "targeting", "browse-abandonment reminders",
              _targeting_sentence, None),
-            ("caps", "per_customer", "frequency caps", _caps_sentence, {})):
+            ("caps", "per_customer", "frequency caps", _caps_sentence, {}),
+            ("post_purchase", "sequences", "post-purchase content", _sequences_sentence,
+             [])):
         va, vb = (x["campaigns"][camp].get(key) or empty for x in (a, b))
         if va != vb:
             rule_lines.append(f"{label}: {sentence(va)} → {sentence(vb)}")

@@ -23,9 +23,9 @@ import pandas as pd
 from ...experiments import analyze_experiment, sample_size_mean
 from ...report import Kpi, Section
 from ...results import Result
-from ...store import read_table
 from ...vocab import CAMPAIGN_LABELS, CAMPAIGNS
 from ..base import Analysis, Context
+from ..truth import caused_margin
 
 TITLE, ANCHOR = "Campaign incrementality (holdouts)", "holdouts"
 INTRO = ("What does each campaign earn that the store would not have earned anyway? A "
@@ -166,27 +166,11 @@ def by_buyer(units: pd.DataFrame) -> pd.DataFrame:
 def true_incremental_margin(dataset, units: pd.DataFrame, window_days: float) -> pd.Series:
     """Per campaign, the truth: caused margin per messaged customer in their window.
 
-    The sum of ``truth/messages.incremental_margin`` (margin caused, less subsidies and
-    the message's cost) of the campaign's messages to each messaged customer within
-    their window — a caused order placed after the window counted as nothing, as the
-    estimate counts it — averaged over the messaged customers.
+    :func:`~workbench.analyses.truth.caused_margin` of each messaged customer from their
+    assignment, averaged over the messaged customers of each campaign.
     """
-    m = read_table(dataset, "messages")[["message_id", "customer_id", "campaign", "sent_at"]]
-    t = read_table(dataset, "truth/messages")[["message_id", "incremental_margin",
-                                               "caused_order_id"]]
-    placed = read_table(dataset, "orders").set_index("order_id").placed_at
-    t["caused_at"] = t.caused_order_id.map(placed)
-    m = m.merge(t, on="message_id")
-    u = units[units.arm == "messaged"][["campaign", "customer_id", "assigned_at"]]
-    j = m.merge(u, on=["campaign", "customer_id"])
-    end = j.assigned_at + pd.Timedelta(days=window_days)
-    j = j[(j.sent_at >= j.assigned_at) & (j.sent_at < end)]
-    # a message whose caused order came after the window is outside what the estimate
-    # counts: it counts as nothing (its small cost with it)
-    late = j.caused_at.notna() & (j.caused_at >= end[j.index])
-    j = j.assign(incremental_margin=j.incremental_margin.where(~late, 0.0))
-    per = j.groupby("campaign").incremental_margin.sum()
-    return per / u.groupby("campaign").size().reindex(per.index)
+    u = units[units.arm == "messaged"].reset_index(drop=True)
+    return pd.Series(caused_margin(dataset, u, window_days)).groupby(u.campaign).mean()
 
 
 class CampaignHoldouts(Analysis):
