@@ -307,21 +307,12 @@ def simulated(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=LAYOUTS)
-def round_trip(request, simulated, tmp_path_factory):
+def round_trip(request, simulated, tmp_path_factory, shopify_round_trip):
     """simulate -> dataset -> `workbench export shopify` -> `workbench import shopify`."""
     _, ds = simulated
     layout, tmp = request.param, tmp_path_factory.mktemp(f"rt-{request.param}")
-    cli = CliRunner()
-    res = cli.invoke(main, ["export", "shopify", str(ds), "--out", str(tmp / "export"),
-                            "--layout", layout])
-    assert res.exit_code == 0, res.output
-    exp = tmp / "export"
-    res = cli.invoke(main, ["import", "shopify", "--orders", str(exp / "orders_export.csv"),
-                            "--customers", str(exp / "customers_export.csv"),
-                            "--products", str(exp / "products_export.csv"),
-                            "--out", str(tmp / "shop")])
-    assert res.exit_code == 0, res.output
-    return layout, exp, tmp / "shop"
+    exp, shop = shopify_round_trip(ds, tmp, layout)
+    return layout, exp, shop
 
 
 def test_the_export_is_written_as_the_admin_writes_it(round_trip, simulated):

@@ -273,6 +273,32 @@ def import_messages(file, fmt, mapping, into, cost):
                           progress=_progress), file)
 
 
+@import_group.command("assignments")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--into", type=click.Path(exists=True, file_okay=False), required=True,
+              help="The existing dataset the assignments are added to (rewritten "
+                   "atomically).")
+@click.option("--map", "mapping", default="", metavar="FIELD=COLUMN,...",
+              help="The source column of each field: experiment, arm, assigned_at and one "
+                   "of email, phone, customer_id.")
+@click.option("--experiment", default=None, help="One experiment for the whole file "
+              "(e.g. post_purchase_holdout, post_purchase_sequence).")
+@click.option("--arm", default=None, help="One arm for the whole file (e.g. holdout).")
+@click.option("--assigned-at", "assigned_at", default=None, metavar="TIME",
+              help="One assignment time for the whole file (ISO 8601).")
+def import_assignments(file, into, mapping, experiment, arm, assigned_at):
+    """Who was in which arm of a test (a holdout list, an A/B split) added to a dataset.
+
+    \b
+    workbench import assignments holdout.csv --into data/shop --map email=Email \\
+        --experiment post_purchase_holdout --arm holdout --assigned-at 2026-03-01
+    """
+    from .importers.assignments import import_assignments as run
+
+    _imported(lambda: run(Path(file), Path(into), mapping=mapping, experiment=experiment,
+                          arm=arm, assigned_at=assigned_at, progress=_progress), file)
+
+
 @main.command("export")
 @click.argument("fmt", type=click.Choice(["ga4", "shopify", "klaviyo"]))
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))

@@ -122,6 +122,13 @@ def dataset_salt(out: str | Path) -> str | None:
     return json.loads(manifest.read_text()).get("id_salt")
 
 
+def rejects_frame(rejects: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The rejects tables as one (:data:`REJECT_COLUMNS`; empty when none)."""
+    frames = [r for r in rejects if len(r)]
+    return (pd.concat(frames, ignore_index=True) if frames else
+            pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS}))
+
+
 def reject(table: str, rows: Iterable, reason: str) -> pd.DataFrame:
     """Rejects for ``rows`` (source row numbers) of ``table``, all for ``reason``."""
     rows = list(rows)
@@ -193,10 +200,7 @@ class Importer:
                ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
         """Staging then canonical: the tables and one rejects table."""
         tables, rejects = self.canonical(self.stage(sources))
-        frames = [r for r in rejects if len(r)]
-        rej = (pd.concat(frames, ignore_index=True) if frames else
-               pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS}))
-        return tables, rej
+        return tables, rejects_frame(rejects)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from ..store import (
     validate,
     write_dataset,
 )
-from . import REJECT_COLUMNS, ImportInputError, Progress, reject
+from . import REJECT_COLUMNS, ImportInputError, Progress, reject, rejects_frame
 from .orders import is_personal, pseudonym
 
 #: manifest fields write_dataset recomputes (everything else is kept as it was)
@@ -275,14 +275,22 @@ def append_messages(into: Path, m: pd.DataFrame, rows: pd.Series, source: str,
                                                .cast(old.schema)])
     else:
         tables["messages"] = new_m
-    frames = [r for r in rejects if len(r)]
-    rej = (pd.concat(frames, ignore_index=True) if frames else
-           pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS}))
-    rej = rej.sort_values("source_row", kind="stable").reset_index(drop=True)
+    return appended(into, tables, truth, texts, info, rejects, source)
+
+
+def appended(into: Path, tables: dict[str, pa.Table], truth: dict[str, pa.Table],
+             texts: dict[str, str], info: dict, rejects: list[pd.DataFrame],
+             source: str) -> Appended:
+    """The tables validated, as an :class:`Appended` (rejects in source-row order).
+
+    Raises :class:`~workbench.schema.DatasetValidationError` when they break the schema.
+    """
+    rej = rejects_frame(rejects).sort_values("source_row", kind="stable").reset_index(
+        drop=True)
     report = validate(tables)
     if not report.ok:
         raise DatasetValidationError(report)
     return Appended(into, tables, truth, texts, info, rej, report, source)
 
 
-__all__ = ["Appended", "append_messages", "read_dataset"]
+__all__ = ["Appended", "append_messages", "appended", "read_dataset"]
