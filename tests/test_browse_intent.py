@@ -46,6 +46,42 @@ def test_the_score_finds_the_sessions_before_a_planned_purchase(result):
     assert result.truth["research_auc"] > 0.7
 
 
+def test_time_on_product_pages_is_read_from_the_events_and_used(browse_store, result):
+    import pandas as pd
+
+    from workbench.store import read_table
+
+    s = result.sessions.merge(read_table(browse_store, "truth/browse_sessions")[
+        ["session_id", "research"]], on="session_id")
+    cfg = wb.load_manifest(browse_store)["config"]["traffic"]
+    d = s.dropna(subset=["dwell_seconds"]).groupby("research").dwell_seconds
+    # the mean of exp(s z - s^2/2) x 45 s is 45 s; research sessions take 1.6 times it
+    # (to 4 standard errors of a mean of a log-normal with log-sd 0.5)
+    for research, mult in ((False, 1.0), (True, cfg["research_dwell_multiplier"])):
+        g = d.get_group(research)
+        se = g.std() / np.sqrt(len(g))
+        assert g.mean() == pytest.approx(45.0 * mult, abs=4 * se + 0.5)
+    assert result.targeting is None or "dwell" in result.targeting.coef
+    # the model gives it weight: longer looks, likelier purchases
+    from workbench.analyses.browse_intent import IntentModel
+
+    base = result.sessions[result.sessions.arm != "messaged"]
+    assert IntentModel.fit(base).targeting.coef["dwell"] > 0.3
+    # without the signal the score finds the research sessions less well
+    no_dwell = IntentModel.fit(base.assign(dwell_seconds=np.nan))
+    assert "dwell" not in no_dwell.targeting.coef
+    from scipy import stats
+
+    def auc(score):
+        r = s.research.to_numpy()
+        u = stats.mannwhitneyu(score[r], score[~r]).statistic
+        return u / (r.sum() * (~r).sum())
+
+    full = IntentModel.fit(base)
+    assert auc(full.score(s)) > auc(no_dwell.score(s.assign(dwell_seconds=np.nan))) + 0.02
+    assert pd.api.types.is_float_dtype(result.sessions.dwell_seconds)
+
+
 def test_every_session_is_exported_with_its_score(result, tmp_path):
     import pandas as pd
 
@@ -87,6 +123,23 @@ def test_best_range_is_the_maximum_sum_run():
     assert best_range(np.array([2.0, np.nan, 2.0])) == (1, 3, 4.0)
 
 
+def test_deciles_are_dropped_only_when_they_are_shown_to_lose():
+    import pandas as pd
+
+    from workbench.analyses.browse_intent import excluded_loses
+
+    def uplift(first, half_width):
+        m = np.r_[first, np.full(9, 0.5)]
+        return pd.DataFrame({"decile": np.arange(1, 11), "incremental_margin": m,
+                             "incremental_margin_low": m - half_width,
+                             "incremental_margin_high": m + half_width})
+
+    # -0.10 with a 95% half-width of 0.6: se 0.306, P(loses) = Phi(0.10 / 0.306) = 0.628
+    assert excluded_loses(uplift(-0.10, 0.6), 2, 10) == pytest.approx(0.628, abs=0.002)
+    assert excluded_loses(uplift(-1.0, 0.6), 2, 10) > 0.999
+    assert excluded_loses(uplift(-1.0, 0.6), 1, 10) == 1.0  # nothing left out
+
+
 def test_the_simulator_reminds_only_the_sessions_in_range():
     base = scenario("small", n_customers=1500, days=120)
     everyone = simulate(base, seed=2).to_pandas("messages")
@@ -119,7 +172,7 @@ def test_the_config_says_what_changed_in_one_sentence():
         "browse-abandonment reminders: every session with enough views → sessions whose "
         "intent score is 0.020 to 1.000 (intent deciles 3-9)"]
     with pytest.raises(ValueError, match="unknown targeting features"):
-        BrowseTargeting(intercept=0.0, coef={"dwell": 1.0})
+        BrowseTargeting(intercept=0.0, coef={"size_checks": 1.0})
 
 
 def test_a_score_range_is_the_deciles_cut_points():

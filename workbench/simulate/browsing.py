@@ -7,11 +7,19 @@ arrivals from search.  They are drawn from a random stream of their own and come
 top of the casual browsing, so every draw the simulator made before them is unchanged
 and occasions stay exactly BG/NBD.  Research sessions never fill a cart: they are the
 looking that browse-abandonment reminders follow.
+
+A browse session without a cart spends ``exp(s z - s^2 / 2)`` times 45 seconds on each
+product it views (``s``: ``traffic.dwell_log_sd``), and a research session
+``traffic.research_dwell_multiplier`` times that: a planned purchase is read, a casual
+browse skimmed — an assumption of the simulator, which makes time on product pages an
+intent signal as it is in stores' analytics.  Drawn from a stream of its own.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .common import EVENT_GAP
 
 REVISIT_DAYS = 14.0  # a browse session's revisits: same customer and category, this far back
 
@@ -49,3 +57,33 @@ def revisits(c, t, cat, qc, qt, qcat, n_cat: int, horizon: float) -> np.ndarray:
     q = (qc.astype(np.float64) * n_cat + qcat) * span + qt
     return (np.searchsorted(key, q, side="left")
             - np.searchsorted(key, q - REVISIT_DAYS, side="left")).astype(np.int64)
+
+
+def session_dwell(tr, research: np.ndarray, cart: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Each browse session's time per product view, as a multiple of 45 seconds.
+
+    Sessions that fill a cart keep 1 (their cart's time follows their views).
+    """
+    s = tr.dwell_log_sd
+    d = np.exp(s * rng.standard_normal(research.size) - s * s / 2)
+    return np.where(cart, 1.0, d * np.where(research, tr.research_dwell_multiplier, 1.0))
+
+
+def browse_candidates(world, ba, s_br, br_c, br_t, br_cat, br_views, br_src, br_dwell,
+                      research, occ_c, occ_t, occ_cat) -> None:
+    """Set the world's browse-abandonment candidates: the browse sessions ``ba`` selects.
+
+    Their session, customer, end (the last view), category, research flag (truth),
+    views, source, time per view and revisits of the category.
+    """
+    world.browse_session = s_br[ba]
+    world.browse_customer = br_c[ba]
+    world.browse_t = br_t[ba] + br_views[ba] * EVENT_GAP * br_dwell[ba]
+    world.browse_category = br_cat[ba]
+    world.browse_research = research[ba]  # truth: a session before a planned purchase
+    world.browse_views, world.browse_source = br_views[ba], br_src[ba]
+    world.browse_dwell = br_dwell[ba]
+    world.browse_revisits = revisits(
+        np.r_[occ_c, br_c], np.r_[occ_t, br_t], np.r_[occ_cat, br_cat],
+        br_c[ba], br_t[ba], br_cat[ba], world.catalog.n_categories, world.horizon)

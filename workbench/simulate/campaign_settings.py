@@ -153,19 +153,31 @@ class ProductPicks(_Model):
         return ids
 
 
+DWELL_REFERENCE_SECONDS = 45.0
+
+
+def dwell_term(seconds) -> np.ndarray:
+    """``log(seconds per product view / 45)``, 0 where unknown (a one-view session)."""
+    s = np.asarray(seconds, float)
+    return np.where(np.isfinite(s) & (s > 0), np.log(np.maximum(s, 1e-3)
+                                                     / DWELL_REFERENCE_SECONDS), 0.0)
+
+
 class BrowseTargeting(_Model):
     """Which browse sessions get a reminder: a logistic intent score in a range.
 
     ``score = sigmoid(intercept + views·log(views) + revisits·log1p(revisits) +
-    source[s])`` — P(the customer buys within a week) as the store's own model
-    estimated it (:mod:`workbench.analyses.browse_intent`) from observable features:
-    the session's product views, the customer's earlier sessions of the same category in
-    the last 14 days, and the traffic source.  A session is sent a reminder when its
+    dwell·log(dwell_seconds / 45) + source[s])`` — P(the customer buys within a week) as
+    the store's own model estimated it (:mod:`workbench.analyses.browse_intent`) from
+    observable features: the session's product views, the customer's earlier sessions of
+    the same category in the last 14 days, the seconds it spent per product view, and the
+    traffic source.  A session is sent a reminder when its
     score lies in ``[min_score, max_score]``.
     """
 
     intercept: float
-    coef: dict[str, float] = Field(description="'views', 'revisits' and 'source:<name>'")
+    coef: dict[str, float] = Field(description="'views', 'revisits', 'dwell' and "
+                                   "'source:<name>'")
     min_score: float = Field(0.0, ge=0, le=1)
     max_score: float = Field(1.0, ge=0, le=1)
     made_by: dict[str, str | float | int | None] = Field(default_factory=dict)
@@ -174,19 +186,25 @@ class BrowseTargeting(_Model):
     def _range(self) -> BrowseTargeting:
         if self.min_score > self.max_score:
             raise ValueError(f"min_score {self.min_score} exceeds max_score {self.max_score}")
-        unknown = [k for k in self.coef if k not in ("views", "revisits")
+        unknown = [k for k in self.coef if k not in ("views", "revisits", "dwell")
                    and not k.startswith("source:")]
         if unknown:
             raise ValueError(f"unknown targeting features {unknown}; known: views, "
-                             "revisits, source:<name>")
+                             "revisits, dwell, source:<name>")
         return self
 
     def score(self, features: dict) -> np.ndarray:
-        """The intent score of sessions with ``views``, ``revisits`` and ``source`` arrays."""
+        """The intent score of sessions from arrays of their features.
+
+        ``views``, ``revisits``, ``source`` and, where the model uses it,
+        ``dwell_seconds``.
+        """
         views = np.asarray(features["views"], float)
         x = (self.intercept + self.coef.get("views", 0.0) * np.log(np.maximum(views, 1.0))
              + self.coef.get("revisits", 0.0) * np.log1p(np.asarray(features["revisits"],
                                                                       float)))
+        if self.coef.get("dwell", 0.0):
+            x = x + self.coef["dwell"] * dwell_term(features["dwell_seconds"])
         src = np.asarray(features["source"], dtype=object)
         for k, v in self.coef.items():
             if k.startswith("source:"):

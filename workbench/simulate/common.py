@@ -245,14 +245,15 @@ class ColumnBatches:
     the table is never held twice, and no batch is left behind in small pieces.
     """
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], defaults: dict | None = None):
         self.names = names
+        self.defaults = defaults or {}  # the value of a column a batch does not give
         self.columns: dict[str, GrowingArray] = {}
         self.n = 0
 
     def add(self, **cols) -> np.ndarray:
         """Append one batch of rows (scalars broadcast); return the new rows' ids."""
-        size, arrays = _batch(self.names, cols)
+        size, arrays = _batch(self.names, {**self.defaults, **cols})
         for name, x in arrays:
             col = self.columns.get(name)
             if col is None:

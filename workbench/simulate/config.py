@@ -166,6 +166,13 @@ class Traffic(_Model):
     research_search_share: float = Field(0.5, ge=0, le=1, description="share of research "
                                          "sessions arriving from search (paid or organic, in "
                                          "the mix's proportion); the rest follow the mix")
+    dwell_log_sd: float = Field(0.5, ge=0, description="spread (log-sd) across browse "
+                                "sessions of the time spent per product view (45 seconds "
+                                "on average for a casual session)")
+    research_dwell_multiplier: float = Field(1.6, ge=1, description="time per product "
+                                             "view of a research session, relative to a "
+                                             "casual one (an assumption: a planned "
+                                             "purchase is read, a casual browse skimmed)")
     mean_extra_views: float = Field(2.0, ge=0)
     mean_extra_items: float = Field(0.4, ge=0)
     source_mix: dict[str, float] = Field(

@@ -132,7 +132,8 @@ def simulate(config: SimulationConfig | None = None, seed: int = 0,
     # research browsing (issue 18) has a stream of its own too: the draws before it stay
     rng_research = np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
     rng_reorder = np.random.default_rng(np.random.SeedSequence(seed).spawn(7)[6])
-    world.build_occasions(rng_occasions, rng_research, rng_reorder)
+    rng_dwell = np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[7])
+    world.build_occasions(rng_occasions, rng_research, rng_reorder, rng_dwell)
     world.baskets.finalize()
     loop = DayLoop(cfg, world, KeyedUniform(seed), progress)
     loop.run()

@@ -23,7 +23,7 @@ import numpy as np
 
 
 def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_cat,
-                        s_public, order_t, horizon, gap, cat_first, cat_size, b_start, b_end,
+                        s_public, order_t, horizon, s_gap, cat_first, cat_size, b_start, b_end,
                         item_product, item_qty, price, t0_us, us_per_day, offset,
                         out_session, out_cust, out_ts, out_name, out_prod, out_qty,
                         out_price):  # pragma: no cover - compiled by numba
@@ -36,6 +36,7 @@ def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_
     ui = 0
     for s in range(s_t.shape[0]):
         t_start = s_t[s]
+        gap = s_gap[s]
         views = s_views[s]
         sid = s_public[s]
         cust = s_cust[s] + 1

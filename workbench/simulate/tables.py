@@ -392,7 +392,8 @@ def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: slice, cols: d
     u = rng.random(int(views.sum()))
     return kernels.compiled()["session_events"](
         checkout, u, S["t"][so], S["cust"][so], views, basket, S["order"][so], S["cat"][so],
-        np.arange(so.start + 1, so.stop + 1), pub.orders["t"], pub.horizon, EVENT_GAP,
+        np.arange(so.start + 1, so.stop + 1), pub.orders["t"], pub.horizon,
+        EVENT_GAP * S["dwell"][so],
         catalog.category_first, catalog.category_size, baskets.start, baskets.end,
         baskets.item_product, baskets.item_qty, catalog.price, pub.ts.t0_us,
         float(MICROSECONDS_PER_DAY), offset, cols["session_id"], cols["customer_id"],
@@ -432,7 +433,8 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
     at = row_start[sess] + k
     u = rng.random(at.size)
     prod[at] = catalog.product_in_category(S["cat"][so][sess], u)
-    t[at] = t_start[sess] + k * EVENT_GAP
+    gap = EVENT_GAP * S["dwell"][so]  # a browse session's time per view (see .browsing)
+    t[at] = t_start[sess] + k * gap[sess]
     # the basket's items, once per phase: viewed, added, checkout, purchase
     sess, j = _rows(n_basket_rows)
     bs = bsize[sess]
@@ -444,7 +446,7 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
     name[at] = phase
     added = phase >= 1
     qty[at[added]] = baskets.item_qty[bpos[added]]
-    tb = t_start[sess] + k * EVENT_GAP
+    tb = t_start[sess] + k * gap[sess]
     pur = phase == SIMULATED_EVENTS.index("purchase")
     # purchase events at the order's time
     tb[pur] = np.maximum(OR["t"][order[sess[pur]]], tb[pur])

@@ -17,7 +17,7 @@ from scipy import special, stats
 from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from . import kernels
-from .browsing import research_sessions, revisits
+from .browsing import browse_candidates, research_sessions, session_dwell
 from .common import (
     EVENT_GAP,
     HOUR,
@@ -49,7 +49,7 @@ CART_LEFT_AFTER = 0.5 * HOUR / 6  # a cart is abandoned 5 minutes after its sess
 KEY_SPAN_PAD_DAYS = 10.0  # (customer, time) sort keys use customer * (horizon + pad) + t
 PPF_STEP_MARGIN = 1e-6  # uniforms this close to a step of a CDF are inverted by scipy
 
-SESSION_COLUMNS = ["cust", "t", "src", "msg", "cat", "views", "basket", "order"]
+SESSION_COLUMNS = ["cust", "t", "src", "msg", "cat", "views", "basket", "order", "dwell"]
 ORDER_COLUMNS = ["cust", "t", "session", "basket", "disc", "msg", "origin", "cause_msg",
                  "key", "moved"]
 
@@ -465,11 +465,14 @@ class World:
     # ------------------------------------------------------------------ organic world
     def build_occasions(self, rng: np.random.Generator,
                         rng_research: np.random.Generator | None = None,
-                        rng_reorder: np.random.Generator | None = None):
+                        rng_reorder: np.random.Generator | None = None,
+                        rng_dwell: np.random.Generator | None = None):
         """Draw purchase and browse occasions, their sessions, orders, carts and browses.
 
         ``rng_research`` draws the research sessions (:mod:`.browsing`), ``rng_reorder``
-        the use-cycle re-orders (:mod:`.reorders`); none of either without it.
+        the use-cycle re-orders (:mod:`.reorders`), ``rng_dwell`` the time browse sessions
+        spend per product view; none of the first two without it, 45 s per view without
+        the last.
         """
         cfg, N, H = self.cfg, self.cfg.n_customers, self.horizon
         cus, cat_type = self.customers, self.catalog.category_type
@@ -549,11 +552,13 @@ class World:
             research = np.r_[research, np.ones(m, bool)]
 
         # --- sessions ledger (index = internal session id)
-        self.sessions = ColumnBatches(SESSION_COLUMNS)
+        self.sessions = ColumnBatches(SESSION_COLUMNS, {"dwell": 1.0})  # dwell: see .browsing
         s_occ = self.sessions.add(cust=occ_c, t=occ_t, src=occ_src, msg=-1, cat=occ_cat,
                                   views=n_views, basket=occ_basket, order=-1)
+        br_dwell = (session_dwell(tr, research, br_cart, rng_dwell) if rng_dwell is not None
+                    else np.ones(br_c.size))
         s_br = self.sessions.add(cust=br_c, t=br_t, src=br_src, msg=-1, cat=br_cat,
-                                 views=br_views, basket=br_basket, order=-1)
+                                 views=br_views, basket=br_basket, order=-1, dwell=br_dwell)
 
         # --- organic orders: immediate ones and natural returns after abandonment
         order_t = np.where(abandon, occ_t + delay * HOUR,
@@ -592,15 +597,8 @@ class World:
         self.cart_message = np.full(self.cart_session.size, -1)
         # browse-abandonment candidates: no cart, enough views
         ba = (~br_cart) & (br_views >= cfg.campaigns.browse_abandonment.min_views)
-        self.browse_session = s_br[ba]
-        self.browse_customer = br_c[ba]
-        self.browse_t = br_t[ba] + br_views[ba] * EVENT_GAP
-        self.browse_category = br_cat[ba]
-        self.browse_research = research[ba]  # truth: a session before a planned purchase
-        self.browse_views, self.browse_source = br_views[ba], br_src[ba]
-        self.browse_revisits = revisits(
-            np.r_[occ_c, br_c], np.r_[occ_t, br_t], np.r_[occ_cat, br_cat],
-            br_c[ba], br_t[ba], br_cat[ba], self.catalog.n_categories, H)
+        browse_candidates(self, ba, s_br, br_c, br_t, br_cat, br_views, br_src, br_dwell,
+                          research, occ_c, occ_t, occ_cat)
         # per-customer sorted organic order times (for "would have bought anyway")
         o = self.organic
         order = np.lexsort((o["t"], o["cust"]))

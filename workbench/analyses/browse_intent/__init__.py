@@ -1,15 +1,17 @@
 """Browse-abandonment intent: who is about to buy, and whom a reminder actually moves.
 
 A calibrated intent score per session (scikit-learn's logistic regression on the
-session's product views, the customer's revisits of the category and the traffic
-source; :mod:`.features`), checked on a time split (reliability by decile, Brier
+session's product views, the customer's revisits of the category, the time it spent per
+product view — where the store's timestamps carry it — and the traffic source;
+:mod:`.features`), checked on a time split (reliability by decile, Brier
 score); then, where the campaign keeps a holdout, the reminder's incremental effect
 by intent decile — messaged customers' sessions against held-out customers' sessions
 of the same decile (intention to treat: Welch's difference in margin per session,
 less the message cost).  Intent and uplift are not the same thing: the most intent
 sessions buy anyway.  The policy sends to the contiguous range of deciles whose
 estimated incremental margin sums highest (the maximum-sum subarray; Bentley 1984,
-*CACM* 27:865), exported as the campaign's targeting and replayed against sending to
+*CACM* 27:865) when the deciles it leaves out lose margin with probability 0.9 or more
+(else to every session), exported as the campaign's targeting and replayed against sending to
 every session.
 """
 
@@ -23,6 +25,7 @@ from scipy import stats
 
 from ...report import Kpi, Section
 from ...results import Result
+from ...simulate.campaign_settings import dwell_term
 from ...simulate.config import BrowseTargeting
 from ..base import Analysis, Context, replayed
 from .features import browse_sessions
@@ -30,18 +33,29 @@ from .features import browse_sessions
 TITLE, ANCHOR = "Browse abandonment: intent and uplift", "browse-intent"
 INTRO = ("Which browse sessions deserve a reminder? An intent score — the chance the "
          "customer buys within a week — from what the session shows (product views, a "
-         "return to the same category, the arriving source), checked for calibration on "
-         "later sessions; then, from the campaign's holdout, what a reminder adds in each "
-         "intent decile. The sessions most likely to buy are often the ones a reminder "
-         "moves least: they were buying anyway.")
+         "return to the same category, time on product pages, the arriving source), "
+         "checked for calibration on later sessions; then, from the campaign's holdout, "
+         "what a reminder adds in each intent decile. The sessions most likely to buy are "
+         "often the ones a reminder moves least: they were buying anyway.")
 DECILES = 10
 
 
-def _design(df: pd.DataFrame, sources: list[str]) -> np.ndarray:
+def _design(df: pd.DataFrame, sources: list[str], dwell: bool = True) -> np.ndarray:
     x = [np.log(np.maximum(df.views.to_numpy(float), 1.0)),
          np.log1p(df.revisits.to_numpy(float))]
+    if dwell:
+        x.append(dwell_term(df.dwell_seconds.to_numpy(float)))
     x += [(df.source.astype(str) == s).to_numpy(float) for s in sources[1:]]
     return np.column_stack(x)
+
+
+def has_dwell(df: pd.DataFrame) -> bool:
+    """Whether time per product view varies enough to enter the model.
+
+    Timestamps that all share one gap, or none, carry no signal.
+    """
+    d = dwell_term(df.dwell_seconds.to_numpy(float)) if "dwell_seconds" in df else None
+    return d is not None and float(np.std(d)) > 0.01
 
 
 @dataclass
@@ -55,17 +69,22 @@ class IntentModel:
         from sklearn.linear_model import LogisticRegression
 
         sources = sorted(df.source.astype(str).unique()) if sources is None else sources
+        dwell = has_dwell(df)
         m = LogisticRegression(C=10.0, max_iter=1000)
-        m.fit(_design(df, sources), df.bought.to_numpy(int))
-        coef = {"views": float(m.coef_[0][0]), "revisits": float(m.coef_[0][1])}
-        coef.update({f"source:{s}": float(c) for s, c in zip(sources[1:], m.coef_[0][2:],
-                                                             strict=True)})
+        m.fit(_design(df, sources, dwell), df.bought.to_numpy(int))
+        c = list(m.coef_[0])
+        coef = {"views": float(c.pop(0)), "revisits": float(c.pop(0))}
+        if dwell:
+            coef["dwell"] = float(c.pop(0))
+        coef.update({f"source:{s}": float(v) for s, v in zip(sources[1:], c, strict=True)})
         return cls(BrowseTargeting(intercept=float(m.intercept_[0]), coef=coef))
 
     def score(self, df: pd.DataFrame) -> np.ndarray:
-        return self.targeting.score({"views": df.views.to_numpy(), "revisits":
-                                     df.revisits.to_numpy(), "source": df.source.astype(
-                                         str).to_numpy(dtype=object)})
+        return self.targeting.score({
+            "views": df.views.to_numpy(), "revisits": df.revisits.to_numpy(),
+            "dwell_seconds": df.dwell_seconds.to_numpy(float) if "dwell_seconds" in df
+            else np.full(len(df), np.nan),
+            "source": df.source.astype(str).to_numpy(dtype=object)})
 
 
 def reliability(score: np.ndarray, bought: np.ndarray, bins: int = DECILES) -> pd.DataFrame:
@@ -202,12 +221,19 @@ class BrowseIntent(Result):
         elif self.targeting is None and "send_deciles" in self.settings:
             u = self.uplift.set_index("decile")
             top = u.loc[DECILES]
-            lines.append(f"From the holdout, reminders pay in every intent decile on the "
-                         f"estimate, so every session keeps its reminder; the top decile adds "
-                         f"least ({top.incremental_margin:+.2f} margin per session "
-                         f"[{top.incremental_margin_low:+.2f}, "
-                         f"{top.incremental_margin_high:+.2f}]): its customers were buying "
-                         f"anyway.")
+            low = u.incremental_margin.idxmin()
+            every = ("reminders pay in every intent decile on the estimate" if
+                     u.incremental_margin.min() > 0 else
+                     f"no decile is shown to lose (the lowest, decile {low}, "
+                     f"{u.incremental_margin[low]:+.2f} "
+                     f"[{u.incremental_margin_low[low]:+.2f}, "
+                     f"{u.incremental_margin_high[low]:+.2f}])")
+            lines.append(f"From the holdout, {every}, so every session keeps its reminder; "
+                         f"the top decile adds {top.incremental_margin:+.2f} margin per "
+                         f"session [{top.incremental_margin_low:+.2f}, "
+                         f"{top.incremental_margin_high:+.2f}]" + (
+                             " — the least: its customers were buying anyway."
+                             if u.incremental_margin.idxmin() == DECILES else "."))
         elif self.targeting is not None:
             lo, hi = self.settings["send_deciles"]
             lines.append(f"From the holdout, reminders pay best in intent deciles {lo}-{hi} "
@@ -226,12 +252,32 @@ class BrowseIntent(Result):
         return " ".join(lines)
 
 
+def excluded_loses(uplift: pd.DataFrame, lo: int, hi: int) -> float:
+    """P(the deciles outside ``lo..hi`` lose margin in sum), normal approximation.
+
+    Each decile's standard error is read from its 95% interval; the deciles are
+    independent (disjoint customers' sessions), so the sum's variance is the sum of theirs.
+    1 when nothing is excluded (nothing to lose).
+    """
+    d = uplift.decile.to_numpy()
+    out = (d < lo) | (d > hi)
+    if not out.any():
+        return 1.0
+    u = uplift[out]
+    m = float(np.nansum(u.incremental_margin))
+    se = np.sqrt(np.nansum(((u.incremental_margin_high - u.incremental_margin_low)
+                            / (2 * 1.959964)) ** 2))
+    return float(stats.norm.cdf(-m / se)) if se > 0 else float(m < 0)
+
+
 def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
-                          dataset=None) -> BrowseIntent:
+                          dataset=None, confidence: float = 0.9) -> BrowseIntent:
     """Intent model (time split for calibration, then refitted on all), uplift, targeting.
 
     The score is fitted on the sessions no reminder reached (the holdout's, and those
     suppressed or unreachable), so it is the chance of buying *without* a reminder.
+    Deciles are dropped from the reminders only where their summed incremental margin
+    is negative with probability ``confidence`` or more (a noisy dip is not a loss).
     ``dataset``: a simulated dataset's path, to score against its truth.
     """
     df = browse_sessions(con, window_days)
@@ -265,12 +311,18 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
                                   edges)
         if "incremental_margin" in uplift:
             lo, hi, total = best_range(uplift.incremental_margin.to_numpy(float))
+            p_loses = excluded_loses(uplift, lo, hi)
+            settings["p_excluded_lose"] = p_loses
+            if total > 0 and p_loses < confidence:  # not shown to lose: keep them all
+                lo, hi = 1, DECILES
             settings["send_deciles"] = (lo, hi) if total > 0 else None
             if total > 0 and (lo, hi) != (1, DECILES):  # every decile: nothing to change
                 targeting = model.targeting.model_copy(update={
                     "min_score": float(edges[lo - 1]) if lo > 1 else 0.0,
                     "max_score": float(edges[hi]) if hi < DECILES else 1.0,
-                    "made_by": {"model": "logistic regression (views, revisits, source)",
+                    "made_by": {"model": "logistic regression (views, revisits, "
+                                + ("time per view, " if "dwell" in model.targeting.coef
+                                   else "") + "source)",
                                 "window_days": window_days, "deciles": f"{lo}-{hi}",
                                 "sessions": len(df)}})
     truth = {}
@@ -344,7 +396,7 @@ class BrowseIntentAnalysis(Analysis):
     def export(self, result: BrowseIntent, out, ctx: Context):
         """``browse_intent.csv``: every browse session's signals and intent score."""
         cols = ["session_id", "customer_id", "started_at", "category", "source", "views",
-                "revisits", "intent", "messaged", "arm", "bought"]
+                "revisits", "dwell_seconds", "intent", "messaged", "arm", "bought"]
         return self.write_csv(out, "browse_intent", result.sessions[cols], 4)
 
     def config_part(self, result: BrowseIntent, files):

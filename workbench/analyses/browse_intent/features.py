@@ -2,7 +2,9 @@
 
 A browse-abandonment session is a session with at least ``min_views`` product views
 and no add-to-cart or purchase.  Its signals: ``views`` (product views), ``source``
-(the traffic source), ``category`` (the category most of its views were in) and
+(the traffic source), ``category`` (the category most of its views were in),
+``dwell_seconds`` (time on product pages: from its first product view to its last, per
+view between — what GA4's event timestamps give) and
 ``revisits`` — the customer's earlier sessions in the same category in the
 :data:`REVISIT_DAYS` before it (sessions opened from a message left out: those the
 store started).  What followed: ``bought`` (an order by the customer within
@@ -34,16 +36,22 @@ def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.Dat
         "products": ("product_id", "category"),
         "orders": ("order_id", "customer_id", "placed_at", "revenue")})
     ev, prod = con.table("events"), con.table("products")
+    view = ev.event_name == "view_item"
     per = ev.group_by("session_id").aggregate(
-        views=(ev.event_name == "view_item").cast("int64").sum(),
-        carted=(ev.event_name.isin(["add_to_cart", "purchase"])).cast("int64").sum())
+        views=view.cast("int64").sum(),
+        carted=(ev.event_name.isin(["add_to_cart", "purchase"])).cast("int64").sum(),
+        first_view=ev.ts.min(where=view), last_view=ev.ts.max(where=view))
     cat = (ev.filter(ev.event_name == "view_item").join(prod, "product_id")
            .group_by(["session_id", "category"]).aggregate(n=ibis._.count()))
     s = con.table("sessions")
     own = s.message_id.isnull() if "message_id" in s.columns else ibis.literal(True)
     sessions = (s.filter(own).join(per, "session_id")
-                .select("session_id", "customer_id", "started_at", "source", "views", "carted")
+                .select("session_id", "customer_id", "started_at", "source", "views", "carted",
+                        "first_view", "last_view")
                 .execute())
+    # seconds per product view: from the first view to the last, over the views between
+    span = (sessions.pop("last_view") - sessions.pop("first_view")).dt.total_seconds()
+    sessions["dwell_seconds"] = (span / (sessions.views - 1)).where(sessions.views >= 2)
     cats = cat.execute().sort_values(["session_id", "n"], ascending=[True, False])
     cats = cats.drop_duplicates("session_id").set_index("session_id").category
     sessions["category"] = sessions.session_id.map(cats)

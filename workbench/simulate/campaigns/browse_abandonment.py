@@ -6,7 +6,7 @@ import numpy as np
 
 from ...vocab import CHANNELS
 from ...vocab import SIMULATED_SOURCES as SOURCES
-from ..common import HOUR, group_rank
+from ..common import EVENT_GAP, HOUR, group_rank
 from ..random import combine
 from .base import Campaign
 
@@ -47,6 +47,7 @@ class BrowseAbandonment(Campaign):
         """The observable features of browse sessions ``idx`` the targeting model reads."""
         w_ = self.world
         return {"views": w_.browse_views[idx], "revisits": w_.browse_revisits[idx],
+                "dwell_seconds": w_.browse_dwell[idx] * EVENT_GAP * 86400.0,
                 "source": np.array(SOURCES, dtype=object)[w_.browse_source[idx]]}
 
     def base_logit(self, m: dict, rows: np.ndarray) -> np.ndarray:
