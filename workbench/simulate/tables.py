@@ -393,7 +393,7 @@ def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: slice, cols: d
     return kernels.compiled()["session_events"](
         checkout, u, S["t"][so], S["cust"][so], views, basket, S["order"][so], S["cat"][so],
         np.arange(so.start + 1, so.stop + 1), pub.orders["t"], pub.horizon,
-        EVENT_GAP * S["dwell"][so],
+        EVENT_GAP * S["dwell"][so].astype(np.float64),
         catalog.category_first, catalog.category_size, baskets.start, baskets.end,
         baskets.item_product, baskets.item_qty, catalog.price, pub.ts.t0_us,
         float(MICROSECONDS_PER_DAY), offset, cols["session_id"], cols["customer_id"],
@@ -433,7 +433,7 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
     at = row_start[sess] + k
     u = rng.random(at.size)
     prod[at] = catalog.product_in_category(S["cat"][so][sess], u)
-    gap = EVENT_GAP * S["dwell"][so]  # a browse session's time per view (see .browsing)
+    gap = EVENT_GAP * S["dwell"][so].astype(np.float64)  # time per view (see .browsing)
     t[at] = t_start[sess] + k * gap[sess]
     # the basket's items, once per phase: viewed, added, checkout, purchase
     sess, j = _rows(n_basket_rows)

@@ -552,11 +552,12 @@ class World:
             research = np.r_[research, np.ones(m, bool)]
 
         # --- sessions ledger (index = internal session id)
-        self.sessions = ColumnBatches(SESSION_COLUMNS, {"dwell": 1.0})  # dwell: see .browsing
+        # dwell: time per view, as a multiple of 45 s (see .browsing); 4 bytes a session
+        self.sessions = ColumnBatches(SESSION_COLUMNS, {"dwell": np.float32(1.0)})
         s_occ = self.sessions.add(cust=occ_c, t=occ_t, src=occ_src, msg=-1, cat=occ_cat,
                                   views=n_views, basket=occ_basket, order=-1)
         br_dwell = (session_dwell(tr, research, br_cart, rng_dwell) if rng_dwell is not None
-                    else np.ones(br_c.size))
+                    else np.ones(br_c.size)).astype(np.float32)
         s_br = self.sessions.add(cust=br_c, t=br_t, src=br_src, msg=-1, cat=br_cat,
                                  views=br_views, basket=br_basket, order=-1, dwell=br_dwell)
 
