@@ -186,3 +186,104 @@ def test_a_score_range_is_the_deciles_cut_points():
     assert list(t.selects(f)) == [True, False, True]
     top = base.model_copy(update={"min_score": 0.9, "max_score": 1.0})
     assert top.selects({**f, "views": np.full(3, 1e12)}).all()  # a top range includes 1
+
+
+# ------------------------------------------------------------- content by intent decile
+#: strong content effects (after a casual session, after a research one), so a store of
+#: 6,000 customers tells them apart
+STRONG_CONTENT = {"reminder": (0.0, 0.0), "collection": (1.2, -1.5)}
+
+
+@pytest.fixture(scope="module")
+def content_store(tmp_path_factory):
+    cfg = scenario("browse_content", n_customers=6000, days=300,
+                   response={"browse_content_logit": STRONG_CONTENT})
+    return wb.save_simulation(simulate(cfg, seed=4), tmp_path_factory.mktemp("bc") / "d")
+
+
+@pytest.fixture(scope="module")
+def content_result(content_store):
+    return analyze_browse_intent(wb.open_dataset(content_store), dataset=content_store)
+
+
+def test_the_content_moves_the_browse_logit_by_exactly_its_term(content_store):
+    from workbench.store import load_manifest, read_table
+
+    cfg = load_manifest(content_store)["config"]["response"]
+    m = read_table(content_store, "messages")
+    m = m[(m.campaign == "browse_abandonment") & (m.channel == "email")]
+    t = read_table(content_store, "truth/messages").set_index("message_id")
+    c = read_table(content_store, "truth/customers").set_index("customer_id")
+    r = read_table(content_store, "truth/browse_sessions").set_index("session_id").research
+    resid = (t.persuasion_logit_without_discount.reindex(m.message_id).to_numpy()
+             - t.products_logit.reindex(m.message_id).to_numpy()
+             - c.email_responsiveness.reindex(m.customer_id).to_numpy()
+             - cfg["campaign_base_logit"]["browse_abandonment"])
+    research = m.trigger_id.map(r).to_numpy(bool)
+    level = {}
+    for arm in ("reminder", "collection"):
+        for k, is_r in enumerate((False, True)):
+            x = resid[(m.arm == arm).to_numpy() & (research == is_r)]
+            assert x.size > 20 and np.ptp(x) < 1e-9  # one value: the intent and content terms
+            level[arm, k] = x[0]
+    for k in (0, 1):  # the collection's term over the reminder's, casual then research
+        assert level["collection", k] - level["reminder", k] == pytest.approx(
+            STRONG_CONTENT["collection"][k], abs=1e-9)
+
+
+def test_the_collection_goes_where_intent_is_low_and_the_truth_is_covered(content_result):
+    r = content_result
+    k = r.settings["collection_deciles"]
+    assert k >= 3 and r.targeting is not None and r.targeting.collection_min_score == 0.0
+    lo, _ = r.settings["send_deciles"]
+    assert lo == k + 1  # the reminder from the decile above
+    c = r.content.set_index("decile")
+    # the collection earns more than the reminder at the bottom, and its edge shrinks as
+    # intent (the share of research sessions) rises (the truth of every email)
+    edge = c.collection_truth - c.reminder_truth
+    assert edge[1] > 0 and edge[10] < edge[1]
+    # 20 decile x content effects against the truth of every email, 95% intervals
+    assert r.truth["content_cells"] == 20 and r.truth["content_covered"] >= 16
+    assert "curated collection" in r.summary()
+
+
+def test_content_by_intent_replays_better_than_the_reminder_for_everyone(content_store,
+                                                                        content_result):
+    from workbench.analyses.browse_intent import replay_browse_targeting
+
+    rep = replay_browse_targeting(content_store, content_result).set_index("metric")
+    assert rep.loc["margin", "low"] > 0
+
+
+def test_collection_deciles_take_the_run_shown_to_win():
+    import pandas as pd
+
+    from workbench.analyses.browse_intent.content import collection_deciles
+
+    def table(diffs, se=0.3, pays=1.0):
+        return pd.DataFrame({"decile": np.arange(1, len(diffs) + 1),
+                             "collection_vs_reminder": diffs,
+                             "collection_vs_reminder_se": se,
+                             "collection_incremental": pays})
+
+    # cumulative sums 0.5, 1.0, 1.2, 0.2: P(sum > 0) with se sqrt(k) 0.3 passes 0.9 for
+    # k = 1..3 (z 1.67, 2.36, 2.31) and not 4 (0.33); the largest sum is at k = 3
+    assert collection_deciles(table([0.5, 0.5, 0.2, -1.0])) == 3
+    assert collection_deciles(table([0.1, 0.1, -0.5])) == 0  # never shown
+    assert collection_deciles(table([0.5, 0.5], pays=-1.0)) == 0  # better, but still losing
+
+
+def test_a_targeting_routes_scores_to_reminder_collection_or_nothing():
+    t = BrowseTargeting(intercept=0.0, coef={}, min_score=0.5, max_score=1.0,
+                        collection_min_score=0.2)
+    f = {"views": np.ones(3), "revisits": np.zeros(3), "source": np.array(["direct"] * 3)}
+    t0 = t.model_copy(update={"intercept": -2.0})  # score 0.12: nothing
+    t1 = t.model_copy(update={"intercept": -0.5})  # 0.38: the collection
+    assert (t0.contents(f) == -1).all() and (t1.contents(f) == 1).all()
+    assert (t.contents(f) == 0).all()  # 0.5: the reminder
+    with pytest.raises(ValueError, match="collection goes below"):
+        BrowseTargeting(intercept=0.0, coef={}, min_score=0.2, collection_min_score=0.3)
+    new = with_recommendations(CampaignConfig(), browse_targeting=t1.model_copy(update={
+        "made_by": {"deciles": "6-10", "collection_deciles": "1-5"}}))
+    assert "curated collection from 0.200 up to there (deciles 1-5)" in \
+        diff_configs(CampaignConfig(), new)[0]

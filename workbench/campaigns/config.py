@@ -387,8 +387,12 @@ def _targeting_sentence(t: dict | None) -> str:
     """A browse targeting in words."""
     if not t:
         return "every session with enough views"
-    return (f"sessions whose intent score is {t['min_score']:.3f} to {t['max_score']:.3f} "
-            f"(intent deciles {t.get('made_by', {}).get('deciles', '?')})")
+    out = (f"sessions whose intent score is {t['min_score']:.3f} to {t['max_score']:.3f} "
+           f"(intent deciles {t.get('made_by', {}).get('deciles', '?')})")
+    if t.get("collection_min_score") is not None:
+        out += (f", and a curated collection from {t['collection_min_score']:.3f} up to "
+                f"there (deciles {t.get('made_by', {}).get('collection_deciles', '?')})")
+    return out
 
 
 def _send_time_sentence(p: dict | None) -> str:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ..segments import SegmentDiscountRule
 from ..vocab import CHANNELS, PURCHASE_TYPES, Channel
@@ -23,6 +31,17 @@ class _Model(BaseModel):
 def _keys_as_text(v):
     """A mapping keyed by ids (customer or product), with its keys as text (JSON's keys)."""
     return {str(k): x for k, x in v.items()} if isinstance(v, dict) else v
+
+
+def _distinct_arms(v: list) -> list:
+    if len(set(v)) != len(v) or len(v) < 2:
+        raise ValueError(f"a test needs two or more distinct arms, got {v}")
+    return v
+
+
+def TestArms(arm):  # noqa: N802 - a type, read like one
+    """The type of a test's arms: two or more distinct values of ``arm``."""
+    return Annotated[list[arm], AfterValidator(_distinct_arms)]
 
 
 def by_customer(value):
@@ -180,12 +199,19 @@ class BrowseTargeting(_Model):
                                    "'source:<name>'")
     min_score: float = Field(0.0, ge=0, le=1)
     max_score: float = Field(1.0, ge=0, le=1)
+    collection_min_score: float | None = Field(
+        None, ge=0, le=1, description="sessions scoring from this to min_score get the "
+        "softer content (a curated collection of the category) instead of no email")
     made_by: dict[str, str | float | int | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _range(self) -> BrowseTargeting:
         if self.min_score > self.max_score:
             raise ValueError(f"min_score {self.min_score} exceeds max_score {self.max_score}")
+        if self.collection_min_score is not None and self.collection_min_score > self.min_score:
+            raise ValueError(f"collection_min_score {self.collection_min_score} exceeds "
+                             f"min_score {self.min_score}: the collection goes below the "
+                             "reminders' range")
         unknown = [k for k in self.coef if k not in ("views", "revisits", "dwell")
                    and not k.startswith("source:")]
         if unknown:
@@ -216,6 +242,33 @@ class BrowseTargeting(_Model):
         s = self.score(features)
         return (s >= self.min_score) & ((s < self.max_score) | (self.max_score >= 1.0))
 
+    def contents(self, features: dict) -> np.ndarray:
+        """Per session: 0 the reminder, 1 the collection, -1 no email."""
+        s = self.score(features)
+        out = np.where((s >= self.min_score) & ((s < self.max_score) | (self.max_score >= 1.0)),
+                       0, -1)
+        if self.collection_min_score is not None:
+            out[(s >= self.collection_min_score) & (s < self.min_score)] = 1
+        return out
+
+
+#: what a browse reminder shows: the viewed category's products, or a curated collection
+BROWSE_CONTENTS: tuple[str, ...] = ("reminder", "collection")
+BROWSE_CONTENT_EXPERIMENT = "browse_content"
+
+
+class BrowseContentTest(_Model):
+    """A randomized test of browse-reminder content, per customer.
+
+    ``share`` of the campaign's messaged customers are assigned at their first reminder to
+    one of ``arms`` with equal chance and keep it (the campaign's holdout measures both
+    against no email).  Recorded as experiment ``browse_content``, arm the content.
+    """
+
+    share: float = Field(1.0, gt=0, le=1)
+    arms: TestArms(Literal["reminder", "collection"]) = Field(
+        default_factory=lambda: list(BROWSE_CONTENTS))
+
 
 class BrowseAbandonmentCampaign(_Model):
     enabled: bool = True
@@ -230,6 +283,8 @@ class BrowseAbandonmentCampaign(_Model):
         "of its products; popular, the first of the list in that category"))
     targeting: BrowseTargeting | None = Field(None, description="send only to sessions "
                                               "whose intent score is in range (none: all)")
+    content_test: BrowseContentTest | None = Field(
+        None, description="randomize customers over reminder contents (none: no test)")
 
     @field_validator("recommender")
     @classmethod
@@ -276,15 +331,8 @@ class PostPurchaseSequenceTest(_Model):
     start_day: float = Field(0.0, ge=0, description="days into the simulated window the "
                              "test begins: customers with orders before it enter as "
                              "repeat buyers")
-    arms: list[PostPurchaseContent] = Field(
+    arms: TestArms(PostPurchaseContent) = Field(
         default_factory=lambda: ["none", *POST_PURCHASE_CONTENTS])
-
-    @field_validator("arms")
-    @classmethod
-    def _distinct(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v) or len(v) < 2:
-            raise ValueError(f"a sequence test needs two or more distinct arms, got {v}")
-        return v
 
 
 class PostPurchaseCampaign(_Model):

@@ -24,6 +24,7 @@ from .campaign_settings import (  # re-exported: the campaign settings
     POST_PURCHASE_CONTENTS,
     AbandonedCartCampaign,
     BrowseAbandonmentCampaign,
+    BrowseContentTest,
     BrowseTargeting,
     Campaigns,
     CartArm,
@@ -276,6 +277,12 @@ class Response(_Model):
             "seasonal": -7.2,
         }
     )
+    browse_content_logit: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"reminder": (0.0, 0.0), "collection": (0.5, -0.8)},
+        description="a browse email's content: logit change after a casual session and "
+        "after a research one (an assumption of the simulator: a curated collection "
+        "interests a casual browser more than the products they glanced at, and a "
+        "researcher less than the product they studied)")
     post_purchase_content_logit: dict[str, tuple[float, float, float]] = Field(
         default_factory=lambda: {"cross_sell": (0.0, 0.0, 0.0), "welcome": (0.8, -0.5, 0.0),
                                  "early_access": (-0.2, 0.2, 0.6),
@@ -505,6 +512,9 @@ SCENARIOS: dict[str, dict] = {
     "fatigued": {"n_customers": 20_000, "days": 365, "engagement": {
         "unsubscribe_base": {"email": 0.0075, "sms": 0.035},
         "unsubscribe_engagement_slope": {"email": 2.0, "sms": 2.0}}},
+    # the default store testing browse-reminder content, with a browse holdout (issue 18)
+    "browse_content": {"n_customers": 20_000, "days": 365, "campaigns": {
+        "browse_abandonment": {"holdout_share": 0.2, "content_test": {"share": 1.0}}}},
     # the default store testing post-purchase content on every customer (issue 18)
     "sequences": {"n_customers": 20_000, "days": 365, "campaigns": {
         "post_purchase": {"sequence_test": {"share": 1.0, "start_day": 90}}}},
@@ -538,8 +548,8 @@ def load_simulation_config(path) -> SimulationConfig:
 
 
 __all__ = ["AbandonedCartCampaign", "AcquisitionChannel", "BGNBDParams",
-           "BrowseAbandonmentCampaign", "BrowseTargeting", "Campaigns", "CartArm",
-           "CartBehaviour", "CartPolicy",
+           "BrowseAbandonmentCampaign", "BrowseContentTest", "BrowseTargeting", "Campaigns",
+           "CartArm", "CartBehaviour", "CartPolicy",
            "Category", "Engagement", "FrequencyCaps", "GammaGammaParams",
            "PostPurchaseCampaign", "PostPurchaseSequence", "PostPurchaseSequenceTest",
            "ProductPicks", "ProductStructure", "ReplenishmentCampaign",

@@ -53,7 +53,7 @@ class DayLoop:
         self.experiments: list[str] = []
         self.arm_names: list[str] = []
         self.followed_up = np.zeros(world.n_organic, bool)
-        self._holdout_seen: dict[int, np.ndarray] = {}  # campaign -> customers assigned
+        self._assigned: dict[str, np.ndarray] = {}  # experiment -> customers assigned
         self.campaigns = [cls(self) for cls in CAMPAIGN_CLASSES.values()]
         self.messaging = Messaging(cfg, world, ku, self.campaigns, self.follow_up,
                                    self.record_holdouts)
@@ -126,18 +126,26 @@ class DayLoop:
         what a platform's holdout group records, so the campaign's incrementality is
         measurable from the assignments table (on real data too).
         """
-        seen = self._holdout_seen.setdefault(campaign, np.zeros(self.cfg.n_customers, bool))
-        order = np.lexsort((t, cust))  # each customer's earliest message of the batch
-        cust, held, t = cust[order], held[order], t[order]
-        cust, first = np.unique(cust, return_index=True)
-        new = ~seen[cust]
-        if not new.any():
-            return
-        seen[cust[new]] = True
-        exp = self.experiment_code(f"{self.campaigns[campaign].name}_holdout")
         arms = np.array([self.arm_code("messaged"), self.arm_code("holdout")])
-        self.assignments.add(experiment=exp, unit_kind=1, unit=cust[new] + 1, cust=cust[new],
-                             arm=arms[held[first][new].astype(int)], t=t[first][new])
+        self.assign_once(f"{self.campaigns[campaign].name}_holdout", cust, t,
+                         arms[held.astype(int)])
+
+    def assign_once(self, experiment: str, cust: np.ndarray, t: np.ndarray,
+                    arm: np.ndarray) -> None:
+        """Record customers' arms (codes) of a per-customer ``experiment``, each once.
+
+        A customer's earliest row of the batch is recorded, the first time they come.
+        """
+        seen = self._assigned.setdefault(experiment, np.zeros(self.cfg.n_customers, bool))
+        order = np.lexsort((t, cust))
+        cust, t, arm = cust[order], t[order], arm[order]
+        cust, i = np.unique(cust, return_index=True)
+        new = ~seen[cust]
+        if new.any():
+            seen[cust[new]] = True
+            self.assignments.add(experiment=self.experiment_code(experiment), unit_kind=1,
+                                 unit=cust[new] + 1, cust=cust[new], arm=arm[i][new],
+                                 t=t[i][new])
 
     # ------------------------------------------------------------------ queue
     def schedule(self, t: float, item: dict) -> None:

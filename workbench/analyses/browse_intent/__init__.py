@@ -28,7 +28,8 @@ from ...results import Result
 from ...simulate.campaign_settings import dwell_term
 from ...simulate.config import BrowseTargeting
 from ..base import Analysis, Context, replayed
-from .features import browse_sessions
+from .content import CONTENTS, collection_deciles, content_by_decile
+from .features import CAMPAIGN, browse_sessions
 
 TITLE, ANCHOR = "Browse abandonment: intent and uplift", "browse-intent"
 INTRO = ("Which browse sessions deserve a reminder? An intent score — the chance the "
@@ -120,7 +121,7 @@ def uplift_by_decile(df: pd.DataFrame, score: np.ndarray, edges: np.ndarray) -> 
     cut points: a decile is ``[edges[k-1], edges[k])``, as the targeting selects).
     Columns ``messaged_arm`` and ``holdout_arm`` count customers.
     """
-    d = np.clip(np.searchsorted(edges, score, side="right"), 1, DECILES)
+    d = _decile(score, edges)
     # randomized per customer: one unit per customer and decile (their sessions' means),
     # so a customer's correlated sessions do not narrow the interval
     g = pd.DataFrame({"decile": d, "customer_id": df.customer_id.to_numpy(),
@@ -177,6 +178,7 @@ class BrowseIntent(Result):
     settings: dict = field(default_factory=dict)
     replay: pd.DataFrame | None = None
     truth: dict = field(default_factory=dict)
+    content: pd.DataFrame | None = None  # per decile: reminder and collection (content test)
 
     def chart(self):
         """Altair: calibration by decile (with the diagonal) and, with a holdout, uplift."""
@@ -236,9 +238,28 @@ class BrowseIntent(Result):
                              if u.incremental_margin.idxmin() == DECILES else "."))
         elif self.targeting is not None:
             lo, hi = self.settings["send_deciles"]
-            lines.append(f"From the holdout, reminders pay best in intent deciles {lo}-{hi} "
-                         f"(scores {self.targeting.min_score:.3f} to "
-                         f"{self.targeting.max_score:.3f}); the config sends only there.")
+            k = self.settings.get("collection_deciles", 0)
+            lines.append(f"The config sends the reminder to intent deciles {lo}-{hi} (scores "
+                         f"{self.targeting.min_score:.3f} to {self.targeting.max_score:.3f})"
+                         + (f" and the curated collection to deciles 1-{k}" if k else
+                            ", where reminders pay best, and nothing below") + ".")
+        if self.content is not None and len(self.content):
+            k = self.settings.get("collection_deciles", 0)
+            c = self.content
+            lines.append(
+                f"From the content test, the curated collection beats the reminder in intent "
+                f"deciles 1-{k}, so they get it" if k else
+                "From the content test, the curated collection is not shown to beat the "
+                "reminder in the lowest deciles, so every session keeps the reminder")
+            lines[-1] += (f" (collection less reminder, bottom decile "
+                          f"{c.collection_vs_reminder.iloc[0]:+.2f}, P "
+                          f"{c.p_collection_better.iloc[0]:.2f}; top decile "
+                          f"{c.collection_vs_reminder.iloc[-1]:+.2f}, P "
+                          f"{c.p_collection_better.iloc[-1]:.2f}).")
+            if "content_cells" in self.truth:
+                lines.append(f"Against the truth, {self.truth['content_covered']} of "
+                             f"{self.truth['content_cells']} decile × content effects lie in "
+                             "their 95% intervals.")
         if self.replay is not None:
             r = self.replay.set_index("metric")
             lines.append(replayed("Replayed, the targeting", "sending to every session",
@@ -304,26 +325,39 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
     score = model.score(df)
     df = df.assign(intent=score)
     edges = np.quantile(score, np.linspace(0, 1, DECILES + 1))
-    uplift = targeting = None
+    uplift = targeting = content = None
     settings = {"window_days": window_days, "split": split}
+    caused = _caused(dataset, df) if dataset is not None else None
     if df.arm.notna().any() and (df.arm == "holdout").sum() >= 50:
-        uplift = uplift_by_decile(df[df.arm.notna()], df.intent[df.arm.notna()].to_numpy(),
-                                  edges)
+        # the reminder's uplift: the holdout against customers who got the reminder
+        rem = df.arm.notna() & (df.content.fillna("reminder") == "reminder")
+        uplift = uplift_by_decile(df[rem], df.intent[rem].to_numpy(), edges)
+        if df.content.notna().any():
+            t = df.arm.notna()
+            content = content_by_decile(df[t], _decile(df.intent[t].to_numpy(), edges),
+                                        caused)
+        k = collection_deciles(content, confidence) if content is not None else 0
+        settings["collection_deciles"] = k
         if "incremental_margin" in uplift:
             lo, hi, total = best_range(uplift.incremental_margin.to_numpy(float))
             p_loses = excluded_loses(uplift, lo, hi)
             settings["p_excluded_lose"] = p_loses
             if total > 0 and p_loses < confidence:  # not shown to lose: keep them all
                 lo, hi = 1, DECILES
+            if k and k + 1 < lo:  # the collection's deciles must adjoin the reminders'
+                k = settings["collection_deciles"] = 0
+            lo = max(lo, k + 1)
             settings["send_deciles"] = (lo, hi) if total > 0 else None
-            if total > 0 and (lo, hi) != (1, DECILES):  # every decile: nothing to change
+            if total > 0 and ((lo, hi) != (1, DECILES) or k):  # else nothing to change
                 targeting = model.targeting.model_copy(update={
                     "min_score": float(edges[lo - 1]) if lo > 1 else 0.0,
                     "max_score": float(edges[hi]) if hi < DECILES else 1.0,
+                    "collection_min_score": 0.0 if k else None,
                     "made_by": {"model": "logistic regression (views, revisits, "
                                 + ("time per view, " if "dwell" in model.targeting.coef
                                    else "") + "source)",
                                 "window_days": window_days, "deciles": f"{lo}-{hi}",
+                                "collection_deciles": f"1-{k}" if k else None,
                                 "sessions": len(df)}})
     truth = {}
     if dataset is not None:
@@ -335,9 +369,30 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
             truth["research_auc"] = float(stats.mannwhitneyu(
                 j.intent[j.research], j.intent[~j.research]).statistic
                 / (j.research.sum() * (~j.research).sum()))
+    if content is not None and caused is not None:
+        covered = [((content[f"{c}_low"] <= content[f"{c}_truth"])
+                    & (content[f"{c}_truth"] <= content[f"{c}_high"])) for c in CONTENTS]
+        truth["content_cells"] = int(sum(len(x) for x in covered))
+        truth["content_covered"] = int(sum(int(x.sum()) for x in covered))
     return BrowseIntent(sessions=df, calibration=calib, brier=brier,
                         base_rate=float(df.bought.mean()), uplift=uplift, targeting=targeting,
-                        settings=settings, truth=truth)
+                        settings=settings, truth=truth, content=content)
+
+
+def _decile(score: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Each score's intent decile (1-10) by the cut points ``edges``."""
+    return np.clip(np.searchsorted(edges, score, side="right"), 1, DECILES)
+
+
+def _caused(dataset, df: pd.DataFrame) -> pd.Series:
+    """Per session (``df``'s index): the margin its browse email caused (the truth)."""
+    from ...store import read_table
+
+    m = read_table(dataset, "messages")
+    m = m[m.campaign == CAMPAIGN][["message_id", "trigger_id"]]
+    t = read_table(dataset, "truth/messages")[["message_id", "incremental_margin"]]
+    per = m.merge(t, on="message_id").groupby("trigger_id").incremental_margin.sum()
+    return df.session_id.map(per).fillna(0.0)
 
 
 def replay_browse_targeting(dataset, result: BrowseIntent, replications: int = 1
@@ -346,8 +401,12 @@ def replay_browse_targeting(dataset, result: BrowseIntent, replications: int = 1
     from ...campaigns.config import baseline_from_dataset, with_recommendations
     from ...campaigns.replay import replay
 
-    new = with_recommendations(baseline_from_dataset(dataset), browse_targeting=result.targeting)
-    return replay(dataset, new, replications=replications).table
+    base = baseline_from_dataset(dataset)
+    data = base.model_dump(mode="json")  # the reminder for everyone: no content test
+    data["campaigns"]["browse_abandonment"]["content_test"] = None
+    base = type(base).model_validate(data)
+    new = with_recommendations(base, browse_targeting=result.targeting)
+    return replay(dataset, new, baseline=base, replications=replications).table
 
 
 class BrowseIntentAnalysis(Analysis):
@@ -387,6 +446,11 @@ class BrowseIntentAnalysis(Analysis):
         if result.uplift is not None:
             tables.append(("What a reminder adds, by intent decile: messaged-arm against "
                            "holdout-arm sessions (95% intervals)", result.uplift.round(4)))
+        if result.content is not None:
+            tables.append(("What each content adds, by intent decile: the reminder and a "
+                           "curated collection against the holdout, and the collection "
+                           "against the reminder (the store's content test)",
+                           result.content.round(4)))
         if result.replay is not None:
             tables.append(("The targeting replayed against reminding every session",
                            result.replay.round(1)))
@@ -396,7 +460,7 @@ class BrowseIntentAnalysis(Analysis):
     def export(self, result: BrowseIntent, out, ctx: Context):
         """``browse_intent.csv``: every browse session's signals and intent score."""
         cols = ["session_id", "customer_id", "started_at", "category", "source", "views",
-                "revisits", "dwell_seconds", "intent", "messaged", "arm", "bought"]
+                "revisits", "dwell_seconds", "intent", "messaged", "arm", "content", "bought"]
         return self.write_csv(out, "browse_intent", result.sessions[cols], 4)
 
     def config_part(self, result: BrowseIntent, files):

@@ -26,6 +26,7 @@ from ...store import require_tables
 
 REVISIT_DAYS = 14.0
 CAMPAIGN = "browse_abandonment"
+CONTENT_EXPERIMENT = "browse_content"
 
 
 def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.DataFrame:
@@ -119,10 +120,23 @@ def _outcomes(con, out: pd.DataFrame, window_days: float) -> pd.DataFrame:
 
 
 def _arms(con, out: pd.DataFrame) -> pd.DataFrame:
-    """The customer's arm of the campaign's holdout (``None`` where there is none)."""
+    """The customer's arm of the campaign's holdout, and of its content test.
+
+    ``arm``: ``messaged`` or ``holdout`` (``None`` where there is no holdout);
+    ``content``: the content test's arm (``None`` outside it).
+    """
     out["arm"] = None
+    out["content"] = None
     if "assignments" not in con.list_tables():
         return out
+    a = con.table("assignments")
+    c = a.filter(a.experiment == CONTENT_EXPERIMENT).select(
+        "customer_id", "arm", "assigned_at").execute()
+    if len(c):
+        c = c.drop_duplicates("customer_id").set_index("customer_id")
+        out["content"] = out.customer_id.map(c.arm)
+        before = out.started_at < out.customer_id.map(c.assigned_at) - pd.Timedelta(days=1)
+        out.loc[before.fillna(False).astype(bool), "content"] = None
     a = con.table("assignments")
     a = a.filter(a.experiment == f"{CAMPAIGN}_holdout").select(
         "customer_id", "arm", "assigned_at").execute()

@@ -45,7 +45,6 @@ class PostPurchase(Campaign):
     def start(self) -> None:
         n = self.loop.cfg.n_customers
         self._orders = np.zeros(n, np.int64)  # orders followed up so far, per customer
-        self._tested = np.zeros(n, bool)
         value = self.world.baskets.value[self.world.organic["basket"]]
         self._median_value = float(np.median(value)) if value.size else 1.0
         eff = self.loop.cfg.response.post_purchase_content_logit
@@ -77,21 +76,9 @@ class PostPurchase(Campaign):
             arm = np.where(inside, np.array([self.loop.arm_code(a) for a in test.arms])[pick],
                            -1)
             code[inside] = np.array([names.index(a) for a in test.arms])[pick[inside]]
-            self._assign(cust[inside], t[inside], arm[inside])
+            self.loop.assign_once(SEQUENCE_EXPERIMENT, cust[inside], t[inside], arm[inside])
         code[code == len(POST_PURCHASE_CONTENTS)] = NO_EMAIL
         return code, first, arm
-
-    def _assign(self, cust, t, arm) -> None:
-        """Record each new test customer's arm at their first order."""
-        order = np.lexsort((t, cust))
-        cust, t, arm = cust[order], t[order], arm[order]
-        cust, i = np.unique(cust, return_index=True)
-        new = ~self._tested[cust]
-        if new.any():
-            self._tested[cust[new]] = True
-            self.loop.assignments.add(
-                experiment=self.loop.experiment_code(SEQUENCE_EXPERIMENT), unit_kind=1,
-                unit=cust[new] + 1, cust=cust[new], arm=arm[i][new], t=t[i][new])
 
     def on_orders(self, cust, t, key, basket, order_ref) -> None:
         """Queue the sequence's messages for each order."""
