@@ -122,3 +122,54 @@ def test_the_replay_sends_fewer_messages_to_the_capped(tired, tired_result):
     # the caps bind: fewer messages, and no more than the capped customers were sent
     assert rep.loc["messages_sent", "difference"] < 0
     assert set(rep.index) == {"margin", "unsubscribes", "messages_sent", "revenue"}
+
+
+# ------------------------------------------------------------- the randomized cap test
+@pytest.fixture(scope="module")
+def cap_store(tmp_path_factory):
+    return wb.save_simulation(wb.simulate(wb.scenario("cap_test", n_customers=8000),
+                                          seed=2), tmp_path_factory.mktemp("cap") / "d")
+
+
+def test_the_cap_test_measures_what_lower_caps_do_to_its_customers(cap_store, tmp_path):
+    """The same store (seed) with the store's caps for everyone and with lower caps for
+    everyone gives each customer's two outcomes: the test's estimate is exactly the lower
+    arm's outcomes under lower caps less the store arm's under the store's (no customer's
+    caps touch another's), and its interval is as wide as the design's (Neyman) standard
+    error says."""
+    import shutil
+
+    from workbench.analyses.frequency.cap_test import cap_test_units
+
+    res = wb.analyze_frequency(wb.open_dataset(cap_store), dataset=cap_store)
+    e = res.cap_test.set_index("metric")
+    assert e.customers.iloc[0] == 8000  # everyone in the test, assigned at sign-up
+    assert e.high["messages"] < 0  # the lower arm gets fewer messages
+    assert "randomized cap test" in res.summary()
+    units = cap_test_units(wb.open_dataset(cap_store)).set_index("customer_id")
+    cfg = wb.scenario("cap_test", n_customers=8000).model_dump()
+    cfg["campaigns"]["caps"]["test"] = None
+    outcome = {}
+    for arm, (email, sms) in (("store_caps", (5, 2)), ("lower_caps", (2, 1))):
+        cfg["campaigns"]["caps"].update(email_per_week=email, sms_per_week=sms)
+        ds = wb.save_simulation(wb.simulate(type(wb.scenario("tiny")).model_validate(cfg),
+                                            seed=2), tmp_path / arm)
+        shutil.copy(cap_store / "assignments.parquet", ds / "assignments.parquet")
+        outcome[arm] = cap_test_units(wb.open_dataset(ds)).set_index("customer_id")
+    lower = units.arm == "lower_caps"
+    for k in ("messages", "unsubscribes", "margin"):
+        composed = (outcome["lower_caps"][k][lower].mean()
+                    - outcome["store_caps"][k][~lower].mean())
+        assert e.difference[k] == pytest.approx(composed, abs=1e-9)
+        neyman = np.sqrt(outcome["lower_caps"][k].var() / lower.sum()
+                         + outcome["store_caps"][k].var() / (~lower).sum())
+        assert (e.high[k] - e.low[k]) / (2 * 1.96) == pytest.approx(neyman, rel=0.15)
+
+
+def test_a_store_without_the_test_is_told_how_to_run_it(tired):
+    res = wb.analyze_frequency(wb.open_dataset(tired), dataset=tired)
+    assert res.cap_test is None
+    from workbench.analyses.frequency import Frequency
+
+    sec = Frequency().section(res)
+    assert any("frequency_cap_test" in p for p in sec.paragraphs)

@@ -454,6 +454,28 @@ class SendTimePolicy(_Model):
         return v
 
 
+CAP_EXPERIMENT = "frequency_cap_test"
+
+
+class CapTest(_Model):
+    """A randomized frequency-cap test: the store's caps against lower ones, per customer.
+
+    ``share`` of customers are assigned at sign-up, with equal chance, to ``store_caps``
+    (the store's, or their own) or ``lower_caps`` (``lower``: emails and SMS a week, each
+    at most the store's).  Recorded as experiment ``frequency_cap_test``.
+    """
+
+    share: float = Field(1.0, gt=0, le=1)
+    lower: tuple[int, int] = Field((2, 1), description="(emails, SMS) a week of the lower arm")
+
+    @field_validator("lower")
+    @classmethod
+    def _at_least_one(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 1:
+            raise ValueError(f"the lower caps must be at least 1 a week, got {v}")
+        return v
+
+
 class FrequencyCaps(_Model):
     """Messages per customer per trailing 7 days, per channel (the store's, or their own)."""
 
@@ -462,6 +484,8 @@ class FrequencyCaps(_Model):
     per_customer: by_customer(tuple[int, int]) = Field(
         default_factory=dict, description="customer id: their own (email, SMS) caps per "
         "trailing 7 days, in place of the store's")
+    test: CapTest | None = Field(None, description="a randomized test of lower caps "
+                                 "(none: no test)")
 
     @field_validator("per_customer")
     @classmethod

@@ -512,6 +512,11 @@ SCENARIOS: dict[str, dict] = {
     "fatigued": {"n_customers": 20_000, "days": 365, "engagement": {
         "unsubscribe_base": {"email": 0.0075, "sms": 0.035},
         "unsubscribe_engagement_slope": {"email": 2.0, "sms": 2.0}}},
+    # the fatigued store testing lower caps on every customer (issue 18's frequency)
+    "cap_test": {"n_customers": 20_000, "days": 365, "engagement": {
+        "unsubscribe_base": {"email": 0.0075, "sms": 0.035},
+        "unsubscribe_engagement_slope": {"email": 2.0, "sms": 2.0}},
+        "campaigns": {"caps": {"test": {"share": 1.0}}}},
     # the default store testing browse-reminder content, with a browse holdout (issue 18)
     "browse_content": {"n_customers": 20_000, "days": 365, "campaigns": {
         "browse_abandonment": {"holdout_share": 0.2, "content_test": {"share": 1.0}}}},

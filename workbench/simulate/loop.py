@@ -15,11 +15,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .campaign_settings import CAP_EXPERIMENT
 from .campaigns import CAMPAIGN_CLASSES
 from .common import EMAIL, ColumnBatches, customer_rows
 from .messaging import Messaging
 
 ASSIGNMENT_COLUMNS = ["experiment", "unit_kind", "unit", "cust", "arm", "t"]
+U_CAP_ASSIGN, U_CAP_ARM = 187, 188  # keyed streams of the cap test (no other use)
 TRIGGER_FIELDS = ("campaign", "channel", "disc", "experiment", "arm", "trigger_kind",
                   "trigger", "ref")
 
@@ -57,7 +59,23 @@ class DayLoop:
         self.campaigns = [cls(self) for cls in CAMPAIGN_CLASSES.values()]
         self.messaging = Messaging(cfg, world, ku, self.campaigns, self.follow_up,
                                    self.record_holdouts)
+        self._cap_test(cfg.campaigns.caps.test)
         self._send_hours = self._send_time_policy(cfg.campaigns.send_time, cfg.n_customers)
+
+    def _cap_test(self, test) -> None:
+        """Randomize customers to the store's caps or lower ones, recorded at sign-up."""
+        if test is None:
+            return
+        cust = np.arange(self.cfg.n_customers, dtype=np.int64)
+        inside = self.ku(U_CAP_ASSIGN, cust) < test.share
+        lower = inside & (self.ku(U_CAP_ARM, cust) < 0.5)
+        caps = self.messaging.caps
+        for i, cap in enumerate(test.lower):
+            caps[i, lower] = np.minimum(caps[i, lower], cap)
+        arms = np.array([self.arm_code("store_caps"), self.arm_code("lower_caps")])
+        c = cust[inside]
+        self.assign_once(CAP_EXPERIMENT, c, self.world.customers.signup_t[c],
+                         arms[lower[inside].astype(int)])
 
     def _send_time_policy(self, policy, n_customers: int):
         """``(campaign codes, weekday hours, weekend hours, max delay in days)`` or None."""

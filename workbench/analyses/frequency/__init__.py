@@ -36,6 +36,7 @@ from ...results import Result
 from ...store import has_truth, load_manifest, read_table
 from ...vocab import CHANNELS
 from ..base import Analysis, Context, replayed
+from .cap_test import cap_test_effect, cap_test_sentence, cap_test_units
 from .features import message_volume, shrunk_click_rates
 
 TITLE, ANCHOR = "Messages per week per customer", "frequency"
@@ -111,6 +112,7 @@ class FrequencyCaps(Result):
     settings: dict = field(default_factory=dict)
     truth: dict = field(default_factory=dict)
     replay: pd.DataFrame | None = None
+    cap_test: pd.DataFrame | None = None  # the store's randomized cap test, where it ran
 
     @property
     def per_customer(self) -> dict[str, tuple[int, int]]:
@@ -157,6 +159,8 @@ class FrequencyCaps(Result):
                          + f", unsubscribes {r.loc['unsubscribes', 'difference']:+,.0f} "
                          f"[{r.loc['unsubscribes', 'low']:+,.0f}, "
                          f"{r.loc['unsubscribes', 'high']:+,.0f}].")
+        if self.cap_test is not None and len(self.cap_test):
+            lines.append(cap_test_sentence(self.cap_test))
         return " ".join(lines)
 
 
@@ -217,9 +221,11 @@ def analyze_frequency(con, store_caps: dict[str, int] | None = None,
     out_truth = {}
     if truth is not None:
         out_truth = _score(d, fits, truth)
+    units = cap_test_units(con)
     return FrequencyCaps(card, fat, cal, {"store_caps": caps, "caps_assumed": assumed,
                                           "horizon_weeks": horizon_weeks,
-                                          "messages": len(d)}, out_truth)
+                                          "messages": len(d)}, out_truth,
+                         cap_test=cap_test_effect(units) if len(units) else None)
 
 
 def _score(d: pd.DataFrame, fits: dict, truth: dict) -> dict:
@@ -265,7 +271,9 @@ class Frequency(Analysis):
     needs = {"messages": ("message_id", "customer_id", "channel", "sent_at", "delivered",
                           "clicked_at", "unsubscribed_at")}
     test_to_run = ("a randomized frequency cap: customers assigned at random to the store's "
-                   "weekly cap or a lower one, unsubscribes and margin compared")
+                   "weekly cap or a lower one, unsubscribes and margin compared (experiment "
+                   "'frequency_cap_test' in the assignments table, arms 'store_caps' and "
+                   "'lower_caps'; the simulator: campaigns.caps.test)")
 
     def run(self, ctx: Context):
         if not ctx.has_table("messages", nonempty=True):
@@ -300,11 +308,19 @@ class Frequency(Analysis):
         if result.replay is not None:
             tables.append(("Per-customer caps replayed against the store's (difference "
                            "with its 95% interval)", result.replay.round(1)))
+        tested = result.cap_test is not None and len(result.cap_test)
+        if tested:
+            tables.append(("The randomized cap test: per customer since assignment, lower "
+                           "caps against the store's (Welch 95% interval)",
+                           result.cap_test.round(4)))
         return Section(title=TITLE, anchor=ANCHOR, kpis=kpis, tables=tables,
                        paragraphs=[INTRO, result.summary(),
                                    "The volume a customer gets follows their behaviour, so "
                                    "the fatigue slope is observational (engagement held "
-                                   f"fixed); to measure it cleanly, run {self.test_to_run}."])
+                                   "fixed)" + ("; the cap test above measures lower caps "
+                                               "causally." if tested else
+                                               f"; to measure it cleanly, run "
+                                               f"{self.test_to_run}.")])
 
     def export(self, result: FrequencyCaps, out, ctx: Context):
         return self.write_csv(out, "frequency", result.scorecard, 4)
