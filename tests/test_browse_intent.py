@@ -82,6 +82,26 @@ def test_time_on_product_pages_is_read_from_the_events_and_used(browse_store, re
     assert pd.api.types.is_float_dtype(result.sessions.dwell_seconds)
 
 
+def test_size_checks_are_counted_from_the_events_and_raise_intent(browse_store, result):
+    from workbench.analyses.browse_intent import IntentModel
+    from workbench.store import read_table
+
+    cfg = wb.load_manifest(browse_store)["config"]["traffic"]
+    s = result.sessions.merge(read_table(browse_store, "truth/browse_sessions")[
+        ["session_id", "research"]], on="session_id")
+    # checks per view: binomial with the casual and the research probability (4 standard
+    # errors of a proportion over all their views)
+    for research, p in ((False, cfg["variant_check_prob"]),
+                        (True, cfg["research_variant_check_prob"])):
+        g = s[s.research == research]
+        rate = g.checks.sum() / g.views.sum()
+        assert rate == pytest.approx(p, abs=4 * np.sqrt(p * (1 - p) / g.views.sum()))
+    base = result.sessions[result.sessions.arm != "messaged"]
+    fit = IntentModel.fit(base).targeting
+    assert fit.coef["checks"] > 0.3
+    assert "checks" not in IntentModel.fit(base.assign(checks=0)).targeting.coef
+
+
 def test_every_session_is_exported_with_its_score(result, tmp_path):
     import pandas as pd
 
@@ -172,7 +192,7 @@ def test_the_config_says_what_changed_in_one_sentence():
         "browse-abandonment reminders: every session with enough views → sessions whose "
         "intent score is 0.020 to 1.000 (intent deciles 3-9)"]
     with pytest.raises(ValueError, match="unknown targeting features"):
-        BrowseTargeting(intercept=0.0, coef={"size_checks": 1.0})
+        BrowseTargeting(intercept=0.0, coef={"fit_guides": 1.0})
 
 
 def test_a_score_range_is_the_deciles_cut_points():

@@ -249,6 +249,27 @@ def test_round_trip_agrees_with_the_canonical_store(round_trip):
     assert load_manifest(root / "imported")["id_salt"]
 
 
+def test_a_stores_own_size_check_events_become_check_variant(round_trip, tmp_path):
+    """GA4 has no standard size or stock check: stores name their own. The usual names,
+    in any case, import as canonical ``check_variant`` (one per item, as view_item)."""
+    store, root, _ = round_trip
+    names = iter(["select_size", "Size_Guide", "check_availability"])
+    (tmp_path / "ga4").mkdir()
+    for f in sorted((root / "ga4").iterdir()):
+        lines = []
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            ev = json.loads(line)
+            if ev["event_name"] == "check_variant":
+                ev["event_name"] = next(names, "select_size")
+            lines.append(json.dumps(ev))
+        (tmp_path / "ga4" / f.name).write_bytes(gzip.compress("\n".join(lines).encode()))
+    import_ga4([tmp_path / "ga4"], tmp_path / "imported")
+    e = store.to_pandas("events")
+    ie = read_table(tmp_path / "imported", "events")
+    n = int((e.event_name == "check_variant").sum())
+    assert n > 10 and int((ie.event_name == "check_variant").sum()) == n
+
+
 def test_a_parquet_export_imports_to_the_same_dataset_as_json_lines(round_trip, tmp_path):
     """The simulated ids are no emails or phones, so the salt plays no part here."""
     _, root, _ = round_trip

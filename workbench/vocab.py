@@ -36,11 +36,14 @@ CAMPAIGN_LABELS: dict[str, str] = {
     "seasonal": "seasonal"}
 
 #: GA4's e-commerce event names, the ones the canonical ``events`` table holds
+#: ``check_variant``: a size, colour or stock check on a product page (a store's custom
+#: event; GA4 has no standard one, so the GA4 importer maps the usual custom names to it)
 EVENT_NAMES: tuple[str, ...] = ("view_item", "add_to_cart", "remove_from_cart",
-                                "begin_checkout", "purchase")
+                                "begin_checkout", "purchase", "check_variant")
 
 #: the events the simulator writes, in its coding order (it never logs remove_from_cart)
-SIMULATED_EVENTS: tuple[str, ...] = ("view_item", "add_to_cart", "begin_checkout", "purchase")
+SIMULATED_EVENTS: tuple[str, ...] = ("view_item", "add_to_cart", "begin_checkout", "purchase",
+                                     "check_variant")
 
 #: traffic sources a session may carry (GA4's default channel groups, coarsened)
 SOURCES: tuple[str, ...] = ("direct", "organic_search", "paid_search", "social", "referral",

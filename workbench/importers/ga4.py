@@ -44,8 +44,10 @@ Mapping decisions
   ``ga_session_id`` build no session: they still count for the user, an
   e-commerce one among them is rejected (the canonical event needs a session),
   and a purchase without it is an order without a session.
-* **Events.**  ``view_item``, ``add_to_cart``, ``remove_from_cart`` and
-  ``begin_checkout`` become one canonical event per item (``item_id``,
+* **Events.**  ``view_item``, ``add_to_cart``, ``remove_from_cart``,
+  ``begin_checkout`` and a size or stock check (custom names in :data:`VARIANT_CHECKS`
+  — ``select_size``, ``size_guide``, ``check_availability``... — become
+  ``check_variant``) become one canonical event per item (``item_id``,
   ``quantity`` (missing: 1), ``price``); an event with no items becomes one event
   without a product; an item id that is missing or ``(not set)`` gives a null
   product.  A purchase gives one event per line of the order it becomes.  Other
@@ -108,7 +110,12 @@ from . import (
 from .orders import is_personal, pseudonym
 
 ECOMMERCE = ("view_item", "add_to_cart", "remove_from_cart", "begin_checkout", "purchase",
-             "refund")
+             "refund", "check_variant")
+#: custom event names stores give a size, colour or stock check on a product page (GA4 has
+#: no standard one): each becomes canonical ``check_variant`` (compared lower-cased)
+VARIANT_CHECKS = ("check_variant", "select_size", "size_guide", "view_size_guide",
+                  "size_chart", "view_size_chart", "select_variant", "select_item_variant",
+                  "check_availability", "check_stock", "stock_check")
 UNKNOWN_PRODUCT = "unknown"
 _SUFFIXES = (".json.gz", ".jsonl.gz", ".ndjson.gz", ".json", ".jsonl", ".ndjson", ".parquet")
 _NOT_SET = "('', '(not set)', '(not_set)', 'null')"
@@ -420,7 +427,9 @@ _CREATE_SQL = [
 
 _STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE st AS
-SELECT row, TRY_CAST(event_timestamp AS BIGINT) AS ts, NULLIF(trim(event_name), '') AS name,
+SELECT row, TRY_CAST(event_timestamp AS BIGINT) AS ts,
+  CASE WHEN lower(trim(event_name)) IN {VARIANT_CHECKS} THEN 'check_variant'
+       ELSE NULLIF(trim(event_name), '') END AS name,
   NULLIF(trim(user_pseudo_id::VARCHAR), '') AS pseudo,
   CASE WHEN trim(user_id::VARCHAR) NOT IN {_NOT_SET} THEN trim(user_id::VARCHAR) END AS uid,
   TRY_CAST(user_first_touch_timestamp AS BIGINT) AS first_touch,
@@ -444,7 +453,7 @@ FROM raw"""
 
 _OK = "ts IS NOT NULL AND pseudo IS NOT NULL AND name IS NOT NULL"
 _ECOM = "name IN ('view_item', 'add_to_cart', 'remove_from_cart', 'begin_checkout', " \
-        "'purchase', 'refund')"
+        "'purchase', 'refund', 'check_variant')"
 _PARTIAL_SQL = [
     "INSERT INTO names SELECT coalesce(name, '(no event_name)'), count(*) FROM st GROUP BY 1",
     f"""INSERT INTO rej SELECT {{fi}}, row, CASE WHEN ts IS NULL THEN '{REASONS["no_ts"]}'
@@ -623,4 +632,4 @@ _TABLE_SQL = {
 }
 
 __all__ = ["ECOMMERCE", "GA4ImportResult", "GA4Importer", "JSON_COLUMNS", "REASONS",
-           "ga4_files", "import_ga4"]
+           "VARIANT_CHECKS", "ga4_files", "import_ga4"]

@@ -70,12 +70,26 @@ def session_dwell(tr, research: np.ndarray, cart: np.ndarray,
     return np.where(cart, 1.0, d * np.where(research, tr.research_dwell_multiplier, 1.0))
 
 
+def session_checks(tr, research: np.ndarray, cart: np.ndarray, views: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Each browse session's size or stock checks: binomial over its product views.
+
+    ``traffic.variant_check_prob`` per view of a casual session,
+    ``research_variant_check_prob`` of a research one; none in a session that fills a
+    cart.  Drawn after the time per view, from the same stream, so that is unchanged.
+    """
+    p = np.where(cart, 0.0, np.where(research, tr.research_variant_check_prob,
+                                     tr.variant_check_prob))
+    return rng.binomial(views, p).astype(np.int32) if p.any() else np.zeros(views.size,
+                                                                             np.int32)
+
+
 def browse_candidates(world, ba, s_br, br_c, br_t, br_cat, br_views, br_src, br_dwell,
-                      research, occ_c, occ_t, occ_cat) -> None:
+                      br_checks, research, occ_c, occ_t, occ_cat) -> None:
     """Set the world's browse-abandonment candidates: the browse sessions ``ba`` selects.
 
     Their session, customer, end (the last view), category, research flag (truth),
-    views, source, time per view and revisits of the category.
+    views, source, time per view, size or stock checks and revisits of the category.
     """
     world.browse_session = s_br[ba]
     world.browse_customer = br_c[ba]
@@ -83,7 +97,19 @@ def browse_candidates(world, ba, s_br, br_c, br_t, br_cat, br_views, br_src, br_
     world.browse_category = br_cat[ba]
     world.browse_research = research[ba]  # truth: a session before a planned purchase
     world.browse_views, world.browse_source = br_views[ba], br_src[ba]
-    world.browse_dwell = br_dwell[ba]
+    world.browse_dwell, world.browse_checks = br_dwell[ba], br_checks[ba]
     world.browse_revisits = revisits(
         np.r_[occ_c, br_c], np.r_[occ_t, br_t], np.r_[occ_cat, br_cat],
         br_c[ba], br_t[ba], br_cat[ba], world.catalog.n_categories, world.horizon)
+
+
+def browse_looks(tr, research, cart, views, rng: np.random.Generator | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each browse session's time per view (float32) and checks (int32).
+
+    Without ``rng``: 1 and 0 (every view 45 seconds, no checks).
+    """
+    if rng is None:
+        return np.ones(views.size, np.float32), np.zeros(views.size, np.int32)
+    dwell = session_dwell(tr, research, cart, rng).astype(np.float32)
+    return dwell, session_checks(tr, research, cart, views, rng)

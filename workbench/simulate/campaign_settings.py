@@ -186,17 +186,18 @@ class BrowseTargeting(_Model):
     """Which browse sessions get a reminder: a logistic intent score in a range.
 
     ``score = sigmoid(intercept + views·log(views) + revisits·log1p(revisits) +
-    dwell·log(dwell_seconds / 45) + source[s])`` — P(the customer buys within a week) as
-    the store's own model estimated it (:mod:`workbench.analyses.browse_intent`) from
-    observable features: the session's product views, the customer's earlier sessions of
-    the same category in the last 14 days, the seconds it spent per product view, and the
+    dwell·log(dwell_seconds / 45) + checks·log1p(checks) + source[s])`` — P(the customer
+    buys within a week) as the store's own model estimated it
+    (:mod:`workbench.analyses.browse_intent`) from observable features: the session's
+    product views, the customer's earlier sessions of the same category in the last 14
+    days, the seconds it spent per product view, its size or stock checks, and the
     traffic source.  A session is sent a reminder when its
     score lies in ``[min_score, max_score]``.
     """
 
     intercept: float
-    coef: dict[str, float] = Field(description="'views', 'revisits', 'dwell' and "
-                                   "'source:<name>'")
+    coef: dict[str, float] = Field(description="'views', 'revisits', 'dwell', 'checks' "
+                                   "and 'source:<name>'")
     min_score: float = Field(0.0, ge=0, le=1)
     max_score: float = Field(1.0, ge=0, le=1)
     collection_min_score: float | None = Field(
@@ -212,18 +213,18 @@ class BrowseTargeting(_Model):
             raise ValueError(f"collection_min_score {self.collection_min_score} exceeds "
                              f"min_score {self.min_score}: the collection goes below the "
                              "reminders' range")
-        unknown = [k for k in self.coef if k not in ("views", "revisits", "dwell")
+        unknown = [k for k in self.coef if k not in ("views", "revisits", "dwell", "checks")
                    and not k.startswith("source:")]
         if unknown:
             raise ValueError(f"unknown targeting features {unknown}; known: views, "
-                             "revisits, dwell, source:<name>")
+                             "revisits, dwell, checks, source:<name>")
         return self
 
     def score(self, features: dict) -> np.ndarray:
         """The intent score of sessions from arrays of their features.
 
-        ``views``, ``revisits``, ``source`` and, where the model uses it,
-        ``dwell_seconds``.
+        ``views``, ``revisits``, ``source`` and, where the model uses them,
+        ``dwell_seconds`` and ``checks``.
         """
         views = np.asarray(features["views"], float)
         x = (self.intercept + self.coef.get("views", 0.0) * np.log(np.maximum(views, 1.0))
@@ -231,6 +232,8 @@ class BrowseTargeting(_Model):
                                                                       float)))
         if self.coef.get("dwell", 0.0):
             x = x + self.coef["dwell"] * dwell_term(features["dwell_seconds"])
+        if self.coef.get("checks", 0.0):
+            x = x + self.coef["checks"] * np.log1p(np.asarray(features["checks"], float))
         src = np.asarray(features["source"], dtype=object)
         for k, v in self.coef.items():
             if k.startswith("source:"):

@@ -174,6 +174,12 @@ class Traffic(_Model):
                                              "view of a research session, relative to a "
                                              "casual one (an assumption: a planned "
                                              "purchase is read, a casual browse skimmed)")
+    variant_check_prob: float = Field(0.05, ge=0, le=1, description="chance a product "
+                                      "view of a casual browse session is followed by a "
+                                      "size or stock check")
+    research_variant_check_prob: float = Field(0.3, ge=0, le=1, description="the same for "
+                                               "a research session (an assumption: who "
+                                               "plans to buy checks their size)")
     mean_extra_views: float = Field(2.0, ge=0)
     mean_extra_items: float = Field(0.4, ge=0)
     source_mix: dict[str, float] = Field(

@@ -23,8 +23,8 @@ import numpy as np
 
 
 def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_cat,
-                        s_public, order_t, horizon, s_gap, cat_first, cat_size, b_start, b_end,
-                        item_product, item_qty, price, t0_us, us_per_day, offset,
+                        s_public, order_t, horizon, s_gap, s_checks, cat_first, cat_size,
+                        b_start, b_end, item_product, item_qty, price, t0_us, us_per_day, offset,
                         out_session, out_cust, out_ts, out_name, out_prod, out_qty,
                         out_price):  # pragma: no cover - compiled by numba
     # the rows of the sessions whose columns (gathered, in publishing order) are s_*,
@@ -55,6 +55,17 @@ def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_
                 out_qty[at] = 1
                 out_price[at] = price[p]
                 at += 1
+            if k < s_checks[s]:  # a size or stock check of the product, half a view later
+                tc = t + 0.5 * gap
+                if tc < horizon:
+                    out_session[at] = sid
+                    out_cust[at] = cust
+                    out_ts[at] = t0_us + np.int64(np.rint(tc * us_per_day))
+                    out_name[at] = 4
+                    out_prod[at] = p + 1
+                    out_qty[at] = 1
+                    out_price[at] = price[p]
+                    at += 1
         b = s_basket[s]
         if b < 0:
             continue

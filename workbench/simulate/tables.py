@@ -337,7 +337,8 @@ def _event_table(catalog, baskets, rng, cfg, pub: Published) -> pa.Table:
     S = pub.sessions  # published sessions, by public id
     n_sessions = S["t"].size
     basket = S["basket"]
-    bound = int(S["views"].sum()) + 4 * int(baskets.size(basket[basket >= 0]).sum())
+    bound = (int(S["views"].sum()) + int(S["checks"].sum())
+             + 4 * int(baskets.size(basket[basket >= 0]).sum()))
     del basket
     cols = {name: np.empty(bound, dtype=np.float64 if name == "price" else np.int64)
             for name in ("session_id", "customer_id", "ts", "product_id", "quantity", "price")}
@@ -393,7 +394,7 @@ def _chunk_events(catalog, baskets, rng, cfg, pub: Published, so: slice, cols: d
     return kernels.compiled()["session_events"](
         checkout, u, S["t"][so], S["cust"][so], views, basket, S["order"][so], S["cat"][so],
         np.arange(so.start + 1, so.stop + 1), pub.orders["t"], pub.horizon,
-        EVENT_GAP * S["dwell"][so].astype(np.float64),
+        EVENT_GAP * S["dwell"][so].astype(np.float64), S["checks"][so].astype(np.int64),
         catalog.category_first, catalog.category_size, baskets.start, baskets.end,
         baskets.item_product, baskets.item_qty, catalog.price, pub.ts.t0_us,
         float(MICROSECONDS_PER_DAY), offset, cols["session_id"], cols["customer_id"],
@@ -405,12 +406,15 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
 
     The numpy version of the compiled loop :func:`_chunk_events` uses (same rows).
 
-    A session's rows are its random product views, then one row per basket item
-    for each phase it reached: viewed, added to cart, checkout, purchase.
+    A session's rows are its random product views (the first ``checks`` of them each
+    followed by a size or stock check of the same product, half a view later), then one
+    row per basket item for each phase it reached: viewed, added to cart, checkout,
+    purchase.
     """
     S, OR, H = pub.sessions, pub.orders, pub.horizon
     n = so.stop - so.start
     views = S["views"][so]
+    checks = S["checks"][so].astype(np.int64)
     basket = S["basket"][so]
     order = S["order"][so]
     has_b = basket >= 0
@@ -420,7 +424,7 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
     # some abandoned carts got as far as checkout
     checkout = purchased | (has_b & (rng.random(n) < cfg.carts.checkout_before_abandon))
     n_basket_rows = bsize * (2 + checkout + purchased)
-    n_rows = views + n_basket_rows
+    n_rows = views + checks + n_basket_rows
     row_start = np.cumsum(n_rows) - n_rows
     size = int(row_start[-1] + n_rows[-1]) if n else 0
     t_start = S["t"][so]
@@ -430,18 +434,23 @@ def _events(catalog, baskets, rng, cfg, pub: Published, so: slice):
     qty = np.ones(size, dtype=np.int64)
     # random views of products of the session's category
     sess, k = _rows(views)
-    at = row_start[sess] + k
+    c = checks[sess]
+    at = row_start[sess] + k + np.minimum(k, c)  # a checked view's check comes next
     u = rng.random(at.size)
     prod[at] = catalog.product_in_category(S["cat"][so][sess], u)
     gap = EVENT_GAP * S["dwell"][so].astype(np.float64)  # time per view (see .browsing)
     t[at] = t_start[sess] + k * gap[sess]
+    chk = k < c
+    prod[at[chk] + 1] = prod[at[chk]]
+    name[at[chk] + 1] = SIMULATED_EVENTS.index("check_variant")
+    t[at[chk] + 1] = t[at[chk]] + 0.5 * gap[sess[chk]]
     # the basket's items, once per phase: viewed, added, checkout, purchase
     sess, j = _rows(n_basket_rows)
     bs = bsize[sess]
     phase = j // bs
     bpos = baskets.start[basket[sess]] + j % bs
     k = views[sess] + j
-    at = row_start[sess] + k
+    at = row_start[sess] + checks[sess] + k
     prod[at] = baskets.item_product[bpos]
     name[at] = phase
     added = phase >= 1

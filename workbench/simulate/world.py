@@ -17,7 +17,7 @@ from scipy import special, stats
 from ..vocab import ACQUISITION_CHANNELS, CHANNELS, PURCHASE_TYPES, REGIONS
 from ..vocab import SIMULATED_SOURCES as SOURCES
 from . import kernels
-from .browsing import browse_candidates, research_sessions, session_dwell
+from .browsing import browse_candidates, browse_looks, research_sessions
 from .common import (
     EVENT_GAP,
     HOUR,
@@ -49,7 +49,8 @@ CART_LEFT_AFTER = 0.5 * HOUR / 6  # a cart is abandoned 5 minutes after its sess
 KEY_SPAN_PAD_DAYS = 10.0  # (customer, time) sort keys use customer * (horizon + pad) + t
 PPF_STEP_MARGIN = 1e-6  # uniforms this close to a step of a CDF are inverted by scipy
 
-SESSION_COLUMNS = ["cust", "t", "src", "msg", "cat", "views", "basket", "order", "dwell"]
+SESSION_COLUMNS = ["cust", "t", "src", "msg", "cat", "views", "basket", "order", "dwell",
+                   "checks"]
 ORDER_COLUMNS = ["cust", "t", "session", "basket", "disc", "msg", "origin", "cause_msg",
                  "key", "moved"]
 
@@ -553,13 +554,14 @@ class World:
 
         # --- sessions ledger (index = internal session id)
         # dwell: time per view, as a multiple of 45 s (see .browsing); 4 bytes a session
-        self.sessions = ColumnBatches(SESSION_COLUMNS, {"dwell": np.float32(1.0)})
+        self.sessions = ColumnBatches(SESSION_COLUMNS, {"dwell": np.float32(1.0),
+                                                        "checks": np.int32(0)})
         s_occ = self.sessions.add(cust=occ_c, t=occ_t, src=occ_src, msg=-1, cat=occ_cat,
                                   views=n_views, basket=occ_basket, order=-1)
-        br_dwell = (session_dwell(tr, research, br_cart, rng_dwell) if rng_dwell is not None
-                    else np.ones(br_c.size)).astype(np.float32)
+        br_dwell, br_checks = browse_looks(tr, research, br_cart, br_views, rng_dwell)
         s_br = self.sessions.add(cust=br_c, t=br_t, src=br_src, msg=-1, cat=br_cat,
-                                 views=br_views, basket=br_basket, order=-1, dwell=br_dwell)
+                                 views=br_views, basket=br_basket, order=-1, dwell=br_dwell,
+                                 checks=br_checks)
 
         # --- organic orders: immediate ones and natural returns after abandonment
         order_t = np.where(abandon, occ_t + delay * HOUR,
@@ -599,7 +601,7 @@ class World:
         # browse-abandonment candidates: no cart, enough views
         ba = (~br_cart) & (br_views >= cfg.campaigns.browse_abandonment.min_views)
         browse_candidates(self, ba, s_br, br_c, br_t, br_cat, br_views, br_src, br_dwell,
-                          research, occ_c, occ_t, occ_cat)
+                          br_checks, research, occ_c, occ_t, occ_cat)
         # per-customer sorted organic order times (for "would have bought anyway")
         o = self.organic
         order = np.lexsort((o["t"], o["cust"]))

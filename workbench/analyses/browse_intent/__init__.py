@@ -2,7 +2,8 @@
 
 A calibrated intent score per session (scikit-learn's logistic regression on the
 session's product views, the customer's revisits of the category, the time it spent per
-product view — where the store's timestamps carry it — and the traffic source;
+product view — where the store's timestamps carry it —, its size or stock checks — where
+the store logs them — and the traffic source;
 :mod:`.features`), checked on a time split (reliability by decile, Brier
 score); then, where the campaign keeps a holdout, the reminder's incremental effect
 by intent decile — messaged customers' sessions against held-out customers' sessions
@@ -41,11 +42,14 @@ INTRO = ("Which browse sessions deserve a reminder? An intent score — the chan
 DECILES = 10
 
 
-def _design(df: pd.DataFrame, sources: list[str], dwell: bool = True) -> np.ndarray:
+def _design(df: pd.DataFrame, sources: list[str], dwell: bool = True,
+            checks: bool = False) -> np.ndarray:
     x = [np.log(np.maximum(df.views.to_numpy(float), 1.0)),
          np.log1p(df.revisits.to_numpy(float))]
     if dwell:
         x.append(dwell_term(df.dwell_seconds.to_numpy(float)))
+    if checks:
+        x.append(np.log1p(df.checks.to_numpy(float)))
     x += [(df.source.astype(str) == s).to_numpy(float) for s in sources[1:]]
     return np.column_stack(x)
 
@@ -71,12 +75,15 @@ class IntentModel:
 
         sources = sorted(df.source.astype(str).unique()) if sources is None else sources
         dwell = has_dwell(df)
+        checks = "checks" in df and bool((df.checks > 0).any())  # a store that logs them
         m = LogisticRegression(C=10.0, max_iter=1000)
-        m.fit(_design(df, sources, dwell), df.bought.to_numpy(int))
+        m.fit(_design(df, sources, dwell, checks), df.bought.to_numpy(int))
         c = list(m.coef_[0])
         coef = {"views": float(c.pop(0)), "revisits": float(c.pop(0))}
         if dwell:
             coef["dwell"] = float(c.pop(0))
+        if checks:
+            coef["checks"] = float(c.pop(0))
         coef.update({f"source:{s}": float(v) for s, v in zip(sources[1:], c, strict=True)})
         return cls(BrowseTargeting(intercept=float(m.intercept_[0]), coef=coef))
 
@@ -85,6 +92,7 @@ class IntentModel:
             "views": df.views.to_numpy(), "revisits": df.revisits.to_numpy(),
             "dwell_seconds": df.dwell_seconds.to_numpy(float) if "dwell_seconds" in df
             else np.full(len(df), np.nan),
+            "checks": df.checks.to_numpy(float) if "checks" in df else np.zeros(len(df)),
             "source": df.source.astype(str).to_numpy(dtype=object)})
 
 
@@ -355,6 +363,8 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
                     "collection_min_score": 0.0 if k else None,
                     "made_by": {"model": "logistic regression (views, revisits, "
                                 + ("time per view, " if "dwell" in model.targeting.coef
+                                   else "")
+                                + ("size checks, " if "checks" in model.targeting.coef
                                    else "") + "source)",
                                 "window_days": window_days, "deciles": f"{lo}-{hi}",
                                 "collection_deciles": f"1-{k}" if k else None,
@@ -460,7 +470,8 @@ class BrowseIntentAnalysis(Analysis):
     def export(self, result: BrowseIntent, out, ctx: Context):
         """``browse_intent.csv``: every browse session's signals and intent score."""
         cols = ["session_id", "customer_id", "started_at", "category", "source", "views",
-                "revisits", "dwell_seconds", "intent", "messaged", "arm", "content", "bought"]
+                "revisits", "dwell_seconds", "checks", "intent", "messaged", "arm", "content",
+                "bought"]
         return self.write_csv(out, "browse_intent", result.sessions[cols], 4)
 
     def config_part(self, result: BrowseIntent, files):

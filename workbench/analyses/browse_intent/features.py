@@ -4,7 +4,8 @@ A browse-abandonment session is a session with at least ``min_views`` product vi
 and no add-to-cart or purchase.  Its signals: ``views`` (product views), ``source``
 (the traffic source), ``category`` (the category most of its views were in),
 ``dwell_seconds`` (time on product pages: from its first product view to its last, per
-view between — what GA4's event timestamps give) and
+view between — what GA4's event timestamps give), ``checks`` (size or stock checks,
+``check_variant`` events) and
 ``revisits`` — the customer's earlier sessions in the same category in the
 :data:`REVISIT_DAYS` before it (sessions opened from a message left out: those the
 store started).  What followed: ``bought`` (an order by the customer within
@@ -40,6 +41,7 @@ def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.Dat
     view = ev.event_name == "view_item"
     per = ev.group_by("session_id").aggregate(
         views=view.cast("int64").sum(),
+        checks=(ev.event_name == "check_variant").cast("int64").sum(),
         carted=(ev.event_name.isin(["add_to_cart", "purchase"])).cast("int64").sum(),
         first_view=ev.ts.min(where=view), last_view=ev.ts.max(where=view))
     cat = (ev.filter(ev.event_name == "view_item").join(prod, "product_id")
@@ -48,7 +50,7 @@ def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.Dat
     own = s.message_id.isnull() if "message_id" in s.columns else ibis.literal(True)
     sessions = (s.filter(own).join(per, "session_id")
                 .select("session_id", "customer_id", "started_at", "source", "views", "carted",
-                        "first_view", "last_view")
+                        "checks", "first_view", "last_view")
                 .execute())
     # seconds per product view: from the first view to the last, over the views between
     span = (sessions.pop("last_view") - sessions.pop("first_view")).dt.total_seconds()

@@ -81,6 +81,7 @@ class BrowseAbandonment(Campaign):
         w_ = self.world
         return {"views": w_.browse_views[idx], "revisits": w_.browse_revisits[idx],
                 "dwell_seconds": w_.browse_dwell[idx].astype(float) * EVENT_GAP * 86400.0,
+                "checks": w_.browse_checks[idx],
                 "source": np.array(SOURCES, dtype=object)[w_.browse_source[idx]]}
 
     def base_logit(self, m: dict, rows: np.ndarray) -> np.ndarray:
