@@ -46,22 +46,15 @@ def _session_events_src(checkout, u, s_t, s_cust, s_views, s_basket, s_order, s_
             p = cat_first[c] + min(np.int64(u[ui] * n_c), n_c - 1)
             ui += 1
             t = t_start + k * gap
-            if t < horizon:
-                out_session[at] = sid
-                out_cust[at] = cust
-                out_ts[at] = t0_us + np.int64(np.rint(t * us_per_day))
-                out_name[at] = 0
-                out_prod[at] = p + 1
-                out_qty[at] = 1
-                out_price[at] = price[p]
-                at += 1
-            if k < s_checks[s]:  # a size or stock check of the product, half a view later
-                tc = t + 0.5 * gap
-                if tc < horizon:
+            # the view, and for the first s_checks views a size or stock check of the
+            # product half a view later (event code 4)
+            for r in range(2 if k < s_checks[s] else 1):
+                tr = t if r == 0 else t + 0.5 * gap
+                if tr < horizon:
                     out_session[at] = sid
                     out_cust[at] = cust
-                    out_ts[at] = t0_us + np.int64(np.rint(tc * us_per_day))
-                    out_name[at] = 4
+                    out_ts[at] = t0_us + np.int64(np.rint(tr * us_per_day))
+                    out_name[at] = 4 * r
                     out_prod[at] = p + 1
                     out_qty[at] = 1
                     out_price[at] = price[p]
