@@ -173,3 +173,13 @@ def test_a_store_without_the_test_is_told_how_to_run_it(tired):
 
     sec = Frequency().section(res)
     assert any("frequency_cap_test" in p for p in sec.paragraphs)
+
+
+def test_a_cap_test_with_other_arm_names_is_named_not_silently_skipped():
+    from workbench.analyses.frequency.cap_test import arms_problem
+
+    units = pd.DataFrame({"arm": ["control", "fewer", "control"]})
+    msg = arms_problem(units)
+    assert "frequency_cap_test" in msg and "['control', 'fewer']" in msg
+    assert "store_caps" in msg and "--arm" in msg
+    assert arms_problem(pd.DataFrame({"arm": ["store_caps", "lower_caps"]})) is None

@@ -212,3 +212,22 @@ def test_the_imported_store_makes_the_same_decision(imported, result):
     assert (d.loc[[s for s in d.index if s.startswith("first")], "content"]
             == "welcome").all()
     assert mine.settings["customers"] == pytest.approx(result.settings["customers"], abs=1)
+
+
+def test_a_split_file_that_cannot_be_read_is_an_error_naming_file_and_columns(imported,
+                                                                              tmp_path):
+    f = tmp_path / "groups.csv"
+    pd.DataFrame({"Email": ["a@example.com"], "Group": ["welcome"]}).to_csv(f, index=False)
+    before = (imported / "manifest.json").read_text()
+    cli = CliRunner()
+    res = cli.invoke(main, ["import", "assignments", str(f), "--into", str(imported),
+                            "--map", "email=E-mail,arm=Group",
+                            "--experiment", "post_purchase_sequence",
+                            "--assigned-at", "2026-01-01"])
+    assert res.exit_code == 2 and "groups.csv" in res.output
+    assert "['E-mail']" in res.output and "'Email'" in res.output  # asked for, and found
+    res = cli.invoke(main, ["import", "assignments", str(f), "--into", str(imported),
+                            "--map", "email=Email"])
+    assert res.exit_code == 2
+    assert "['experiment', 'arm', 'assigned_at']" in res.output
+    assert (imported / "manifest.json").read_text() == before  # the dataset untouched

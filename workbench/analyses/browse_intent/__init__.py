@@ -251,6 +251,9 @@ class BrowseIntent(Result):
                          f"{self.targeting.min_score:.3f} to {self.targeting.max_score:.3f})"
                          + (f" and the curated collection to deciles 1-{k}" if k else
                             ", where reminders pay best, and nothing below") + ".")
+        if self.settings.get("content_problem"):
+            lines.append(f"The content test is not fully read: "
+                         f"{self.settings['content_problem']}.")
         if self.content is not None and len(self.content):
             k = self.settings.get("collection_deciles", 0)
             c = self.content
@@ -340,7 +343,13 @@ def analyze_browse_intent(con, window_days: float = 7.0, split: float = 2 / 3,
         # the reminder's uplift: the holdout against customers who got the reminder
         rem = df.arm.notna() & (df.content.fillna("reminder") == "reminder")
         uplift = uplift_by_decile(df[rem], df.intent[rem].to_numpy(), edges)
-        if df.content.notna().any():
+        unknown = sorted(set(df.content.dropna()) - set(CONTENTS))
+        if unknown:
+            settings["content_problem"] = (
+                f"the assignments table's experiment 'browse_content' has arms {unknown} "
+                f"this analysis does not know; it compares {list(CONTENTS)} (name them so "
+                "when importing: workbench import assignments --arm)")
+        if df.content.isin(CONTENTS).any():
             t = df.arm.notna()
             content = content_by_decile(df[t], _decile(df.intent[t].to_numpy(), edges),
                                         caused)

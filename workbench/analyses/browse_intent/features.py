@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ...store import require_tables
+from ..orders import orders_with_goods
 
 REVISIT_DAYS = 14.0
 CAMPAIGN = "browse_abandonment"
@@ -88,16 +89,10 @@ def _revisits(s: pd.DataFrame) -> np.ndarray:
 
 def _outcomes(con, out: pd.DataFrame, window_days: float) -> pd.DataFrame:
     """``bought`` and ``margin`` within the window, and ``messaged`` (pandas)."""
-    o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue").execute()
+    o = orders_with_goods(con).execute()
     # a session whose window runs past the data's end cannot show what followed it
     out = out[out.started_at + pd.Timedelta(days=window_days) <= o.placed_at.max()].copy()
-    if "order_items" in con.list_tables():
-        oi = con.table("order_items")
-        if "unit_cost" in oi.columns:
-            g = oi.group_by("order_id").aggregate(
-                goods=(oi.quantity * oi.unit_cost.fill_null(0)).sum()).execute()
-            o = o.merge(g, on="order_id", how="left")
-    o["margin"] = o.revenue - o.get("goods", 0.0).fillna(0.0) if "goods" in o else o.revenue
+    o["margin"] = o.revenue - o.goods
     j = out[["session_id", "customer_id", "started_at"]].merge(
         o[["customer_id", "placed_at", "margin"]], on="customer_id")
     inside = (j.placed_at >= j.started_at) & (

@@ -30,6 +30,7 @@ from ...report import Kpi, Section
 from ...results import Result
 from ...vocab import CHANNELS
 from ..base import Analysis, Context, replayed
+from ..orders import orders_with_goods
 from .features import engagement_counts
 from .model import ChannelInputError, EngagementHyper, engagement_posterior, fit_engagement
 
@@ -68,13 +69,8 @@ def channel_lift(con, window_days: float = 7.0, experiment: str = CART_EXPERIMEN
     arm_ch = units.dropna(subset=["channel"]).groupby("arm").channel.agg(
         lambda s: s.mode().iloc[0])
     units["channel"] = units.arm.map(arm_ch)
-    o = con.table("orders")
-    oi = con.table("order_items")
-    cost_col = oi.unit_cost.fill_null(0) if "unit_cost" in oi.columns else ibis.literal(0.0)
-    goods = oi.group_by("order_id").aggregate(goods=(oi.quantity * cost_col).sum())
-    orders = o.left_join(goods, "order_id").select(
-        "customer_id", "placed_at", margin=o.revenue - ibis.coalesce(goods.goods, 0.0)
-    ).execute()
+    o = orders_with_goods(con)
+    orders = o.select("customer_id", "placed_at", margin=o.revenue - o.goods).execute()
     # carts whose window runs past the data's end cannot show what followed them
     units = units[units.assigned_at + pd.Timedelta(days=window_days)
                   <= orders.placed_at.max()].copy()

@@ -36,7 +36,7 @@ from ...results import Result
 from ...store import has_truth, load_manifest, read_table
 from ...vocab import CHANNELS
 from ..base import Analysis, Context, replayed
-from .cap_test import cap_test_effect, cap_test_sentence, cap_test_units
+from .cap_test import arms_problem, cap_test_effect, cap_test_sentence, cap_test_units
 from .features import message_volume, shrunk_click_rates
 
 TITLE, ANCHOR = "Messages per week per customer", "frequency"
@@ -161,6 +161,8 @@ class FrequencyCaps(Result):
                          f"{r.loc['unsubscribes', 'high']:+,.0f}].")
         if self.cap_test is not None and len(self.cap_test):
             lines.append(cap_test_sentence(self.cap_test))
+        elif self.settings.get("cap_test_problem"):
+            lines.append(f"The cap test is not read: {self.settings['cap_test_problem']}.")
         return " ".join(lines)
 
 
@@ -222,10 +224,12 @@ def analyze_frequency(con, store_caps: dict[str, int] | None = None,
     if truth is not None:
         out_truth = _score(d, fits, truth)
     units = cap_test_units(con)
+    problem = arms_problem(units) if len(units) else None
     return FrequencyCaps(card, fat, cal, {"store_caps": caps, "caps_assumed": assumed,
                                           "horizon_weeks": horizon_weeks,
-                                          "messages": len(d)}, out_truth,
-                         cap_test=cap_test_effect(units) if len(units) else None)
+                                          "messages": len(d), "cap_test_problem": problem},
+                         out_truth, cap_test=cap_test_effect(units)
+                         if len(units) and problem is None else None)
 
 
 def _score(d: pd.DataFrame, fits: dict, truth: dict) -> dict:

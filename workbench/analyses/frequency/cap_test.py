@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..orders import orders_with_goods
+
 EXPERIMENT = "frequency_cap_test"
 ARMS = ("store_caps", "lower_caps")
 METRICS = ("messages", "unsubscribes", "margin")
@@ -22,8 +24,6 @@ METRICS = ("messages", "unsubscribes", "margin")
 
 def cap_test_units(con) -> pd.DataFrame:
     """One row per customer of the cap test: ``arm`` and the :data:`METRICS` after it."""
-    import ibis
-
     if "assignments" not in con.list_tables():
         return pd.DataFrame()
     a = con.table("assignments")
@@ -37,21 +37,24 @@ def cap_test_units(con) -> pd.DataFrame:
     msg = mj.group_by("customer_id").aggregate(
         messages=mj.count(), unsubscribes=mj.unsubscribed_at.notnull().cast("int64").sum(),
         message_cost=mj.cost.sum()).execute().set_index("customer_id")
-    o = con.table("orders")
+    o = orders_with_goods(con)
     oj = o.join(a, "customer_id").filter(lambda t: t.placed_at >= t.assigned_at)
-    if "order_items" in con.list_tables() and "unit_cost" in con.table("order_items").columns:
-        oi = con.table("order_items")
-        g = oi.group_by("order_id").aggregate(goods=(oi.quantity * oi.unit_cost.fill_null(0))
-                                              .sum())
-        oj = oj.left_join(g, "order_id").mutate(goods=ibis.coalesce(ibis._.goods, 0.0))
-    else:
-        oj = oj.mutate(goods=ibis.literal(0.0))
     orders = oj.group_by("customer_id").aggregate(
         gross=(oj.revenue - oj.goods).sum()).execute().set_index("customer_id")
     out = out.join(msg).join(orders).fillna({"messages": 0, "unsubscribes": 0,
                                              "message_cost": 0.0, "gross": 0.0})
     out["margin"] = out.gross - out.message_cost
     return out.reset_index()[["customer_id", "arm", *METRICS]]
+
+
+def arms_problem(units: pd.DataFrame) -> str | None:
+    """What is wrong with the test's arms for this comparison (None: nothing)."""
+    found = sorted(set(units.arm))
+    if set(ARMS) <= set(found):
+        return None
+    return (f"the assignments table's experiment '{EXPERIMENT}' has arms {found}; the "
+            f"comparison needs {list(ARMS)} (name them so when importing: workbench "
+            "import assignments --arm)")
 
 
 def cap_test_effect(units: pd.DataFrame) -> pd.DataFrame:
@@ -80,4 +83,5 @@ def cap_test_sentence(effect: pd.DataFrame) -> str:
             f"{verdict}.")
 
 
-__all__ = ["ARMS", "EXPERIMENT", "cap_test_effect", "cap_test_sentence", "cap_test_units"]
+__all__ = ["ARMS", "EXPERIMENT", "arms_problem", "cap_test_effect", "cap_test_sentence",
+           "cap_test_units"]

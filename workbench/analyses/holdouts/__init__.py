@@ -25,6 +25,7 @@ from ...report import Kpi, Section
 from ...results import Result
 from ...vocab import CAMPAIGN_LABELS, CAMPAIGNS
 from ..base import Analysis, Context
+from ..orders import orders_with_goods
 from ..truth import caused_margin
 
 TITLE, ANCHOR = "Campaign incrementality (holdouts)", "holdouts"
@@ -56,11 +57,7 @@ def holdout_units(con, window_days: float = 30.0, pre_days: float = 90.0) -> pd.
     pre = ibis.interval(seconds=int(pre_days * 86400))
     a = a.filter(a.assigned_at + win <= end).select(
         "experiment", "customer_id", "arm", "assigned_at")
-    oi = con.table("order_items")
-    cost = oi.unit_cost.fill_null(0) if "unit_cost" in oi.columns else ibis.literal(0.0)
-    goods = oi.group_by("order_id").aggregate(goods=(oi.quantity * cost).sum())
-    orders = o.left_join(goods, "order_id").select(
-        "customer_id", "placed_at", "revenue", goods=ibis.coalesce(goods.goods, 0.0))
+    orders = orders_with_goods(con).select("customer_id", "placed_at", "revenue", "goods")
     j = a.left_join(orders, "customer_id")
     after = (j.placed_at >= j.assigned_at) & (j.placed_at < j.assigned_at + win)
     before = (j.placed_at < j.assigned_at) & (j.placed_at >= j.assigned_at - pre)
@@ -104,16 +101,9 @@ def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
     arms = a.select("customer_id", "arm").execute().drop_duplicates("customer_id")
     if arms.empty:
         return pd.DataFrame()
-    o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue").execute()
+    o = orders_with_goods(con).execute()
     end = o.placed_at.max()  # the data's end, not only the test's customers'
     o = o[o.customer_id.isin(arms.customer_id)]
-    if "order_items" in con.list_tables() and "unit_cost" in con.table("order_items").columns:
-        oi = con.table("order_items")
-        goods = oi.group_by("order_id").aggregate(
-            goods=(oi.quantity * oi.unit_cost.fill_null(0)).sum()).execute()
-        o = o.merge(goods, on="order_id", how="left").fillna({"goods": 0.0})
-    else:
-        o["goods"] = 0.0
     o = o.sort_values(["customer_id", "placed_at"]).reset_index(drop=True)
     o["first_order"] = ~o.customer_id.duplicated()
     o = o.merge(arms, on="customer_id")

@@ -16,24 +16,10 @@ from __future__ import annotations
 import pandas as pd
 
 from ...simulate.campaign_settings import SEQUENCE_EXPERIMENT
+from ..orders import orders_with_goods
 
 CAMPAIGN = "post_purchase"
 FIRST, REPEAT = "first_time", "repeat"
-
-
-def orders_with_goods(con):
-    """``orders`` with ``goods``: the goods cost of each order (0 where costs are unknown)."""
-    import ibis
-
-    o = con.table("orders")
-    oi = con.table("order_items") if "order_items" in con.list_tables() else None
-    if oi is None or "unit_cost" not in oi.columns:
-        return o.select("order_id", "customer_id", "placed_at", "revenue",
-                        goods=ibis.literal(0.0))
-    g = oi.group_by("order_id").aggregate(goods=(oi.quantity * oi.unit_cost.fill_null(0)).sum())
-    return o.left_join(g, "order_id").select(
-        "order_id", "customer_id", "placed_at", "revenue",
-        goods=ibis.coalesce(g.goods, 0.0))
 
 
 def buyer_orders(con):
