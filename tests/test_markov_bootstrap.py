@@ -118,13 +118,19 @@ def test_the_schur_complement_removals_equal_solving_each_removed_chain(order):
     assert np.all(dense[:, 1:, 0] <= dense[:, :1, 0] * (1 + 1e-12))
 
 
-@pytest.mark.parametrize("root", ["eigh", "pivoted_cholesky"])
+@pytest.mark.parametrize("root", ["eigh", "loaded_cholesky", "pivoted_cholesky"])
 def test_normal_draws_have_the_covariance_even_when_it_is_singular(root, monkeypatch):
     from workbench.attribution import markov
     from workbench.attribution.markov import _normal_draws
 
-    if root == "pivoted_cholesky":
+    if root != "eigh":
         monkeypatch.setattr(markov, "EIGH_MAX_STATS", 0)
+    if root == "pivoted_cholesky":  # the fallback, where the loaded factor fails
+
+        def fails(a):
+            raise np.linalg.LinAlgError("not positive definite")
+
+        monkeypatch.setattr(markov.np.linalg, "cholesky", fails)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6, 3))
     cov = X @ X.T  # rank 3 of 6

@@ -154,7 +154,7 @@ class _Chain:
                 key = key[keep]
             if keyspace <= DIRECT_KEYS:  # index the key space directly, no sort
                 present = np.bincount(key, minlength=keyspace) > 0
-                sid = (np.cumsum(present) - 1)[key]
+                sid = (np.cumsum(present) - 1).astype(np.int32)[key]  # 32 bits: half the traffic
                 skeys = np.flatnonzero(present)
             else:  # hash-based grouping (pandas.factorize) is far faster than a sort here
                 sid, skeys = pd.factorize(key, sort=False)
@@ -198,6 +198,8 @@ class _Chain:
         self.head_state, self.tail_state = sid[heads], sid[tails]
         # the transition out of touch j goes to touch j + 1, except at a path's end
         dead = S * S
+        if S * S + 1 >= 2**31:
+            sid = sid.astype(np.int64)
         pair = sid[:-1] * S + sid[1:]
         pair[tails[:-1]] = dead
         self.inner_row = trow[:-1]
@@ -285,20 +287,22 @@ class _Chain:
         # statistics, summed per (bin, tail state) and then placed in their columns
         key = col.astype(np.int64) * S + self.tail_state[row]
         into_conv, value_in, into_null = (compact[P + k * S + np.arange(S)] for k in (1, 3, 2))
-        cross = np.zeros((E, E))
         for w, to in ((a, into_conv), (a * per_conv, value_in), (b, into_null)):
-            cross[:, to] += np.bincount(key, w[row], minlength=E * S).reshape(E, S)
-        second += cross + cross.T
+            c = np.bincount(key, w[row], minlength=E * S).reshape(E, S)
+            second[:, to] += c  # (an unseen statistic's column is the junk bin, dropped)
+            second[to, :] += c.T
+        # own terms: a path's conversion, value and null statistics against themselves;
+        # they depend on the path only through its tail state and its weights
         tail = self.tail_state
-        ic, vi, nl = into_conv[tail], value_in[tail], into_null[tail]
-        own = (np.bincount(ic * E + ic, a, minlength=E * E)
-               + np.bincount(vi * E + vi, a * per_conv**2, minlength=E * E)
-               + np.bincount(ic * E + vi, a * per_conv, minlength=E * E)
-               + np.bincount(vi * E + ic, a * per_conv, minlength=E * E)
-               + np.bincount(nl * E + nl, b, minlength=E * E))
-        second += own.reshape(E, E)
+        ic, vi, nl = into_conv, value_in, into_null
+        for i, j, w in ((ic, ic, a), (vi, vi, a * per_conv**2), (ic, vi, a * per_conv),
+                        (vi, ic, a * per_conv), (nl, nl, b)):
+            np.add.at(second, (i, j), np.bincount(tail, w, minlength=S))
         second = second[:D, :D]
-        return seen, n * m, n * (second - np.outer(m, m))
+        for k in range(0, D, 512):  # second - m m', by blocks of rows: no D x D temporary
+            second[k:k + 512] -= np.outer(m[k:k + 512], m)
+        second *= n
+        return seen, n * m, second
 
     def effects(self, pc, st, cv, nl, vv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Removal effects (conversions, value) and the full chain's absorption.
@@ -463,7 +467,9 @@ def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int,
                 keys = (bins[first] * n + bins[second]).ravel()  # pair-major
                 upper += np.bincount(keys, np.tile(wr, len(first)), minlength=nn)
     upper = upper.reshape(n, n)
-    return upper + upper.T + np.diag(np.bincount(col, w[row], minlength=n))
+    out = upper + upper.T
+    out.flat[::n + 1] += np.bincount(col, w[row], minlength=n)  # the diagonal, in place
+    return out
 
 
 def _normalize(effects: np.ndarray, total) -> np.ndarray:
@@ -474,8 +480,11 @@ def _normalize(effects: np.ndarray, total) -> np.ndarray:
 
 
 #: up to this many statistics the draws' root is numpy's eigendecomposition (milliseconds);
-#: above, scipy's pivoted Cholesky, worth its import (0.3 s) there
+#: above, a Cholesky factor of the equilibrated covariance (see :func:`_normal_draws`)
 EIGH_MAX_STATS = 500
+#: the diagonal loading of the equilibrated covariance before its Cholesky factor: each
+#: statistic's variance is inflated by this share (its standard deviation by half of it)
+LOADING = 1e-9
 
 
 def _normal_draws(mean: np.ndarray, cov: np.ndarray, n: int,
@@ -483,11 +492,17 @@ def _normal_draws(mean: np.ndarray, cov: np.ndarray, n: int,
     """``n`` draws from ``N(mean, cov)``, ``cov`` positive semi-definite (often singular).
 
     The root: for a few hundred statistics, ``V diag(sqrt(max(l, 0)))`` from the
-    symmetric eigendecomposition ``cov = V diag(l) V'`` (numpy; a few milliseconds, and
-    no scipy to import); for more, the pivoted Cholesky factor (LAPACK ``dpstrf``; Higham
-    2002, *Accuracy and Stability of Numerical Algorithms*, 10.3): ``P' cov P = L L'``
-    with ``L`` of the numerical rank, a third of an eigendecomposition's cost (5 s ->
-    0.3 s for the 2,304 statistics of an order-2 chain on 1M paths).
+    symmetric eigendecomposition ``cov = V diag(l) V'`` (numpy; a few milliseconds).
+    For more, a Cholesky factor: ``cov`` is singular (the starts sum to the journeys),
+    so it is equilibrated to unit diagonal, ``C = S^-1 cov S^-1`` with ``S`` the standard
+    deviations, and loaded, ``C + LOADING I`` (Higham 2002, *Accuracy and Stability of
+    Numerical Algorithms*, 10.1 and 10.3: scaling to unit diagonal is the near-optimal
+    equilibration for Cholesky, and a positive-definite perturbation of this size is far
+    above its rounding errors); the root ``S L`` has covariance ``cov + LOADING S^2``: each
+    variance a billionth larger.  numpy's ``cholesky`` (LAPACK ``dpotrf``, blocked) took
+    0.22 s for the 2,304 statistics of an order-2 chain on 1M paths, the same as scipy's
+    pivoted Cholesky (``dpstrf``) without scipy's import (0.25 s); a matrix that still
+    fails (a negative eigenvalue below the loading: not seen) falls back to ``dpstrf``.
     """
     if len(mean) <= EIGH_MAX_STATS:
         with one_blas_thread():  # small: BLAS threads cost more than they save
@@ -495,15 +510,23 @@ def _normal_draws(mean: np.ndarray, cov: np.ndarray, n: int,
             keep = lam > lam.max(initial=0.0) * len(lam) * np.finfo(float).eps
             root = vec[:, keep] * np.sqrt(lam[keep])
             return rng.standard_normal((n, root.shape[1])) @ root.T + mean
-    from scipy.linalg import lapack
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    safe = np.where(sd > 0, sd, 1.0)
+    C = cov / safe[:, None]
+    C /= safe
+    C.flat[::len(C) + 1] = np.where(sd > 0, 1.0 + LOADING, 1.0)
+    try:
+        root = np.linalg.cholesky(C)
+        root *= sd[:, None]
+    except np.linalg.LinAlgError:  # pivoted Cholesky of the singular covariance itself
+        from scipy.linalg import lapack
 
-    c, piv, rank, info = lapack.dpstrf(cov, lower=1)
-    if info < 0:
-        raise np.linalg.LinAlgError(f"dpstrf failed (info={info})")
-    L = np.tril(c)[:, :rank]
-    out = np.empty((n, len(mean)))
-    out[:, piv - 1] = rng.standard_normal((n, rank)) @ L.T
-    return out + mean
+        c, piv, rank, info = lapack.dpstrf(cov, lower=1)
+        if info < 0:
+            raise np.linalg.LinAlgError(f"dpstrf failed (info={info})") from None
+        root = np.zeros_like(cov)
+        root[piv - 1] = np.tril(c)[:, :rank] @ np.eye(rank, len(cov))
+    return rng.standard_normal((n, len(mean))) @ root.T + mean
 
 
 class MarkovChain(AttributionModel):
