@@ -318,9 +318,12 @@ class BatchedColumns:
                 continue
             col = np.empty(self.n, dtype=np.result_type(*parts))
             start = 0
+            k = kernels.compiled()
             for part in parts:
                 if dest is None:
                     col[start:start + part.size] = part
+                elif k is not None and part.dtype == col.dtype:
+                    k["scatter"](col, dest[start:start + part.size], part)
                 else:
                     col[dest[start:start + part.size]] = part
                 start += part.size

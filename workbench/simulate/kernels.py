@@ -198,6 +198,13 @@ def _trigger_ids_src(kind, trigger, s_public, o_public):  # pragma: no cover - c
     return out
 
 
+def _scatter_src(out, dest, x):  # pragma: no cover - compiled by numba
+    # out[dest] = x (BatchedColumns.build): a plain loop, without fancy indexing's checks;
+    # 2.5x quicker where dest runs in blocks, as a day's batch of ledger rows does
+    for i in range(x.shape[0]):
+        out[dest[i]] = x[i]
+
+
 def _nearest_price_src(cat, target, price_key, cat_first, cat_size, price,
                        max_qty):  # pragma: no cover - compiled by numba
     # Baskets.make: the product of category cat whose price is nearest target, and the
@@ -214,6 +221,61 @@ def _nearest_price_src(cat, target, price_key, cat_first, cat_size, price,
         p = prev if abs(price_key[prev] - key) < abs(price_key[pos] - key) else pos
         prod[i] = p
         qty[i] = np.int64(min(max(np.rint(target[i] / price[p]), 1.0), max_qty))
+    return prod, qty
+
+
+def _pick_product_src(cat, target, u, price_key, cw, cat_first, cat_size, price, tol,
+                      max_qty):  # pragma: no cover - compiled by numba
+    # Baskets.pick, one line at a time: for each units q the band of the category's
+    # price-sorted products whose q units come within tol of the line's value, one of them
+    # by popularity weight (inverse CDF at u over the bands' cumulated weights), and the
+    # nearest in price where no band has one.  The same arithmetic in the same order as
+    # the numpy version (sums and cumulative sums left to right, as numpy's on a few values)
+    n_q = np.int64(max_qty)
+    prod = np.empty(cat.shape[0], dtype=np.int64)
+    qty = np.empty(cat.shape[0], dtype=np.int64)
+    los = np.empty(n_q, dtype=np.int64)
+    his = np.empty(n_q, dtype=np.int64)
+    w = np.empty(n_q)
+    for i in range(cat.shape[0]):
+        c = cat[i]
+        t = target[i]
+        base = c * 1e7
+        total = 0.0
+        for k in range(n_q):
+            q = k + 1
+            p_lo = max(t * (1 - tol) / q, t / (q + 0.5))
+            p_hi = min(t * (1 + tol) / q, t / (q - 0.5)) if q > 1 else t * (1 + tol)
+            lo = np.searchsorted(price_key, base + p_lo, side="left")
+            hi = max(np.searchsorted(price_key, base + p_hi, side="right"), lo)
+            los[k] = lo
+            his[k] = hi
+            w[k] = cw[hi] - cw[lo]
+            total = w[k] if k == 0 else total + w[k]
+        if total > 0:
+            x = u[i] * total
+            band = 0
+            cum = 0.0
+            for k in range(n_q):
+                cum = w[k] if k == 0 else cum + w[k]
+                if x >= cum:
+                    band += 1
+            band = min(band, n_q - 1)
+            cum_b = w[0]
+            for k in range(1, band + 1):
+                cum_b = cum_b + w[k]
+            rest = x - (cum_b - w[band])
+            lo, hi = los[band], his[band]
+            p = min(max(np.searchsorted(cw, cw[lo] + rest, side="right") - 1, lo), hi - 1)
+        else:  # no band: the product nearest in price (as _nearest_price_src)
+            key = c * 1e7 + t
+            lo = cat_first[c]
+            hi = lo + cat_size[c] - 1
+            pos = min(max(np.searchsorted(price_key, key), lo), hi)
+            prev = min(max(pos - 1, lo), hi)
+            p = prev if abs(price_key[prev] - key) < abs(price_key[pos] - key) else pos
+        prod[i] = p
+        qty[i] = np.int64(min(max(np.rint(t / price[p]), 1.0), max_qty))
     return prod, qty
 
 
@@ -235,4 +297,6 @@ def compiled():
             "first_at_or_after": jit(_first_at_or_after_src),
             "public_ids": jit(_public_ids_src),
             "trigger_ids": jit(_trigger_ids_src),
-            "nearest_price": jit(_nearest_price_src)}
+            "nearest_price": jit(_nearest_price_src),
+            "pick_product": jit(_pick_product_src),
+            "scatter": jit(_scatter_src)}
