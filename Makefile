@@ -89,7 +89,7 @@ apps: install
 
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 \
 	  $(foreach p,$(NOT_INSTALLED),--no-emit-package $(p)) -o requirements.lock
 
 clean:

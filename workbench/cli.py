@@ -125,7 +125,10 @@ def simulate(scenario_name, config_file, customers, days, seed, out, quiet):
 @main.command()
 @click.argument("path", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def validate(path, as_json):
+@click.option("--backend", type=click.Choice(["duckdb", "pyspark"]), default="duckdb",
+              show_default=True, help="The engine the rules and features run on: DuckDB "
+              "in-process, or a local Spark session (pyspark and Java 17).")
+def validate(path, as_json, backend):
     """Check the dataset at PATH against the canonical schema.
 
     Prints every violation (table, column, rule, number of rows, first
@@ -135,7 +138,7 @@ def validate(path, as_json):
     from .store import validate as run_validate
 
     try:
-        report = run_validate(Path(path))
+        report = run_validate(Path(path), backend=backend)
     except DatasetError as exc:
         _fail(str(exc))
     click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json
@@ -342,7 +345,10 @@ def export(fmt, dataset, out, layout, file_format):
 @click.option("--timezone", default="UTC", show_default=True,
               help="The store's clock (an IANA name such as Europe/Paris): send hours are "
                    "read and recommended in it.")
-def run(dataset, out, apps, current_config, timezone):
+@click.option("--backend", type=click.Choice(["duckdb", "pyspark"]), default="duckdb",
+              show_default=True, help="The engine the rules and features run on: DuckDB "
+              "in-process, or a local Spark session (pyspark and Java 17).")
+def run(dataset, out, apps, current_config, timezone, backend):
     """Run every analysis on a dataset and write the reports.
 
     Writes OUT/index.html (one self-contained HTML file that opens offline),
@@ -362,7 +368,7 @@ def run(dataset, out, apps, current_config, timezone):
     try:
         written = run_all(Path(dataset), Path(out), echo=click.echo, apps=apps,
                           current_config=Path(current_config) if current_config else None,
-                          timezone=timezone)
+                          timezone=timezone, backend=backend)
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
     except (DatasetError, ConfigError) as exc:

@@ -42,9 +42,12 @@ PER_CUSTOMER_PARTS = ("send_time", "cart_channels", "replenishment_timing",
 def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
             apps: bool = False, analyses: Sequence[Analysis] = ANALYSES,
             replay_customers: int = REPLAY_MAX_CUSTOMERS,
-            current_config: Path | None = None, timezone: str = "UTC") -> dict[str, Path]:
+            current_config: Path | None = None, timezone: str = "UTC",
+            backend: str = "duckdb") -> dict[str, Path]:
     """Validate ``dataset``, run the analyses, write reports into ``out``.
 
+    ``backend``: the engine the validation and the features run on (``"duckdb"`` or
+    ``"pyspark"``, :mod:`workbench.engines`); the models get its aggregates.
     ``timezone``: the store's clock (IANA name), passed to the analyses that read hours
     of the day (send time).
     ``current_config``: the store's current campaign config (JSON), which the
@@ -58,11 +61,12 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     dataset, out = Path(dataset), Path(out)
     if current_config is not None:  # a bad config file is refused before any work is done
         load_campaign_config(current_config)
-    report = validate(dataset)
+    report = validate(dataset, backend=backend)
     if not report.ok:
         raise DatasetValidationError(report)
     echo(report.summary())
-    ctx = Context.open(dataset, echo=echo, timezone=timezone, current_config=current_config)
+    ctx = Context.open(dataset, echo=echo, backend=backend, timezone=timezone,
+                       current_config=current_config)
     out.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
     written: dict[str, Path] = {}

@@ -182,23 +182,35 @@ def load_manifest(path: str | Path) -> dict:
         raise DatasetError(f"{f}: manifest is not valid JSON ({exc})") from exc
 
 
-def open_dataset(path: str | Path, *, truth: bool = True, complete: bool = True):
-    """Return an Ibis DuckDB connection with every table of the dataset registered.
+def open_dataset(path_or_connection, *, backend: str = "duckdb", session=None,
+                 truth: bool = True, complete: bool = True):
+    """Return an Ibis connection with every table of the dataset registered.
 
     Canonical tables are registered under their names (``con.table("orders")``),
     truth tables as ``truth_<name>``.  Tables are views over the Parquet files,
     so nothing is loaded until a query runs, and feature code written against
     this connection runs unchanged on any Ibis backend.
 
+    ``path_or_connection``: a dataset folder, read by ``backend`` (``"duckdb"``, or
+    ``"pyspark"`` on ``session`` or a local Spark session: :mod:`workbench.engines`);
+    or an Ibis connection whose canonical tables are already there under their names
+    (BigQuery, a Spark cluster's catalog), used as it is.
+
     ``complete``: an optional table the dataset does not have (a Shopify-only store
     has no sessions, events or messages) is registered empty with its canonical
     columns, so features see zero rows rather than a missing table;
     :func:`absent_tables` says which ones those are.
     """
-    root = Path(path)
+    from .engines import connect
+
+    if not isinstance(path_or_connection, str | os.PathLike):
+        con = path_or_connection
+        if complete:
+            _register_absent(con, [n for n in TABLES if not TABLES[n].required])
+        return con
+    root = Path(path_or_connection)
     info = load_manifest(root)
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")  # date truncation happens in UTC, everywhere
+    con = connect(backend, session=session)
     for name in info.get("files", {}):
         f = table_path(root, name)
         if not f.exists():
@@ -209,11 +221,32 @@ def open_dataset(path: str | Path, *, truth: bool = True, complete: bool = True)
         else:
             con.read_parquet(f, table_name=name)
     if complete:
-        absent = [n for n in TABLES if not TABLES[n].required and n not in info.get("files", {})]
-        ids = _id_types(con)
-        for name in absent:
-            con.create_table(name, _empty(TABLES[name], ids))
+        _register_absent(con, [n for n in TABLES if not TABLES[n].required
+                               and n not in info.get("files", {})])
     return con
+
+
+def _register_absent(con, names) -> None:
+    """Register each of ``names`` the connection lacks as an empty canonical table.
+
+    As a temporary table, on the engines that have them per session (DuckDB, Spark);
+    nothing is written into another engine's warehouse (BigQuery): a table it lacks
+    stays missing, and each analysis says so.
+    """
+    from .engines import backend_name
+
+    kind = backend_name(con)
+    if kind not in ("duckdb", "pyspark"):
+        return
+    have = set(con.list_tables())
+    ids = _id_types(con)
+    for name in names:
+        if name in have:
+            continue
+        if kind == "pyspark":  # Spark's Ibis backend makes temporary views, not tables
+            con.create_view(name, ibis.memtable(_empty(TABLES[name], ids)), overwrite=True)
+        else:
+            con.create_table(name, _empty(TABLES[name], ids), temp=True)
 
 
 def absent_tables(path: str | Path) -> list[str]:
@@ -293,7 +326,8 @@ def save_simulation(store, path: str | Path, scenario: str | None = None) -> Pat
     )
 
 
-def validate(source, n_examples: int = 5) -> ValidationReport:
+def validate(source, n_examples: int = 5, *, backend: str = "duckdb",
+             session=None) -> ValidationReport:
     """Check a dataset folder (or a mapping of tables) against the canonical schema.
 
     Reads each table's Parquet file lazily through DuckDB, so a ten-million-row
@@ -308,7 +342,12 @@ def validate(source, n_examples: int = 5) -> ValidationReport:
         name to pandas DataFrame or pyarrow Table.
     n_examples
         How many offending keys to list per violation.
+    backend, session
+        The engine the rules run on (:func:`workbench.engines.connect`): DuckDB, or
+        Spark (a local session, or ``session``).
     """
+    from .engines import connect
+
     if isinstance(source, Mapping):
         return validate_tables(source, n_examples)
     if not isinstance(source, str | Path):
@@ -317,7 +356,7 @@ def validate(source, n_examples: int = 5) -> ValidationReport:
     root = Path(source)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset folder")
-    con = ibis.duckdb.connect()
+    con = connect(backend, session=session)
     problems, present, listed = [], {}, set()
     if not (root / MANIFEST).exists():
         problems.append(Violation("*", MANIFEST, "dataset has no manifest.json (an incomplete "

@@ -57,10 +57,11 @@ class Context:
 
     @classmethod
     def open(cls, path: str | Path, echo: Callable[[str], None] = print,
-             **options) -> Context:
-        """Open the dataset at ``path`` (manifest + Ibis connection)."""
+             backend: str = "duckdb", **options) -> Context:
+        """Open the dataset at ``path`` (manifest + Ibis connection on ``backend``)."""
         path = Path(path)
-        return cls(path, load_manifest(path), open_dataset(path), echo, options)
+        return cls(path, load_manifest(path), open_dataset(path, backend=backend), echo,
+                   {"backend": backend, **options})
 
     @property
     def dataset_hash(self) -> str | None:

@@ -29,6 +29,7 @@ import ibis
 import pandas as pd
 from ibis import _
 
+from ...engines import epoch_s
 from ...store import require_tables
 
 #: attribution windows in days per (channel, interaction)
@@ -142,7 +143,7 @@ def journeys(con, lookback_days: float = DEFAULT_LOOKBACK_DAYS, windows: dict | 
                         & (touches.touch_ts < oo.end_ts)
                         & (touches.touch_ts >= oo.end_ts - lb)
                         & (oo.prev_at.isnull() | (touches.touch_ts > oo.prev_at)))
-    conv = conv.filter(conv.touch_ts.epoch_seconds() >= conv.end_ts.epoch_seconds()
+    conv = conv.filter(epoch_s(conv.touch_ts) >= epoch_s(conv.end_ts)
                        - conv.window_s)
     conv = conv.select("customer_id", "touch_ts", "channel", "campaign", "medium",
                        "interaction", "message_id", "end_ts", "order_id",
@@ -155,7 +156,7 @@ def journeys(con, lookback_days: float = DEFAULT_LOOKBACK_DAYS, windows: dict | 
     last = o.group_by(lcid=o.customer_id).aggregate(last_at=o.placed_at.max())
     tail = touches.left_join(last, touches.customer_id == last.lcid)
     tail = tail.filter((tail.last_at.isnull() | (tail.touch_ts > tail.last_at))
-                       & (tail.touch_ts.epoch_seconds() >= end.epoch_seconds()
+                       & (epoch_s(tail.touch_ts) >= epoch_s(end)
                           - ibis.least(tail.window_s, int(lookback_days * 86400))))
     tail = tail.select("customer_id", "touch_ts", "channel", "campaign", "medium",
                        "interaction", "message_id", end_ts=end,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
+from ...engines import epoch_s
 from ...store import require_tables
 from ...vocab import PURCHASE_TYPES
 
@@ -125,12 +126,12 @@ def abandonment_episodes(con, window_days: float = 7.0, campaign: str = "abandon
         *[f"value_{t}" for t in PURCHASE_TYPES], "purchase_type",
         prior_orders=_.prior_orders.fill_null(0),
         prior_revenue=_.prior_revenue.fill_null(0.0),
-        customer_age_days=(_.abandoned_at.epoch_seconds() - _.signup_at.epoch_seconds()) / 86400,
+        customer_age_days=(epoch_s(_.abandoned_at) - epoch_s(_.signup_at)) / 86400,
         experiment=_.experiment, arm=_.arm,
         n_messages=_.n_messages.fill_null(0), message_channel=_.message_channel,
         first_message_at=_.first_message_at,
-        message_delay_hours=(_.first_message_at.epoch_seconds()
-                             - _.abandoned_at.epoch_seconds()) / 3600,
+        message_delay_hours=(epoch_s(_.first_message_at)
+                             - epoch_s(_.abandoned_at)) / 3600,
         message_cost=_.message_cost.fill_null(0.0), discount_pct=_.discount_pct.fill_null(0.0),
         clicked=_.clicked.fill_null(False),
         recovered=_.recovered_at.notnull(), recovered_at=_.recovered_at,
@@ -139,8 +140,8 @@ def abandonment_episodes(con, window_days: float = 7.0, campaign: str = "abandon
         recovered_margin=_.recovered_margin.fill_null(0.0),
     )
     horizon_h = window_days * 24.0
-    to_end_h = (data_end.epoch_seconds() - out.abandoned_at.epoch_seconds()) / 3600
-    hours = (out.recovered_at.epoch_seconds() - out.abandoned_at.epoch_seconds()) / 3600
+    to_end_h = (epoch_s(data_end) - epoch_s(out.abandoned_at)) / 3600
+    hours = (epoch_s(out.recovered_at) - epoch_s(out.abandoned_at)) / 3600
     return out.mutate(
         hours_to_recovery=hours,
         duration_hours=ibis.ifelse(out.recovered, hours,

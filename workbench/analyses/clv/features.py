@@ -29,6 +29,7 @@ import ibis
 import pandas as pd
 from ibis import _
 
+from ...engines import epoch_s
 from ...store import require_tables
 from ...vocab import in_days as _unit
 
@@ -68,8 +69,8 @@ def rfm_summary_expr(tx, calibration_end, observation_end=None, time_unit: str =
     out = g.select(
         "customer_id",
         frequency=(_.n - 1).cast("int64"),
-        recency=(_.last.epoch_seconds() - _.first.epoch_seconds()) / u,
-        T=(cal_s - _.first.epoch_seconds()) / u,
+        recency=(epoch_s(_.last) - epoch_s(_.first)) / u,
+        T=(cal_s - epoch_s(_.first)) / u,
         monetary_value=ibis.ifelse(_.n > 1, (_.total - _.first_amount) / (_.n - 1), 0.0),
         historic_revenue=_.total)
     if observation_end is not None:

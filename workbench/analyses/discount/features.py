@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
+from ...engines import epoch_s
 from ...segments import SEGMENT_DIMENSIONS, Segmentation
 from ...store import require_tables
 
@@ -80,7 +81,7 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
     cs = c.select(ccid="customer_id", signup_at="signup_at",
                   acquisition_channel="acquisition_channel")
     out = out.join(cs, out.customer_id == cs.ccid).drop("ccid")
-    sent_s = out.sent_at.epoch_seconds()
+    sent_s = epoch_s(out.sent_at)
     return out.select(
         "experiment", "customer_id", "arm", "discount", "sent_at",
         converted=out.converted_at.notnull().cast("int8"), converted_at=out.converted_at,
@@ -93,8 +94,8 @@ def discount_units(con, window_days: float = 7.0, experiment_prefix: str = "seas
         prior_discounted_orders=out.prior_discounted_orders.fill_null(0),
         prior_aov=ibis.ifelse(out.prior_orders.fill_null(0) > 0,
                               out.prior_revenue / out.prior_orders, ibis.null("float64")),
-        recency_days=(sent_s - out.last_order_at.epoch_seconds()) / 86400,
-        tenure_days=(sent_s - out.signup_at.epoch_seconds()) / 86400,
+        recency_days=(sent_s - epoch_s(out.last_order_at)) / 86400,
+        tenure_days=(sent_s - epoch_s(out.signup_at)) / 86400,
         acquisition_channel=out.acquisition_channel,
     ).order_by("experiment", "customer_id", "sent_at")
 
@@ -301,7 +302,7 @@ def offer_audience(con, window_days: float = 7.0, active_days: float = 365.0,
     if "margin" not in recent.columns:
         recent = recent.select("customer_id", "placed_at", margin=_.revenue)
     secs = window_days * 86400
-    age = ((ibis.literal(last).epoch_seconds() - recent.placed_at.epoch_seconds()) // secs)
+    age = ((epoch_s(ibis.literal(last)) - epoch_s(recent.placed_at)) // secs)
     cw = (recent.mutate(window=age.cast("int64"))
           .group_by("window", "customer_id").aggregate(m=_.margin.sum())
           .aggregate(buyers=_.count(), s1=_.m.sum(), s2=(_.m * _.m).sum()).execute())

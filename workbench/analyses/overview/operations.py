@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
+from ...engines import epoch_s
 from ...store import require_tables
 
 RATES = {"delivery_rate": ("delivered", "sent"), "open_rate": ("opened", "delivered"),
@@ -42,7 +43,7 @@ def message_funnel(con, cycle_days: float = 7.0, baseline_cycles: int = 8,
     require_tables(con, "message funnel", {"messages": (
         "campaign", "channel", "sent_at", "delivered", "opened_at", "clicked_at")})
     m, end, secs = _cycles(con, cycle_days)
-    age = (end.timestamp() - m.sent_at.epoch_seconds()) // secs
+    age = (end.timestamp() - epoch_s(m.sent_at)) // secs
     t = m.mutate(cycle=age.cast("int64")).filter(_.cycle <= baseline_cycles)
     g = t.group_by("campaign", "channel", "cycle").aggregate(
         sent=_.count(), delivered=_.delivered.cast("int64").sum(),

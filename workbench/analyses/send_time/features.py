@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...engines import epoch_s
 from ...store import require_tables, ts_literal
 
 MIN_DELAY_MINUTES = 15.0
@@ -33,7 +34,7 @@ def engagement_events(con, min_delay_minutes: float = MIN_DELAY_MINUTES,
         m = m.filter(m.sent_at <= ts_literal(as_of, m, "sent_at"))
     at = m.clicked_at.coalesce(m.opened_at)
     m = m.mutate(engaged_at=at).filter(at.notnull())
-    late = (m.engaged_at.epoch_seconds() - m.sent_at.epoch_seconds()) >= min_delay_minutes * 60
+    late = (epoch_s(m.engaged_at) - epoch_s(m.sent_at)) >= min_delay_minutes * 60
     try:
         t_zone = pd.Timestamp("2000-01-01", tz=timezone).tz
     except Exception as exc:  # pytz / zoneinfo raise different types for an unknown name
