@@ -40,6 +40,19 @@ def test_the_score_is_calibrated_on_later_sessions(result):
     assert result.brier < result.base_rate * (1 - result.base_rate)
 
 
+def test_revisits_are_counted_in_the_engine_as_the_simulator_counts_them(browse_store, result):
+    """The engine's range window over a customer's sessions in a category gives the
+    simulator's own count of earlier visits within 14 days (truth), session by session;
+    a session whose views' majority category is not the one it browsed may differ."""
+    from workbench.store import read_table
+
+    truth = read_table(browse_store, "truth/browse_sessions").set_index("session_id")
+    s = result.sessions.set_index("session_id")
+    same = s.revisits.to_numpy() == truth.revisits_14d.reindex(s.index).to_numpy()
+    assert len(s) > 1000 and same.mean() >= 0.99, same.mean()
+    assert s.revisits.max() >= 2  # revisits exist to be counted
+
+
 def test_the_score_finds_the_sessions_before_a_planned_purchase(result):
     # research sessions (truth) precede a purchase in their category: the score ranks
     # them above casual browsing

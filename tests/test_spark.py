@@ -77,6 +77,7 @@ def _same(a, b, where: str) -> None:
 
 def _features():
     from workbench.analyses.attribution.journeys import journeys
+    from workbench.analyses.browse_intent.features import browse_sessions
     from workbench.analyses.cart_timing.features import abandonment_episodes
     from workbench.analyses.clv.features import cohort_triangles, rfm_summary
     from workbench.analyses.discount.features import cart_discount_units, discount_units
@@ -87,7 +88,7 @@ def _features():
             "cart discount units": cart_discount_units, "journeys": journeys,
             "RFM summary": rfm_summary, "cohorts": cohort_triangles,
             "store overview": store_overview, "message funnel": message_funnel,
-            "weekly efficiency": weekly_efficiency}
+            "weekly efficiency": weekly_efficiency, "browse sessions": browse_sessions}
 
 
 def test_every_feature_table_is_the_same_on_spark(engines):

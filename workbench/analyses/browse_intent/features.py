@@ -20,9 +20,9 @@ Sessions whose window runs past the data's end are left out.
 from __future__ import annotations
 
 import ibis
-import numpy as np
 import pandas as pd
 
+from ...engines import epoch_s
 from ...store import require_tables
 from ..orders import orders_with_goods
 
@@ -32,7 +32,14 @@ CONTENT_EXPERIMENT = "browse_content"
 
 
 def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.DataFrame:
-    """One row per browse-abandonment session (pandas; the engine aggregates the events)."""
+    """One row per browse-abandonment session (pandas).
+
+    The engine does the session-sized work — each session's signals, its category, its
+    revisits (a range window over the customer's sessions in the category) and the
+    filter to browse-abandonment sessions — so only those sessions come back, however
+    many sessions and events the store has (issue 20); what followed them is joined
+    here.
+    """
     require_tables(con, "browse intent", {
         "sessions": ("session_id", "customer_id", "started_at", "source"),
         "events": ("session_id", "event_name", "product_id"),
@@ -45,24 +52,34 @@ def browse_sessions(con, window_days: float = 7.0, min_views: int = 2) -> pd.Dat
         checks=(ev.event_name == "check_variant").cast("int64").sum(),
         carted=(ev.event_name.isin(["add_to_cart", "purchase"])).cast("int64").sum(),
         first_view=ev.ts.min(where=view), last_view=ev.ts.max(where=view))
-    cat = (ev.filter(ev.event_name == "view_item").join(prod, "product_id")
+    cat = (ev.filter(view).join(prod, "product_id")
            .group_by(["session_id", "category"]).aggregate(n=ibis._.count()))
+    # the category most of its views were in (a tie: the first by name)
+    top = (cat.mutate(r=ibis.row_number().over(group_by="session_id",
+                                                order_by=[ibis.desc("n"), "category"]))
+           .filter(ibis._.r == 0).select("session_id", "category"))
     s = con.table("sessions")
     own = s.message_id.isnull() if "message_id" in s.columns else ibis.literal(True)
-    sessions = (s.filter(own).join(per, "session_id")
-                .select("session_id", "customer_id", "started_at", "source", "views", "carted",
-                        "checks", "first_view", "last_view")
-                .execute())
+    rows = (s.filter(own & s.customer_id.notnull()).join(per, "session_id")
+            .join(top, "session_id")
+            .select("session_id", "customer_id", "started_at", "source", "views", "carted",
+                    "checks", "first_view", "last_view", "category"))
+    rows = rows.mutate(t_s=epoch_s(rows.started_at))
+    # earlier sessions of the customer in the category within REVISIT_DAYS: those in
+    # [t - REVISIT_DAYS, t], less the session itself and any at the very same time
+    near = ibis.window(group_by=["customer_id", "category"], order_by="t_s",
+                       range=(-REVISIT_DAYS * 86400.0, 0))
+    same = ibis.window(group_by=["customer_id", "category", "t_s"])
+    rows = rows.mutate(revisits=rows.session_id.count().over(near)
+                       - rows.session_id.count().over(same))
     # seconds per product view: from the first view to the last, over the views between
-    span = (sessions.pop("last_view") - sessions.pop("first_view")).dt.total_seconds()
-    sessions["dwell_seconds"] = (span / (sessions.views - 1)).where(sessions.views >= 2)
-    cats = cat.execute().sort_values(["session_id", "n"], ascending=[True, False])
-    cats = cats.drop_duplicates("session_id").set_index("session_id").category
-    sessions["category"] = sessions.session_id.map(cats)
-    sessions = sessions.dropna(subset=["category", "customer_id"])
-    sessions["revisits"] = _revisits(sessions)
-    out = sessions[(sessions.views >= min_views) & (sessions.carted == 0)].drop(
-        columns="carted").reset_index(drop=True)
+    dwell = ibis.ifelse(rows.views >= 2, (epoch_s(rows.last_view) - epoch_s(rows.first_view))
+                        / (rows.views - 1), ibis.null("float64"))
+    out = (rows.filter((rows.views >= min_views) & (rows.carted == 0))
+           .select("session_id", "customer_id", "started_at", "source", "views", "checks",
+                   dwell_seconds=dwell, category="category",
+                   revisits=rows.revisits.cast("int64"))
+           .order_by("session_id").execute())
     out = _outcomes(con, out, window_days)
     return _arms(con, out)
 
@@ -74,17 +91,6 @@ def _reminded_before(con, out: pd.DataFrame, days: float) -> pd.Series:
     j = out[["session_id", "customer_id", "started_at"]].merge(sent, on="customer_id")
     j = j[(j.sent_at < j.started_at) & (j.sent_at >= j.started_at - pd.Timedelta(days=days))]
     return out.session_id.isin(j.session_id)
-
-
-def _revisits(s: pd.DataFrame) -> np.ndarray:
-    """Each session's earlier sessions of the same customer and category within 14 days."""
-    t = (s.started_at - s.started_at.min()).dt.total_seconds().to_numpy() / 86400.0
-    grp = pd.factorize(s.customer_id.astype(str) + "\x1f" + s.category.astype(str))[0]
-    span = t.max() + REVISIT_DAYS + 1.0 if t.size else 1.0
-    key = grp * span + t
-    srt = np.sort(key)
-    return (np.searchsorted(srt, key, side="left")
-            - np.searchsorted(srt, key - REVISIT_DAYS, side="left")).astype(np.int64)
 
 
 def _outcomes(con, out: pd.DataFrame, window_days: float) -> pd.DataFrame:
