@@ -12,9 +12,10 @@ included), polled every 0.2 s.
 
 Usage::
 
-    python benchmarks/bench_scale.py [--customers 1000000] [--copies 2] [--engines duckdb pyspark]
+    python benchmarks/bench_scale.py [--customers 1000000] [--copies 2] \
+        [--engines duckdb pyspark] [--steps validate journeys ...] [--timeout 1800]
 
-Writes benchmarks/results/scale.json and prints a Markdown table.
+Writes benchmarks/results/scale_<engines>.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_step(dataset: Path, backend: str, step: str, out: Path) -> dict:
+def run_step(dataset: Path, backend: str, step: str, out: Path, timeout: float) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen([PY, "-c", STEP, str(dataset), backend, step, str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -98,7 +99,14 @@ def run_step(dataset: Path, backend: str, step: str, out: Path) -> dict:
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    stdout, stderr = proc.communicate()
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)  # the JVM too
+        proc.kill()
+        proc.communicate()
+        return {"error": f"stopped after {timeout:.0f} s", "wall_s": timeout,
+                "peak_gib": peak[0] / 2**30}
     th.join()
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -161,6 +169,8 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--copies", type=int, default=2)
     ap.add_argument("--engines", nargs="+", default=["duckdb", "pyspark"])
+    ap.add_argument("--steps", nargs="+", default=None, help="labels of the steps to run")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per step")
     args = ap.parse_args()
     dataset = stacked(args.customers, args.copies)
     import pyarrow.parquet as pq
@@ -170,9 +180,12 @@ def main() -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     results: dict = {"dataset": str(dataset), "events": events, "steps": {}}
     steps = {"validate": "validate", **FEATURES}
+    if args.steps:
+        steps = {k: v for k, v in steps.items() if k in args.steps}
     for label, step in steps.items():
         for engine in args.engines:
-            r = run_step(dataset, engine, step, outdir / f"{engine}_{label}.parquet")
+            r = run_step(dataset, engine, step, outdir / f"{engine}_{label}.parquet",
+                         args.timeout)
             results["steps"].setdefault(label, {})[engine] = r
             print(f"{label:<22} {engine:<8} {json.dumps(r)}", flush=True)
     print(f"\n{events:,} events\n")
@@ -186,7 +199,8 @@ def main() -> None:
                       else ["failed", r["error"][:60]])
         print(f"| {label} | " + " | ".join(cells) + " |")
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "scale.json").write_text(json.dumps(results, indent=2))
+    name = f"scale_{'_'.join(args.engines)}.json"
+    (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

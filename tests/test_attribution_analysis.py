@@ -133,3 +133,28 @@ def test_weekly_last_click_adds_up_to_the_whole_period(small_dataset, analysis):
     for c, v in lc.items():
         assert v == pytest.approx(whole[c])
     assert set(w.model) == {"last_click", "linear"}
+
+
+def test_journeys_read_in_batches_give_the_same_paths_and_credit(small_dataset, analysis,
+                                                                  monkeypatch):
+    """Whole journeys a batch at a time (issue 20): batches of 500 touches cut many
+    journeys in two, and the paths joined are those of the whole frame, so every model's
+    credit and the journey counts are the same as in one batch."""
+    from workbench.analyses.attribution import journeys as J
+    from workbench.attribution.paths import Paths, paths_from_journeys
+
+    con = open_dataset(small_dataset)
+    whole = J.journeys_frame(con)
+    batches = list(J.journey_batches(con, batch_touches=500))
+    assert len(batches) > 5
+    ids = [set(b.journey_id) for b in batches]
+    assert sum(map(len, ids)) == whole.journey_id.nunique()  # no journey in two batches
+    joined = Paths.concat([paths_from_journeys(b, require_conversion=False) for b in batches])
+    one = paths_from_journeys(whole)
+    assert joined.channels == one.channels and joined.path_strings() == one.path_strings()
+    for a in ("conversions", "value", "nulls", "ages_days"):
+        np.testing.assert_array_equal(getattr(joined, a), getattr(one, a))
+    monkeypatch.setattr(J, "BATCH_TOUCHES", 700)
+    again = analyze_attribution(con, n_boot=30)
+    assert again.journeys == analysis.journeys
+    pd.testing.assert_frame_equal(again.by_campaign, analysis.by_campaign)

@@ -295,6 +295,34 @@ class Paths:
         _, first, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
         return first, inv.ravel()
 
+    @classmethod
+    def concat(cls, parts: Sequence[Paths]) -> Paths:
+        """The paths of ``parts`` one after the other, their channels merged (sorted).
+
+        For journeys read in batches (:func:`workbench.analyses.attribution.journeys.
+        journey_batches`): each batch's codes are mapped to the union of the channels.
+
+        >>> a = Paths.from_sequences([["sms", "email"]], conversions=[1], nulls=[0])
+        >>> b = Paths.from_sequences([["direct"]], conversions=[0], nulls=[2])
+        >>> Paths.concat([a, b]).path_strings()
+        ['sms > email', 'direct']
+        """
+        parts = list(parts)
+        if not parts:
+            raise AttributionInputError("Paths.concat: no paths to join")
+        names = sorted({c for p in parts for c in p.channels})
+        code = {c: i for i, c in enumerate(names)}
+        timed = all(p.ages_days is not None for p in parts)
+        lengths = np.concatenate([p.lengths for p in parts])
+        return cls(tuple(names),
+                   np.concatenate([np.array([code[c] for c in p.channels],
+                                            dtype=np.int32)[p.codes] for p in parts]),
+                   np.concatenate([[0], np.cumsum(lengths)]),
+                   np.concatenate([p.conversions for p in parts]),
+                   np.concatenate([p.value for p in parts]),
+                   np.concatenate([p.nulls for p in parts]),
+                   np.concatenate([p.ages_days for p in parts]) if timed else None)
+
     def drop_unused_channels(self) -> Paths:
         """Recode so that every listed channel appears on some path."""
         used = np.unique(self.codes)
@@ -557,7 +585,7 @@ JOURNEY_COLUMNS = ("journey_id", "touch_index", "channel", "touch_ts", "end_ts",
 
 
 def paths_from_journeys(journeys: pd.DataFrame, *, collapse_repeats: bool = False,
-                        keep_times: bool = True) -> Paths:
+                        keep_times: bool = True, require_conversion: bool = True) -> Paths:
     """Touch-level journeys → :class:`Paths`.
 
     Parameters
@@ -577,6 +605,9 @@ def paths_from_journeys(journeys: pd.DataFrame, *, collapse_repeats: bool = Fals
         ``(end_ts - touch_ts)`` in days, so :class:`~workbench.attribution.TimeDecay`
         can use real times. ``False``: journeys with the same channel sequence
         are merged into one row (smaller, no times).
+    require_conversion
+        Refuse journeys none of which converted (default); a batch of a larger set
+        (:meth:`Paths.concat`) may have none.
 
     Examples
     --------
@@ -668,7 +699,7 @@ def paths_from_journeys(journeys: pd.DataFrame, *, collapse_repeats: bool = Fals
     first = offsets[:-1]
     j_conv = conv[order][first].astype(float)
     j_value = value[order][first]
-    if j_conv.sum() <= 0:
+    if require_conversion and j_conv.sum() <= 0:
         raise AttributionInputError("journeys: no journey converted — nothing to attribute")
     paths = Paths(tuple(names), ch_codes.astype(np.int32), offsets, j_conv, j_value,
                   1.0 - j_conv, age[order])

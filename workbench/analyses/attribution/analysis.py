@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ...attribution.comparison import Comparison, compare, score_against_truth, shift_table
-from ...attribution.paths import paths_from_journeys
+from ...attribution.paths import AttributionInputError, Paths, paths_from_journeys
 from ...results import Result
-from .journeys import journeys_frame
+from .journeys import journey_batches, journeys_frame
 
 #: models compared by default, in the order a marketer reads them
 DEFAULT_MODELS = ("last_click", "first_touch", "last_non_direct", "linear", "position",
@@ -161,13 +161,26 @@ def analyze_attribution(con, truth: pd.Series | None = None, models=DEFAULT_MODE
         Passed to :func:`workbench.analyses.attribution.journeys.journeys` (lookback, windows,
         opens, labels).
     """
-    jr = journeys_frame(con, **journey_options)
-    paths = paths_from_journeys(jr)
+    parts, labels, summary = [], [], {"journeys": 0, "converting": 0, "touches": 0,
+                                      "revenue": 0.0}
+    for jr in journey_batches(con, **journey_options):  # whole journeys, a batch at a time
+        parts.append(paths_from_journeys(jr, require_conversion=False))
+        labels.append(jr.drop_duplicates("channel")[["channel", "campaign", "medium"]])
+        conv = jr[jr.converted].drop_duplicates("journey_id")
+        summary["journeys"] += int(jr.journey_id.nunique())
+        summary["converting"] += int(len(conv))
+        summary["touches"] += len(jr)
+        summary["revenue"] += float(conv.value.sum())
+    if not parts:
+        raise AttributionInputError("journeys: no rows: nothing to attribute")
+    paths = Paths.concat(parts)
+    if paths.total_conversions <= 0:
+        raise AttributionInputError("journeys: no journey converted — nothing to attribute")
     opts = model_options or {}
     specs = {m: (m, opts.get(m, {})) for m in models}
     comp = compare(paths, specs, n_boot=n_boot, seed=seed)
-    campaign_of = (jr.drop_duplicates("channel").set_index("channel").campaign
-                   .fillna(jr.drop_duplicates("channel").set_index("channel").medium))
+    lab = pd.concat(labels, ignore_index=True).drop_duplicates("channel").set_index("channel")
+    campaign_of = lab.campaign.fillna(lab.medium)
     rows = []
     for label, r in comp.results.items():
         t = r.table.assign(campaign=lambda x: x.channel.map(campaign_of).fillna(x.channel))
@@ -175,14 +188,10 @@ def analyze_attribution(con, truth: pd.Series | None = None, models=DEFAULT_MODE
         lohi = _campaign_intervals(r, campaign_of)
         rows.append(g.merge(lohi, on="campaign", how="left").assign(model=label))
     by_campaign = pd.concat(rows, ignore_index=True)
-    is_msg = jr.drop_duplicates("campaign").campaign.dropna()
-    by_campaign["is_campaign"] = by_campaign.campaign.isin(set(is_msg))
+    by_campaign["is_campaign"] = by_campaign.campaign.isin(set(lab.campaign.dropna()))
     score = None
     if truth is not None:
         score = score_against_truth(comp, truth, measure="value", only_truth_channels=True)
-    conv = jr[jr.converted].drop_duplicates("journey_id")
-    summary = {"journeys": int(jr.journey_id.nunique()), "converting": int(len(conv)),
-               "touches": int(len(jr)), "revenue": float(conv.value.sum())}
     shift = shift_table(comp, base="last_click") if "last_click" in comp.results and len(
         comp.results) > 1 else pd.DataFrame()
     return AttributionAnalysis(comparison=comp, by_campaign=by_campaign, shift=shift,

@@ -176,8 +176,40 @@ def journeys(con, lookback_days: float = DEFAULT_LOOKBACK_DAYS, windows: dict | 
 
 def journeys_frame(con, **options) -> pd.DataFrame:
     """:func:`journeys` executed, with timestamps as UTC."""
-    df = journeys(con, **options).execute()
+    return _utc(journeys(con, **options).execute())
+
+
+def _utc(df: pd.DataFrame) -> pd.DataFrame:
     for c in ("touch_ts", "end_ts"):
         if df[c].dt.tz is None:
             df[c] = df[c].dt.tz_localize("UTC")
     return df
+
+
+#: touches per batch of :func:`journey_batches`
+BATCH_TOUCHES = 1_000_000
+
+
+def journey_batches(con, batch_touches: int = BATCH_TOUCHES, **options):
+    """:func:`journeys` as frames of whole journeys, about ``batch_touches`` touches each.
+
+    The engine streams the touches in journey order (Arrow record batches; DuckDB reads
+    them as it goes, Ibis's Spark backend collects them as Arrow first); a journey cut
+    by a batch's end is carried into the next, so every frame holds whole journeys.
+    At most one batch is in pandas at a time: a store's tens of millions of touches do
+    not have to fit there at once (issue 20).
+    """
+    reader = journeys(con, **options).to_pyarrow_batches(chunk_size=batch_touches)
+    carry = None
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        df = batch.to_pandas()
+        if carry is not None:
+            df = pd.concat([carry, df], ignore_index=True)
+        tail = (df.journey_id == df.journey_id.iloc[-1]).to_numpy()
+        carry = df[tail]
+        if (~tail).any():
+            yield _utc(df[~tail].reset_index(drop=True))
+    if carry is not None and len(carry):
+        yield _utc(carry.reset_index(drop=True))
