@@ -20,7 +20,7 @@ import pandas as pd
 from ...attribution.comparison import Comparison, compare, score_against_truth, shift_table
 from ...attribution.paths import AttributionInputError, Paths, paths_from_journeys
 from ...results import Result
-from .journeys import journey_batches, journeys_frame
+from .journeys import journey_batches
 
 #: models compared by default, in the order a marketer reads them
 DEFAULT_MODELS = ("last_click", "first_touch", "last_non_direct", "linear", "position",
@@ -161,25 +161,11 @@ def analyze_attribution(con, truth: pd.Series | None = None, models=DEFAULT_MODE
         Passed to :func:`workbench.analyses.attribution.journeys.journeys` (lookback, windows,
         opens, labels).
     """
-    parts, labels, summary = [], [], {"journeys": 0, "converting": 0, "touches": 0,
-                                      "revenue": 0.0}
-    for jr in journey_batches(con, **journey_options):  # whole journeys, a batch at a time
-        parts.append(paths_from_journeys(jr, require_conversion=False))
-        labels.append(jr.drop_duplicates("channel")[["channel", "campaign", "medium"]])
-        conv = jr[jr.converted].drop_duplicates("journey_id")
-        summary["journeys"] += int(jr.journey_id.nunique())
-        summary["converting"] += int(len(conv))
-        summary["touches"] += len(jr)
-        summary["revenue"] += float(conv.value.sum())
-    if not parts:
-        raise AttributionInputError("journeys: no rows: nothing to attribute")
-    paths = Paths.concat(parts)
-    if paths.total_conversions <= 0:
-        raise AttributionInputError("journeys: no journey converted — nothing to attribute")
+    summary = {"journeys": 0, "converting": 0, "touches": 0, "revenue": 0.0}
+    paths, lab = _batched_paths(con, summary, **journey_options)
     opts = model_options or {}
     specs = {m: (m, opts.get(m, {})) for m in models}
     comp = compare(paths, specs, n_boot=n_boot, seed=seed)
-    lab = pd.concat(labels, ignore_index=True).drop_duplicates("channel").set_index("channel")
     campaign_of = lab.campaign.fillna(lab.medium)
     rows = []
     for label, r in comp.results.items():
@@ -200,6 +186,31 @@ def analyze_attribution(con, truth: pd.Series | None = None, models=DEFAULT_MODE
                                         "model_options": opts, "journeys": {
                                             k: (str(v) if isinstance(v, dict) else v)
                                             for k, v in journey_options.items()}})
+
+
+def _batched_paths(con, summary: dict | None = None, **journey_options):
+    """The journeys' paths, read a batch of whole journeys at a time, and their labels.
+
+    Returns the joined :class:`Paths` and each label's ``campaign`` and ``medium``
+    (indexed by label); ``summary``'s counts are added to.
+    """
+    parts, labels = [], []
+    for jr in journey_batches(con, **journey_options):
+        parts.append(paths_from_journeys(jr, require_conversion=False))
+        labels.append(jr.drop_duplicates("channel")[["channel", "campaign", "medium"]])
+        if summary is not None:
+            conv = jr[jr.converted].drop_duplicates("journey_id")
+            summary["journeys"] += int(jr.journey_id.nunique())
+            summary["converting"] += int(len(conv))
+            summary["touches"] += len(jr)
+            summary["revenue"] += float(conv.value.sum())
+    if not parts:
+        raise AttributionInputError("journeys: no rows: nothing to attribute")
+    paths = Paths.concat(parts)
+    if paths.total_conversions <= 0:
+        raise AttributionInputError("journeys: no journey converted — nothing to attribute")
+    lab = pd.concat(labels, ignore_index=True).drop_duplicates("channel").set_index("channel")
+    return paths, lab
 
 
 def _campaign_intervals(result, campaign_of: pd.Series) -> pd.DataFrame:
@@ -241,18 +252,18 @@ def window_sweep(con, truth: pd.Series | None = None, windows=(1, 2, 3, 5, 7, 14
     rows = []
     for w in windows:
         for op in opens:
-            jr = journeys_frame(con, windows={("email", "click"): w, ("email", "open"): w,
-                                              ("sms", "click"): w}, count_opens=op,
-                                ignore_machine_opens=ignore_machine_opens,
-                                include_visits=include_visits)
-            r = compare(paths_from_journeys(jr), [model], n_boot=0).results[model]
-            msg = set(jr.loc[jr.medium.isin(MESSAGE_MEDIA), "channel"])
+            paths, lab = _batched_paths(con, windows={
+                ("email", "click"): w, ("email", "open"): w, ("sms", "click"): w},
+                count_opens=op, ignore_machine_opens=ignore_machine_opens,
+                include_visits=include_visits)
+            r = compare(paths, [model], n_boot=0).results[model]
+            msg = set(lab.index[lab.medium.isin(MESSAGE_MEDIA)])
             t = r.table[r.table.channel.isin(msg)]
             row = {"window_days": w, "opens_counted": op, "model": model,
                    "credited_revenue": float(t.value.sum()),
                    "credited_conversions": float(t.conversions.sum())}
             for medium in MESSAGE_MEDIA:
-                mm = set(jr.loc[jr.medium == medium, "channel"])
+                mm = set(lab.index[lab.medium == medium])
                 row[f"credited_{medium}"] = float(r.table[r.table.channel.isin(mm)].value.sum())
             rows.append(row)
     out = pd.DataFrame(rows)
@@ -289,22 +300,28 @@ def weekly_attribution(con, models=("last_click", "markov"), **journey_options) 
     attributed on their own, without the bootstrap.  Columns ``week, model, campaign,
     value``.
     """
-    jr = journeys_frame(con, **journey_options)
-    jr["week"] = jr.end_ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(
-        "W-SUN").dt.start_time
-    camp = jr.drop_duplicates("channel").set_index("channel")
+    weeks: dict = {}  # week -> its journeys' paths, from every batch
+    labels = []
+    for jr in journey_batches(con, **journey_options):
+        jr["week"] = jr.end_ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(
+            "W-SUN").dt.start_time
+        labels.append(jr.drop_duplicates("channel")[["channel", "campaign", "medium"]])
+        for week, g in jr.groupby("week"):
+            weeks.setdefault(week, []).append(paths_from_journeys(g, require_conversion=False))
+    camp = pd.concat(labels, ignore_index=True).drop_duplicates("channel").set_index("channel")
     campaign_of = camp.campaign.fillna(camp.medium)
     rows = []
-    for week, g in jr.groupby("week"):
-        if not g.converted.any():
+    for week in sorted(weeks):
+        paths = Paths.concat(weeks[week])
+        if paths.total_conversions <= 0:
             continue
-        res = compare(paths_from_journeys(g), list(models), n_boot=0).results
+        res = compare(paths, list(models), n_boot=0).results
         for label, r in res.items():
             t = r.table.assign(campaign=r.table.channel.map(campaign_of))
             for c, v in t.groupby("campaign").value.sum().items():
                 rows.append({"week": week, "model": label, "campaign": c, "value": v})
     out = pd.DataFrame(rows)
-    msg = set(jr.campaign.dropna())
+    msg = set(camp.campaign.dropna())
     return out[out.campaign.isin(msg)].reset_index(drop=True)
 
 
