@@ -87,6 +87,10 @@ def tree_rss(pid: int) -> int:
 
 
 def run_step(dataset: Path, backend: str, step: str, out: Path, timeout: float) -> dict:
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)  # Spark writes a folder and will not overwrite
+    out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen([PY, "-c", STEP, str(dataset), backend, step, str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
