@@ -299,29 +299,21 @@ class Paths:
     def concat(cls, parts: Sequence[Paths]) -> Paths:
         """The paths of ``parts`` one after the other, their channels merged (sorted).
 
-        For journeys read in batches (:func:`workbench.analyses.attribution.journeys.
-        journey_batches`): each batch's codes are mapped to the union of the channels.
-
+        For journeys read in batches (``journey_batches`` of the attribution analysis).
         >>> a = Paths.from_sequences([["sms", "email"]], conversions=[1], nulls=[0])
-        >>> b = Paths.from_sequences([["direct"]], conversions=[0], nulls=[2])
-        >>> Paths.concat([a, b]).path_strings()
-        ['sms > email', 'direct']
+        >>> b = Paths.from_sequences([["direct"]], conversions=[1], nulls=[2])
+        >>> Paths.concat([a, b]).path_strings(), Paths.concat([a, b]).channels
+        (['sms > email', 'direct'], ('direct', 'email', 'sms'))
         """
-        parts = list(parts)
-        if not parts:
-            raise AttributionInputError("Paths.concat: no paths to join")
         names = sorted({c for p in parts for c in p.channels})
         code = {c: i for i, c in enumerate(names)}
-        timed = all(p.ages_days is not None for p in parts)
-        lengths = np.concatenate([p.lengths for p in parts])
-        return cls(tuple(names),
-                   np.concatenate([np.array([code[c] for c in p.channels],
-                                            dtype=np.int32)[p.codes] for p in parts]),
-                   np.concatenate([[0], np.cumsum(lengths)]),
-                   np.concatenate([p.conversions for p in parts]),
-                   np.concatenate([p.value for p in parts]),
-                   np.concatenate([p.nulls for p in parts]),
-                   np.concatenate([p.ages_days for p in parts]) if timed else None)
+        codes = [np.array([code[c] for c in p.channels], dtype=np.int32)[p.codes] for p in parts]
+        ages = [p.ages_days for p in parts]
+        return cls(tuple(names), np.concatenate(codes),
+                   np.concatenate([[0], np.cumsum(np.concatenate([p.lengths for p in parts]))]),
+                   *(np.concatenate([getattr(p, a) for p in parts])
+                     for a in ("conversions", "value", "nulls")),
+                   None if any(a is None for a in ages) else np.concatenate(ages))
 
     def drop_unused_channels(self) -> Paths:
         """Recode so that every listed channel appears on some path."""

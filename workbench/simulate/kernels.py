@@ -224,12 +224,12 @@ def _nearest_price_src(cat, target, price_key, cat_first, cat_size, price,
     return prod, qty
 
 
-def _pick_product_src(cat, target, u, price_key, cw, cat_first, cat_size, price, tol,
+def _pick_product_src(cat, target, u, price_key, cw, price, tol,
                       max_qty):  # pragma: no cover - compiled by numba
     # Baskets.pick, one line at a time: for each units q the band of the category's
     # price-sorted products whose q units come within tol of the line's value, one of them
-    # by popularity weight (inverse CDF at u over the bands' cumulated weights), and the
-    # nearest in price where no band has one.  The same arithmetic in the same order as
+    # by popularity weight (inverse CDF at u over the bands' cumulated weights); -1 where
+    # no band has one.  The same arithmetic in the same order as
     # the numpy version (sums and cumulative sums left to right, as numpy's on a few values)
     n_q = np.int64(max_qty)
     prod = np.empty(cat.shape[0], dtype=np.int64)
@@ -267,13 +267,9 @@ def _pick_product_src(cat, target, u, price_key, cw, cat_first, cat_size, price,
             rest = x - (cum_b - w[band])
             lo, hi = los[band], his[band]
             p = min(max(np.searchsorted(cw, cw[lo] + rest, side="right") - 1, lo), hi - 1)
-        else:  # no band: the product nearest in price (as _nearest_price_src)
-            key = c * 1e7 + t
-            lo = cat_first[c]
-            hi = lo + cat_size[c] - 1
-            pos = min(max(np.searchsorted(price_key, key), lo), hi)
-            prev = min(max(pos - 1, lo), hi)
-            p = prev if abs(price_key[prev] - key) < abs(price_key[pos] - key) else pos
+        else:  # no band: -1, the caller takes the product nearest in price
+            prod[i], qty[i] = -1, 0
+            continue
         prod[i] = p
         qty[i] = np.int64(min(max(np.rint(t / price[p]), 1.0), max_qty))
     return prod, qty
