@@ -32,6 +32,16 @@ def dataset(tmp_path_factory):
     return save_simulation(simulate(cfg, seed=5), path)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def small_queries():
+    """Spark compiles each query's plan to Java (whole-stage codegen), which pays on big
+    data; on a test's thousands of rows it is most of a query's time (measured: -20%
+    without it). A runtime setting of the one local session every test here uses."""
+    from workbench.engines import local_spark_session
+
+    local_spark_session().conf.set("spark.sql.codegen.wholeStage", "false")
+
+
 @pytest.fixture(scope="module")
 def engines(dataset):
     from workbench.store import open_dataset
