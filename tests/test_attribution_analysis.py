@@ -158,3 +158,15 @@ def test_journeys_read_in_batches_give_the_same_paths_and_credit(small_dataset, 
     again = analyze_attribution(con, n_boot=30)
     assert again.journeys == analysis.journeys
     pd.testing.assert_frame_equal(again.by_campaign, analysis.by_campaign)
+
+
+def test_journey_ids_number_customers_journeys_in_order(small_dataset):
+    """A journey's id is the dense rank of (customer, end) from 0, without gaps — built
+    from each customer's own ranks plus the journeys of the customers before them."""
+    from workbench.analyses.attribution.journeys import journeys_frame
+
+    jr = journeys_frame(open_dataset(small_dataset))
+    keys = jr.drop_duplicates("journey_id")[["journey_id", "customer_id", "end_ts"]]
+    keys = keys.sort_values(["customer_id", "end_ts"]).reset_index(drop=True)
+    assert keys.journey_id.tolist() == list(range(len(keys)))
+    assert jr.groupby("journey_id")[["customer_id", "end_ts"]].nunique().max().max() == 1
