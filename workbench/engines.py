@@ -7,7 +7,8 @@ so the same code runs wherever Ibis can compile it; what changes is the connecti
 * ``"pyspark"``: a Spark session — by default a local one (``local[N]``, started here,
   Java 17 and the ``pyspark`` package needed), or the caller's own session on a cluster
   (``session=spark``).  The Parquet files are read by Spark, so on a cluster the dataset
-  folder must be a path every executor can read (HDFS, S3, a shared mount).
+  folder must be on a mount the driver and every executor read; for HDFS or S3, register
+  the canonical tables in the session's catalog and pass ``ibis.pyspark.connect(spark)``.
 * BigQuery (or any other Ibis backend): connect with Ibis yourself, with the canonical
   tables in one dataset, and hand the connection to :func:`workbench.open_dataset`::
 
