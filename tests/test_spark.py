@@ -188,3 +188,26 @@ def test_a_connection_with_the_tables_is_used_as_it_is(dataset):
     n = int(con.table("orders").count().execute())
     assert n == pq.read_metadata(dataset / "orders.parquet").num_rows
     assert np.isfinite(float(con.table("orders").revenue.sum().execute()))
+
+
+def test_an_engine_that_cannot_start_says_what_it_needs(dataset, monkeypatch):
+    """Without Java, `--backend pyspark` fails with one line naming Java 17 and the
+    fallback, exit code 1 as any refused dataset, not a JVM traceback; a non-connection is
+    refused by name."""
+    from click.testing import CliRunner
+
+    from workbench import engines
+    from workbench.cli import main
+    from workbench.store import open_dataset
+
+    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(engines, "local_spark_session",
+                        engines.local_spark_session.__wrapped__)  # not the cached session
+    res = CliRunner().invoke(main, ["validate", str(dataset), "--backend", "pyspark"])
+    assert res.exit_code == 1 and "needs Java 17" in res.output and "duckdb" in res.output
+    assert "Traceback" not in res.output
+    with pytest.raises(engines.EngineError, match="not dict"):
+        open_dataset({"orders": None})
+    with pytest.raises(engines.EngineError, match="backend must be one of"):
+        open_dataset(dataset, backend="bigquery")

@@ -134,12 +134,13 @@ def validate(path, as_json, backend):
     Prints every violation (table, column, rule, number of rows, first
     offending keys) and exits 1, or prints a short summary and exits 0.
     """
+    from .engines import EngineError
     from .store import DatasetError
     from .store import validate as run_validate
 
     try:
         report = run_validate(Path(path), backend=backend)
-    except DatasetError as exc:
+    except (DatasetError, EngineError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json
                else report.summary())
@@ -358,6 +359,7 @@ def run(dataset, out, apps, current_config, timezone, backend):
     """
     _reuse_freed_memory()
     from .campaigns.config import ConfigError
+    from .engines import EngineError
     from .pipeline import run_all
     from .schema import DatasetValidationError
     from .store import DatasetError
@@ -371,7 +373,7 @@ def run(dataset, out, apps, current_config, timezone, backend):
                           timezone=timezone, backend=backend)
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
-    except (DatasetError, ConfigError) as exc:
+    except (DatasetError, ConfigError, EngineError) as exc:
         _fail(str(exc))
     click.echo("written:")
     for label, p in written.items():

@@ -23,12 +23,18 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 
 import ibis
 import ibis.expr.datatypes as dt
 
 BACKENDS = ("duckdb", "pyspark")
+
+
+class EngineError(RuntimeError):
+    """An engine cannot be started here (what is missing, and how to get it)."""
+
 #: cores a local Spark session uses (``local[N]``)
 SPARK_LOCAL_CORES = 2
 
@@ -43,9 +49,15 @@ def local_spark_session(cores: int = SPARK_LOCAL_CORES, memory: str = "2g"):
     """
     try:
         from pyspark.sql import SparkSession
-    except ImportError as exc:  # pragma: no cover - pyspark is a dependency
-        raise RuntimeError("backend 'pyspark' needs the pyspark package (pip install "
-                           "pyspark) and Java 17") from exc
+    except ImportError as exc:  # pragma: no cover - in the lock
+        raise EngineError("backend 'pyspark' needs the pyspark package: "
+                          "pip install 'ecom-workbench[spark]'") from exc
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (java_home and os.path.exists(
+            os.path.join(java_home, "bin", "java"))):
+        raise EngineError("backend 'pyspark' needs Java 17: no `java` on PATH and no "
+                          "JAVA_HOME (on Debian: apt-get install openjdk-17-jre-headless); "
+                          "or run on the default backend, duckdb")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter
     spark = (SparkSession.builder.master(f"local[{cores}]").appName("workbench")
              .config("spark.sql.session.timeZone", "UTC")
@@ -71,12 +83,12 @@ def connect(backend: str = "duckdb", *, session=None):
     if backend == "pyspark":
         spark = session if session is not None else local_spark_session()
         if spark.conf.get("spark.sql.session.timeZone") != "UTC":
-            raise ValueError("the Spark session's spark.sql.session.timeZone must be 'UTC' "
+            raise EngineError("the Spark session's spark.sql.session.timeZone must be 'UTC' "
                              "(dates truncate in UTC, as on DuckDB); got "
                              f"{spark.conf.get('spark.sql.session.timeZone')!r}")
         _spark_timestamps_are_utc()
         return ibis.pyspark.connect(spark)
-    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    raise EngineError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
 def _spark_timestamps_are_utc() -> None:
@@ -117,4 +129,10 @@ def epoch_s(ts):
 
 def backend_name(con) -> str:
     """The Ibis backend's name of a connection (``"duckdb"``, ``"pyspark"``, ...)."""
-    return getattr(con, "name", type(con).__module__.split(".")[2])
+    from ibis.backends import BaseBackend
+
+    if not isinstance(con, BaseBackend):
+        raise EngineError("expected a dataset folder or an Ibis connection (ibis.duckdb."
+                          "connect(), ibis.pyspark.connect(spark), ibis.bigquery.connect(...)),"
+                          f" not {type(con).__name__}")
+    return con.name

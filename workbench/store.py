@@ -205,6 +205,9 @@ def open_dataset(path_or_connection, *, backend: str = "duckdb", session=None,
 
     if not isinstance(path_or_connection, str | os.PathLike):
         con = path_or_connection
+        from .engines import backend_name
+
+        backend_name(con)  # refuses what is not an Ibis connection, saying what is expected
         if complete:
             _register_absent(con, [n for n in TABLES if not TABLES[n].required])
         return con
