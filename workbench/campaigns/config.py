@@ -176,7 +176,7 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
 
     ``abandoned_cart``: an :class:`~workbench.analyses.cart_timing.export.AbandonedCartSection`
     (channel and delay per purchase type; a type whose recommendation is not to send
-    keeps its settings and is noted); ``discount``: a
+    keeps its settings and is noted; the smallest cart worth a reminder); ``discount``: a
     :class:`~workbench.analyses.discount.export.DiscountSection`, applied as a
     :class:`~workbench.segments.SegmentDiscountRule` to ``discount_campaigns``
     (``"seasonal"``, where the discount was randomized and measured, and optionally
@@ -220,6 +220,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                 prov["notes"].append(f"abandoned cart, {ptype}: the evidence says not to "
                                      "send; the current reminder is kept until a holdout "
                                      "confirms it")
+        if abandoned_cart.min_cart_value > 0:
+            data["campaigns"]["abandoned_cart"]["min_cart_value"] = \
+                abandoned_cart.min_cart_value
         data["campaigns"]["abandoned_cart"]["experiment_share"] = keep_experiment_share
         prov["analyses"].append("abandoned-cart timing")
         prov["model_settings"]["abandoned_cart"] = abandoned_cart.provenance.model_dump(
@@ -296,6 +299,7 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
 _PHRASES = {
     "enabled": "on", "delay_hours": "delay", "delay_days": "delay", "lead_days":
     "sent before supply runs out", "channel": "channel", "discount_pct": "discount",
+    "min_cart_value": "no reminder for carts worth less than",
     "products_per_email": "products per email", "products_per_sms": "products per SMS",
     "email_per_week": "emails per customer per week (cap)",
     "sms_per_week": "SMS per customer per week (cap)", "experiment_share":

@@ -103,6 +103,9 @@ class AbandonedCartCampaign(_Model):
         default_factory=dict, description="customer id: the channel of their reminders for "
         "carts outside the experiment, where they can be reached on it (others: the "
         "purchase type's policy channel)")
+    min_cart_value: float = Field(
+        0.0, ge=0, description="carts outside the experiment worth less than this (currency "
+        "units, the cart's items at the prices they were added at) get no reminder")
 
     @field_validator("discount_arms_pct")
     @classmethod

@@ -1,8 +1,8 @@
 """Abandoned-cart timing: which reminder (delay x channel), if any, per purchase type.
 
 Features (:mod:`.features`: abandonment episodes), the study and decision
-(:mod:`.study`), the config part (:mod:`.export`) and the report section
-(:mod:`.section`).
+(:mod:`.study`), the smallest cart worth reminding (:mod:`.value_bands`), the config
+part (:mod:`.export`) and the report section (:mod:`.section`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .export import (
 from .features import abandonment_episodes
 from .section import ANCHOR, INTRO, TITLE, cart_timing_section
 from .study import CartTimingDecision, CartTimingStudy, decide_cart_timing, run_cart_timing
+from .value_bands import replay_min_cart_value, suggest_min_cart_value, value_bands
 
 #: the test a store runs to decide the cart reminder
 CART_TEST = ("a randomized abandoned-cart test: each abandoned cart assigned to a reminder "
@@ -41,9 +42,16 @@ class CartTiming(Analysis):
             return self.skip("the dataset has no events: abandoned carts are read from "
                              "add_to_cart and purchase events (a GA4 export has them)")
         try:
-            return run_cart_timing(ctx.con, dataset_hash=ctx.dataset_hash)
+            study = run_cart_timing(ctx.con, dataset_hash=ctx.dataset_hash, dataset=(
+                ctx.path if ctx.has_truth("truth/messages") else None))
         except ExperimentInputError as exc:
             return self.skip(str(exc), self.sized_test(ctx))
+        if ctx.simulated and study.min_cart_value > 0:
+            ctx.echo(f"cart_timing: replaying no reminder for carts under "
+                     f"{study.min_cart_value:g}")
+            study.rule_replay = replay_min_cart_value(ctx.path, study.min_cart_value,
+                                                      study.bands, study.episodes)
+        return study
 
     #: the arms a first timing test compares (the config's channels and a short and a
     #: long delay), against no message
@@ -76,7 +84,9 @@ class CartTiming(Analysis):
             ctx.echo(f"cart timing: not enough data to decide ({result.reason}); "
                      "no config exported")
             return {}
-        return {"abandoned_cart_config": save_abandoned_cart(section_from_study(result),
+        files = {} if result.bands is None else self.write_csv(
+            out, "cart_value_bands", result.bands, 4)
+        return {**files, "abandoned_cart_config": save_abandoned_cart(section_from_study(result),
                                                              out / "abandoned_cart.json"),
                 "abandoned_cart_schema": atomic_write_json(out / "abandoned_cart.schema.json",
                                                            abandoned_cart_schema())}
@@ -89,5 +99,6 @@ class CartTiming(Analysis):
 
 __all__ = ["AbandonedCartSection", "CartTiming", "CartTimingDecision", "CartTimingStudy",
            "TypePolicy", "abandoned_cart_schema", "abandonment_episodes", "cart_timing_section",
-           "decide_cart_timing", "load_abandoned_cart", "run_cart_timing", "save_abandoned_cart",
+           "decide_cart_timing", "load_abandoned_cart", "replay_min_cart_value", "run_cart_timing",
+           "save_abandoned_cart", "suggest_min_cart_value", "value_bands",
            "section_from_study"]

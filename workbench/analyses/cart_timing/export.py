@@ -44,6 +44,9 @@ class AbandonedCartSection(_Strict):
 
     config_version: str = SECTION_VERSION
     policy: dict[Literal["impulse", "considered", "consumable"], TypePolicy]
+    min_cart_value: float = Field(0.0, ge=0, description="carts worth less than this "
+                                  "(currency units) get no reminder: the cart-value bands "
+                                  "under it lose money by the test (0: remind every cart)")
     provenance: Provenance
 
 
@@ -70,7 +73,7 @@ def section_from_study(study) -> AbandonedCartSection:
     if study.decision is None:
         raise ValueError(f"no decision to export: {study.reason}")
     return AbandonedCartSection(
-        policy=study.decision.to_policy(),
+        policy=study.decision.to_policy(), min_cart_value=study.min_cart_value,
         provenance=Provenance(dataset_hash=study.dataset_hash,
                               analysis="abandoned-cart timing experiment "
                                        "(workbench.analyses.cart_timing.study)",

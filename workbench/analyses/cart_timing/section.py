@@ -36,10 +36,38 @@ def cart_timing_section(study) -> Section:
     tables = [("Recommendation per purchase type", d.recommendations[rec_cols])]
     if d.truth is not None:
         tables.append(("Against the simulator's truth", d.truth))
+    band_lines = []
+    if study.bands is not None and len(study.bands):
+        tables.append(("By cart value: reminded against held-out carts (incremental net margin "
+                       "per cart, 95% interval) beside the last-click view (bought after a "
+                       "click, revenue per reminder)", study.bands.round(3)))
+        band_lines.append(bands_sentence(study))
     srm = study.recovery.srm
-    paragraphs = [intro, *d.summary().split("\n"),
+    paragraphs = [intro, *d.summary().split("\n"), *band_lines,
                   ("Sample ratio check: " + ("MISMATCH — the split is broken, investigate "
                                              "before acting" if srm["flag"] else
                                              f"balanced (p = {srm['p_value']:.2f})") + ".")]
     return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
                    charts=charts, tables=tables)
+
+
+def bands_sentence(study) -> str:
+    """Which carts are worth a reminder, by value band, and the rule's replay."""
+    b = study.bands
+    cut = study.min_cart_value
+    losing = b[b.prob_loses >= study.settings["min_prob"]]
+    if cut <= 0:
+        return ("By cart value, no band of the smallest carts is shown to lose money with a "
+                "reminder" + (f" (the {', '.join(losing.band)} band loses, but smaller carts "
+                              "do not)" if len(losing) else "") + ": remind every cart.")
+    text = (f"Carts under {cut:g} lose money with a reminder (P ≥ "
+            f"{study.settings['min_prob']:.0%} per band): send no reminder for them "
+            f"(exported as min_cart_value = {cut:g}).")
+    r = study.rule_replay
+    if r is not None:
+        text += (f" Replayed on {r['customers']:,} customers × {r['replications']}: margin "
+                 f"{r['replayed']:+,.0f} [{r['low']:+,.0f}, {r['high']:+,.0f}] against "
+                 f"reminding every cart, predicted {r['predicted']:+,.0f} "
+                 f"[{r['pred_low']:+,.0f}, {r['pred_high']:+,.0f}]"
+                 + ("" if r["agree"] else " — the intervals do not overlap") + ".")
+    return text

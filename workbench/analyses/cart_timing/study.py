@@ -26,6 +26,7 @@ from ...experiments.analysis import ExperimentInputError, ExperimentResult, anal
 from ...results import Result
 from ...store import has_truth
 from .features import abandonment_episodes
+from .value_bands import EDGES, suggest_min_cart_value, true_reminder_margin, value_bands
 
 
 @dataclass
@@ -205,6 +206,13 @@ class CartTimingStudy(Result):
     settings: dict
     dataset_hash: str | None
     reason: str = ""  # why there is no decision, when there is none
+    #: per cart-value band: reminded against held-out carts, last click beside it
+    #: (:func:`~workbench.analyses.cart_timing.value_bands.value_bands`)
+    bands: pd.DataFrame | None = None
+    #: carts worth less than this get no reminder (0: every cart is reminded)
+    min_cart_value: float = 0.0
+    #: that rule replayed in the simulator next to its prediction (simulated stores)
+    rule_replay: dict | None = None
 
     @property
     def experiment_episodes(self) -> pd.DataFrame:
@@ -219,12 +227,16 @@ class CartTimingStudy(Result):
 
 def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
                     min_prob: float = 0.9, alpha: float = 0.05,
-                    dataset_hash: str | None = None) -> CartTimingStudy:
+                    dataset_hash: str | None = None, band_edges=EDGES,
+                    dataset=None) -> CartTimingStudy:
     """Episodes, recovery curves and the decision for a dataset with a cart experiment.
 
     ``con`` is a connection from :func:`workbench.store.open_dataset`; when the
     dataset is simulated (``truth_delay_response`` registered) the decision is
-    scored against the truth.  Raises :class:`ExperimentInputError` when the
+    scored against the truth.  The reminder's incremental margin per cart-value band
+    (``band_edges``, currency units) gives the smallest cart worth reminding
+    (:mod:`.value_bands`); ``dataset``, a simulated dataset's path, sets each band
+    beside the simulator's truth.  Raises :class:`ExperimentInputError` when the
     dataset has no randomized carts; returns a study without a decision (and
     its reason) when there are too few to decide.
     """
@@ -245,4 +257,8 @@ def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
                                       event="event", alpha=alpha, name="abandoned carts")
     except ExperimentInputError as exc:
         return CartTimingStudy(ep, None, None, settings, dataset_hash, reason=str(exc))
-    return CartTimingStudy(ep, decision, recovery, settings, dataset_hash)
+    bands = value_bands(ep, edges=band_edges, holdout=holdout, truth=(
+        true_reminder_margin(dataset) if dataset is not None else None))
+    settings["band_edges"] = [float(e) for e in band_edges]
+    return CartTimingStudy(ep, decision, recovery, settings, dataset_hash, bands=bands,
+                           min_cart_value=suggest_min_cart_value(bands, min_prob))

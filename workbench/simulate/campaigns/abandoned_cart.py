@@ -3,7 +3,8 @@
 Optionally (``discount_arms_pct``) the messaged carts of the experiment are also
 randomized over discount levels, a factorial design: the level is drawn from its own
 stream, independently of the timing arm.  Carts outside the experiment get the
-per-purchase-type policy (or a segment discount rule).  The persuasion logit falls
+per-purchase-type policy (or a segment discount rule), unless they are worth less than
+``min_cart_value``.  The persuasion logit falls
 with the log-distance of the delay from the purchase type's best delay, and the cart's
 outcome (lost, natural return, moved or caused by the message) is recorded for the
 truth tables.
@@ -81,6 +82,9 @@ class AbandonedCart(Campaign):
                 loop.assignments.add(experiment=loop.experiment_code(DISCOUNT_EXPERIMENT),
                                      unit_kind=0, unit=w_.cart_session[carts[d]], cust=cust[d],
                                      arm=codes[lv[d]], t=t[d])
+        if ac.min_cart_value > 0:  # small carts outside the experiment: no reminder
+            small = w_.baskets.value[w_.cart_basket[carts]] < ac.min_cart_value
+            ch = np.where(~in_exp & small, -1, ch)
         send = ch >= 0
         ch_s = np.maximum(ch, 0)
         send &= in_exp | reachable(ch_s, cust, t)
