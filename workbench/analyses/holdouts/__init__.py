@@ -27,8 +27,9 @@ from ...vocab import CAMPAIGN_LABELS, CAMPAIGNS
 from ..base import Analysis, Context
 from ..orders import orders_with_goods
 from ..truth import caused_margin
+from .efficiency import by_stage, last_click, side_by_side, stage_of
 
-TITLE, ANCHOR = "Campaign incrementality (holdouts)", "holdouts"
+TITLE, ANCHOR = "Campaign efficiency and incrementality (holdouts)", "holdouts"
 INTRO = ("What does each campaign earn that the store would not have earned anyway? A "
          "campaign's holdout — customers who never get its messages, chosen at random — "
          "answers it directly: margin per customer in the weeks after each customer "
@@ -40,9 +41,10 @@ HOLDOUT_SUFFIX = "_holdout"
 def holdout_units(con, window_days: float = 30.0, pre_days: float = 90.0) -> pd.DataFrame:
     """One row per customer in a campaign holdout experiment whose window has ended.
 
-    ``campaign, customer_id, arm, assigned_at, margin, revenue, pre_margin``: the
-    customer's orders' revenue less goods cost (revenue where costs are unknown) and
-    less the campaign's message cost, in ``[assigned_at, assigned_at + window_days)``;
+    ``campaign, customer_id, arm, assigned_at, margin, revenue, orders, messages,
+    message_cost, pre_margin``: the customer's orders' revenue less goods cost (revenue
+    where costs are unknown) and less the campaign's message cost, in ``[assigned_at,
+    assigned_at + window_days)``, the orders and the campaign's messages there;
     ``pre_margin`` the same before it (orders only); ``prior_orders`` and
     ``last_order_value``: the customer's orders before it and the value of the latest
     (what a first-time or repeat buyer, a small or large order, is read from).
@@ -66,6 +68,7 @@ def holdout_units(con, window_days: float = 30.0, pre_days: float = 90.0) -> pd.
         revenue=ibis.ifelse(after, j.revenue, 0.0).sum().fill_null(0.0),
         goods=ibis.ifelse(after, j.goods, 0.0).sum().fill_null(0.0),
         pre_margin=ibis.ifelse(before, j.revenue - j.goods, 0.0).sum().fill_null(0.0),
+        orders=ibis.ifelse(after, 1, 0).sum().fill_null(0),
         prior_orders=ibis.ifelse(earlier, 1, 0).sum().fill_null(0),
         last_order_value=j.revenue.argmax(ibis.ifelse(earlier, j.placed_at, None)))
     df = units.execute()
@@ -73,17 +76,22 @@ def holdout_units(con, window_days: float = 30.0, pre_days: float = 90.0) -> pd.
         return df.assign(campaign=pd.Series(dtype=str), margin=pd.Series(dtype=float))
     df["campaign"] = df.experiment.str.removesuffix(HOLDOUT_SUFFIX)
     # the campaign's own message cost in the window (messaged customers pay it)
-    m = con.table("messages")
-    mc = (m.join(a, "customer_id")
-          .filter((m.sent_at >= a.assigned_at) & (m.sent_at < a.assigned_at + win)
-                  & (m.campaign + HOLDOUT_SUFFIX == a.experiment))
-          .group_by(["experiment", "customer_id"]).aggregate(message_cost=m.cost.sum())
+    # (messages has an ``experiment`` column too: the assignment's is renamed, or the
+    # filter below would compare the message's own experiment and match nothing)
+    m = con.table("messages").select("customer_id", "campaign", "sent_at", "cost")
+    ax = a.select(aexp=a.experiment, acid=a.customer_id, at=a.assigned_at)
+    mc = (m.join(ax, m.customer_id == ax.acid)
+          .filter((m.sent_at >= ax.at) & (m.sent_at < ax.at + win)
+                  & (m.campaign + HOLDOUT_SUFFIX == ax.aexp))
+          .group_by(experiment=ax.aexp, customer_id=m.customer_id)
+          .aggregate(message_cost=m.cost.sum(), messages=m.cost.count())
           .execute())
     df = df.merge(mc, on=["experiment", "customer_id"], how="left").fillna(
-        {"message_cost": 0.0})
+        {"message_cost": 0.0, "messages": 0})
     df["margin"] = df.revenue - df.goods - df.message_cost
     return df[["campaign", "customer_id", "arm", "assigned_at", "margin", "revenue",
-               "pre_margin", "prior_orders", "last_order_value"]]
+               "orders", "messages", "message_cost", "pre_margin", "prior_orders",
+               "last_order_value"]]
 
 
 def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
@@ -164,7 +172,10 @@ def true_incremental_margin(dataset, units: pd.DataFrame, window_days: float) ->
 
 
 class CampaignHoldouts(Analysis):
-    """Each campaign's incremental margin against its holdout; the holdouts still to run."""
+    """Each campaign's incremental margin against its holdout; the holdouts still to run.
+
+    Beside it, efficiency by last click and per message (:mod:`.efficiency`).
+    """
 
     name, title, anchor, intro = "holdouts", TITLE, ANCHOR, INTRO
     needs = {"orders": ("customer_id", "placed_at", "revenue"),
@@ -178,6 +189,15 @@ class CampaignHoldouts(Analysis):
             return self.skip("the dataset has no orders to measure margin on")
         return analyze_holdouts(ctx.con, dataset=ctx.path if ctx.has_truth(
             "truth/messages") else None)
+
+    def export(self, result: Holdouts, out, ctx: Context):
+        files = {}
+        for label, frame in (("campaign_efficiency", result.last_click),
+                             ("campaign_incrementality", result.efficiency),
+                             ("campaign_stages", result.stages)):
+            if frame is not None and len(frame):
+                files.update(self.write_csv(out, label, frame, 4))
+        return files
 
     def section(self, result: Holdouts) -> Section:
         t = result.table
@@ -195,12 +215,38 @@ class CampaignHoldouts(Analysis):
             tables.append(("Post-purchase emails by buyer at entry to the test: margin per "
                            f"customer in the {result.settings['window_days']:g} days after, "
                            "messaged against held out (95% interval)", pp.round(3)))
+        tables += efficiency_tables(result)
         if len(result.to_run):
             tables.append(("The holdouts to set up (customers held out, and weeks at this "
                            "store's traffic, to detect an incremental margin of a fifth of a "
                            "customer's revenue in the window)", result.to_run))
         return Section(title=TITLE, anchor=ANCHOR, kpis=kpis, tables=tables,
                        paragraphs=[INTRO, result.summary()])
+
+
+def efficiency_tables(result: Holdouts) -> list:
+    """The efficiency tables of the section: last click, and beside incrementality."""
+    out = []
+    cols = ["sent", "cost", "orders", "revenue", "conversion_per_message",
+            "revenue_per_message", "cost_per_conversion", "marketing_cost_share",
+            "net_margin_per_message"]
+    if result.efficiency is not None and len(result.efficiency):
+        out.append(("Per message: last click against the holdout's incremental margin (95% "
+                    "interval), incremental orders per 1,000 messages and the cost per "
+                    "incremental conversion", result.efficiency.round(4)))
+    if result.last_click is not None and len(result.last_click):
+        out.append(("Last click per campaign and channel (what a platform reports: orders "
+                    "carrying the message's link or code)",
+                    result.last_click[["campaign", "channel", *cols]].round(4)))
+    if result.stages is not None and len(result.stages):
+        out.append(("Per customer stage at entry to the holdout: incremental margin per "
+                    "customer (95% interval) and P(the campaign loses money there)",
+                    result.stages.round(3)))
+    if result.last_click_by_stage is not None and len(result.last_click_by_stage):
+        out.append(("Last click per campaign, channel and customer stage at the send",
+                    result.last_click_by_stage[["campaign", "channel", "stage", *cols]]
+                    .round(4)))
+    return out
 
 
 @dataclass
@@ -213,6 +259,14 @@ class Holdouts(Result):
     to_run: pd.DataFrame  # campaigns without a holdout: the holdout to set up
     settings: dict = field(default_factory=dict)
     post_purchase_by_buyer: pd.DataFrame | None = None  # first/repeat buyer × order value
+    #: last click per campaign × channel, and per campaign × customer stage at the send
+    #: (:func:`.efficiency.last_click`)
+    last_click: pd.DataFrame | None = None
+    last_click_by_stage: pd.DataFrame | None = None
+    #: per campaign with a holdout: last click beside incrementality, per message
+    efficiency: pd.DataFrame | None = None
+    #: per campaign × customer stage at assignment: incremental margin, loses money?
+    stages: pd.DataFrame | None = None
 
     def summary(self) -> str:
         lines = []
@@ -232,13 +286,31 @@ class Holdouts(Result):
         if len(self.to_run):
             lines.append("No holdout yet for: " + ", ".join(
                 CAMPAIGN_LABELS.get(c, c) for c in self.to_run.campaign) + ".")
+        e = self.efficiency
+        for r in ([] if e is None else e.itertuples()):
+            name = CAMPAIGN_LABELS.get(r.campaign, r.campaign)
+            lines.append(f"Per message, {name} earns {r.incremental_margin_per_message:+.3f} "
+                         f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] by its holdout against "
+                         f"{r.last_click_margin_per_message:+.3f} by last click.")
+        st = self.stages
+        for r in ([] if st is None or st.empty else st[st.loses_money].itertuples()):
+            lines.append(f"{CAMPAIGN_LABELS.get(r.campaign, r.campaign).capitalize()} loses "
+                         f"money on {r.stage}s: {r.incremental_margin:+.2f} per customer "
+                         f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], P(loss) {r.prob_loses:.0%} — "
+                         "consider not sending it to them (the campaigns have no per-stage "
+                         "switch to replay yet).")
         return " ".join(lines) or "No campaign has a holdout."
 
 
 def analyze_holdouts(con, window_days: float = 30.0, pre_days: float = 90.0,
                      dataset=None, holdout_share: float = 0.1,
-                     detectable_share: float = 0.2) -> Holdouts:
+                     detectable_share: float = 0.2, min_prob: float = 0.9) -> Holdouts:
     """Every campaign's incremental margin against its holdout (CUPED-adjusted Welch).
+
+    Beside it the efficiency a marketer acts on (:mod:`.efficiency`): last click per
+    campaign × channel and per customer stage, the holdout's incrementality per message
+    next to last click's, and per campaign × stage the incremental margin with
+    ``prob_loses`` (a stage is flagged at P ≥ ``min_prob``).
 
     ``dataset``: a simulated dataset's path, to set the truth beside each estimate.
     Campaigns that sent messages but have no holdout get the holdout to run:
@@ -279,8 +351,19 @@ def analyze_holdouts(con, window_days: float = 30.0, pre_days: float = 90.0,
                               detectable_share)
     pp = by_buyer(units[units.campaign == "post_purchase"]) \
         if "post_purchase" in set(table.campaign) else None
+    lc = last_click(con)
+    held = units[units.campaign.isin(set(table.campaign))] if len(table) else units.iloc[:0]
+    stages = by_stage(held, min_prob)
+    if dataset is not None and len(stages):
+        msg = held[held.arm == "messaged"].reset_index(drop=True)
+        caused = pd.Series(caused_margin(dataset, msg, window_days))
+        truth = caused.groupby([msg.campaign, stage_of(msg.prior_orders)]).mean()
+        stages["true_incremental_margin"] = [truth.get((r.campaign, r.stage), np.nan)
+                                             for r in stages.itertuples()]
     return Holdouts(table=table, to_run=to_run, post_purchase_by_buyer=pp,
-                    settings={"window_days": window_days, "pre_days": pre_days})
+                    settings={"window_days": window_days, "pre_days": pre_days},
+                    last_click=lc, last_click_by_stage=last_click(con, by_stage=True),
+                    efficiency=side_by_side(lc, units, table), stages=stages)
 
 
 def _holdouts_to_run(con, have: set[str], window_days: float, share: float,
