@@ -349,7 +349,11 @@ def export(fmt, dataset, out, layout, file_format):
 @click.option("--backend", type=click.Choice(["duckdb", "pyspark"]), default="duckdb",
               show_default=True, help="The engine the rules and features run on: DuckDB "
               "in-process, or a local Spark session (pyspark and Java 17).")
-def run(dataset, out, apps, current_config, timezone, backend):
+@click.option("--history", type=click.Path(file_okay=False), help="Prediction log folder "
+              "(earlier runs' predictions are scored, this run's added) [default: OUT/history].")
+@click.option("--as-of", "as_of", metavar="DATE", help="Run on the dataset as it stood at DATE "
+              "(UTC): the store's own history fills the prediction log.")
+def run(dataset, out, apps, current_config, timezone, backend, history, as_of):
     """Run every analysis on a dataset and write the reports.
 
     Writes OUT/index.html (one self-contained HTML file that opens offline),
@@ -360,6 +364,7 @@ def run(dataset, out, apps, current_config, timezone, backend):
     _reuse_freed_memory()
     from .campaigns.config import ConfigError
     from .engines import EngineError
+    from .history import PredictionLogError
     from .pipeline import run_all
     from .schema import DatasetValidationError
     from .store import DatasetError
@@ -370,14 +375,28 @@ def run(dataset, out, apps, current_config, timezone, backend):
     try:
         written = run_all(Path(dataset), Path(out), echo=click.echo, apps=apps,
                           current_config=Path(current_config) if current_config else None,
-                          timezone=timezone, backend=backend)
+                          timezone=timezone, backend=backend,
+                          history=Path(history) if history else None,
+                          as_of=_as_of(as_of))
     except DatasetValidationError as exc:
         _fail(f"the dataset is invalid; nothing was written.\n{exc.report.summary()}")
-    except (DatasetError, ConfigError, EngineError) as exc:
+    except (DatasetError, ConfigError, EngineError, PredictionLogError) as exc:
         _fail(str(exc))
     click.echo("written:")
     for label, p in written.items():
         click.echo(f"  {label:<10} {p}")
+
+
+def _as_of(value):
+    """``--as-of`` as a timestamp (None stays None); a bad date exits with code 2."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(value)
+    except ValueError:
+        _fail(f"--as-of: {value!r} is not a date (e.g. 2025-12-01)", 2)
 
 
 @main.command()
@@ -560,13 +579,7 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out, cross_sell):
     for opt, f in (("--out", out), ("--cross-sell", cross_sell)):
         if f is not None and not str(f).endswith((".csv", ".json")):
             _fail(f"{opt} must end in .csv or .json, got {f}", 2)
-    if as_of is not None:
-        import pandas as pd
-
-        try:
-            as_of = pd.Timestamp(as_of)
-        except ValueError:
-            _fail(f"--as-of: {as_of!r} is not a date (e.g. 2025-12-01)", 2)
+    as_of = _as_of(as_of)
     try:
         con = open_dataset(dataset, truth=False)
         rr = Rerank.for_channel(channel, diversity=diversity, margin=margin)

@@ -11,10 +11,14 @@ previous outputs intact.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from .analyses import ANALYSES, Analysis, Context, Skipped
+from .analyses.accuracy import Accuracy, accuracy_section, accuracy_table
 from .campaigns.config import (
     CampaignConfig,
     baseline_from_dataset,
@@ -27,9 +31,10 @@ from .campaigns.config import (
 from .campaigns.replay import Replayer
 from .campaigns.section import change_section
 from .files import atomic_path, atomic_write_json
+from .history import PredictionLog, new_run_id
 from .report import Report, Section
 from .schema import DatasetValidationError
-from .store import validate
+from .store import dataset_as_of, validate
 
 #: the replay re-simulates at most this many customers (x 3 replications): enough for
 #: per-customer intervals (see :class:`~workbench.campaigns.replay.Replayer`) in minutes
@@ -43,8 +48,16 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
             apps: bool = False, analyses: Sequence[Analysis] = ANALYSES,
             replay_customers: int = REPLAY_MAX_CUSTOMERS,
             current_config: Path | None = None, timezone: str = "UTC",
-            backend: str = "duckdb") -> dict[str, Path]:
+            backend: str = "duckdb", history: Path | None = None,
+            as_of=None) -> dict[str, Path]:
     """Validate ``dataset``, run the analyses, write reports into ``out``.
+
+    ``history``: the prediction log's folder (default ``out/history``): the run scores
+    the earlier runs' predictions that have come due on this data (the accuracy
+    section) and, once the report is written, adds its own
+    (:mod:`workbench.history`).  ``as_of``: run on the dataset as it stood then
+    (:func:`~workbench.store.dataset_as_of`, a temporary copy): the store's own history
+    backfills the log that a run on the whole data scores.
 
     ``backend``: the engine the validation and the features run on (``"duckdb"`` or
     ``"pyspark"``, :mod:`workbench.engines`); the models get its aggregates.
@@ -59,12 +72,21 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     report) when the dataset is invalid; nothing is written then.
     """
     dataset, out = Path(dataset), Path(out)
+    if as_of is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".as-of-", dir=out) as tmp:
+            echo(f"as of {pd.Timestamp(as_of):%Y-%m-%d %H:%M}: cutting {dataset}")
+            cut = dataset_as_of(dataset, as_of, Path(tmp) / dataset.name)
+            return run_all(cut, out, echo, apps, analyses, replay_customers, current_config,
+                           timezone, backend, out / "history" if history is None else history)
     if current_config is not None:  # a bad config file is refused before any work is done
         load_campaign_config(current_config)
     report = validate(dataset, backend=backend)
     if not report.ok:
         raise DatasetValidationError(report)
     echo(report.summary())
+    log = PredictionLog(out / "history" if history is None else history)
+    logged = log.read()  # a damaged log is refused here, before any work
     ctx = Context.open(dataset, echo=echo, backend=backend, timezone=timezone,
                        current_config=current_config)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,9 +94,16 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     written: dict[str, Path] = {}
     parts: dict[str, object] = {}
     labels: dict[str, str] = {}
+    predicted, scored = [], []
     for analysis in analyses:
         result = analysis(ctx)
-        if isinstance(result, Skipped):
+        skipped = isinstance(result, Skipped)
+        mine = logged[logged.kind.str.startswith(analysis.name + ".")]
+        if len(mine):
+            o = analysis.outcomes(mine, ctx, None if skipped else result)
+            if o is not None and len(o):
+                scored.append(o)
+        if skipped:
             echo(str(result))
             sections.append(analysis.skipped_section(result))
             continue
@@ -85,6 +114,13 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
         parts.update(part)
         if analysis.recommendation:
             labels.update({k: analysis.recommendation for k in part})
+        p = analysis.predictions(result, ctx)
+        if p is not None and len(p):
+            predicted.append(p)
+    acc, acc_files = prediction_accuracy(log, logged, scored, out)
+    written.update(acc_files)
+    ops = [i for i, s in enumerate(sections) if s.anchor == "operations"]
+    sections.insert(ops[0] + 1 if ops else len(sections), accuracy_section(acc))
     written_config, change = campaign_config(ctx, parts, labels, out, replay_customers,
                                              current_config)
     written.update(written_config)
@@ -94,9 +130,37 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
                 f"{m.get('generator', 'imported')}"
                 + (f" · seed {m['seed']}" if "seed" in m else ""))
     written["report"] = Report("Store report", subtitle, sections).save(out / "index.html")
+    if predicted:  # only a run that wrote its report logs what it predicted
+        run_id = new_run_id()
+        frame = pd.concat(predicted, ignore_index=True).assign(
+            made_at=pd.Timestamp.now(tz="UTC"), dataset_hash=ctx.dataset_hash)
+        written["prediction_log"] = log.append(run_id, frame)
+        echo(f"predictions: {len(frame):,} logged as run {run_id} in {log.root}")
     if apps:
         written.update(export_apps(dataset, out / "apps", written.get("campaign_config"), echo))
     return written
+
+
+def prediction_accuracy(log: PredictionLog, logged: pd.DataFrame, scored: list,
+                        out: Path) -> tuple[Accuracy, dict[str, Path]]:
+    """Earlier runs' predictions scored on this data, and the CSV of the scores."""
+    rows = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(
+        columns=[*logged.columns, "actual", "inside"])
+    notes = []
+    if logged.empty:
+        notes.append(f"This is the first run logged in {log.root}: a later run on newer "
+                     "data scores what this one predicts.")
+    elif rows.empty:
+        due = (logged.as_of + pd.to_timedelta(logged.horizon_days, unit="D")).min()
+        notes.append(f"No logged prediction has come due on this data yet: the earliest "
+                     f"is due {due:%Y-%m-%d} (run on data that reaches past it).")
+    acc = Accuracy(accuracy_table(rows), rows, log.runs(), notes)
+    files = {}
+    if len(acc.table):
+        with atomic_path(out / "prediction_accuracy.csv") as tmp:
+            acc.table.to_csv(tmp, index=False)
+        files["prediction_accuracy"] = out / "prediction_accuracy.csv"
+    return acc, files
 
 
 def campaign_config(ctx: Context, parts: dict[str, object], labels: dict[str, str], out: Path,

@@ -329,6 +329,67 @@ def save_simulation(store, path: str | Path, scenario: str | None = None) -> Pat
     )
 
 
+#: the time column of each table that grows with time (a row is in the data once it is)
+AS_OF_COLUMNS = {"customers": "signup_at", "sessions": "started_at", "events": "ts",
+                 "orders": "placed_at", "returns": "returned_at", "messages": "sent_at",
+                 "assignments": "assigned_at"}
+#: later timestamps on a kept row: not known yet at the cut, so emptied
+_LATER = {"messages": ("opened_at", "clicked_at", "unsubscribed_at")}
+#: manifest fields written anew for the copy, not carried over
+_COMPUTED = ("files", "row_counts", "dataset_hash", "created_at", "schema_version",
+             "workbench_version")
+
+
+def dataset_as_of(path: str | Path, end, out: str | Path) -> Path:
+    """Write the dataset as the store would have exported it at ``end`` (UTC).
+
+    Every row whose time column (:data:`AS_OF_COLUMNS`) is before ``end`` is kept, and
+    nothing later: an order's lines go with it, and a kept message's open, click or
+    unsubscribe after ``end`` is not known yet.  Products are kept whole; the simulator's
+    truth, when there, is copied unchanged (it is the process, not the store's data, and
+    scores what a run on the copy predicts).  The manifest records ``as_of`` and the
+    source's hash.  So ``workbench run`` on a store's own history, cut at earlier dates,
+    fills the prediction log that a run on the whole data then scores.
+    """
+    import pyarrow.compute as pc
+
+    root = Path(path)
+    info = load_manifest(root)
+    end = pd.Timestamp(end)
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    tables, truth = {}, {}
+    for name in info.get("files", {}):
+        t = pq.read_table(table_path(root, name))
+        if name.startswith(TRUTH_DIR + "/"):
+            truth[name.split("/", 1)[1]] = t
+            continue
+        col = AS_OF_COLUMNS.get(name)
+        if col is not None:
+            cut = pa.scalar(end.to_pydatetime(), type=t.schema.field(col).type)
+            t = t.filter(pc.less(t[col], cut))
+            for later in _LATER.get(name, ()):
+                if later in t.column_names:
+                    c = t[later]
+                    t = t.set_column(t.column_names.index(later), later, pc.if_else(
+                        pc.less(c, pa.scalar(end.to_pydatetime(), type=c.type)), c,
+                        pa.nulls(len(t), c.type)))
+        tables[name] = t
+    if "order_items" in tables and "orders" in tables:
+        kept = tables["orders"]["order_id"]
+        tables["order_items"] = tables["order_items"].filter(
+            pc.is_in(tables["order_items"]["order_id"], value_set=kept))
+    if not len(tables.get("orders", [])):
+        raise DatasetError(f"{root}: no order before {end:%Y-%m-%d %H:%M} UTC; choose a "
+                           "later date for --as-of")
+    extra = {}
+    params = root / TRUTH_DIR / "params.json"
+    if params.exists():
+        extra[f"{TRUTH_DIR}/params.json"] = params.read_text(encoding="utf-8")
+    meta = {k: v for k, v in info.items() if k not in _COMPUTED}
+    meta.update(as_of=end.isoformat(), as_of_source_hash=info.get("dataset_hash"))
+    return write_dataset(out, tables, truth=truth, extra_files=extra, manifest=meta)
+
+
 def validate(source, n_examples: int = 5, *, backend: str = "duckdb",
              session=None) -> ValidationReport:
     """Check a dataset folder (or a mapping of tables) against the canonical schema.

@@ -5,10 +5,10 @@ either its own result object or a :class:`Skipped` that says, in a sentence,
 what it needed and did not find — and, where the decision needs a randomized
 test the store has not run, which test to run.  From the result the analysis
 gives its report :meth:`~Analysis.section`, the files it writes
-(:meth:`~Analysis.export`) and its :meth:`~Analysis.config_part` of the campaign
-config.  ``workbench run``
-(:func:`workbench.pipeline.run_all`) is a loop over :data:`workbench.analyses.ANALYSES`
-and knows nothing about any one analysis.
+(:meth:`~Analysis.export`), its :meth:`~Analysis.config_part` of the campaign
+config and what it predicts for a later run to score (:meth:`~Analysis.predictions`).
+``workbench run`` (:func:`workbench.pipeline.run_all`) is a loop over
+:data:`workbench.analyses.ANALYSES` and knows nothing about any one analysis.
 
 The shape follows CausalPy's ``BaseExperiment`` (one base, one result contract)
 and scikit-learn's estimator registry (one list, one contract test over all).
@@ -198,6 +198,25 @@ class Analysis:
     def config_part(self, result, files: dict[str, Path]) -> dict[str, object]:
         """Keyword arguments for :func:`~workbench.campaigns.config.with_recommendations`."""
         return {}
+
+    def predictions(self, result, ctx: Context):
+        """What the result predicts about the data to come, to be scored by a later run.
+
+        A frame of :func:`workbench.history.prediction_rows` (``None``: nothing to log);
+        ``workbench run`` appends every analysis's rows to the prediction log and
+        :mod:`workbench.analyses.accuracy` scores them when their horizon has passed.
+        """
+        return None
+
+    def outcomes(self, logged, ctx: Context, result=None):
+        """Score logged predictions of this analysis's kinds (``<name>.*``) on this data.
+
+        ``logged``: the log's rows of those kinds (earlier runs); ``result``: this run's
+        result, when the analysis ran.  Returns the rows whose horizon has passed, with
+        ``actual`` (what happened) and ``inside`` (1.0 / 0.0 when the row's interval held
+        it, NaN without an interval), or ``None`` when the analysis logs nothing.
+        """
+        return None
 
     def __call__(self, ctx: Context):
         """:meth:`check`, then :meth:`run`.

@@ -63,12 +63,18 @@ from .gamma_gamma import GammaGammaModel
 from .modified_beta_geo import ModifiedBetaGeoModel
 from .pareto_nbd import ParetoNBDModel
 from .simulate import simulate_bg_nbd, simulate_gamma_gamma, simulate_mbg_nbd, simulate_pareto_nbd
-from .value import CLVScorecard, clv_scorecard, customer_lifetime_value
+from .value import (
+    CLVScorecard,
+    clv_scorecard,
+    customer_lifetime_value,
+    purchases_predictive_range,
+)
 
 __all__ = [
     "BayesianBetaGeoModel", "BayesianGammaGammaModel", "BetaGeoModel", "CLVInputError",
     "CLVScorecard", "GammaGammaModel", "ModifiedBetaGeoModel", "ParetoNBDModel",
     "TIME_UNITS_IN_DAYS", "check_rfm", "clv_scorecard", "compress_rfm",
-    "customer_lifetime_value", "simulate_bg_nbd", "simulate_gamma_gamma", "simulate_mbg_nbd",
+    "customer_lifetime_value", "purchases_predictive_range", "simulate_bg_nbd",
+    "simulate_gamma_gamma", "simulate_mbg_nbd",
     "simulate_pareto_nbd",
 ]

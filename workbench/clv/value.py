@@ -109,6 +109,20 @@ def _delta_interval(fn, model, level, scale):
                                                                    np.maximum(hi, value))
 
 
+def purchases_predictive_range(model, rfm: pd.DataFrame, t: float, level: float = 0.9
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, the central ``level`` predictive interval of purchases in (T, T + t].
+
+    The quantiles of the count's distribution given the history: the mixture of "dead"
+    (no purchase, with probability 1 - P(alive)) and the alive customer's count
+    distribution (Fader, Hardie & Lee 2005a, eq. 8 for the BG/NBD's P(X(t) = x); the
+    model's own count pmf for the others).  ``t`` in the model's time unit.
+    """
+    model._check_fitted()
+    x, tx, T = model._xs(rfm)
+    return _predictive_range(model, model._theta(), x, tx, T, float(t), level)
+
+
 def _predictive_range(model, theta, x, tx, T, t, level, max_n=5000):
     """Customer-level predictive interval of the number of purchases in (T, T + t]."""
     lpa, *post = model._posterior(theta, x, tx, T)

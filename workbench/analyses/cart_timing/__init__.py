@@ -19,6 +19,7 @@ from .export import (
     section_from_study,
 )
 from .features import abandonment_episodes
+from .forecast import recovery_outcomes, recovery_predictions
 from .section import ANCHOR, INTRO, TITLE, cart_timing_section
 from .study import CartTimingDecision, CartTimingStudy, decide_cart_timing, run_cart_timing
 from .value_bands import replay_min_cart_value, suggest_min_cart_value, value_bands
@@ -90,6 +91,15 @@ class CartTiming(Analysis):
                                                              out / "abandoned_cart.json"),
                 "abandoned_cart_schema": atomic_write_json(out / "abandoned_cart.schema.json",
                                                            abandoned_cart_schema())}
+
+    def predictions(self, result: CartTimingStudy, ctx: Context):
+        return recovery_predictions(result)
+
+    def outcomes(self, logged, ctx: Context, result=None):
+        if not ctx.has_table("events", nonempty=True):
+            return None
+        return recovery_outcomes(ctx.con, logged, episodes=None if result is None
+                                 else result.episodes)
 
     def config_part(self, result, files):
         if "abandoned_cart_config" not in files:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ...clv import CLVInputError
 from ...files import atomic_path
+from ...store import read_table
 from ..base import Analysis, Context
 from .analysis import CLVAnalysis, analyze_clv, cohort_value_chart
 from .features import (
@@ -19,6 +20,7 @@ from .features import (
     rfm_summary_expr,
     transactions,
 )
+from .forecast import clv_outcomes, clv_predictions
 from .section import ANCHOR, INTRO, TITLE, clv_section
 
 
@@ -37,6 +39,14 @@ class CLV(Analysis):
     def section(self, result: CLVAnalysis):
         return clv_section(result)
 
+
+    def predictions(self, result: CLVAnalysis, ctx: Context):
+        return clv_predictions(result)
+
+    def outcomes(self, logged, ctx: Context, result=None):
+        truth = (read_table(ctx.path, "truth/customers")[["customer_id", "dropped_out_at"]]
+                 if ctx.has_truth("truth/customers") else None)
+        return clv_outcomes(ctx.con, logged, truth)
 
     def export(self, result: CLVAnalysis, out, ctx: Context):
         with atomic_path(out / "clv_scorecard.csv") as tmp:

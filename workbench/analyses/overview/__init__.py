@@ -15,6 +15,7 @@ from ...results import Result
 from ..base import Analysis, Context
 from .benchmarks import against_benchmarks, overview_metrics
 from .features import StoreOverview, store_overview
+from .forecast import engagement_outcomes, engagement_predictions
 from .operations import message_funnel, weekly_efficiency
 from .section import (
     OPERATIONS_ANCHOR,
@@ -89,6 +90,14 @@ class Operations(Analysis):
 
     def section(self, result: ThisWeek):
         return operations_section(result.funnel, result.weekly)
+
+    def predictions(self, result: ThisWeek, ctx: Context):
+        return engagement_predictions(result.funnel)
+
+    def outcomes(self, logged, ctx: Context, result=None):
+        if not ctx.has_table("messages", nonempty=True):
+            return None
+        return engagement_outcomes(ctx.con, logged)
 
 
 __all__ = ["Operations", "Overview", "StoreOverview", "ThisWeek", "message_funnel",
