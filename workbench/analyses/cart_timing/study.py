@@ -26,7 +26,7 @@ from ...experiments.analysis import ExperimentInputError, ExperimentResult, anal
 from ...results import Result
 from ...store import has_truth
 from .features import abandonment_episodes
-from .value_bands import EDGES, suggest_min_cart_value, true_reminder_margin, value_bands
+from .value_bands import EDGES, cart_value_bands, suggest_min_cart_value, true_reminder_margin
 
 
 @dataclass
@@ -207,7 +207,7 @@ class CartTimingStudy(Result):
     dataset_hash: str | None
     reason: str = ""  # why there is no decision, when there is none
     #: per cart-value band: reminded against held-out carts, last click beside it
-    #: (:func:`~workbench.analyses.cart_timing.value_bands.value_bands`)
+    #: (:func:`~workbench.analyses.cart_timing.value_bands.cart_value_bands`)
     bands: pd.DataFrame | None = None
     #: carts worth less than this get no reminder (0: every cart is reminded)
     min_cart_value: float = 0.0
@@ -257,7 +257,7 @@ def run_cart_timing(con, window_days: float = 7.0, holdout: str = "holdout",
                                       event="event", alpha=alpha, name="abandoned carts")
     except ExperimentInputError as exc:
         return CartTimingStudy(ep, None, None, settings, dataset_hash, reason=str(exc))
-    bands = value_bands(ep, edges=band_edges, holdout=holdout, truth=(
+    bands = cart_value_bands(ep, edges=band_edges, holdout=holdout, truth=(
         true_reminder_margin(dataset) if dataset is not None else None))
     settings["band_edges"] = [float(e) for e in band_edges]
     return CartTimingStudy(ep, decision, recovery, settings, dataset_hash, bands=bands,

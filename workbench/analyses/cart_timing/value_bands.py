@@ -44,7 +44,7 @@ def band_of(values, edges=EDGES) -> pd.Series:
                      index=getattr(values, "index", None))
 
 
-def value_bands(episodes: pd.DataFrame, edges=EDGES, holdout: str = "holdout",
+def cart_value_bands(episodes: pd.DataFrame, edges=EDGES, holdout: str = "holdout",
                 truth: pd.Series | None = None) -> pd.DataFrame:
     """Per cart-value band: reminded against held-out carts of the test, and last click.
 
@@ -198,6 +198,6 @@ def true_reminder_margin(dataset, campaign: str = "abandoned_cart") -> pd.Series
     return j.groupby("trigger_id").incremental_margin.sum()
 
 
-__all__ = ["EDGES", "band_of", "predicted_rule_effect", "replay_min_cart_value",
-           "suggest_min_cart_value",
-           "true_reminder_margin", "value_bands"]
+__all__ = ["EDGES", "band_of", "cart_value_bands", "predicted_rule_effect",
+           "replay_min_cart_value", "suggest_min_cart_value",
+           "true_reminder_margin"]
