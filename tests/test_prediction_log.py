@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from workbench.analyses import get
 from workbench.cli import main
-from workbench.history import PredictionLog, PredictionLogError, prediction_rows
+from workbench.history import ConfigHistory, PredictionLog, PredictionLogError, prediction_rows
 from workbench.pipeline import run_all
 from workbench.store import DatasetError, dataset_as_of, load_manifest, read_table, validate
 
@@ -79,6 +79,9 @@ def test_a_later_run_scores_the_earlier_runs_predictions(two_runs):
     assert "prediction_accuracy" not in first  # nothing was due on the first run
     log = PredictionLog(out / "history")
     assert len(log.runs()) == 2  # each run logged what it predicts
+    # and recorded the config it exported, at the data's end it was computed on
+    exported = ConfigHistory(out / "history").entries("exported")
+    assert len(exported) == 2 and exported[0]["effective_from"] < exported[1]["effective_from"]
     t = pd.read_csv(second["prediction_accuracy"])
     assert {"clv.purchases", "clv.any_purchase", "clv.p_alive", "cart_timing.recovery",
             "operations.open_rate", "operations.click_rate"} <= set(t.kind)

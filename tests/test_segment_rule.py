@@ -153,3 +153,26 @@ print(h.hexdigest()[:16])
       "research_variant_check_prob": 0.0}, GOLDEN_TINY_FIXED_DWELL)])
 def test_simulator_output_is_pinned(traffic, golden):
     assert _portable_digest(traffic) == golden
+
+
+@pytest.fixture(scope="module")
+def ruled_dataset(tmp_path_factory):
+    from workbench.store import save_simulation
+
+    st = simulate(_cfg(1.0, rule=None), seed=7)
+    return save_simulation(st, tmp_path_factory.mktemp("seg") / "store")
+
+
+def test_replay_applies_the_rule(ruled_dataset):
+    base = baseline_from_dataset(ruled_dataset)
+    d = base.model_dump(mode="json")
+    d["campaigns"]["seasonal"].update(
+        experiment_share=0.0, discount_rule=SegmentDiscountRule(
+            segmentation=SEG, discount_pct=dict.fromkeys(LABELS, 0.0)).model_dump(mode="json"))
+    none = CampaignConfig.model_validate(d)
+    r = replay(ruled_dataset, none, base, replications=2).table.set_index("metric")
+    # the baseline randomizes 0-20% off; the rule gives none, so the discount cost falls
+    assert r.loc["discount_cost", "high"] < 0
+    # and it is the same store: the cart and browse campaigns send the same messages
+    assert abs(r.loc["messages_sent", "difference"]) < 0.02 * r.loc["messages_sent",
+                                                                     "baseline"]

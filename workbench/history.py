@@ -1,4 +1,4 @@
-"""What each run predicted, kept to be scored when the future it predicted has happened.
+"""The store's record: what each run predicted, and which campaign configs applied when.
 
 A :class:`PredictionLog` is a folder of Parquet files, one per ``workbench run``: every
 row a prediction with the run's id, the instant its forecast starts (``as_of``: the
@@ -8,7 +8,9 @@ predicted value with its interval (``low``, ``high``: at ``level``) and the size
 sample it rests on (``n``).  A run never rewrites an earlier run's file (each is written
 atomically under its own name), so a failed run leaves the log as it was.  A later run on
 newer data reads the log and scores what has come due
-(:mod:`workbench.analyses.accuracy`).
+(:mod:`workbench.analyses.accuracy`).  A :class:`ConfigHistory` keeps every campaign config
+exported or deployed with its time, which the report's "what changed" reads
+(:mod:`workbench.analyses.deployments`).
 """
 
 from __future__ import annotations
@@ -111,4 +113,59 @@ class PredictionLog:
             predictions=("kind", "size")).sort_values("made_at", ignore_index=True)
 
 
-__all__ = ["COLUMNS", "PredictionLog", "PredictionLogError", "new_run_id", "prediction_rows"]
+class ConfigHistory:
+    """The campaign configs exported and deployed, each with its time, under ``root/configs``.
+
+    One JSON file per entry (written atomically, never rewritten): ``effective_from``
+    (when a deployed config started to apply, or the data's end an exported one was
+    computed on), ``recorded_at``, ``source`` (``"deployed"`` or ``"exported"``),
+    ``note``, ``dataset_hash`` and the ``config`` itself.
+    """
+
+    SOURCES = ("deployed", "exported")
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root) / "configs"
+
+    def record(self, config: dict, effective_from, source: str = "deployed", note: str = "",
+               dataset_hash: str | None = None) -> Path:
+        """Add one entry; the same config recorded twice at the same time is one entry."""
+        import hashlib
+        import json
+
+        from .files import atomic_write_text
+
+        if source not in self.SOURCES:
+            raise ValueError(f"source must be one of {self.SOURCES}, not {source!r}")
+        when = pd.Timestamp(effective_from)
+        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+        body = json.dumps(config, sort_keys=True, default=str)
+        digest = hashlib.sha256(body.encode()).hexdigest()[:8]
+        entry = {"effective_from": when.isoformat(), "recorded_at":
+                 datetime.now(UTC).isoformat(timespec="seconds"), "source": source,
+                 "note": note, "dataset_hash": dataset_hash, "config": config}
+        path = self.root / f"{when:%Y%m%dT%H%M%SZ}-{source}-{digest}.json"
+        return atomic_write_text(path, json.dumps(entry, indent=2, default=str))
+
+    def entries(self, source: str | None = None) -> list[dict]:
+        """Every entry (of ``source``), by ``effective_from``; a damaged file is named."""
+        import json
+
+        if not self.root.is_dir():
+            return []
+        out = []
+        for f in sorted(self.root.glob("*.json")):
+            if f.name.startswith("."):
+                continue
+            try:
+                e = json.loads(f.read_text(encoding="utf-8"))
+                e["effective_from"] = pd.Timestamp(e["effective_from"])
+            except (ValueError, KeyError) as exc:
+                raise PredictionLogError(f"{f}: not a config history entry ({exc})") from exc
+            if source is None or e.get("source") == source:
+                out.append({**e, "file": f})
+        return sorted(out, key=lambda e: (e["effective_from"], e["recorded_at"]))
+
+
+__all__ = ["COLUMNS", "ConfigHistory", "PredictionLog", "PredictionLogError", "new_run_id",
+           "prediction_rows"]

@@ -10,6 +10,7 @@ previous outputs intact.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from .campaigns.config import (
 from .campaigns.replay import Replayer
 from .campaigns.section import change_section
 from .files import atomic_path, atomic_write_json
-from .history import PredictionLog, new_run_id
+from .history import ConfigHistory, PredictionLog, new_run_id
 from .report import Report, Section
 from .schema import DatasetValidationError
 from .store import dataset_as_of, validate
@@ -85,10 +86,11 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     if not report.ok:
         raise DatasetValidationError(report)
     echo(report.summary())
-    log = PredictionLog(out / "history" if history is None else history)
+    history = out / "history" if history is None else Path(history)
+    log = PredictionLog(history)
     logged = log.read()  # a damaged log is refused here, before any work
     ctx = Context.open(dataset, echo=echo, backend=backend, timezone=timezone,
-                       current_config=current_config)
+                       current_config=current_config, history=history)
     out.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
     written: dict[str, Path] = {}
@@ -125,6 +127,11 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
                                              current_config)
     written.update(written_config)
     sections.insert(1 if sections else 0, change)
+    # the exported config joins the history, at the data's end it was computed on
+    end = ctx.con.table("orders").placed_at.max().execute()
+    written["config_history"] = ConfigHistory(history).record(
+        json.loads(written["campaign_config"].read_text(encoding="utf-8")), end, "exported",
+        dataset_hash=ctx.dataset_hash)
     m = ctx.manifest
     subtitle = (f"Dataset {dataset} · hash {m.get('dataset_hash', '?')} · "
                 f"{m.get('generator', 'imported')}"

@@ -19,6 +19,7 @@ from .browse_intent import BrowseIntentAnalysis
 from .cart_timing import CartTiming
 from .channel import ChannelAnalysis
 from .clv import CLV
+from .deployments import Deployments
 from .discount import CartDiscount, DiscountCalibration
 from .frequency import Frequency
 from .holdouts import CampaignHoldouts
@@ -32,6 +33,7 @@ from .send_time import SendTime
 ANALYSES: tuple[Analysis, ...] = (
     Overview(),
     Operations(),
+    Deployments(),
     CartTiming(),
     DiscountCalibration(),
     CartDiscount(),

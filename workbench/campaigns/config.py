@@ -155,11 +155,14 @@ def _open_mapping(keys: list[str]) -> bool:
 
 
 def baseline_from_dataset(dataset) -> CampaignConfig:
-    """The campaigns a simulated dataset ran under, as a config."""
+    """The campaigns a simulated dataset ran under (at its end), as a config."""
     m = load_manifest(dataset)
     if "config" not in m:
         raise ConfigError(f"{dataset}: the manifest records no simulator config")
-    return CampaignConfig(campaigns=Campaigns.model_validate(m["config"]["campaigns"]),
+    cfg = m["config"]
+    # a store run over periods: the campaigns in force at its end are the current ones
+    now = cfg["periods"][-1]["campaigns"] if cfg.get("periods") else cfg["campaigns"]
+    return CampaignConfig(campaigns=Campaigns.model_validate(now),
                           provenance=Provenance(dataset_hash=m.get("dataset_hash"),
                                                 analyses=["baseline (as simulated)"]))
 

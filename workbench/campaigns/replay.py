@@ -165,7 +165,8 @@ class Replayer:
             raise ValueError(f"replications must be >= 1, not {replications}")
         over = {k: v for k, v in (("n_customers", n_customers), ("days", days))
                 if v is not None}
-        data = {**sim_config.model_dump(), **over}
+        # a config is replayed over the whole run: the dataset's later periods are not
+        data = {**sim_config.model_dump(), **over, "periods": []}
         if data["products"]["catalog_seed"] is None:
             # every replication sells the store's own catalog (the one product ids in a
             # config, such as a cross-sell map, refer to)

@@ -380,6 +380,14 @@ class Engagement(_Model):
     cost: dict[str, float] = Field(default_factory=lambda: {"email": 0.004, "sms": 0.035})
 
 
+class CampaignPeriod(_Model):
+    """A campaign config deployed on ``start_day`` of the run (a later period)."""
+
+    start_day: int = Field(gt=0, description="the first day (from 0) under these campaigns")
+    campaigns: Campaigns
+    label: str = Field("", description="what the change was (a deployment's note)")
+
+
 class SimulationConfig(_Model):
     """Everything the simulator needs besides the seed.
 
@@ -411,6 +419,40 @@ class SimulationConfig(_Model):
     response: Response = Field(default_factory=Response)
     engagement: Engagement = Field(default_factory=Engagement)
     campaigns: Campaigns = Field(default_factory=Campaigns)
+    periods: list[CampaignPeriod] = Field(
+        default_factory=list, description="campaign configs deployed later in the run: from "
+        "each period's start_day the campaigns trigger under its settings (messages already "
+        "queued keep theirs) — a store over consecutive periods with a config change "
+        "between them")
+
+    @model_validator(mode="after")
+    def _periods_in_order(self) -> SimulationConfig:
+        days = [p.start_day for p in self.periods]
+        if days != sorted(set(days)) or any(d >= self.days for d in days):
+            raise ValueError(f"periods: start days must increase and fall inside the "
+                             f"{self.days} simulated days, got {days}")
+        events = [e.name for e in self.campaigns.seasonal.events]
+        for p in self.periods:
+            c = p.campaigns
+            if [e.name for e in c.seasonal.events] != events:
+                raise ValueError(f"periods (day {p.start_day}): the seasonal events are "
+                                 "scheduled at the start; a period may change their "
+                                 "settings, not which events there are")
+            if c.browse_abandonment.min_views != self.campaigns.browse_abandonment.min_views:
+                raise ValueError(f"periods (day {p.start_day}): browse_abandonment.min_views "
+                                 "defines the browse sessions of the whole run; it cannot "
+                                 "change in a later period")
+            for k in ("caps", "send_time"):
+                if getattr(c, k) != getattr(self.campaigns, k):
+                    raise ValueError(f"periods (day {p.start_day}): campaigns.{k} is set "
+                                     "once, at the start of the run; it cannot change in a "
+                                     "later period")
+        return self
+
+    @property
+    def final_campaigns(self) -> Campaigns:
+        """The campaigns in force at the end of the run (the last period's, or the first)."""
+        return self.periods[-1].campaigns if self.periods else self.campaigns
 
     @field_validator("acquisition")
     @classmethod
@@ -558,7 +600,7 @@ def load_simulation_config(path) -> SimulationConfig:
         return SimulationConfig.model_validate_json(fh.read())
 
 
-__all__ = ["AbandonedCartCampaign", "AcquisitionChannel", "BGNBDParams",
+__all__ = ["AbandonedCartCampaign", "AcquisitionChannel", "BGNBDParams", "CampaignPeriod",
            "BrowseAbandonmentCampaign", "BrowseContentTest", "BrowseTargeting", "Campaigns",
            "CartArm", "CartBehaviour", "CartPolicy",
            "Category", "Engagement", "FrequencyCaps", "GammaGammaParams",

@@ -235,7 +235,11 @@ class DayLoop:
         o_order, o_bounds = _day_buckets(w_.organic["t"], D)
         for c in self.campaigns:
             c.start()
+        deployed = {p.start_day: p.campaigns for p in self.cfg.periods}
         for d in range(D):
+            if d in deployed:  # a config deployed today: triggers from now on follow it
+                for c in self.campaigns:
+                    c.reconfigure(getattr(deployed[d], c.name))
             self.messaging.new_day(d)
             for c in self.campaigns:
                 if c.enabled:

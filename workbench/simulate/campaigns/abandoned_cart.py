@@ -29,6 +29,7 @@ class AbandonedCart(Campaign):
 
     name = "abandoned_cart"
     about_carts = True
+    derived = ("_own",)
 
     def on_day(self, day: int) -> None:
         """Assign the carts abandoned on ``day`` and queue their messages."""

@@ -43,6 +43,15 @@ class Campaign:
         self.code = CAMPAIGN_CODE[self.name]
         self.config = getattr(loop.cfg.campaigns, self.name)
 
+    #: attributes derived from the config, recomputed after :meth:`reconfigure`
+    derived: ClassVar[tuple[str, ...]] = ()
+
+    def reconfigure(self, config) -> None:
+        """Run under ``config`` from now on (a later period's settings of this campaign)."""
+        self.config = config
+        for attr in self.derived:
+            setattr(self, attr, None)
+
     @property
     def enabled(self) -> bool:
         """Whether the campaign sends at all."""

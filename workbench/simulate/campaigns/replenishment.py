@@ -22,6 +22,7 @@ class Replenishment(Campaign):
     """
 
     name = "replenishment"
+    derived = ("_planned",)
 
     def on_orders(self, cust, t, key, basket, order_ref) -> None:
         """Queue a reminder for orders whose basket holds a consumable."""

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .. import __version__
+from .common import _as_of, _fail
+from .deploy import deploy
 
 DEFAULT_DATASET = Path("data/demo")
 DEFAULT_REPORTS = Path("reports")
@@ -39,14 +41,9 @@ def _reuse_freed_memory() -> None:
     """
     if not _OWN_PROCESS:
         return
-    from .threads import reuse_freed_memory
+    from ..threads import reuse_freed_memory
 
     reuse_freed_memory()
-
-
-def _fail(msg: str, code: int = 1):
-    click.echo(f"error: {msg}", err=True)
-    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,9 +84,9 @@ def simulate(scenario_name, config_file, customers, days, seed, out, quiet):
     """
     from pydantic import ValidationError
 
-    from .simulate import config as sim_config
-    from .simulate import simulate as run_sim
-    from .store import save_simulation
+    from ..simulate import config as sim_config
+    from ..simulate import simulate as run_sim
+    from ..store import save_simulation
 
     if scenario_name and config_file:
         _fail("give --scenario or --config, not both", 2)
@@ -134,9 +131,9 @@ def validate(path, as_json, backend):
     Prints every violation (table, column, rule, number of rows, first
     offending keys) and exits 1, or prints a short summary and exits 0.
     """
-    from .engines import EngineError
-    from .store import DatasetError
-    from .store import validate as run_validate
+    from ..engines import EngineError
+    from ..store import DatasetError
+    from ..store import validate as run_validate
 
     try:
         report = run_validate(Path(path), backend=backend)
@@ -174,9 +171,9 @@ def import_orders(file, mapping, map_file, out):
     Rejected rows go to DIR/rejects.csv with their reason; emails and phones used
     as customer ids are pseudonymized.
     """
-    from .importers import ImportInputError
-    from .importers.orders import import_orders as run
-    from .importers.orders import parse_map, read_map_file
+    from ..importers import ImportInputError
+    from ..importers.orders import import_orders as run
+    from ..importers.orders import parse_map, read_map_file
 
     try:
         fields = {**(read_map_file(map_file) if map_file else {}), **parse_map(mapping)}
@@ -191,8 +188,8 @@ def _progress(msg: str) -> None:
 
 def _imported(run_import, source: str):
     """Run one importer and print its summary; a clear error and nothing written on failure."""
-    from .importers import ImportInputError
-    from .schema import DatasetValidationError
+    from ..importers import ImportInputError
+    from ..schema import DatasetValidationError
 
     try:
         res = run_import()
@@ -218,7 +215,7 @@ def import_ga4(paths, out):
     sources from source/medium (email and SMS from the UTM medium), orders and items
     from purchase events (a purchase logged twice is merged, once).
     """
-    from .importers.ga4 import import_ga4 as run
+    from ..importers.ga4 import import_ga4 as run
 
     _imported(lambda: run([Path(p) for p in paths], Path(out), progress=_progress),
               ", ".join(paths))
@@ -240,7 +237,7 @@ def import_shopify(orders_file, customers_file, products_file, out):
     workbench import shopify --orders orders_export.csv \\
       --customers customers_export.csv --products products_export.csv --out data/shop
     """
-    from .importers.shopify import import_shopify as run
+    from ..importers.shopify import import_shopify as run
 
     _imported(lambda: run(Path(orders_file), Path(out),
                           customers=Path(customers_file) if customers_file else None,
@@ -265,9 +262,9 @@ def import_messages(file, fmt, mapping, into, cost):
     \b
     workbench import messages klaviyo_events.csv --format klaviyo --into data/shop
     """
-    from .importers import ImportInputError
-    from .importers.messages import import_messages as run
-    from .importers.orders import parse_map
+    from ..importers import ImportInputError
+    from ..importers.messages import import_messages as run
+    from ..importers.orders import parse_map
 
     try:
         costs = {k: float(v) for k, v in parse_map(cost).items()} or None
@@ -297,7 +294,7 @@ def import_assignments(file, into, mapping, experiment, arm, assigned_at):
     workbench import assignments holdout.csv --into data/shop --map email=Email \\
         --experiment post_purchase_holdout --arm holdout --assigned-at 2026-03-01
     """
-    from .importers.assignments import import_assignments as run
+    from ..importers.assignments import import_assignments as run
 
     _imported(lambda: run(Path(file), Path(into), mapping=mapping, experiment=experiment,
                           arm=arm, assigned_at=assigned_at, progress=_progress), file)
@@ -321,8 +318,8 @@ def export(fmt, dataset, out, layout, file_format):
     workbench export shopify data/demo --out exports/shopify --layout legacy
     workbench export klaviyo data/demo --out exports/klaviyo
     """
-    from .exporters import export_dataset
-    from .store import DatasetError
+    from ..exporters import export_dataset
+    from ..store import DatasetError
 
     try:
         files = export_dataset(fmt, Path(dataset), Path(out), layout=layout,
@@ -331,6 +328,9 @@ def export(fmt, dataset, out, layout, file_format):
         _fail(str(exc))
     for f in files:
         click.echo(str(f))
+
+
+main.add_command(deploy)
 
 
 @main.command()
@@ -362,12 +362,12 @@ def run(dataset, out, apps, current_config, timezone, backend, history, as_of):
     an invalid dataset is refused with the full violation report.
     """
     _reuse_freed_memory()
-    from .campaigns.config import ConfigError
-    from .engines import EngineError
-    from .history import PredictionLogError
-    from .pipeline import run_all
-    from .schema import DatasetValidationError
-    from .store import DatasetError
+    from ..campaigns.config import ConfigError
+    from ..engines import EngineError
+    from ..history import PredictionLogError
+    from ..pipeline import run_all
+    from ..schema import DatasetValidationError
+    from ..store import DatasetError
 
     if not Path(dataset).exists():
         _fail(f"no dataset at {dataset}; create one with `workbench simulate --out {dataset}` "
@@ -385,18 +385,6 @@ def run(dataset, out, apps, current_config, timezone, backend, history, as_of):
     click.echo("written:")
     for label, p in written.items():
         click.echo(f"  {label:<10} {p}")
-
-
-def _as_of(value):
-    """``--as-of`` as a timestamp (None stays None); a bad date exits with code 2."""
-    if value is None:
-        return None
-    import pandas as pd
-
-    try:
-        return pd.Timestamp(value)
-    except ValueError:
-        _fail(f"--as-of: {value!r} is not a date (e.g. 2025-12-01)", 2)
 
 
 @main.command()
@@ -421,7 +409,7 @@ def experiment(file, arm, outcome, control, covariate, segment, kind, alpha, as_
     """
     import pandas as pd
 
-    from .experiments import ExperimentInputError, analyze_experiment
+    from ..experiments import ExperimentInputError, analyze_experiment
 
     try:
         df = (pd.read_parquet(file) if str(file).endswith((".parquet", ".pq"))
@@ -459,7 +447,7 @@ def attribution(file, model_name, order, sep, collapse_repeats, n_boot, as_json)
     removal effects for markov).
     """
     _reuse_freed_memory()
-    from .attribution import AttributionInputError, attribute, read_paths
+    from ..attribution import AttributionInputError, attribute, read_paths
 
     opts = {"n_boot": n_boot}
     if order is not None:
@@ -496,7 +484,7 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     _reuse_freed_memory()
     import pandas as pd
 
-    from .clv import (
+    from ..clv import (
         BetaGeoModel,
         CLVInputError,
         GammaGammaModel,
@@ -508,7 +496,7 @@ def clv(file, model_name, spend, calibration_end, time_unit, as_json):
     try:
         df = pd.read_csv(file)
         if calibration_end is not None:  # a transaction log: the dataset features (Ibis)
-            from .analyses.clv.features import rfm_from_transactions
+            from ..analyses.clv.features import rfm_from_transactions
 
             df = rfm_from_transactions(df, calibration_end, time_unit=unit)
         cls = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel,
@@ -571,10 +559,10 @@ def recommend(dataset, as_of, channel, k, diversity, margin, out, cross_sell):
     and each customer's list is re-ranked for relevance, diversity and margin.
     """
     _reuse_freed_memory()
-    from .analyses.recommendations import analyze_recommendations
-    from .files import atomic_path
-    from .recommend import RecommendInputError, Rerank
-    from .store import DatasetError, open_dataset
+    from ..analyses.recommendations import analyze_recommendations
+    from ..files import atomic_path
+    from ..recommend import RecommendInputError, Rerank
+    from ..store import DatasetError, open_dataset
 
     for opt, f in (("--out", out), ("--cross-sell", cross_sell)):
         if f is not None and not str(f).endswith((".csv", ".json")):
@@ -646,13 +634,13 @@ def replay(dataset, config_file, settings, baseline_file, replications, customer
     cost, messages, unsubscribes and recovered carts are the config's effect, with 95%
     intervals from the paired per-customer differences (over every replication).
     """
-    from .campaigns.config import (
+    from ..campaigns.config import (
         ConfigError,
         baseline_from_dataset,
         load_campaign_config,
         with_settings,
     )
-    from .campaigns.replay import Replayer
+    from ..campaigns.replay import Replayer
 
     if config_file is None and not settings:
         _fail("give the new config with --config FILE, or change the baseline with --set", 2)
@@ -687,11 +675,11 @@ def _setting(text: str) -> tuple[str, object]:
 def schema(campaign_config):
     """Print the canonical schema (tables, columns, rules) as JSON."""
     if campaign_config:
-        from .campaigns.config import campaign_config_schema
+        from ..campaigns.config import campaign_config_schema
 
         click.echo(json.dumps(campaign_config_schema(), indent=2))
         return
-    from .schema import schema_json
+    from ..schema import schema_json
 
     click.echo(schema_json())
 
