@@ -27,7 +27,8 @@ _GROUPS = {
     # the canonical tables and datasets on disk
     "workbench.schema": ["SCHEMA_VERSION", "TABLES", "DatasetValidationError",
                          "ValidationReport", "Violation", "schema_json"],
-    "workbench.store": ["DatasetError", "has_truth", "load_manifest", "open_dataset",
+    "workbench.store": ["DatasetError", "dataset_as_of", "has_truth", "load_manifest",
+                        "open_dataset",
                         "read_table", "read_truth_params", "save_simulation", "validate",
                         "write_dataset"],
     "workbench.importers": ["IMPORTERS", "Importer", "ImportResult", "import_dataset"],
@@ -73,6 +74,8 @@ _GROUPS = {
     "workbench.analyses.post_purchase": ["PostPurchaseContent", "analyze_post_purchase",
                                         "replay_sequences", "size_test"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
+    "workbench.analyses.deployments": ["Deployments", "deployments", "holdout_change"],
+    "workbench.history": ["ConfigHistory", "PredictionLog"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",
                                      "fit_send_times", "hour_counts", "replay_send_time",
                                      "score_send_times"],

@@ -15,7 +15,7 @@ import click
 
 from .. import __version__
 from .common import _as_of, _fail
-from .deploy import deploy
+from .deploy_cmd import deploy
 
 DEFAULT_DATASET = Path("data/demo")
 DEFAULT_REPORTS = Path("reports")
