@@ -258,3 +258,43 @@ def test_dropout_shapes_at_infinity_are_evaluated_at_their_limit():
     assert abs(a / (a + b) - p_drop) < 0.03
     assert abs(lim.log_likelihood(rfm) - m.log_likelihood_) < 0.05
     assert len(notes) == 1 and ("stop buying" in notes[0] or "dropout differs" in notes[0])
+
+
+def test_acquisition_by_campaign_and_the_audiences(analysis, small_dataset, tmp_path):
+    import ibis
+    import pandas as pd
+
+    from workbench.analyses import Context, get
+    from workbench.analyses.clv.analysis import NO_CAMPAIGN, acquisition_campaigns, value_by
+
+    sc = analysis.scorecard
+    # the scorecard carries every flag the flags table holds, and nothing else
+    flagged = analysis.flags.groupby("customer_id").flag.agg(";".join)
+    assert (sc.set_index("customer_id").flag.reindex(flagged.index) == flagged).all()
+    assert (sc.flag != "").sum() == len(flagged)
+    # simulated first orders never carry a message: every customer is "no campaign" and
+    # the table by campaign is the table by channel
+    assert set(analysis.by_campaign.acquisition_campaign) == {NO_CAMPAIGN}
+    assert analysis.by_campaign.customers.sum() == len(sc)
+    # where a first order carried one, its campaign is the customer's (and a later order's
+    # message is not)
+    con = ibis.duckdb.connect()
+    t = pd.Timestamp("2025-01-01", tz="UTC")
+    con.create_table("orders", pd.DataFrame({
+        "order_id": [1, 2, 3, 4], "customer_id": [10, 10, 11, 12],
+        "placed_at": [t, t + pd.Timedelta(days=5), t, t],
+        "message_id": pd.array([7, 8, None, None], dtype="Int64")}))
+    con.create_table("messages", pd.DataFrame({"message_id": [7, 8],
+                                               "campaign": ["seasonal", "post_purchase"]}))
+    got = acquisition_campaigns(con).set_index("customer_id").acquisition_campaign
+    assert got.to_dict() == {10: "seasonal"}
+    by = value_by(sc.assign(acquisition_campaign=NO_CAMPAIGN), ["acquisition_campaign"])
+    assert by.mean_predicted_clv.iloc[0] == pytest.approx(sc.predicted_clv.mean())
+    # the audiences: ids and numbers, the flag they were picked on
+    ctx = Context.open(small_dataset, echo=lambda s: None)
+    files = get("clv").export(analysis, tmp_path, ctx)
+    aud = pd.read_csv(files["reengagement_audience"])
+    assert (aud.flag == "at_risk").all() and len(aud) == (analysis.flags.flag == "at_risk").sum()
+    assert not aud.astype(str).apply(lambda c: c.str.contains("@")).any().any()
+    new = pd.read_csv(files["high_value_new_customers"])
+    assert (new.flag == "promising_new").all()

@@ -51,7 +51,16 @@ class CLV(Analysis):
     def export(self, result: CLVAnalysis, out, ctx: Context):
         with atomic_path(out / "clv_scorecard.csv") as tmp:
             result.scorecard.to_csv(tmp, index=False)
-        return {"clv_scorecard": out / "clv_scorecard.csv"}
+        files = {"clv_scorecard": out / "clv_scorecard.csv"}
+        # the audiences a platform imports: customer ids only (an importer pseudonymizes
+        # emails and phones used as ids), with why each is on the list
+        f = result.flags
+        files.update(self.write_csv(out, "reengagement_audience", f[f.flag == "at_risk"]))
+        files.update(self.write_csv(out, "high_value_new_customers",
+                                    f[f.flag == "promising_new"]))
+        if result.by_campaign is not None:
+            files.update(self.write_csv(out, "clv_by_acquisition", result.by_campaign))
+        return files
 
 
 __all__ = ["CLV", "CLVAnalysis", "analyze_clv", "clv_section", "cohort_triangles",

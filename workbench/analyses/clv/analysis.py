@@ -38,7 +38,8 @@ class CLVAnalysis(Result):
     """Fitted CLV models with their validation and the decisions they support."""
 
     #: per-customer rows and fitted models stay out of to_dict (the scorecard CSV has them)
-    _skip_in_dict = ("rfm", "model", "spend", "scorecard", "flags", "tracking", "cohorts")
+    _skip_in_dict = ("rfm", "model", "spend", "scorecard", "flags", "tracking", "cohorts",
+                     "by_campaign")
 
     rfm: pd.DataFrame  # calibration RFM + holdout columns + acquisition_channel
     model: object
@@ -50,6 +51,9 @@ class CLVAnalysis(Result):
     by_channel: pd.DataFrame  # acquisition channel: customers, mean CLV with interval, ...
     flags: pd.DataFrame  # customers flagged: at_risk / promising_new
     truth: pd.DataFrame | None = None  # P(alive) calibration against the simulator
+    #: acquisition campaign (the campaign of the message the first order carried) ×
+    #: channel: customers, mean CLV with interval, ... (:func:`value_by`)
+    by_campaign: pd.DataFrame | None = None
     settings: dict = field(default_factory=dict)
     cohorts: dict | None = None  # retention / revenue triangles by acquisition channel
 
@@ -79,6 +83,16 @@ class CLVAnalysis(Result):
             lines.append(f"Customers acquired with a discount are worth "
                          f"{d['difference']:+,.2f} per customer against the others "
                          f"(95% interval {d['low']:+,.2f} to {d['high']:+,.2f}).")
+        bcp = self.by_campaign
+        if bcp is not None:
+            won = bcp[bcp.acquisition_campaign != NO_CAMPAIGN]
+            lines.append(
+                "No customer's first order carried a campaign's message, so value by "
+                "acquisition campaign needs the platform's attribution of first orders "
+                "(orders.message_id) — it is by channel only." if won.empty else
+                f"{int(won.customers.sum()):,} customers were acquired by a campaign's "
+                "message (their first order carried it): their value by campaign is in "
+                "clv_by_acquisition.csv.")
         n_risk = int((self.flags.flag == "at_risk").sum())
         n_new = int((self.flags.flag == "promising_new").sum())
         lines.append(f"Scored as of the last order ({s['scored_as_of']:%Y-%m-%d}), refitted "
@@ -301,15 +315,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     # them is the population's prior, not knowledge of the customer
     sc["short_history"] = sc.history_days < min_history_days
 
-    by = sc.groupby("acquisition_channel").agg(
-        customers=("customer_id", "size"), mean_predicted_clv=("predicted_clv", "mean"),
-        sd=("predicted_clv", "std"), mean_historic_clv=("historic_clv", "mean"),
-        mean_p_alive=("p_alive", "mean"),
-        mean_predicted_orders=("predicted_number_of_orders", "mean")).reset_index()
-    se = by.sd / np.sqrt(by.customers)
-    by["clv_low"], by["clv_high"] = by.mean_predicted_clv - 1.96 * se, \
-        by.mean_predicted_clv + 1.96 * se
-    by = by.drop(columns="sd")
+    sc = sc.merge(acquisition_campaigns(con), on="customer_id", how="left").fillna(
+        {"acquisition_campaign": NO_CAMPAIGN})
+    by = value_by(sc, ["acquisition_channel"])
+    by_campaign = value_by(sc, ["acquisition_campaign", "acquisition_channel"])
 
     hist_cut = sc.historic_clv.quantile(value_quantile)
     risk = sc[(sc.historic_clv >= hist_cut) & (sc.p_alive < alive_threshold)
@@ -322,6 +331,8 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     cols = ["customer_id", "flag", "acquisition_channel", "historic_clv", "predicted_clv",
             "p_alive", "predicted_number_of_orders", "expected_date_of_next_order"]
     flags = pd.concat([risk[cols], new[cols]], ignore_index=True)
+    sc["flag"] = sc.customer_id.map(flags.groupby("customer_id").flag.agg(";".join)
+                                    ).fillna("")
 
     settings = {"calibration_end": cal, "scored_as_of": last, "holdout_days": holdout_days,
                 "model": model, "min_history_days": min_history_days,
@@ -339,8 +350,48 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
 
     cohorts = cohort_triangles(con, by="acquisition_channel")
     return CLVAnalysis(rfm=rfm, model=m_all, spend=g_all, validation=v, metrics=metrics,
-                       tracking=tracking, scorecard=sc, by_channel=by, flags=flags,
+                       tracking=tracking, scorecard=sc, by_channel=by,
+                       by_campaign=by_campaign, flags=flags,
                        truth=truth, settings=settings, cohorts=cohorts)
+
+
+#: the acquisition campaign of a customer whose first order carried no message
+NO_CAMPAIGN = "no campaign"
+
+
+def acquisition_campaigns(con) -> pd.DataFrame:
+    """Each customer's acquisition campaign, where their first order carried a message.
+
+    ``customer_id, acquisition_campaign``: the campaign of the message whose link or code
+    the first order carried (last click); the others are :data:`NO_CAMPAIGN` in
+    :func:`analyze_clv`.
+    """
+    import ibis
+
+    o = con.table("orders")
+    first = o.group_by("customer_id").aggregate(
+        mid=o.message_id.argmin(o.placed_at), n=o.count())
+    m = con.table("messages").select(mmid="message_id", acquisition_campaign="campaign")
+    j = first.filter(first.mid.notnull()).join(m, ibis._.mid == m.mmid)
+    return j.select("customer_id", "acquisition_campaign").execute()
+
+
+def value_by(sc: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Customers, mean predicted CLV with its 95% interval, and more, per group of ``keys``.
+
+    The interval is the normal one of a mean over the group's customers (their predicted
+    CLVs are independent given the fitted parameters; the parameters' own uncertainty is
+    in each customer's ``predicted_clv_low/high``, not here).
+    """
+    by = sc.groupby(keys).agg(
+        customers=("customer_id", "size"), mean_predicted_clv=("predicted_clv", "mean"),
+        sd=("predicted_clv", "std"), mean_historic_clv=("historic_clv", "mean"),
+        mean_p_alive=("p_alive", "mean"),
+        mean_predicted_orders=("predicted_number_of_orders", "mean")).reset_index()
+    se = by.sd.fillna(0.0) / np.sqrt(by.customers)
+    by["clv_low"], by["clv_high"] = by.mean_predicted_clv - 1.96 * se, \
+        by.mean_predicted_clv + 1.96 * se
+    return by.drop(columns="sd")
 
 
 #: (shape, scale) pairs of a Gamma heterogeneity that may run off to +infinity together

@@ -30,6 +30,10 @@ def clv_section(analysis=None, reason: str = "") -> Section:
                 f"P(alive) < {s['alive_threshold']:.0%}")]
     tables = [("Holdout validation by repeat purchases in calibration", analysis.validation),
               ("Value by acquisition channel (95% intervals)", analysis.by_channel)]
+    bc = analysis.by_campaign
+    if bc is not None and (bc.acquisition_campaign != "no campaign").any():
+        tables.append(("Value by acquisition campaign (the campaign whose message the first "
+                       "order carried) and channel, 95% intervals", bc))
     if analysis.truth is not None:
         tables.append(("P(alive) by decile against the simulator's truth", analysis.truth))
         tables.append(("Holdout purchases per acquisition channel: predicted, the truth's "
