@@ -110,3 +110,31 @@ def test_the_cli_runs_as_of_a_date_and_refuses_a_bad_one(small_dataset, tmp_path
     res = CliRunner().invoke(main, ["run", "--dataset", str(small_dataset), "--out",
                                     str(tmp_path / "o"), "--as-of", "2019-01-01"])
     assert res.exit_code == 1 and "no order before 2019-01-01" in res.output
+
+
+def test_this_cycle_is_set_against_what_the_run_at_its_start_expected(small_dataset, tmp_path):
+    from workbench.analyses.overview import message_funnel, operations_section
+    from workbench.analyses.overview.forecast import engagement_predictions, with_expectation
+    from workbench.store import open_dataset
+
+    con = open_dataset(small_dataset)
+    now = message_funnel(con)
+    cut = dataset_as_of(small_dataset, now.attrs["cycle_end"] - pd.Timedelta(days=7),
+                        tmp_path / "cut")
+    before = message_funnel(open_dataset(cut))  # the run a cycle ago
+    log = PredictionLog(tmp_path / "h")
+    log.append("r1", engagement_predictions(before).assign(
+        made_at=pd.Timestamp.now(tz="UTC"), dataset_hash="x"))
+    f = with_expectation(now, tmp_path / "h")
+    email = f[f.channel == "email"]
+    assert email.open_rate_predicted.notna().all() and email.click_rate_predicted.notna().all()
+    outside = (f.click_rate < f.click_rate_pred_low) | (f.click_rate > f.click_rate_pred_high)
+    assert (f.vs_prediction.str.contains("click rate") == outside).all()
+    # most rates fall inside a 95% band (a few campaigns x channels: allow one)
+    assert outside.sum() <= 1, f[["campaign", "channel", "click_rate", "click_rate_pred_low",
+                                  "click_rate_pred_high"]]
+    html = operations_section(f, pd.DataFrame(columns=["week", "revenue_per_email",
+                                                       "revenue_per_sms"])).paragraphs
+    assert any("predicted for this cycle" in p for p in html)
+    # no prediction for this cycle: the funnel is left as it was
+    assert "vs_prediction" not in with_expectation(now, tmp_path / "empty")

@@ -15,7 +15,7 @@ from ...results import Result
 from ..base import Analysis, Context
 from .benchmarks import against_benchmarks, overview_metrics
 from .features import StoreOverview, store_overview
-from .forecast import engagement_outcomes, engagement_predictions
+from .forecast import engagement_outcomes, engagement_predictions, with_expectation
 from .operations import message_funnel, weekly_efficiency
 from .section import (
     OPERATIONS_ANCHOR,
@@ -86,7 +86,8 @@ class Operations(Analysis):
         if not ctx.has_table("messages", nonempty=True):
             return self.skip("the dataset has no messages (import the email/SMS platform's "
                              "send log to see delivery, opens and clicks per cycle)")
-        return ThisWeek(message_funnel(ctx.con), weekly_efficiency(ctx.con))
+        funnel = with_expectation(message_funnel(ctx.con), ctx.options.get("history"))
+        return ThisWeek(funnel, weekly_efficiency(ctx.con))
 
     def section(self, result: ThisWeek):
         return operations_section(result.funnel, result.weekly)

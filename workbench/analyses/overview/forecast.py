@@ -77,4 +77,46 @@ def engagement_outcomes(con, logged: pd.DataFrame) -> pd.DataFrame:
         actual=pd.Series(dtype=float), inside=pd.Series(dtype=float))
 
 
-__all__ = ["engagement_outcomes", "engagement_predictions"]
+def with_expectation(funnel: pd.DataFrame, history, tolerance_days: float = 1.0
+                     ) -> pd.DataFrame:
+    """The latest cycle's funnel with what the run logged at its start expected of it.
+
+    ``history``: the prediction log's folder.  A logged prediction is this cycle's when
+    its ``as_of`` is within ``tolerance_days`` of the cycle's start and its horizon is the
+    cycle's length; the newest such run is used.  Adds ``<rate>_predicted``,
+    ``<rate>_pred_low`` and ``<rate>_pred_high`` per campaign × channel, and
+    ``vs_prediction`` naming the rates outside their predicted band; the run's ``as_of``
+    goes to ``funnel.attrs["predicted_as_of"]``.  Unchanged without such a prediction.
+    """
+    from ...history import PredictionLog
+
+    end, days = funnel.attrs.get("cycle_end"), float(funnel.attrs.get("cycle_days", 7.0))
+    if history is None or end is None or funnel.empty:
+        return funnel
+    log = PredictionLog(history).read(kinds=[f"operations.{r}" for r in RATES])
+    if log.empty:
+        return funnel
+    start = end - pd.Timedelta(days=days)
+    mine = log[((log.as_of - start).abs() <= pd.Timedelta(days=tolerance_days))
+               & (log.horizon_days == days)]
+    if mine.empty:
+        return funnel
+    mine = mine[mine.made_at == mine.made_at.max()]
+    out = funnel.copy()
+    key = out.campaign + "|" + out.channel
+    flags = [[] for _ in range(len(out))]
+    for rate in RATES:
+        p = mine[mine.kind == f"operations.{rate}"].set_index("key")
+        for col, src in (("predicted", "predicted"), ("pred_low", "low"), ("pred_high", "high")):
+            out[f"{rate}_{col}"] = key.map(p[src]).to_numpy()
+        outside = (out[rate] < out[f"{rate}_pred_low"]) | (out[rate] > out[f"{rate}_pred_high"])
+        for i in np.flatnonzero(outside.fillna(False).to_numpy()):
+            r = out.iloc[i]
+            flags[i].append(f"{rate.replace('_', ' ')} {r[rate]:.1%} outside the predicted "
+                            f"[{r[f'{rate}_pred_low']:.1%}, {r[f'{rate}_pred_high']:.1%}]")
+    out["vs_prediction"] = ["; ".join(f) for f in flags]
+    out.attrs = {**funnel.attrs, "predicted_as_of": mine.as_of.max()}
+    return out
+
+
+__all__ = ["engagement_outcomes", "engagement_predictions", "with_expectation"]

@@ -92,6 +92,16 @@ def operations_section(funnel: pd.DataFrame, weekly: pd.DataFrame) -> Section:
         width=520, height=200, title="Revenue per message, by week (last click)")
     cols = ["campaign", "channel", "sent", "delivered", "opened", "clicked", "delivery_rate",
             "open_rate", "open_rate_expected", "click_rate", "click_rate_expected", "anomaly"]
+    if "vs_prediction" in funnel:  # what the run at the cycle's start expected of it
+        cols[-1:-1] = ["open_rate_predicted", "click_rate_predicted"]
+        cols.append("vs_prediction")
+        off = funnel[funnel.vs_prediction.astype(bool)]
+        paragraphs.append(
+            f"Against what the run of {funnel.attrs['predicted_as_of']:%Y-%m-%d} predicted "
+            "for this cycle (95% bands): " + ("every rate inside its band." if off.empty else
+                                               "; ".join(f"{r.campaign} {r.channel}: "
+                                                         f"{r.vs_prediction}"
+                                                         for r in off.itertuples()) + "."))
     return Section(title=title, anchor=anchor, paragraphs=paragraphs, kpis=kpis,
                    charts={"weekly": chart},
                    tables=[("Latest cycle per campaign and channel", funnel[cols])])
