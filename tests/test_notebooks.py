@@ -77,3 +77,9 @@ def test_runs_headless(path, tmp_path, monkeypatch):
         assert card.customer_id.is_unique and card.best_send_hour_weekday.between(0, 24).all()
         assert (tmp_path / "send_time.html").stat().st_size > 100_000
         assert (tmp_path / "nb06_holdouts").is_dir()
+    if path.name.startswith("07_"):
+        import pandas as pd
+
+        acc = pd.read_csv(tmp_path / "nb07_runs" / "now" / "prediction_accuracy.csv")
+        assert {"clv.purchases", "cart_timing.recovery"} <= set(acc.kind)
+        assert len(list((tmp_path / "nb07_runs" / "history").glob("*.parquet"))) == 2
