@@ -68,9 +68,9 @@ def two_runs(small_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("acc")
     an = [get(n) for n in ANALYSES]
     first = run_all(small_dataset, out / "first", echo=lambda s: None, analyses=an,
-                    as_of="2025-03-02", history=out / "history", replay_customers=300)
+                    as_of="2025-03-02", history=out / "history", replay_customers=0)
     second = run_all(small_dataset, out / "second", echo=lambda s: None, analyses=an,
-                     history=out / "history", replay_customers=300)
+                     history=out / "history", replay_customers=0)
     return first, second, out
 
 

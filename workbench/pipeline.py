@@ -67,6 +67,7 @@ def run_all(dataset: Path, out: Path, echo: Callable[[str], None] = print,
     ``current_config``: the store's current campaign config (JSON), which the
     recommendations are diffed against on a dataset that was not simulated (a
     simulated one ran under the config its manifest records).
+    ``replay_customers``: the most customers the config is replayed on (0: not replayed).
     ``analyses``: which to run (default: the registry); ``apps``: also export the
     what-if apps (:func:`export_apps`) into ``out/apps``.  Returns the written files
     by label.  Raises :class:`~workbench.schema.DatasetValidationError` (with the full
@@ -200,6 +201,9 @@ def campaign_config(ctx: Context, parts: dict[str, object], labels: dict[str, st
             "This dataset was imported, not simulated, so the change cannot be replayed "
             "before deploying: each recommendation's evidence is in its section, and "
             "deploying it with its experiment share kept measures its effect." + none)
+    if replay_customers <= 0:
+        return written, change_section(diff_configs(base, new), None, "Not replayed in this "
+                                       "run (replay_customers = 0).")
 
     full = int(ctx.manifest["config"].get("n_customers", replay_customers))
     n, reps = min(full, replay_customers), 3
