@@ -98,3 +98,33 @@ def test_a_campaign_that_costs_more_than_it_earns_is_flagged_where_it_loses(tmp_
     assert "loses money on" in res.summary()
     lc = res.last_click.set_index(["campaign", "channel"])
     assert lc.loc[("post_purchase", "email"), "net_margin_per_message"] < 0
+
+
+def test_the_losing_stages_are_exported_and_replayed(tmp_path):
+    from workbench.analyses.holdouts import replay_stage_rule
+    from workbench.campaigns.config import CampaignConfig, with_recommendations
+
+    path = _held_store(tmp_path, email_cost=3.0, seed=4)
+    res = analyze_holdouts(wb.open_dataset(path), dataset=path)
+    assert res.stage_rule and all(set(v) <= {"prospect", "first-time buyer", "repeat buyer"}
+                                  for v in res.stage_rule.values())
+    cfg = with_recommendations(CampaignConfig(), skip_stages=res.stage_rule)
+    for camp, stages in res.stage_rule.items():
+        assert set(getattr(cfg.campaigns, camp).skip_stages) == set(stages)
+    r = replay_stage_rule(path, res.stage_rule, replications=2, n_customers=2000)
+    assert r["low"] > 0, r  # not sending what loses money earns margin in the simulator
+
+
+def test_the_simulator_skips_a_stage_the_way_the_analysis_reads_it():
+    from workbench.analyses.holdouts.efficiency import stage_of
+
+    cfg = scenario("small", n_customers=1500, days=120).model_dump()
+    cfg["campaigns"]["post_purchase"]["skip_stages"] = ["first-time buyer"]
+    st = simulate(type(scenario("tiny")).model_validate(cfg), seed=2)
+    m, o = st.to_pandas("messages"), st.to_pandas("orders")
+    j = m[["message_id", "customer_id", "sent_at"]].merge(
+        o[["customer_id", "placed_at"]], on="customer_id", how="left")
+    prior = (j.placed_at < j.sent_at).groupby(j.message_id).sum()
+    pp = m[m.campaign == "post_purchase"]
+    assert len(pp) > 50
+    assert (stage_of(pp.message_id.map(prior)) != "first-time buyer").all()

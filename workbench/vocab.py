@@ -29,6 +29,9 @@ PurchaseType = Literal["impulse", "considered", "consumable"]
 #: the automated campaigns, in the simulator's order
 CAMPAIGNS: tuple[str, ...] = ("abandoned_cart", "browse_abandonment", "post_purchase",
                               "replenishment", "seasonal")
+#: a customer's stage at a send, by the orders placed before it: none, one, two or more
+CUSTOMER_STAGES: tuple[str, ...] = ("prospect", "first-time buyer", "repeat buyer")
+CustomerStage = Literal["prospect", "first-time buyer", "repeat buyer"]
 #: how a campaign reads in prose (reports, config diffs)
 CAMPAIGN_LABELS: dict[str, str] = {
     "abandoned_cart": "abandoned-cart", "browse_abandonment": "browse-abandonment",
@@ -73,7 +76,8 @@ def in_days(time_unit: str) -> float:
     return TIME_UNITS[time_unit]
 
 
-__all__ = ["ACQUISITION_CHANNELS", "CAMPAIGNS", "CAMPAIGN_LABELS", "CHANNELS", "EVENT_NAMES",
+__all__ = ["ACQUISITION_CHANNELS", "CAMPAIGNS", "CAMPAIGN_LABELS", "CHANNELS",
+           "CUSTOMER_STAGES", "CustomerStage", "EVENT_NAMES",
            "PRICE_SEGMENTS", "PURCHASE_TYPES", "REGIONS", "SIMULATED_EVENTS", "SIMULATED_SOURCES",
            "SOURCES",
            "TIME_UNITS", "Channel", "PurchaseType", "TimeUnit", "in_days"]

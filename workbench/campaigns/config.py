@@ -172,7 +172,7 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
                          browse_picks=None, send_time=None, browse_targeting=None,
                          cart_channels=None, replenishment_timing=None,
                          frequency_caps=None, post_purchase_sequences=None,
-                         keep_experiment_share: float = 0.1,
+                         skip_stages=None, keep_experiment_share: float = 0.1,
                          discount_campaigns: tuple[str, ...] = ("seasonal",)
                          ) -> CampaignConfig:
     """``base`` with the analyses' exported sections applied.
@@ -206,6 +206,9 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
     ``browse_targeting``: a :class:`~workbench.simulate.config.BrowseTargeting` (the
     intent-score range browse reminders go to,
     :func:`~workbench.analyses.browse_intent.analyze_browse_intent`);
+    ``skip_stages``: campaign → the customer stages it should no longer message (where
+    its holdout shows it losing money there, :func:`~workbench.analyses.holdouts.
+    analyze_holdouts`), added to what the campaign skips already;
     ``attribution``: an
     attribution summary kept as report metadata.  Applying a recommendation leaves
     ``keep_experiment_share`` of carts (or seasonal customers) in the experiment that
@@ -230,6 +233,14 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         prov["analyses"].append("abandoned-cart timing")
         prov["model_settings"]["abandoned_cart"] = abandoned_cart.provenance.model_dump(
             mode="json")
+    for camp, stages in (skip_stages or {}).items():
+        have = data["campaigns"][camp].get("skip_stages", [])
+        data["campaigns"][camp]["skip_stages"] = sorted(set(have) | set(stages))
+        prov["notes"].append(f"{_CAMPAIGNS.get(camp, camp)}: not sent to "
+                             f"{', '.join(sorted(stages))}s, where its holdout shows it "
+                             "losing money")
+    if skip_stages:
+        prov["analyses"].append("campaign efficiency by customer stage")
     if discount is not None:
         unknown = sorted(set(discount_campaigns) - {"seasonal", "abandoned_cart"})
         if unknown:
@@ -303,6 +314,7 @@ _PHRASES = {
     "enabled": "on", "delay_hours": "delay", "delay_days": "delay", "lead_days":
     "sent before supply runs out", "channel": "channel", "discount_pct": "discount",
     "min_cart_value": "no reminder for carts worth less than",
+    "skip_stages": "not sent to customer stages",
     "products_per_email": "products per email", "products_per_sms": "products per SMS",
     "email_per_week": "emails per customer per week (cap)",
     "sms_per_week": "SMS per customer per week (cap)", "experiment_share":

@@ -21,11 +21,20 @@ from pydantic import (
 )
 
 from ..segments import SegmentDiscountRule
-from ..vocab import CHANNELS, PURCHASE_TYPES, Channel
+from ..vocab import CHANNELS, PURCHASE_TYPES, Channel, CustomerStage
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _CampaignModel(_Model):
+    """What every campaign's settings have."""
+
+    skip_stages: list[CustomerStage] = Field(
+        default_factory=list, description="customer stages this campaign does not message "
+        "(by the orders placed before the send: 'prospect' none, 'first-time buyer' one, "
+        "'repeat buyer' two or more)")
 
 
 def _keys_as_text(v):
@@ -81,7 +90,7 @@ class CartPolicy(_Model):
     discount_pct: float = Field(0.0, ge=0, lt=100)
 
 
-class AbandonedCartCampaign(_Model):
+class AbandonedCartCampaign(_CampaignModel):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
                                  "of this campaign (never messaged), to keep measuring it")
@@ -276,7 +285,7 @@ class BrowseContentTest(_Model):
         default_factory=lambda: list(BROWSE_CONTENTS))
 
 
-class BrowseAbandonmentCampaign(_Model):
+class BrowseAbandonmentCampaign(_CampaignModel):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
                                  "of this campaign (never messaged), to keep measuring it")
@@ -341,7 +350,7 @@ class PostPurchaseSequenceTest(_Model):
         default_factory=lambda: ["none", *POST_PURCHASE_CONTENTS])
 
 
-class PostPurchaseCampaign(_Model):
+class PostPurchaseCampaign(_CampaignModel):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
                                  "of this campaign (never messaged), to keep measuring it")
@@ -372,7 +381,7 @@ class PostPurchaseCampaign(_Model):
         return self
 
 
-class ReplenishmentCampaign(_Model):
+class ReplenishmentCampaign(_CampaignModel):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
                                  "of this campaign (never messaged), to keep measuring it")
@@ -408,7 +417,7 @@ class SeasonalEvent(_Model):
         return v
 
 
-class SeasonalCampaign(_Model):
+class SeasonalCampaign(_CampaignModel):
     enabled: bool = True
     holdout_share: float = Field(0.0, ge=0, lt=1, description="share of customers held out "
                                  "of this campaign (never messaged), to keep measuring it")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..vocab import CUSTOMER_STAGES
 from .campaign_settings import CAP_EXPERIMENT
 from .campaigns import CAMPAIGN_CLASSES
 from .common import EMAIL, ColumnBatches, customer_rows
@@ -170,8 +171,29 @@ class DayLoop:
         """Queue an item a campaign expands itself on the day of ``t``."""
         self.queue[int(np.floor(t))].append({"scheduled": item})
 
+    def _skip_stages(self, cols: dict) -> dict:
+        """Drop the sends to customers in a stage their campaign does not message.
+
+        The stage at the send (``campaigns.<name>.skip_stages``): orders placed before
+        it — none, one, two or more.  Nothing is computed for a campaign that skips none.
+        """
+        camp = np.asarray(cols["campaign"])
+        skip = {c.code: [CUSTOMER_STAGES.index(x) for x in c.config.skip_stages]
+                for c in self.campaigns if c.config.skip_stages}
+        hit = np.isin(camp, list(skip)) if skip else np.zeros(camp.size, bool)
+        if not hit.any():
+            return cols
+        rows = np.flatnonzero(hit)
+        cust, t = np.asarray(cols["cust"])[rows], np.asarray(cols["t"], dtype=float)[rows]
+        stage = np.minimum(self.world.prior_orders(cust, t), 2)
+        drop = np.zeros(camp.size, bool)
+        for code, stages in skip.items():
+            mine = camp[rows] == code
+            drop[rows[mine & np.isin(stage, stages)]] = True
+        return {k: np.asarray(v)[~drop] for k, v in cols.items()} if drop.any() else cols
+
     def _enqueue(self, **cols):
-        cols = self._retime(cols)
+        cols = self._retime(self._skip_stages(cols))
         day = np.floor(cols["t"]).astype(int)
         order = _day_order(day, self.n_days)  # by day, in trigger order within a day
         order = order[day[order] < self.n_days]
@@ -249,7 +271,7 @@ class DayLoop:
             batch = [b for b in batch if "scheduled" not in b]
             for item in scheduled:
                 for b in self.campaigns[item["campaign"]].expand(item):
-                    b = self._retime(b)
+                    b = self._retime(self._skip_stages(b))
                     later = np.floor(b["t"]) > d  # moved to a customer's hour on a later day
                     if later.any():
                         self._enqueue(**{k: v[later] for k, v in b.items()})

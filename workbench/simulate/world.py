@@ -436,6 +436,31 @@ class World:
         caused = self.orders.build()
         return {k: np.r_[v, caused[k][self.n_organic:]] for k, v in self.organic.items()}
 
+    def _orders_before(self, cust: np.ndarray, t: np.ndarray):
+        """Every order so far sorted by customer and time, and each ``cust``'s span in it.
+
+        ``(order, times, lo, hi)``: the sorting permutation of the orders (organic ones,
+        then the caused ones created so far), their sorted times, and per row of ``cust``
+        the slice ``[lo, hi)`` of that customer's orders placed before ``t``.
+        """
+        o = self.organic
+        caused = self.orders.build()
+        n0 = self.n_organic
+        oc = np.r_[o["cust"], caused["cust"][n0:]]
+        ot = np.r_[o["t"], caused["t"][n0:]]
+        span = self.horizon + KEY_SPAN_PAD_DAYS
+        key = oc * span + ot
+        order = np.argsort(key, kind="stable")
+        key, ot = key[order], ot[order]
+        lo = np.searchsorted(key, cust * span, side="left")
+        hi = np.searchsorted(key, cust * span + t, side="left")
+        return order, ot, lo, hi
+
+    def prior_orders(self, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Each customer's orders placed before ``t`` (the caused ones created so far)."""
+        _, _, lo, hi = self._orders_before(cust, t)
+        return hi - lo
+
     def segment_labels(self, segmentation, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Each customer's observable segment from the orders placed before ``t``.
 
@@ -448,18 +473,11 @@ class World:
         o = self.organic
         caused = self.orders.build()
         n0 = self.n_organic
-        oc = np.r_[o["cust"], caused["cust"][n0:]]
-        ot = np.r_[o["t"], caused["t"][n0:]]
         disc = np.r_[o["disc"], caused["disc"][n0:]]
         _, rev = order_money(self.baskets.value[np.r_[o["basket"], caused["basket"][n0:]]], disc)
-        span = self.horizon + KEY_SPAN_PAD_DAYS
-        key = oc * span + ot
-        order = np.argsort(key, kind="stable")
-        key, ot = key[order], ot[order]
+        order, ot, lo, hi = self._orders_before(cust, t)
         cum_rev = np.r_[0.0, np.cumsum(rev[order])]
         cum_deal = np.r_[0, np.cumsum(disc[order] > 0)]
-        lo = np.searchsorted(key, cust * span, side="left")
-        hi = np.searchsorted(key, cust * span + t, side="left")
         n = hi - lo
         has = n > 0
         aov = np.where(has, (cum_rev[hi] - cum_rev[lo]) / np.maximum(n, 1), np.nan)

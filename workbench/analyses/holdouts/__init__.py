@@ -125,14 +125,23 @@ class CampaignHoldouts(Analysis):
     needs = {"orders": ("customer_id", "placed_at", "revenue"),
              "messages": ("customer_id", "campaign", "sent_at", "cost", "experiment")}
 
+    recommendation = "no messages to the customer stages a campaign loses money on"
+
     def run(self, ctx: Context):
         if not ctx.has_table("messages", nonempty=True):
             return self.skip("the dataset has no messages: a campaign's incrementality is "
                              "measured on the customers it messaged against its holdout")
         if not ctx.has_table("orders", nonempty=True):
             return self.skip("the dataset has no orders to measure margin on")
-        return analyze_holdouts(ctx.con, dataset=ctx.path if ctx.has_truth(
+        res = analyze_holdouts(ctx.con, dataset=ctx.path if ctx.has_truth(
             "truth/messages") else None)
+        if ctx.simulated and res.stage_rule:
+            ctx.echo("holdouts: replaying no messages to the stages that lose money")
+            res.stage_replay = replay_stage_rule(ctx.path, res.stage_rule)
+        return res
+
+    def config_part(self, result: Holdouts, files):
+        return {"skip_stages": result.stage_rule} if result.stage_rule else {}
 
     def export(self, result: Holdouts, out, ctx: Context):
         files = {}
@@ -211,6 +220,10 @@ class Holdouts(Result):
     efficiency: pd.DataFrame | None = None
     #: per campaign × customer stage at assignment: incremental margin, loses money?
     stages: pd.DataFrame | None = None
+    #: campaign → the stages it loses money on (exported as ``skip_stages``)
+    stage_rule: dict = field(default_factory=dict)
+    #: that rule replayed against the current config (simulated stores): margin
+    stage_replay: dict | None = None
 
     def summary(self) -> str:
         lines = []
@@ -241,8 +254,12 @@ class Holdouts(Result):
             lines.append(f"{CAMPAIGN_LABELS.get(r.campaign, r.campaign).capitalize()} loses "
                          f"money on {r.stage}s: {r.incremental_margin:+.2f} per customer "
                          f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], P(loss) {r.prob_loses:.0%} — "
-                         "consider not sending it to them (the campaigns have no per-stage "
-                         "switch to replay yet).")
+                         "the config stops sending it to them (skip_stages).")
+        rp = self.stage_replay
+        if rp is not None:
+            lines.append(f"Replayed on {rp['customers']:,} customers × {rp['replications']}: "
+                         f"margin {rp['difference']:+,.0f} [{rp['low']:+,.0f}, "
+                         f"{rp['high']:+,.0f}] against sending to every stage.")
         return " ".join(lines) or "No campaign has a holdout."
 
 
@@ -304,10 +321,34 @@ def analyze_holdouts(con, window_days: float = 30.0, pre_days: float = 90.0,
         truth = caused.groupby([msg.campaign, stage_of(msg.prior_orders)]).mean()
         stages["true_incremental_margin"] = [truth.get((r.campaign, r.stage), np.nan)
                                              for r in stages.itertuples()]
+    rule = {} if stages.empty else {
+        c: sorted(g.stage) for c, g in stages[stages.loses_money].groupby("campaign")}
     return Holdouts(table=table, to_run=to_run, post_purchase_by_buyer=pp,
                     settings={"window_days": window_days, "pre_days": pre_days},
                     last_click=lc, last_click_by_stage=last_click(con, by_stage=True),
-                    efficiency=side_by_side(lc, units, table), stages=stages)
+                    efficiency=side_by_side(lc, units, table), stages=stages,
+                    stage_rule=rule)
+
+
+def replay_stage_rule(dataset, rule: dict, replications: int = 3,
+                      n_customers: int | None = 3000) -> dict:
+    """Replay "``campaign`` no longer messages these stages" against the current config.
+
+    Common random numbers, per-customer paired intervals
+    (:class:`~workbench.campaigns.replay.Replayer`); the margin difference over the run.
+    """
+    from ...campaigns.config import baseline_from_dataset, with_recommendations
+    from ...campaigns.replay import Replayer
+    from ...store import load_manifest
+
+    base = baseline_from_dataset(dataset)
+    n_store = int(load_manifest(dataset)["config"]["n_customers"])
+    n = min(n_store, int(n_customers)) if n_customers else n_store
+    rp = Replayer.from_dataset(dataset, base, replications=replications, n_customers=n)
+    row = rp.run(with_recommendations(base, skip_stages=rule)).table.set_index(
+        "metric").loc["margin"]
+    return {"customers": n, "replications": replications, "difference": float(
+        row.difference), "low": float(row.low), "high": float(row.high)}
 
 
 def _holdouts_to_run(con, have: set[str], window_days: float, share: float,
@@ -355,4 +396,4 @@ def _holdouts_to_run(con, have: set[str], window_days: float, share: float,
 
 
 __all__ = ["CampaignHoldouts", "Holdouts", "analyze_holdouts", "by_buyer", "holdout_units",
-           "order_units", "true_incremental_margin"]
+           "order_units", "replay_stage_rule", "true_incremental_margin"]

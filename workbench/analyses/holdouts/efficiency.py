@@ -26,14 +26,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: a customer's stage at a send: orders placed before it
-STAGES = ((0, "prospect"), (1, "first-time buyer"), (2, "repeat buyer"))
+from ...vocab import CUSTOMER_STAGES
 
 
 def stage_of(prior_orders) -> np.ndarray:
-    """``prospect`` (no order before), ``first-time buyer`` (one), ``repeat buyer`` (2+)."""
-    n = np.asarray(prior_orders, dtype=float)
-    return np.where(n <= 0, "prospect", np.where(n == 1, "first-time buyer", "repeat buyer"))
+    """The stage (:data:`~workbench.vocab.CUSTOMER_STAGES`) of each count of prior orders.
+
+    ``prospect`` (no order before), ``first-time buyer`` (one), ``repeat buyer`` (2+) —
+    the simulator's ``skip_stages`` reads stages the same way.
+    """
+    n = np.minimum(np.asarray(prior_orders, dtype=float), 2).clip(min=0).astype(int)
+    return np.asarray(CUSTOMER_STAGES, dtype=object)[n]
 
 
 def last_click(con, by_stage: bool = False) -> pd.DataFrame:
@@ -165,4 +168,4 @@ def by_stage(units: pd.DataFrame, min_prob: float = 0.9) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["STAGES", "by_stage", "last_click", "side_by_side", "stage_of"]
+__all__ = ["by_stage", "last_click", "side_by_side", "stage_of"]
