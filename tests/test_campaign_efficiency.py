@@ -87,10 +87,15 @@ def test_incrementality_per_message_holds_the_truth(held):
     assert cover.mean() >= 0.75, st
 
 
-def test_a_campaign_that_costs_more_than_it_earns_is_flagged_where_it_loses(tmp_path):
-    # 3.00 per email: post-purchase and browse emails cannot pay for themselves
-    path = _held_store(tmp_path, email_cost=3.0, seed=4)
-    res = analyze_holdouts(wb.open_dataset(path), dataset=path)
+@pytest.fixture(scope="module")
+def costly(tmp_path_factory):
+    """3.00 per email: post-purchase and browse emails cannot pay for themselves."""
+    path = _held_store(tmp_path_factory.mktemp("costly"), email_cost=3.0, seed=4)
+    return path, analyze_holdouts(wb.open_dataset(path), dataset=path)
+
+
+def test_a_campaign_that_costs_more_than_it_earns_is_flagged_where_it_loses(costly):
+    _, res = costly
     st = res.stages
     flagged = st[st.loses_money]
     assert len(flagged) >= 1
@@ -100,12 +105,11 @@ def test_a_campaign_that_costs_more_than_it_earns_is_flagged_where_it_loses(tmp_
     assert lc.loc[("post_purchase", "email"), "net_margin_per_message"] < 0
 
 
-def test_the_losing_stages_are_exported_and_replayed(tmp_path):
+def test_the_losing_stages_are_exported_and_replayed(costly):
     from workbench.analyses.holdouts import replay_stage_rule
     from workbench.campaigns.config import CampaignConfig, with_recommendations
 
-    path = _held_store(tmp_path, email_cost=3.0, seed=4)
-    res = analyze_holdouts(wb.open_dataset(path), dataset=path)
+    path, res = costly
     assert res.stage_rule and all(set(v) <= {"prospect", "first-time buyer", "repeat buyer"}
                                   for v in res.stage_rule.values())
     cfg = with_recommendations(CampaignConfig(), skip_stages=res.stage_rule)
