@@ -105,8 +105,7 @@ def test_a_campaign_that_costs_more_than_it_earns_is_flagged_where_it_loses(cost
     assert lc.loc[("post_purchase", "email"), "net_margin_per_message"] < 0
 
 
-def test_the_losing_stages_are_exported_and_replayed(costly):
-    from workbench.analyses.holdouts import replay_stage_rule
+def test_the_losing_stages_are_exported(costly):
     from workbench.campaigns.config import CampaignConfig, with_recommendations
 
     path, res = costly
@@ -115,6 +114,13 @@ def test_the_losing_stages_are_exported_and_replayed(costly):
     cfg = with_recommendations(CampaignConfig(), skip_stages=res.stage_rule)
     for camp, stages in res.stage_rule.items():
         assert set(getattr(cfg.campaigns, camp).skip_stages) == set(stages)
+
+
+@pytest.mark.slow
+def test_not_sending_the_losing_stages_replays_as_a_gain(costly):
+    from workbench.analyses.holdouts import replay_stage_rule
+
+    path, res = costly
     r = replay_stage_rule(path, res.stage_rule, replications=2, n_customers=2000)
     assert r["low"] > 0, r  # not sending what loses money earns margin in the simulator
 

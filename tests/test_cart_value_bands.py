@@ -68,13 +68,18 @@ def test_bands_match_the_truth_and_the_cut_never_drops_a_paying_band(costly):
     assert (cut_bands.true_incremental_margin < 0).all()  # never cuts a band that pays
 
 
-def test_the_rule_replays_as_predicted_and_exports(costly, tmp_path):
+@pytest.mark.slow
+def test_the_rule_replays_as_predicted(costly):
     path, study = costly
     r = replay_min_cart_value(path, study.min_cart_value, study.bands, study.episodes,
                               replications=2, n_customers=3000)
     assert r["low"] > 0  # not reminding small carts earns margin in the simulator
     assert r["messages_saved"] > 0
     assert r["agree"], r  # the prediction's interval overlaps the replay's
+
+
+def test_the_rule_is_exported_into_the_config(costly, tmp_path):
+    _, study = costly
     f = save_abandoned_cart(section_from_study(study), tmp_path / "ac.json")
     sec = load_abandoned_cart(f)
     assert sec.min_cart_value == study.min_cart_value

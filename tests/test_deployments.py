@@ -57,9 +57,9 @@ def test_the_cli_records_a_deployment_and_lists_it(tmp_path):
 
 @pytest.fixture(scope="module")
 def changed_store(tmp_path_factory):
-    """8,000 customers with 30% holdouts; on day 180 the cart reminder moves from 1 h to
+    """6,000 customers with 30% holdouts; on day 180 the cart reminder moves from 1 h to
     168 h after abandonment (most carts are bought or lost by then)."""
-    base = scenario("default", n_customers=8000, days=365).model_dump()
+    base = scenario("default", n_customers=6000, days=365).model_dump()
     camps = base["campaigns"]
     camps["abandoned_cart"].update(experiment_share=0.0, holdout_share=0.3, policy={
         t: {"channel": "email", "delay_hours": 1.0, "discount_pct": 0.0}
