@@ -15,7 +15,7 @@ HELD = ("browse_abandonment", "post_purchase", "replenishment", "seasonal")
 
 
 def _held_store(tmp, email_cost: float = 0.004, seed: int = 3):
-    base = scenario("default", n_customers=8000, days=365)
+    base = scenario("default", n_customers=6000, days=365)
     d = base.model_dump()
     for c in HELD:
         d["campaigns"][c]["holdout_share"] = 0.3
