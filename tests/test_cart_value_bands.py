@@ -43,6 +43,12 @@ def test_the_cut_walks_up_from_the_smallest_carts(p, cut):
     assert suggest_min_cart_value(_bands(p), 0.9) == cut
 
 
+def test_a_band_of_a_few_carts_is_not_shown_to_lose():
+    b = _bands([0.99, 0.99, 0.1, 0.0]).assign(held_out=[4, 200, 200, 200])
+    assert suggest_min_cart_value(b, 0.9) == 0.0
+    assert suggest_min_cart_value(b.assign(held_out=200), 0.9) == 50.0
+
+
 @pytest.fixture(scope="module")
 def costly(tmp_path_factory):
     """8,000 customers whose messages cost 1.00 each: small carts do not pay a reminder."""

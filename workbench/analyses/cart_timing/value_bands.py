@@ -102,16 +102,20 @@ def cart_value_bands(episodes: pd.DataFrame, edges=EDGES, holdout: str = "holdou
     return pd.DataFrame(rows)
 
 
-def suggest_min_cart_value(bands: pd.DataFrame, min_prob: float = 0.9) -> float:
+def suggest_min_cart_value(bands: pd.DataFrame, min_prob: float = 0.9,
+                           min_held_out: int = 30) -> float:
     """The cart value under which a reminder is not sent (0: remind every cart).
 
     The top of the lowest bands, taken from the bottom while each band's reminder
     loses money with probability at least ``min_prob``: a rule "no reminder for carts
-    under X" stops at the first band that is not shown to lose.
+    under X" stops at the first band that is not shown to lose.  A band with fewer than
+    ``min_held_out`` held-out carts is not shown to lose whatever its probability: with
+    a handful of carts the normal posterior of the difference is not to be trusted.
     """
     cut = 0.0
     for r in bands.sort_values("low").itertuples():
-        if not (np.isfinite(r.prob_loses) and r.prob_loses >= min_prob and np.isfinite(r.high)):
+        if not (np.isfinite(r.prob_loses) and r.prob_loses >= min_prob and np.isfinite(r.high)
+                and getattr(r, "held_out", min_held_out) >= min_held_out):
             break
         cut = float(r.high)
     return cut

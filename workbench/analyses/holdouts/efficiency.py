@@ -140,12 +140,14 @@ def side_by_side(last: pd.DataFrame, units: pd.DataFrame, holdouts: pd.DataFrame
     return out
 
 
-def by_stage(units: pd.DataFrame, min_prob: float = 0.9) -> pd.DataFrame:
+def by_stage(units: pd.DataFrame, min_prob: float = 0.9, min_held_out: int = 30
+             ) -> pd.DataFrame:
     """Per campaign × customer stage at assignment: incremental margin per customer.
 
     Messaged against held-out customers of the same stage (Welch 95% interval);
     ``prob_loses`` is the normal posterior probability that the campaign's messages lose
-    margin for the stage (flat prior), and ``loses_money`` marks P ≥ ``min_prob``.
+    margin for the stage (flat prior), and ``loses_money`` marks P ≥ ``min_prob`` over at
+    least ``min_held_out`` held-out customers (fewer: not shown either way).
     """
     from scipy import stats
 
@@ -164,7 +166,7 @@ def by_stage(units: pd.DataFrame, min_prob: float = 0.9) -> pd.DataFrame:
         rows.append({"campaign": camp, "stage": st, "messaged": len(t), "held_out": len(c),
                      "incremental_margin": d, "ci_low": float(ci.low),
                      "ci_high": float(ci.high), "prob_loses": p,
-                     "loses_money": p >= min_prob})
+                     "loses_money": bool(p >= min_prob and len(c) >= min_held_out)})
     return pd.DataFrame(rows)
 
 
