@@ -233,6 +233,10 @@ def with_recommendations(base: CampaignConfig, abandoned_cart=None, discount=Non
         prov["analyses"].append("abandoned-cart timing")
         prov["model_settings"]["abandoned_cart"] = abandoned_cart.provenance.model_dump(
             mode="json")
+    unknown = sorted(set(skip_stages or {}) - set(CAMPAIGN_LABELS))
+    if unknown:
+        raise ValueError(f"skip_stages: unknown campaign(s) {unknown}; campaigns are "
+                         f"{sorted(CAMPAIGN_LABELS)}")
     for camp, stages in (skip_stages or {}).items():
         have = data["campaigns"][camp].get("skip_stages", [])
         data["campaigns"][camp]["skip_stages"] = sorted(set(have) | set(stages))

@@ -22,12 +22,6 @@ from .features import abandonment_episodes
 HORIZON_DAYS = 30.0
 
 
-def _wilson(p, n, z: float = 1.96):
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def recovery_predictions(study, horizon_days: float = HORIZON_DAYS) -> pd.DataFrame | None:
     """The prediction rows of a :class:`~workbench.analyses.cart_timing.CartTimingStudy`."""
     ep = study.experiment_episodes
@@ -37,7 +31,10 @@ def recovery_predictions(study, horizon_days: float = HORIZON_DAYS) -> pd.DataFr
     as_of = study.episodes.abandoned_at.max()
     done = ep[ep.abandoned_at <= as_of - window]
     g = done.groupby("arm").recovered.agg(["mean", "size"])
-    lo, hi = _wilson(g["mean"].to_numpy(), g["size"].to_numpy())
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(done.groupby("arm").recovered.sum().to_numpy(),
+                                g["size"].to_numpy(), alpha=0.05, method="wilson")
     return prediction_rows("cart_timing.recovery", g.index, as_of, horizon_days, g["mean"],
                            lo, hi, 0.95, g["size"].to_numpy())
 

@@ -6,9 +6,8 @@ platform's "started checkout" value reads) the difference in net margin per cart
 ``recovered_margin - message_cost``, the outcome the timing decision maximizes —
 between reminded and held-out carts is the reminder's incremental margin for carts
 of that size.  Reminded carts pool the test's messaged arms (the reminder as the test
-sent it).  Each band's interval is Welch's (Welch 1947, eq. 9 for the degrees of
-freedom), and P(the reminder loses money) is the normal posterior of the difference
-under a flat prior, ``Phi(-d / se)`` (Gelman et al., *BDA3*, sec. 2.5).
+sent it).  Each band's interval is Welch's and P(the reminder loses money) the normal
+posterior of the difference (:func:`workbench.experiments.welch_difference`).
 
 Beside it the last-click view a platform reports: the share of reminded carts whose
 reminder was clicked and the cart then bought, and revenue per reminder.  A band can
@@ -58,7 +57,7 @@ def cart_value_bands(episodes: pd.DataFrame, edges=EDGES, holdout: str = "holdou
     incremental_margin, ci_low, ci_high, prob_loses`` and, with ``truth``,
     ``true_incremental_margin``.
     """
-    from scipy import stats
+    from ...experiments import welch_difference
 
     ep = episodes[episodes.arm.notna()]
     edges = [float(e) for e in edges]
@@ -85,15 +84,9 @@ def cart_value_bands(episodes: pd.DataFrame, edges=EDGES, holdout: str = "holdou
                    bought_after_click)].sum() / len(t)) if len(t) else np.nan,
                "cost_per_reminder": float(ep.message_cost[inb & reminded].mean())
                if len(t) else np.nan}
-        if len(t) >= 2 and len(c) >= 2:
-            d = float(t.mean() - c.mean())
-            se = float(np.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c)))
-            ci = stats.ttest_ind(t, c, equal_var=False).confidence_interval()
-            row.update(incremental_margin=d, ci_low=float(ci.low), ci_high=float(ci.high),
-                       prob_loses=float(stats.norm.cdf(-d / se)) if se > 0 else float(d < 0))
-        else:
-            row.update(incremental_margin=np.nan, ci_low=np.nan, ci_high=np.nan,
-                       prob_loses=np.nan)
+        w = welch_difference(t, c)
+        row.update(incremental_margin=w["difference"], ci_low=w["low"], ci_high=w["high"],
+                   prob_loses=w["prob_below_zero"])
         if truth is not None:
             ids = ep.session_id[inb & reminded]
             row["true_incremental_margin"] = float(truth.reindex(ids).fillna(0.0).mean()) \

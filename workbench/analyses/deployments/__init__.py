@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ...campaigns.config import CampaignConfig, diff_configs
+from ...experiments import welch_difference
 from ...history import ConfigHistory
 from ...report import Kpi, Section
 from ...results import Result
@@ -69,11 +70,9 @@ def deployments(ctx: Context) -> list[dict]:
 
 
 def _contrast(g: pd.DataFrame) -> tuple[float, float, int, int]:
-    t, c = g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"]
-    if len(t) < 2 or len(c) < 2:
-        return np.nan, np.nan, len(t), len(c)
-    return (float(t.mean() - c.mean()),
-            float(np.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c))), len(t), len(c))
+    """Messaged minus held-out margin per customer: difference, se and the two sizes."""
+    w = welch_difference(g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"])
+    return w["difference"], w["se"], w["n_treated"], w["n_control"]
 
 
 def holdout_change(units: pd.DataFrame, at: pd.Timestamp, window_days: float = WINDOW_DAYS,

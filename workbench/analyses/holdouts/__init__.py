@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ...experiments import analyze_experiment, sample_size_mean
+from ...experiments import analyze_experiment, sample_size_mean, welch_difference
 from ...report import Kpi, Section
 from ...results import Result
 from ...vocab import CAMPAIGN_LABELS, CAMPAIGNS
@@ -82,8 +82,6 @@ def by_buyer(units: pd.DataFrame) -> pd.DataFrame:
     messages cannot move a customer between segments.  Messaged against held-out
     customers of each segment, Welch 95% intervals.
     """
-    from scipy import stats
-
     if units.empty:
         return pd.DataFrame()
     median = float(units.last_order_value.median())
@@ -94,14 +92,12 @@ def by_buyer(units: pd.DataFrame) -> pd.DataFrame:
         index=units.index)
     rows = []
     for (b, v), g in units.groupby([seg.buyer, seg.order_value]):
-        t, c = g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"]
-        if len(t) < 2 or len(c) < 2:
+        w = welch_difference(g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"])
+        if not np.isfinite(w["difference"]):
             continue
-        res = stats.ttest_ind(t, c, equal_var=False)
-        ci = res.confidence_interval()
-        rows.append({"buyer": b, "order_value": v, "messaged": len(t), "held_out": len(c),
-                     "incremental_margin": t.mean() - c.mean(), "ci_low": ci.low,
-                     "ci_high": ci.high})
+        rows.append({"buyer": b, "order_value": v, "messaged": w["n_treated"],
+                     "held_out": w["n_control"], "incremental_margin": w["difference"],
+                     "ci_low": w["low"], "ci_high": w["high"]})
     return pd.DataFrame(rows)
 
 

@@ -149,24 +149,21 @@ def by_stage(units: pd.DataFrame, min_prob: float = 0.9, min_held_out: int = 30
     margin for the stage (flat prior), and ``loses_money`` marks P ≥ ``min_prob`` over at
     least ``min_held_out`` held-out customers (fewer: not shown either way).
     """
-    from scipy import stats
+    from ...experiments import welch_difference
 
     if units.empty:
         return pd.DataFrame()
     stage = stage_of(units.prior_orders)
     rows = []
     for (camp, st), g in units.groupby([units.campaign, stage], sort=True):
-        t, c = g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"]
-        if len(t) < 2 or len(c) < 2:
+        w = welch_difference(g.margin[g.arm == "messaged"], g.margin[g.arm == "holdout"])
+        if not np.isfinite(w["difference"]):
             continue
-        d = float(t.mean() - c.mean())
-        se = float(np.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c)))
-        ci = stats.ttest_ind(t, c, equal_var=False).confidence_interval()
-        p = float(stats.norm.cdf(-d / se)) if se > 0 else float(d < 0)
-        rows.append({"campaign": camp, "stage": st, "messaged": len(t), "held_out": len(c),
-                     "incremental_margin": d, "ci_low": float(ci.low),
-                     "ci_high": float(ci.high), "prob_loses": p,
-                     "loses_money": bool(p >= min_prob and len(c) >= min_held_out)})
+        p = w["prob_below_zero"]
+        rows.append({"campaign": camp, "stage": st, "messaged": w["n_treated"],
+                     "held_out": w["n_control"], "incremental_margin": w["difference"],
+                     "ci_low": w["low"], "ci_high": w["high"], "prob_loses": p,
+                     "loses_money": bool(p >= min_prob and w["n_control"] >= min_held_out)})
     return pd.DataFrame(rows)
 
 
