@@ -272,8 +272,8 @@ def test_acquisition_by_campaign_and_the_audiences(analysis, small_dataset, tmp_
     flagged = analysis.flags.groupby("customer_id").flag.agg(";".join)
     assert (sc.set_index("customer_id").flag.reindex(flagged.index) == flagged).all()
     assert (sc.flag != "").sum() == len(flagged)
-    # simulated first orders never carry a message: every customer is "no campaign" and
-    # the table by campaign is the table by channel
+    # with every new customer buying at their first visit (the simulator's default), no
+    # first order carries a message: every customer is "no campaign"
     assert set(analysis.by_campaign.acquisition_campaign) == {NO_CAMPAIGN}
     assert analysis.by_campaign.customers.sum() == len(sc)
     # where a first order carried one, its campaign is the customer's (and a later order's
@@ -298,3 +298,65 @@ def test_acquisition_by_campaign_and_the_audiences(analysis, small_dataset, tmp_
     assert not aud.astype(str).apply(lambda c: c.str.contains("@")).any().any()
     new = pd.read_csv(files["high_value_new_customers"])
     assert (new.flag == "promising_new").all()
+
+
+@pytest.fixture(scope="module")
+def acquired_store(tmp_path_factory):
+    """12,000 customers over two periods (on day 180 the cart reminder moves from its
+    default delays to a week); 40% of first visits abandon their cart, so a cart reminder
+    that brings the order back acquires the customer.  Returned: the whole store and the
+    CLV analysis of its copy as of day 275, 90 days of value ahead, undiscounted."""
+    import copy
+
+    import pandas as pd
+
+    from workbench.simulate import SimulationConfig, scenario, simulate
+    from workbench.store import dataset_as_of, save_simulation
+
+    base = scenario("default", n_customers=12_000, days=365,
+                    carts={"abandon_first_purchase": 0.4}).model_dump()
+    later = copy.deepcopy(base["campaigns"])
+    for p in later["abandoned_cart"]["policy"].values():
+        p["delay_hours"] = 168.0
+    cfg = SimulationConfig.model_validate({**base, "periods": [
+        {"start_day": 180, "campaigns": later, "label": "cart reminder a week later"}]})
+    root = tmp_path_factory.mktemp("acquired")
+    full = save_simulation(simulate(cfg, seed=3), root / "full")
+    start = pd.Timestamp(cfg.start_date, tz="UTC")
+    cut = dataset_as_of(full, start + pd.Timedelta(days=275), root / "cut")
+    return full, analyze_clv(open_dataset(cut), horizon_days=90, annual_discount_rate=0.0)
+
+
+def test_value_by_acquisition_campaign_holds_what_the_customers_brought(acquired_store):
+    """Issue 19: on a two-period store where cart reminders acquire customers, each
+    acquisition campaign's predictive interval of what its customers will bring over the
+    next 90 days holds what they did bring in the simulation (margin × (1 − returns
+    rate) × gross value of their later purchase days: the model's own quantity)."""
+    import pandas as pd
+
+    from workbench.analyses.clv.analysis import NO_CAMPAIGN
+    from workbench.analyses.clv.features import rfm_summary
+
+    full, r = acquired_store
+    last, s = r.settings["scored_as_of"], r.settings
+    after = rfm_summary(open_dataset(full), calibration_end=last,
+                        observation_end=last + pd.Timedelta(days=90), net_of_returns=False)
+    net = s["margin"] * (1 - s["returns_rate"])
+    brought = (net * after.frequency_holdout * after.monetary_holdout).set_axis(
+        after.customer_id)
+    sc = r.scorecard.assign(brought=r.scorecard.customer_id.map(brought).fillna(0.0))
+    by = r.by_campaign.set_index("acquisition_campaign")
+    assert by.customers.sum() == len(sc)
+    assert by.loc["abandoned_cart", "customers"] >= 50, by
+    checked = 0
+    for camp, g in sc.groupby("acquisition_campaign"):
+        if len(g) < 30:
+            continue
+        row = by.loc[camp]
+        assert row.mean_predicted_clv == pytest.approx(g.predicted_clv.mean())
+        assert row.value_low <= g.brought.mean() <= row.value_high, (camp, row, g.brought.mean())
+        # what these customers bring is noisier than what a customer is worth on average
+        assert row.value_high - row.value_low > row.clv_high - row.clv_low
+        checked += 1
+    assert checked == 2 and NO_CAMPAIGN in by.index
+    assert "abandoned_cart will bring" in r.summary()

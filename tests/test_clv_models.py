@@ -812,3 +812,42 @@ def test_scorecard_order_interval_is_the_models_own_predictive_distribution(cls,
     hi = (cdf >= 0.5 + level / 2 - 1e-12).argmax(axis=0)
     np.testing.assert_array_equal(sc.orders_predictive_low.to_numpy(), lo)
     np.testing.assert_array_equal(sc.orders_predictive_high.to_numpy(), hi)
+
+
+def test_value_predictive_variance_is_the_compound_sums():
+    """The scorecard's ``predicted_clv_sd``: the count's moments from its pmf agree with
+    the closed-form E[X(t)] (FHL 2005a eq. 10), and the spend's compound variance
+    (FHL 2005b: N and nu independent given the history) agrees with draws from the same
+    distributions — N from the model's P(X(t) = n), nu from its Gamma posterior, each
+    purchase's spend Gamma(p, nu) — within 4 Monte Carlo standard errors."""
+    import pandas as pd
+
+    from workbench.clv import BetaGeoModel, GammaGammaModel, clv_scorecard
+    from workbench.clv.value import _count_distribution
+
+    bg = BetaGeoModel(time_unit="days").set_params(r=0.5, alpha=40.0, a=0.8, b=3.0)
+    gg = GammaGammaModel(time_unit="days").set_params(p=6.0, q=4.0, gamma=15.0)
+    rfm = pd.DataFrame({"customer_id": [1, 2, 3], "frequency": [0, 2, 8],
+                        "recency": [0.0, 50.0, 300.0], "T": [100.0, 200.0, 320.0],
+                        "monetary_value": [0.0, 30.0, 55.0]})
+    t = 90.0
+    x, tx, T = bg._xs(rfm)
+    _, _, en, en2 = _count_distribution(bg, bg._theta(), x, tx, T, t, 0.9)
+    np.testing.assert_allclose(en, bg.expected_purchases(rfm, t), rtol=1e-8)
+    sd = clv_scorecard(bg, gg, rfm, calibration_end="2025-06-01", horizon=t, period=t,
+                       ).table.predicted_clv_sd.to_numpy()
+    rng = np.random.default_rng(0)
+    p, q, g = 6.0, 4.0, 15.0
+    n_draws = 200_000
+    for i, row in rfm.iterrows():
+        pmf = np.array([bg.prob_purchases(rfm.iloc[[i]], n, t)[0] for n in range(60)])
+        assert pmf.sum() > 1 - 1e-9
+        n = rng.choice(60, n_draws, p=pmf / pmf.sum())
+        xm = row.frequency * row.monetary_value
+        nu = rng.gamma(p * row.frequency + q, 1 / (g + xm), n_draws)
+        s = rng.gamma(np.maximum(p * n, 1e-300), 1 / nu) * (n > 0)  # sum of n Gamma(p, nu)
+        mc_sd = s.std()
+        # the sd of a sample sd: sqrt((kurtosis - 1) / (4 n)) of it, heavy tails included
+        k = np.mean((s - s.mean()) ** 4) / s.var() ** 2
+        assert abs(sd[i] - mc_sd) < 4 * mc_sd * np.sqrt((k - 1) / (4 * n_draws)), (i, sd[i],
+                                                                                     mc_sd)

@@ -28,6 +28,8 @@ def _variant(name: str, n: int, days: int):
         camp["seasonal"]["experiment_share"] = 0.0
     if name == "cart_discounts":
         camp["abandoned_cart"]["discount_arms_pct"] = [0.0, 5.0, 10.0, 15.0]
+    if name == "first_carts":  # new customers' first carts abandoned: prospects reminded
+        data["carts"]["abandon_first_purchase"] = 0.5
     if name == "holdouts":
         for c in camp.values():
             if isinstance(c, dict) and "holdout_share" in c:
@@ -37,7 +39,8 @@ def _variant(name: str, n: int, days: int):
 
 CASES = ([("default", 300, 60, s) for s in range(12)]
          + [(v, 500, 90, s)
-            for v in ("campaigns_off", "experiments_off", "holdouts", "cart_discounts")
+            for v in ("campaigns_off", "experiments_off", "holdouts", "cart_discounts",
+                      "first_carts")
             for s in (1, 2)]
          + [("default", 1_500, 150, 23)])
 

@@ -125,19 +125,66 @@ def purchases_predictive_range(model, rfm: pd.DataFrame, t: float, level: float 
 
 def _predictive_range(model, theta, x, tx, T, t, level, max_n=5000):
     """Customer-level predictive interval of the number of purchases in (T, T + t]."""
+    lo, hi, _, _ = _count_distribution(model, theta, x, tx, T, t, level, max_n)
+    return lo, hi
+
+
+def _count_distribution(model, theta, x, tx, T, t, level, max_n=5000, tail=1e-3):
+    """Predictive quantiles and first two moments of purchases in (T, T + t].
+
+    The count given the history is the mixture of "dead" (0 with probability
+    1 - P(alive)) and the alive customer's count pmf (FHL 2005a, eq. 8 for the BG/NBD):
+    returns the ``level`` interval's bounds and E[N], E[N^2].  The pmf is summed until
+    the interval is found and less than ``tail`` of the alive mass is left; E[N] is the
+    model's closed form, and the tail's part of E[N^2] the least it can be given its
+    mass tau and its part d of the mean, d^2 / tau (Cauchy-Schwarz), so the moments cost
+    no more terms than the interval.
+    """
     lpa, *post = model._posterior(theta, x, tx, T)
     pa = np.exp(lpa)
     lo_q, hi_q = 0.5 - level / 2, 0.5 + level / 2
     lo = np.full(len(x), -1.0)
     hi = np.full(len(x), -1.0)
-    cdf = 1 - pa  # the dead buy nothing
+    mass, m1, m2 = (np.zeros(len(x)) for _ in range(3))
     for n, pmf in enumerate(model._pmf_sequence(post, t, max_n)):
-        cdf = cdf + pa * pmf
+        mass, m1, m2 = mass + pmf, m1 + n * pmf, m2 + n * n * pmf
+        cdf = 1 - pa + pa * mass  # the dead buy nothing
         lo = np.where((lo < 0) & (cdf >= lo_q - 1e-12), n, lo)
         hi = np.where((hi < 0) & (cdf >= hi_q - 1e-12), n, hi)
-        if np.all(hi >= 0):
+        if np.all(hi >= 0) and np.all(1 - mass < tail):
             break
-    return lo, np.where(hi < 0, np.inf, hi)
+    mean = np.asarray(model._mean(*post, t), dtype=float) * np.ones(len(x))
+    left, short = np.maximum(1 - mass, 0.0), np.maximum(mean - m1, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m2 = m2 + np.where(left > 0, short ** 2 / left, 0.0)
+    return lo, np.where(hi < 0, np.inf, hi), pa * mean, pa * m2
+
+
+def _spend_inverse_moments(spend: GammaGammaModel, theta, x, m):
+    """E[1/nu] and E[1/nu^2] under the Gamma-Gamma posterior of a customer's nu.
+
+    nu | x, m_x ~ Gamma(shape p x + q, rate gamma + x m_x) (Fader, Hardie & Lee 2005b,
+    eq. 4), so E[nu^-1] = rate / (shape - 1) and E[nu^-2] = rate^2 / ((shape - 1)(shape
+    - 2)); infinite where the shape is not above 2.
+    """
+    p, q, g = theta
+    mm = np.where(x > 0, m, 0.0)
+    shape, rate = p * x + q, g + x * mm
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv1 = np.where(shape > 1, rate / (shape - 1), np.inf)
+        inv2 = np.where(shape > 2, rate ** 2 / ((shape - 1) * (shape - 2)), np.inf)
+    return inv1, inv2
+
+
+def _value_variance(en, en2, p, inv1, inv2):
+    """Var of S = z_1 + ... + z_N, the spend over N future purchases.
+
+    z_k | nu ~ Gamma(p, rate nu) independently, N independent of nu given the history
+    (the BG/NBD-Gamma-Gamma independence of FHL 2005b): E[S] = p E[N] E[1/nu] and
+    E[S^2] = p E[N] E[1/nu^2] + p^2 E[N^2] E[1/nu^2].
+    """
+    with np.errstate(invalid="ignore"):
+        return p * en * inv2 + p * p * en2 * inv2 - (p * en * inv1) ** 2
 
 
 @dataclass
@@ -212,7 +259,10 @@ def clv_scorecard(transactions: _TransactionModel, spend: GammaGammaModel, rfm: 
       ``next_order_date_low``/``_high`` its ``interval`` quantiles;
     * ``*_low`` / ``*_high``: ``interval`` bounds from the parameter uncertainty (delta
       method for MLE fits, posterior draws for Bayesian fits); ``orders_predictive_low`` /
-      ``_high``: the customer-level predictive interval of the count itself.
+      ``_high``: the customer-level predictive interval of the count itself;
+    * ``predicted_clv_sd``: the predictive standard deviation of the value the customer
+      will bring (purchases and spend both random, at the fitted parameters; see
+      :func:`_value_variance`), for intervals on what a group of customers will bring.
     """
     transactions._check_fitted()
     spend._check_fitted()
@@ -274,7 +324,15 @@ def _scorecard(transactions, spend, rfm, end, horizon, period, discount_rate, ma
         days = np.where(np.isfinite(days) & (days < 1e6), days, np.nan)  # ~2,700 years: none
         return end + pd.to_timedelta(days, unit="D")
 
-    olo, ohi = _predictive_range(transactions, th_t, ux, utx, uT, horizon, interval)
+    olo, ohi, en, en2 = _count_distribution(transactions, th_t, ux, utx, uT, horizon,
+                                            interval)
+    inv1, inv2 = _spend_inverse_moments(spend, th_s, x, m)
+    # the predictive sd of the value itself (what the customer will bring, not its
+    # expectation): undiscounted, then scaled by the discounting of the expected orders
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disc_share = np.where(n_orders > 0, dorders[inv] / n_orders, 1.0)
+    value_sd = net * disc_share * np.sqrt(np.maximum(
+        _value_variance(en[inv], en2[inv], th_s[0], inv1, inv2), 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = np.where(x > 0, tx / np.where(x > 0, x, 1) * dpu, np.nan)
     table = pd.DataFrame({
@@ -290,6 +348,7 @@ def _scorecard(transactions, spend, rfm, end, horizon, period, discount_rate, ma
         "churn_probability": 1 - p_alive[inv],
         "churn_probability_low": 1 - a_hi[inv], "churn_probability_high": 1 - a_lo[inv],
         "predicted_clv": clv, "predicted_clv_low": clv_lo, "predicted_clv_high": clv_hi,
+        "predicted_clv_sd": value_sd,
         "total_clv": hist + clv,
         "p_no_next_order": nxt["p_no_next_purchase"].to_numpy(),
         "expected_date_of_next_order": to_date(nxt[qcols[1]].to_numpy()),

@@ -243,6 +243,11 @@ class CartBehaviour(_Model):
     abandon_before_purchase: dict[str, float] = Field(
         default_factory=lambda: {"impulse": 0.35, "considered": 0.6, "consumable": 0.4}
     )
+    abandon_first_purchase: float = Field(
+        0.0, ge=0, le=1, description="share of first purchases (a new customer's "
+        "acquisition visit) whose cart is abandoned at checkout: a natural return, a cart "
+        "reminder, or nothing; a reminder that brings the order back acquires the customer "
+        "through the campaign.  0 (the default): every new customer buys at once")
     browse_cart_prob: dict[str, float] = Field(
         default_factory=lambda: {"impulse": 0.4, "considered": 0.5, "consumable": 0.4}
     )

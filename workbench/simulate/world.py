@@ -285,7 +285,11 @@ class World:
         occ_basket = self.baskets.make(occ_c, occ_cat, u, z, primary=primary)
         ptype = cat_type[occ_cat]
         ab_p = np.array([cfg.carts.abandon_before_purchase[p] for p in PURCHASE_TYPES])[ptype]
-        abandon = (rng.random(n_occ) < ab_p) & (occ_origin == 1)
+        # a repeat occasion's cart is abandoned by its purchase type; a first purchase's
+        # (the acquisition visit) by ``abandon_first_purchase`` (0: never), the same draw
+        u_ab = rng.random(n_occ)
+        abandon = np.where(occ_origin == 1, u_ab < ab_p,
+                           u_ab < cfg.carts.abandon_first_purchase)
         med = np.array([cfg.carts.natural_return_median_hours[p] for p in PURCHASE_TYPES])
         delay = med[ptype] * np.exp(cfg.carts.natural_return_log_sd * rng.standard_normal(n_occ))
         n_views = 1 + rng.poisson(tr.mean_extra_views, n_occ)

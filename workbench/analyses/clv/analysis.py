@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ...clv import (
     BetaGeoModel,
@@ -89,10 +90,9 @@ class CLVAnalysis(Result):
             lines.append(
                 "No customer's first order carried a campaign's message, so value by "
                 "acquisition campaign needs the platform's attribution of first orders "
-                "(orders.message_id) — it is by channel only." if won.empty else
-                f"{int(won.customers.sum()):,} customers were acquired by a campaign's "
-                "message (their first order carried it): their value by campaign is in "
-                "clv_by_acquisition.csv.")
+                "(orders.message_id: an email/SMS platform's attributed orders, or the "
+                "message's UTM on the first order) — it is by channel only." if won.empty
+                else self._campaign_sentence(won, bcp))
         n_risk = int((self.flags.flag == "at_risk").sum())
         n_new = int((self.flags.flag == "promising_new").sum())
         lines.append(f"Scored as of the last order ({s['scored_as_of']:%Y-%m-%d}), refitted "
@@ -111,6 +111,17 @@ class CLVAnalysis(Result):
                          f"{t.predicted.mean() if 'predicted' in t else np.nan:.1%} vs "
                          f"{self.settings.get('true_alive_share', np.nan):.1%} actually alive.")
         return " ".join(lines)
+
+    def _campaign_sentence(self, won: pd.DataFrame, bcp: pd.DataFrame) -> str:
+        top = won.sort_values("customers", ascending=False).iloc[0]
+        rest = bcp[bcp.acquisition_campaign == NO_CAMPAIGN]
+        vs = (f" against {rest.mean_predicted_clv.iloc[0]:,.2f} for customers whose first "
+              "order carried none" if len(rest) else "")
+        return (f"{int(won.customers.sum()):,} customers were acquired by a campaign's "
+                f"message (their first order carried it); the {top.customers:,} of "
+                f"{top.acquisition_campaign} will bring {top.mean_predicted_clv:,.2f} each "
+                f"(95% predictive interval {top.value_low:,.2f} to {top.value_high:,.2f})"
+                f"{vs} — clv_by_acquisition.csv.")
 
     def discount_acquired_gap(self) -> dict:
         """Mean predicted CLV of discount-acquired customers minus the others'.
@@ -318,7 +329,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     sc = sc.merge(acquisition_campaigns(con), on="customer_id", how="left").fillna(
         {"acquisition_campaign": NO_CAMPAIGN})
     by = value_by(sc, ["acquisition_channel"])
-    by_campaign = value_by(sc, ["acquisition_campaign", "acquisition_channel"])
+    by_campaign = value_by(sc, ["acquisition_campaign"])
 
     hist_cut = sc.historic_clv.quantile(value_quantile)
     risk = sc[(sc.historic_clv >= hist_cut) & (sc.p_alive < alive_threshold)
@@ -376,22 +387,37 @@ def acquisition_campaigns(con) -> pd.DataFrame:
     return j.select("customer_id", "acquisition_campaign").execute()
 
 
-def value_by(sc: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Customers, mean predicted CLV with its 95% interval, and more, per group of ``keys``.
+def value_by(sc: pd.DataFrame, keys: list[str], interval: float = 0.8) -> pd.DataFrame:
+    """Customers, mean predicted CLV with its 95% intervals, and more, per group of ``keys``.
 
-    The interval is the normal one of a mean over the group's customers (their predicted
-    CLVs are independent given the fitted parameters; the parameters' own uncertainty is
-    in each customer's ``predicted_clv_low/high``, not here).
+    Two intervals, for two questions:
+
+    * ``clv_low/high``: what a customer of the group is worth on average — the normal
+      interval of the mean of their predicted CLVs (they are independent given the fitted
+      parameters);
+    * ``value_low/high``: what these customers will bring, per customer, over the horizon
+      — the group mean's predictive interval: each customer's predictive variance
+      (``predicted_clv_sd``: purchases and spend random) summed, with the parameters'
+      uncertainty on top (the mean of the customers' ``predicted_clv_low/high``, drawn at
+      ``interval``, rescaled to 95%; the customers share the parameters, so it does not
+      average out).  The simulator's realized value falls in it (tested).
     """
-    by = sc.groupby(keys).agg(
+    z = 1.959963984540054
+    d = sc.assign(_var=sc.predicted_clv_sd ** 2 if "predicted_clv_sd" in sc else np.nan,
+                  _par=(sc.predicted_clv_high - sc.predicted_clv_low) / 2
+                  / stats.norm.ppf(0.5 + interval / 2))
+    by = d.groupby(keys).agg(
         customers=("customer_id", "size"), mean_predicted_clv=("predicted_clv", "mean"),
-        sd=("predicted_clv", "std"), mean_historic_clv=("historic_clv", "mean"),
-        mean_p_alive=("p_alive", "mean"),
+        sd=("predicted_clv", "std"), var_sum=("_var", "sum"), par=("_par", "mean"),
+        mean_historic_clv=("historic_clv", "mean"), mean_p_alive=("p_alive", "mean"),
         mean_predicted_orders=("predicted_number_of_orders", "mean")).reset_index()
     se = by.sd.fillna(0.0) / np.sqrt(by.customers)
-    by["clv_low"], by["clv_high"] = by.mean_predicted_clv - 1.96 * se, \
-        by.mean_predicted_clv + 1.96 * se
-    return by.drop(columns="sd")
+    by["clv_low"], by["clv_high"] = by.mean_predicted_clv - z * se, \
+        by.mean_predicted_clv + z * se
+    half = z * np.hypot(np.sqrt(by.var_sum) / by.customers, by.par.fillna(0.0))
+    by["value_low"] = (by.mean_predicted_clv - half).clip(lower=0.0)
+    by["value_high"] = by.mean_predicted_clv + half
+    return by.drop(columns=["sd", "var_sum", "par"])
 
 
 #: (shape, scale) pairs of a Gamma heterogeneity that may run off to +infinity together

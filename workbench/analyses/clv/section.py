@@ -33,7 +33,9 @@ def clv_section(analysis=None, reason: str = "") -> Section:
     bc = analysis.by_campaign
     if bc is not None and (bc.acquisition_campaign != "no campaign").any():
         tables.append(("Value by acquisition campaign (the campaign whose message the first "
-                       "order carried) and channel, 95% intervals", bc))
+                       "order carried): what a customer is worth on average (clv_low/high) "
+                       "and what these customers will bring (value_low/high, predictive), "
+                       "95%", bc))
     if analysis.truth is not None:
         tables.append(("P(alive) by decile against the simulator's truth", analysis.truth))
         tables.append(("Holdout purchases per acquisition channel: predicted, the truth's "
