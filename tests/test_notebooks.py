@@ -84,3 +84,6 @@ def test_runs_headless(path, tmp_path, monkeypatch):
         acc = pd.read_csv(tmp_path / "nb07_runs" / "now" / "prediction_accuracy.csv")
         assert {"clv.purchases", "cart_timing.recovery"} <= set(acc.kind)
         assert len(list((tmp_path / "nb07_runs" / "history").glob("*.parquet"))) == 2
+        # its store acquires customers through cart reminders: the table by campaign has them
+        acq = pd.read_csv(tmp_path / "nb07_runs" / "now" / "clv_by_acquisition.csv")
+        assert "abandoned_cart" in set(acq.acquisition_campaign)
