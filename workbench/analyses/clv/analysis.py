@@ -18,20 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...clv import (
-    BetaGeoModel,
-    CLVInputError,
-    GammaGammaModel,
-    ModifiedBetaGeoModel,
-    ParetoNBDModel,
-    clv_scorecard,
-)
+from ...clv import CLVInputError, GammaGammaModel
 from ...results import Result
 from ...store import has_truth, read_table
 from ...vocab import TIME_UNITS
 from .features import cohort_triangles, rfm_summary, transactions
-
-MODELS = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "paretonbd": ParetoNBDModel}
+from .fits import MODELS, SegmentedFit, fit_segmented
 
 
 @dataclass
@@ -40,11 +32,11 @@ class CLVAnalysis(Result):
 
     #: per-customer rows and fitted models stay out of to_dict (the scorecard CSV has them)
     _skip_in_dict = ("rfm", "model", "spend", "scorecard", "flags", "tracking", "cohorts",
-                     "by_campaign")
+                     "by_campaign", "fits")
 
     rfm: pd.DataFrame  # calibration RFM + holdout columns + acquisition_channel
-    model: object
-    spend: GammaGammaModel
+    model: object  # the pooled purchase model (every customer)
+    spend: GammaGammaModel  # the pooled spend model
     validation: pd.DataFrame  # frequency bucket: customers, actual, predicted holdout purchases
     metrics: dict  # holdout error metrics
     tracking: pd.DataFrame  # days after calibration end: cumulative actual vs predicted
@@ -57,6 +49,8 @@ class CLVAnalysis(Result):
     by_campaign: pd.DataFrame | None = None
     settings: dict = field(default_factory=dict)
     cohorts: dict | None = None  # retention / revenue triangles by acquisition channel
+    #: the models that scored: per segment where there are enough customers, else pooled
+    fits: SegmentedFit | None = None
 
     def cohort_chart(self):
         """Altair: cumulative revenue per acquired customer, by acquisition channel.
@@ -74,6 +68,8 @@ class CLVAnalysis(Result):
             f"the model predicted {m['predicted_total']:,.0f} repeat purchases and "
             f"{m['actual_total']:,.0f} happened ({m['total_error_pct']:+.1f}%); per customer "
             f"MAE {m['mae']:.3f}, RMSE {m['rmse']:.3f} purchases."]
+        if self.fits is not None and self.fits.describe():
+            lines.append(self.fits.describe())
         bc = self.by_channel.sort_values("mean_predicted_clv", ascending=False)
         top, low = bc.iloc[0], bc.iloc[-1]
         lines.append(f"Predicted {s['horizon_days']:.0f}-day CLV per customer is highest for "
@@ -206,7 +202,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
                 annual_discount_rate: float = 0.10, margin: float = 0.35,
                 value_quantile: float = 0.8, alive_threshold: float = 0.5,
                 new_customer_days: float = 60.0, min_history_days: float = 14.0,
-                dataset=None) -> CLVAnalysis:
+                segment_by: str | None = "acquisition_channel", dataset=None) -> CLVAnalysis:
     """Fit, validate and apply the CLV models on a dataset's orders.
 
     Parameters
@@ -232,6 +228,12 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     min_history_days
         Customers whose first order is more recent than this get ``short_history`` in the
         scorecard (their numbers are the population's, not theirs) and are never flagged.
+    segment_by
+        The models are fitted per value of this column (default: per acquisition channel)
+        where a segment has enough customers and its fits are identified, pooled
+        elsewhere (:func:`~workbench.analyses.clv.fits.fit_segmented`); None: one pooled
+        fit.  A pooled fit gives a one-order customer the population's prior, and so
+        over-values a channel whose customers buy less or drop out sooner.
     dataset
         The dataset path, to check P(alive) against the simulator's truth when present.
 
@@ -272,8 +274,8 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     ch = con.table("customers").select("customer_id", "acquisition_channel").execute()
     rfm = rfm.merge(ch, on="customer_id", how="left")
     edge_notes: list[str] = []
-    m = _identified(MODELS[model](time_unit=time_unit).fit(rfm), "the calibration period",
-                    rfm, edge_notes, holdout_days / unit)
+    m = fit_segmented(rfm, model, time_unit, "the calibration period", edge_notes,
+                      holdout_days / unit, by=segment_by, spend=False)
 
     # holdout validation by frequency bucket (Fader, Hardie & Lee 2005, fig. 4)
     pred = m.expected_purchases(rfm, holdout_days / unit)
@@ -309,16 +311,14 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     # date or "at risk" flag predates what the data already show
     full = rfm_summary(con, calibration_end=last, time_unit=time_unit, net_of_returns=False)
     full = full.merge(ch, on="customer_id", how="left")
-    m_all = _identified(MODELS[model](time_unit=time_unit).fit(full), "all the history",
-                        full, edge_notes, horizon_days / unit)
-    g_all = _identified(GammaGammaModel(time_unit=time_unit).fit(full[full.frequency > 0]),
-                        "all the history", full, edge_notes)
+    fits = fit_segmented(full, model, time_unit, "all the history", edge_notes,
+                         horizon_days / unit, by=segment_by)
     month, year = TIME_UNITS["months"], TIME_UNITS["years"]
     period = month / unit
     rate = (1 + annual_discount_rate) ** (month / year) - 1
-    sc = clv_scorecard(m_all, g_all, full, calibration_end=last, horizon=horizon_days / unit,
-                       period=period, discount_rate=rate, margin=margin,
-                       returns_rate=returns_rate).table
+    sc = fits.scorecard(full, calibration_end=last, horizon=horizon_days / unit,
+                        period=period, discount_rate=rate, margin=margin,
+                        returns_rate=returns_rate)
     sc = sc.merge(full[["customer_id", "acquisition_channel"]], on="customer_id")
     sc["p_alive"] = 1 - sc.churn_probability
     sc["history_days"] = sc["T"] * unit
@@ -352,6 +352,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
                 "time_unit": time_unit, "horizon_days": horizon_days,
                 "annual_discount_rate": annual_discount_rate, "margin": margin,
                 "value_quantile": value_quantile, "alive_threshold": alive_threshold,
+                "segment_by": segment_by, "segments_fitted": sorted(map(str, fits.fits)),
                 "new_customer_days": new_customer_days}
     truth = None
     if dataset is not None and has_truth(con, "customers"):
@@ -360,7 +361,8 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
         settings["truth_by_channel"] = _purchase_truth(dataset, rfm, pred, cal, obs)
 
     cohorts = cohort_triangles(con, by="acquisition_channel")
-    return CLVAnalysis(rfm=rfm, model=m_all, spend=g_all, validation=v, metrics=metrics,
+    return CLVAnalysis(rfm=rfm, model=fits.pooled[0], spend=fits.pooled[1], fits=fits,
+                       validation=v, metrics=metrics,
                        tracking=tracking, scorecard=sc, by_channel=by,
                        by_campaign=by_campaign, flags=flags,
                        truth=truth, settings=settings, cohorts=cohorts)
@@ -418,99 +420,6 @@ def value_by(sc: pd.DataFrame, keys: list[str], interval: float = 0.8) -> pd.Dat
     by["value_low"] = (by.mean_predicted_clv - half).clip(lower=0.0)
     by["value_high"] = by.mean_predicted_clv + half
     return by.drop(columns=["sd", "var_sum", "par"])
-
-
-#: (shape, scale) pairs of a Gamma heterogeneity that may run off to +infinity together
-_RATE_PAIRS = (("r", "alpha"), ("s", "beta"))
-#: where such a pair is evaluated, largest first: the likelihood is flat out there
-#: (within 0.001 of the limit's at 1e4 on simulated stores), while the hypergeometric
-#: terms overflow beyond 1e4-1e5; the largest shape whose likelihood is within 0.05 of
-#: the limit's and whose predictions are finite is used
-_LIMIT_SHAPES = (1e4, 3e3, 1e3, 3e2)
-_LARGE_SHAPE = 100.0  # a shape beyond this whose predictions overflow is taken at its limit
-_SHAPE_FREE = frozenset({"alpha", "beta", "v"})  # scale parameters: never a limit
-
-
-def _finite_predictions(model, rfm: pd.DataFrame, horizon: float = 0.0) -> bool:
-    """Whether ``model`` predicts finite values for ``rfm``.
-
-    Over as long a horizon as the data span or the predictions reach (``horizon``, in
-    the model's unit: the hypergeometric terms of a large shape overflow sooner the
-    longer the horizon), and over one unit.
-    """
-    if not hasattr(model, "expected_purchases"):
-        return bool(np.all(np.isfinite(model.expected_spend(rfm[rfm.frequency > 0]))))
-    return all(np.all(np.isfinite(model.expected_purchases(rfm, t)))
-               for t in (max(float(rfm["T"].max()), horizon), 1.0))
-
-
-def _identified(fitted, period: str, rfm: pd.DataFrame, notes: list[str],
-                horizon: float = 0.0):
-    """The fitted model — at the limit its data point to when a fit ran off to the edge.
-
-    A fit at the edge of the parameter space is the MLE of a limiting model, and says so
-    in ``notes``: a Gamma shape r (or s) running off to infinity with its scale is the
-    limit where every customer has the same rate; it is evaluated at the largest shape in
-    :data:`_LIMIT_SHAPES` with the rate r/alpha kept whose log-likelihood is within 0.05
-    of the limit's and whose predictions are finite (the hypergeometric terms overflow
-    beyond).  The dropout shape b alone running off to infinity is the limit where nobody
-    drops out (the NBD), evaluated the same way at a large b with a kept; a and b both
-    running off is one dropout probability ``a / (a + b)`` for everyone, evaluated at a
-    large ``a + b`` with that probability kept.  Both to 0 (customers either stop after
-    their first order or never) gives finite predictions as it is.  Raises
-    :class:`~workbench.clv.CLVInputError` when the predictions are still not finite.
-    """
-    if not fitted.boundary_:
-        if _finite_predictions(fitted, rfm, horizon):
-            return fitted
-        # shapes large enough that the hypergeometric terms overflow, though short of
-        # the edge the optimizer flags (a = 1.1e5, b = 2.8e5 was seen on a small store
-        # whose history shows no dropout yet): the limit they approach
-        edge = [p for p in fitted.PARAMS
-                if p not in _SHAPE_FREE and fitted.params_[p] > _LARGE_SHAPE]
-    else:
-        edge = list(fitted.boundary_)
-    pairs = [(a, b) for a, b in _RATE_PAIRS if a in edge and fitted.params_.get(a, 0) > 1]
-    # dropout shapes running off to infinity: b alone, nobody drops out (the NBD limit);
-    # a and b together, one dropout probability a / (a + b) for everyone
-    a_, b_ = fitted.params_.get("a", 0.0), fitted.params_.get("b", 0.0)
-    dropout = None
-    if {"a", "b"} & set(edge):
-        dropout = "both" if min(a_, b_) > 100 else "b" if "b" in edge and b_ > 1 else None
-    limits = bool(pairs or dropout)
-    candidates = [fitted] if not limits else []
-    for shape_at in _LIMIT_SHAPES if limits else ():
-        p = fitted.params_.copy()
-        for shape, scale in pairs:
-            p[scale], p[shape] = p[scale] * shape_at / p[shape], shape_at
-        if dropout == "both":
-            p["a"], p["b"] = shape_at * a_ / (a_ + b_), shape_at * b_ / (a_ + b_)
-        elif dropout == "b":
-            p["b"] = shape_at
-        lim = type(fitted)(time_unit=fitted.time_unit).set_params(**p.to_dict())
-        lim.boundary_, lim.converged_ = edge, False
-        if abs(lim.log_likelihood(rfm) - fitted.log_likelihood_) < 0.05:
-            candidates.append(lim)
-    for cand in candidates:
-        if _finite_predictions(cand, rfm, horizon):
-            fitted = cand
-            break
-    else:
-        where = (f"{edge} ran off to the edge of the parameter space and its predictions "
-                 "are not finite" if edge else "its predictions are not finite")
-        raise CLVInputError(
-            f"the {fitted.NAME} fit on {period} is not identified: {where}. It needs a "
-            "longer order history, with gaps long enough to show who stopped.")
-    what = ("how customers' purchase rates differ (every customer is taken to buy at "
-            "the same rate)" if set(edge) & {"r", "s"} else
-            "that customers stop buying (nobody is taken to drop out)" if dropout == "b" else
-            "how customers' dropout differs" if set(edge) <= {"a", "b"} else
-            "how customers' spend differs")
-    notes.append(f"On {period}, the {fitted.NAME} fit sits at the edge of the parameter "
-                 f"space ({', '.join(edge)}): the order history does not identify {what}, "
-                 "so the model is its limiting case there and its intervals understate "
-                 "the uncertainty.")
-    return fitted
 
 
 def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from ...clv import purchases_predictive_range
 from ...history import prediction_rows
 from ...vocab import TIME_UNITS
+from .fits import SegmentedFit
 
 HORIZONS_DAYS = (30.0, 90.0)
 LEVEL = 0.9
@@ -31,13 +31,15 @@ LEVEL = 0.9
 
 def clv_predictions(result, horizons=HORIZONS_DAYS, level: float = LEVEL) -> pd.DataFrame:
     """The prediction rows of a :class:`~workbench.analyses.clv.CLVAnalysis`."""
-    sc, model, s = result.scorecard, result.model, result.settings
+    sc, s = result.scorecard, result.settings
+    # the models that scored each customer (per segment, else pooled)
+    model = result.fits if result.fits is not None else SegmentedFit((result.model, None))
     unit = TIME_UNITS[s["time_unit"]]
     as_of, ids = s["scored_as_of"], sc.customer_id
     frames = [prediction_rows("clv.p_alive", ids, as_of, 0.0, sc.p_alive)]
     for h in horizons:
         t = h / unit
-        lo, hi = purchases_predictive_range(model, sc, t, level)
+        lo, hi = model.predictive_range(sc, t, level)
         frames.append(prediction_rows("clv.purchases", ids, as_of, h,
                                       model.expected_purchases(sc, t), lo, hi, level))
         # what each interval claims: the model's mass on [lo, hi] (>= level: counts are
