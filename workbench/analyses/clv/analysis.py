@@ -25,6 +25,9 @@ from ...vocab import TIME_UNITS
 from .features import cohort_triangles, rfm_summary, transactions
 from .fits import MODELS, SegmentedFit, fit_segmented
 
+#: the level of the scorecard's per-customer parameter intervals (``*_low/high``)
+SCORE_INTERVAL = 0.8
+
 
 @dataclass
 class CLVAnalysis(Result):
@@ -122,13 +125,19 @@ class CLVAnalysis(Result):
     def discount_acquired_gap(self) -> dict:
         """Mean predicted CLV of discount-acquired customers minus the others'.
 
-        With a normal-approximation 95% interval (Welch: unequal variances).
+        With a normal-approximation 95% interval: Welch's over the customers (unequal
+        variances) and, in quadrature, each group's parameter uncertainty (the mean of its
+        customers' ``predicted_clv_low/high``, rescaled from their level to a standard
+        error) — the groups' models are fitted apart where the channels are segments.
         """
         sc = self.scorecard
-        a = sc.loc[sc.acquisition_channel == "discount_promo", "predicted_clv"]
-        b = sc.loc[sc.acquisition_channel != "discount_promo", "predicted_clv"]
+        disc = sc.acquisition_channel == "discount_promo"
+        a, b = sc.loc[disc, "predicted_clv"], sc.loc[~disc, "predicted_clv"]
         diff = a.mean() - b.mean()
-        se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        z = stats.norm.ppf(0.5 + self.settings.get("interval", SCORE_INTERVAL) / 2)
+        par = (sc.predicted_clv_high - sc.predicted_clv_low) / 2 / z
+        se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)
+                     + par[disc].mean() ** 2 + par[~disc].mean() ** 2)
         return {"difference": float(diff), "low": float(diff - 1.96 * se),
                 "high": float(diff + 1.96 * se), "n_discount": len(a), "n_other": len(b)}
 
@@ -318,7 +327,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     rate = (1 + annual_discount_rate) ** (month / year) - 1
     sc = fits.scorecard(full, calibration_end=last, horizon=horizon_days / unit,
                         period=period, discount_rate=rate, margin=margin,
-                        returns_rate=returns_rate)
+                        returns_rate=returns_rate, interval=SCORE_INTERVAL)
     sc = sc.merge(full[["customer_id", "acquisition_channel"]], on="customer_id")
     sc["p_alive"] = 1 - sc.churn_probability
     sc["history_days"] = sc["T"] * unit
@@ -352,7 +361,8 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
                 "time_unit": time_unit, "horizon_days": horizon_days,
                 "annual_discount_rate": annual_discount_rate, "margin": margin,
                 "value_quantile": value_quantile, "alive_threshold": alive_threshold,
-                "segment_by": segment_by, "segments_fitted": sorted(map(str, fits.fits)),
+                "segment_by": segment_by, "interval": SCORE_INTERVAL,
+                "segments_fitted": sorted(map(str, fits.fits)),
                 "new_customer_days": new_customer_days}
     truth = None
     if dataset is not None and has_truth(con, "customers"):
@@ -389,7 +399,8 @@ def acquisition_campaigns(con) -> pd.DataFrame:
     return j.select("customer_id", "acquisition_campaign").execute()
 
 
-def value_by(sc: pd.DataFrame, keys: list[str], interval: float = 0.8) -> pd.DataFrame:
+def value_by(sc: pd.DataFrame, keys: list[str], interval: float = SCORE_INTERVAL
+             ) -> pd.DataFrame:
     """Customers, mean predicted CLV with its 95% intervals, and more, per group of ``keys``.
 
     Two intervals, for two questions:
