@@ -31,6 +31,7 @@ def test_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NB_STUDY_CUSTOMERS", "6000")
     monkeypatch.setenv("WORKBENCH_NB_REPLAY_CUSTOMERS", "1500")
     monkeypatch.setenv("WORKBENCH_NB_MEASURE_CUSTOMERS", "3000")  # notebook 07's store
+    monkeypatch.setenv("WORKBENCH_NB_DECISIONS_CUSTOMERS", "3000")  # notebook 06's stores
     nb = nbformat.read(path, as_version=4)
     # the kernel talks over Unix sockets, not TCP: two kernels at once (pytest -n 2) on
     # random ports can collide with each other's or the machine's ephemeral ports, and a
