@@ -111,7 +111,8 @@ def test_import_counts_equal_an_independent_reading_of_the_raw_events(tmp_path):
     reasons = dict(zip(res.rejects.source_row, res.rejects.reason, strict=True))
     assert reasons[12].startswith("Timestamp is not a date")  # ev-012 is data row 12
     assert "no Received or bounce event" in reasons[20]
-    assert reasons[21] == "not a message event: metric 'Placed Order'"
+    # an order event Klaviyo credited to no message links nothing
+    assert reasons[21].startswith("an order event credited to no message")
     assert validate(path).ok
     # alice is linked by her email's pseudonym, with the dataset's salt
     salt = dataset_salt(path)
@@ -289,6 +290,50 @@ def test_an_export_links_to_a_store_imported_by_email(tmp_path):
     assert (got.loc[ref.message_id.astype(str)].to_numpy() == want.to_numpy()).all()
     buyers = set(o.customer_id)
     assert res.counts["added customers"] == len(set(ref.customer_id) - buyers)
+    # the orders Klaviyo credited (Placed Order, $attributed_message) carry their message
+    # again: the store's last-click attribution, order by order
+    got_o = read_table(shop_path, "orders").set_index("order_id").message_id
+    want_o = o.set_index("#" + o.order_id.astype(str)).message_id
+    credited = want_o.dropna()
+    assert len(credited) > 0
+    assert res.counts["orders credited to a message"] == len(credited)
+    assert (got_o.loc[credited.index].astype(str) == credited.astype("int64").astype(str)).all()
+    assert got_o.drop(credited.index).isna().all()
+
+
+def test_credited_orders_that_do_not_fit_are_rejected_with_the_reason(tmp_path):
+    """Placed Order events (Klaviyo's attributed orders) against the fixture store: one
+    credited order links; an unknown order, a message sent to someone else, a message
+    sent after the order and the same order again are rejected, each with its reason."""
+    path = shop(tmp_path)
+    head = ("Event ID,Timestamp,Metric,Email,Phone Number,External ID,$message,"
+            "Flow Name,$attributed_message,Order Name\n")
+    rows = [
+        "s1,2025-02-15T10:00:00+00:00,Received Email,alice@example.com,,,AC9,Cart,,",
+        "p1,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,AC9,#1004",
+        "p2,2025-02-21T10:00:00+00:00,Placed Order,alice@example.com,,,,,AC9,#9999",
+        "p3,2025-02-03T11:30:00+00:00,Placed Order,bob@example.com,,,,,AC9,#1002",
+        "p4,2025-02-01T10:00:00+00:00,Placed Order,alice@example.com,,,,,AC9,#1001",
+        "p5,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,AC9,1004",
+        "p6,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,,#1004",
+    ]
+    events = tmp_path / "credited.csv"
+    events.write_text(head + "\n".join(rows) + "\n")
+    res = import_messages(events, path)
+    reasons = dict(zip(res.rejects.source_row, res.rejects.reason, strict=True))
+    assert reasons[3].startswith("an order event whose order is not in the dataset")
+    assert reasons[4].startswith("the credited message was not sent to this order's customer")
+    assert reasons[5] == "the credited message was sent after the order"
+    assert reasons[6].startswith("the same order credited again")  # 1004 without its "#"
+    assert reasons[7].startswith("an order event credited to no message")
+    assert 2 not in reasons and res.counts["orders credited to a message"] == 1
+    o = read_table(path, "orders").set_index("order_id").message_id
+    m = read_table(path, "messages")
+    assert o["#1004"] == m.message_id.iloc[0] and o.drop("#1004").isna().all()
+    # importing the same file again changes nothing: the order is already credited
+    again = import_messages(events, path)
+    assert again.counts.get("orders credited to a message", 0) == 0
+    assert again.counts["orders already credited to this message"] == 1
 
 
 FUNNEL = ["sent", "delivered", "opened", "clicked", "unsubscribed"]
@@ -338,6 +383,32 @@ def test_round_trip_gives_back_the_canonical_messages(round_trip):
         f"truth/{n}" for n in store.truth}
     assert info["scenario"] == "small" and info["config"] == load_manifest(
         res.path.parent / "full")["config"] and info["id_salt"]
+
+
+def test_last_click_comes_back_from_the_credited_orders(tmp_path_factory, round_trip):
+    """A store whose orders carry no message (an orders export) gets the platform's
+    credited orders from the events: last click by campaign equals the simulated store's."""
+    import pyarrow as pa
+
+    store, _, events, full = round_trip
+    tmp = tmp_path_factory.mktemp("lc")
+    tables = dict(store.tables)
+    o = tables["orders"]
+    tables["orders"] = o.set_column(o.column_names.index("message_id"), "message_id",
+                                    pa.nulls(len(o), o.schema.field("message_id").type))
+    bare = write_dataset(tmp / "bare", {k: v for k, v in tables.items() if k != "messages"},
+                         truth=store.truth)
+    res = import_messages(events, bare)
+    n = int(store.to_pandas("orders").message_id.notna().sum())
+    assert res.counts["orders credited to a message"] == n > 0 and len(res.rejects) == 0
+    from workbench.analyses.holdouts.efficiency import last_click
+    from workbench.store import open_dataset
+
+    want = last_click(open_dataset(full), by_stage=False)
+    got = last_click(open_dataset(res.path), by_stage=False)
+    cols = ["campaign", "channel", "sent", "orders", "revenue"]
+    pd.testing.assert_frame_equal(got[cols].reset_index(drop=True),
+                                  want[cols].reset_index(drop=True), check_dtype=False)
 
 
 def test_operations_analysis_runs_on_the_imported_messages(round_trip):

@@ -163,7 +163,7 @@ def _link(m: pd.DataFrame, existing: set[str], salt: str, int_ids: bool
 
 def append_messages(into: Path, m: pd.DataFrame, rows: pd.Series, source: str,
                     rejects: list[pd.DataFrame], counts: dict[str, int], *,
-                    shared_ids: bool) -> Appended:
+                    shared_ids: bool, attributions: pd.DataFrame | None = None) -> Appended:
     """The dataset at ``into`` with messages ``m`` added (linked, deduplicated, validated).
 
     ``m`` has one row per message: ``key`` (into ``rows``, the source rows behind it),
@@ -171,6 +171,8 @@ def append_messages(into: Path, m: pd.DataFrame, rows: pd.Series, source: str,
     ``sent_at``, ``delivered``, ``opened_at``, ``clicked_at``, ``unsubscribed_at``,
     ``discount_pct``, ``cost``.  ``shared_ids``: a ``message`` id may name one send to
     many recipients (Klaviyo's ``$message``), so the recipient completes the id.
+    ``attributions`` (``row, order_ref, message``): orders the platform credited to a
+    message, which set ``orders.message_id`` (:func:`_attribute_orders`).
     """
     into = Path(into)
     info, tables, truth, texts = read_dataset(into)
@@ -275,7 +277,80 @@ def append_messages(into: Path, m: pd.DataFrame, rows: pd.Series, source: str,
                                                .cast(old.schema)])
     else:
         tables["messages"] = new_m
+    if attributions is not None and len(attributions):
+        _attribute_orders(tables, attributions, source, rejects, counts)
     return appended(into, tables, truth, texts, info, rejects, source)
+
+
+def _attribute_orders(tables: dict[str, pa.Table], a: pd.DataFrame, source: str,
+                      rejects: list[pd.DataFrame], counts: dict[str, int]) -> None:
+    """``orders.message_id`` from the orders a platform credited to a message.
+
+    ``a``: one row per credited order — ``row`` (the source row), ``order_ref`` (the
+    order's id or name as the platform knows it: matched as it is, with a leading ``#``
+    added, or without it — Shopify's ``#1001`` against ``1001``) and ``message`` (the
+    platform's message id: the dataset's message of that id, or of ``<id>:<customer>``
+    for a message sent to many, whose recipient is the order's customer).  An order
+    already credited to another message keeps it (counted); rows that find no order, no
+    such message, or a message sent after the order are rejected with the reason.
+    """
+    def drop(mask, reason: str) -> pd.DataFrame:
+        if mask.any():
+            rejects.append(reject(source, sorted(a.row[mask]), reason))
+        return a[~mask]
+
+    if "orders" not in tables:
+        drop(pd.Series(True, index=a.index), "an order event, but the dataset has no orders "
+             "table: import the store's orders first")
+        return
+    o = tables["orders"].select(["order_id", "customer_id", "placed_at"]).to_pandas()
+    pos = pd.Series(range(len(o)), index=o.order_id.astype(str))
+    ref = a.order_ref.astype("string").str.strip()
+    hit = ref.map(pos)
+    for alt in ("#" + ref, ref.str.lstrip("#")):
+        hit = hit.fillna(alt.map(pos))
+    a = a.assign(pos=hit)
+    a = drop(a.pos.isna(), "an order event whose order is not in the dataset (import the "
+             "store's orders first; the order is matched by its id or name)")
+    if a.empty:
+        return
+    p = a.pos.astype(int).to_numpy()
+    cust = pd.Series(o.customer_id.astype(str).to_numpy()[p], index=a.index)
+    mm = tables["messages"].select(["message_id", "customer_id", "sent_at"]).to_pandas()
+    mm.index = mm.message_id.astype(str)
+    owner = mm.customer_id.astype(str)
+    msg = a.message.astype(str)
+    comp = msg + ":" + cust
+    mid = msg.where(msg.map(owner) == cust, comp.where(comp.isin(owner.index)))
+    a = a.assign(mid=mid)
+    a = drop(a.mid.isna(), "the credited message was not sent to this order's customer in "
+             "the dataset")
+    placed = pd.Series(pd.to_datetime(o.placed_at, utc=True).to_numpy()[a.pos.astype(int)],
+                       index=a.index)
+    sent = pd.to_datetime(a.mid.map(mm.sent_at), utc=True)
+    a = drop(sent > placed, "the credited message was sent after the order")
+    a = drop(a.pos.duplicated(), "the same order credited again (the first kept)")
+    col = tables["orders"].column("message_id")
+    have = pd.Series(col.to_pylist(), dtype=object)
+    now = pd.Series(have.iloc[a.pos.astype(int)].to_numpy(), index=a.index)
+    known = now.notna()
+    same = known & (now.astype(str) == a.mid.astype(str))
+    other = known & ~same
+    counts["orders already credited to this message"] = int(same.sum())
+    counts["orders credited to another message (kept)"] = int(other.sum())
+    a = a[~same & ~other]
+    counts["orders credited to a message"] = int(len(a))
+    if a.empty:
+        return
+    # the column keeps its type (one message-id type across tables, set above)
+    typ = col.type if not pa.types.is_null(col.type) else tables["messages"].schema.field(
+        "message_id").type
+    have.iloc[a.pos.astype(int).to_numpy()] = a.mid.to_numpy()
+    vals = [None if pd.isna(v) else (int(v) if pa.types.is_integer(typ) else str(v))
+            for v in have]
+    t = tables["orders"]
+    tables["orders"] = t.set_column(t.column_names.index("message_id"), "message_id",
+                                    pa.array(vals, type=typ))
 
 
 def appended(into: Path, tables: dict[str, pa.Table], truth: dict[str, pa.Table],

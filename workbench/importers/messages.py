@@ -25,9 +25,21 @@ the missing columns.
   ``Dropped Email`` and ``Failed to Deliver SMS`` a send that was not delivered;
   ``Opened Email``; ``Clicked Email|SMS``; ``Unsubscribed`` (email) and
   ``Unsubscribed from SMS``; ``Marked Email as Spam`` is read as an unsubscribe
-  (Klaviyo suppresses the profile from email).  Any other metric (``Placed Order``,
-  ``Viewed Product``...) is rejected as "not a message event": orders are not linked
-  to messages by this importer.
+  (Klaviyo suppresses the profile from email).  Any other metric (``Viewed
+  Product``...) is rejected as "not a message event".
+* **Credited orders.**  ``Placed Order`` with ``$attributed_message`` (the message
+  Klaviyo credits the order to: the one the recipient last engaged with inside its
+  attribution window) sets that order's ``orders.message_id`` — the store's last-click
+  attribution, which the efficiency tables and value by acquisition campaign read.
+  The order is named by ``Order Name`` (or ``$extra.name``, ``Order ID``, ``OrderId``;
+  else ``$event_id``, which Klaviyo's Shopify integration sets to the order) and
+  matched to the dataset's ``order_id`` as it is, with a leading ``#`` or without
+  (Shopify's ``#1001``); the message is the dataset's message of that id sent to the
+  order's customer (this file's or an earlier import's).  Rejected with the reason: an
+  order event credited to no message, one whose order is not in the dataset (import
+  the orders first), whose message was not sent to the order's customer or was sent
+  after the order, and the same order credited twice.  An order already credited to
+  another message keeps it (counted).
 * **One message per ``$message`` x profile x channel.**  ``sent_at`` is the first
   Received (or bounce) time; ``delivered`` is False when a bounce, drop or failure was
   logged -- unless the message was opened, clicked or unsubscribed from, which proves
@@ -100,7 +112,8 @@ experiment and arm; discount_pct; cost (set from the per-channel defaults);
 product_ids; trigger_id (the cart, browse session or order that triggered the
 message); SMS opens (Klaviyo has no SMS open metric); an email click without an open
 comes back opened at the click; a customer's signup time and acquisition channel
-for an added customer; orders.message_id (attribution is not imported).
+for an added customer; orders.message_id only through Placed Order events (the CSV
+format carries none).
 """
 
 from __future__ import annotations
@@ -144,7 +157,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "flow_name": ("Flow Name", "flow_name", "$flow_name"),
     "apple_privacy_open": ("Apple Privacy Open", "$apple_privacy_open"),
     "machine_open": ("Machine Open", "$machine_open", "machine_open"),
+    # Placed Order events: the message Klaviyo credited, and the order
+    "attributed_message": ("$attributed_message", "Attributed Message",
+                           "attributed_message"),
+    "order_ref": ("Order Name", "OrderName", "$extra.name", "Order ID", "OrderId",
+                  "order_id"),
 }
+#: the metric of an order event (credited to a message through ``$attributed_message``)
+ORDER_METRIC = "placed order"
 PROFILE = ("email", "phone", "external_id")
 
 #: metric -> (channel, role)
@@ -239,6 +259,7 @@ class _Staged:
     rows: pd.Series          # key -> list of source rows
     rejects: list[pd.DataFrame]
     counts: dict[str, int]
+    attributions: pd.DataFrame | None = None  # row, order_ref, message: credited orders
 
 
 class MessagesImporter(Importer):
@@ -340,6 +361,7 @@ class MessagesImporter(Importer):
         dup = e.event_id.notna() & e.event_id.duplicated()
         counts["merged duplicate events"] = int(dup.sum())
         rule.bad = rule.bad | dup  # merged, not rejected: kept out of the rows without a reason
+        attributions = self._credited_orders(e, rule)
         for metric in sorted(e.metric[e.role.isna() & ~rule.bad].fillna("(none)").unique()):
             rule(e.metric.fillna("(none)").eq(metric) & e.role.isna(),
                  f"not a message event: metric {metric!r}")
@@ -370,7 +392,8 @@ class MessagesImporter(Importer):
                 rejects.append(reject(self.source, e.index[mask], reason))
         e = e[~orphan & ~early]
         if e.empty:
-            return _Staged(_no_messages(), pd.Series(dtype=object), rejects, counts)
+            return _Staged(_no_messages(), pd.Series(dtype=object), rejects, counts,
+                           attributions)
         g = e.groupby("key", sort=False)
         first = {r: e[e.role == r].groupby("key").ts_parsed.min()
                  for r in ("failed", "opened", "clicked", "unsubscribed")}
@@ -387,7 +410,29 @@ class MessagesImporter(Importer):
         m["discount_pct"] = 0.0
         m["cost"] = m.channel.map(self.costs).astype(float)
         rows = pd.Series(e.index, index=e.key).groupby(level=0).agg(list)
-        return _Staged(m.reset_index(), rows, rejects, counts)
+        return _Staged(m.reset_index(), rows, rejects, counts, attributions)
+
+    def _credited_orders(self, e: pd.DataFrame, rule: RowRules) -> pd.DataFrame:
+        """Placed Order events credited to a message: ``row, order_ref, message``.
+
+        Klaviyo credits an order to the message a recipient engaged with before it
+        (``$attributed_message``; its attribution window) and names the order by
+        ``$event_id`` (the store's order id) or a flattened order name; an order
+        event is taken out of the message events here, and one with no credited
+        message or no order named is rejected with the reason.
+        """
+        order = e.metric.str.lower().eq(ORDER_METRIC).fillna(False) & ~rule.bad
+        credited = e.attributed_message if "attributed_message" in e else pd.Series(
+            pd.NA, index=e.index, dtype="string")
+        ref = e.order_ref if "order_ref" in e else e.event_id
+        rule(order & credited.isna(), "an order event credited to no message "
+             "($attributed_message empty): nothing to link")
+        rule(order & credited.notna() & ref.isna(), "an order event without its order "
+             "($event_id or Order Name)")
+        keep = order & ~rule.bad
+        rule.bad = rule.bad | keep  # taken out of the message events, not rejected
+        return pd.DataFrame({"row": e.index[keep], "order_ref": ref[keep].to_numpy(),
+                             "message": credited[keep].to_numpy()})
 
     def _rows(self, o: pd.DataFrame) -> _Staged:
         counts = {"rows": len(o)}
@@ -532,7 +577,7 @@ def import_messages(file: Path, into: Path, *, fmt: str = "klaviyo", mapping: st
     campaign_map = {(n or "(no name)"): k for n, k in campaign_map.items()}
     progress(f"{len(m):,} messages in {file.name}; adding them to {into}")
     res = append_messages(into, m, staged.rows, importer.source, staged.rejects, counts,
-                          shared_ids=fmt == "klaviyo")
+                          shared_ids=fmt == "klaviyo", attributions=staged.attributions)
     counts["rejected rows"] = int(len(res.rejects))
     extra = {"messages_import.json": json.dumps(
         {"source": file.name, "format": fmt, "counts": counts,

@@ -89,8 +89,9 @@ class CLVAnalysis(Result):
             lines.append(
                 "No customer's first order carried a campaign's message, so value by "
                 "acquisition campaign needs the platform's attribution of first orders "
-                "(orders.message_id: an email/SMS platform's attributed orders, or the "
-                "message's UTM on the first order) — it is by channel only." if won.empty
+                "(orders.message_id: Klaviyo's Placed Order events with "
+                "$attributed_message, through workbench import messages) — it is by "
+                "channel only." if won.empty
                 else self._campaign_sentence(won, bcp))
         n_risk = int((self.flags.flag == "at_risk").sum())
         n_new = int((self.flags.flag == "promising_new").sum())
