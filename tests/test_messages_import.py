@@ -444,3 +444,29 @@ def test_cli_export_and_import(tmp_path, round_trip):
     bad = runner.invoke(main, ["import", "messages", str(EVENTS), "--into", str(path),
                                "--cost", "email=cheap"])
     assert bad.exit_code == 2 and "--cost" in bad.output
+
+
+def test_value_by_acquisition_campaign_runs_on_an_imported_store(tmp_path, shopify_round_trip):
+    """A store whose cart reminders acquire customers, exported to Shopify and Klaviyo
+    files and imported back: each customer's acquisition campaign (the message their first
+    order is credited to) is the simulated store's, customer by customer."""
+    from workbench.analyses.clv.analysis import acquisition_campaigns
+    from workbench.store import open_dataset
+
+    store = simulate(scenario("small", n_customers=3000,
+                              carts={"abandon_first_purchase": 0.4}), seed=4)
+    full = save_simulation(store, tmp_path / "full")
+    _, shop_path = shopify_round_trip(full, tmp_path)
+    events = export_dataset("klaviyo", full, tmp_path / "k")[0]
+    res = import_messages(events, shop_path)
+    assert res.counts["orders credited to a message"] == int(
+        store.to_pandas("orders").message_id.notna().sum())
+    want = acquisition_campaigns(open_dataset(full))
+    assert (want.acquisition_campaign == "abandoned_cart").sum() >= 10
+    salt = dataset_salt(shop_path)
+    want = want.assign(customer_id=want.customer_id.map(
+        lambda c: pseudonym(f"customer{c}@example.com", salt)))
+    got = acquisition_campaigns(open_dataset(shop_path))
+    pd.testing.assert_frame_equal(
+        got.sort_values("customer_id").reset_index(drop=True),
+        want.sort_values("customer_id").reset_index(drop=True), check_dtype=False)
