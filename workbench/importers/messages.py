@@ -160,8 +160,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     # Placed Order events: the message Klaviyo credited, and the order
     "attributed_message": ("$attributed_message", "Attributed Message",
                            "attributed_message"),
+    # the order's name or id; Klaviyo's own "Event ID" is its event's, while the event's
+    # "$event_id" property is the store's order id (the Shopify integration's)
     "order_ref": ("Order Name", "OrderName", "$extra.name", "Order ID", "OrderId",
-                  "order_id"),
+                  "order_id", "$event_id"),
 }
 #: the metric of an order event (credited to a message through ``$attributed_message``)
 ORDER_METRIC = "placed order"
