@@ -393,7 +393,36 @@ def test_segmented_fits_score_each_customer_with_their_segments_models(small_dat
                                f.pooled[0].expected_purchases(small, 4.0))
     sc = f.scorecard(rfm, calibration_end="2025-05-01", horizon=12.0)
     assert (sc.customer_id.to_numpy() == rfm.customer_id.to_numpy()).all()
+    assert set(sc.model_fit) == {"large", "pooled"}
+    from workbench.clv import clv_scorecard
+
+    pooled = clv_scorecard(*f.pooled, small.reset_index(drop=True),
+                           calibration_end="2025-05-01", horizon=12.0).table
+    np.testing.assert_allclose(sc.predicted_clv[(rfm.segment == "small").to_numpy()],
+                               pooled.predicted_clv)
     assert "per segment where there are enough customers (large)" in f.describe()
+    # a customer with no segment, or one the fits never saw, is scored by the pooled pair
+    odd = rfm.head(3).assign(segment=[None, "unseen", "large"]).astype({"segment": "string"})
+    got = f.expected_purchases(odd, 4.0)
+    np.testing.assert_allclose(got[:2], f.pooled[0].expected_purchases(odd.head(2), 4.0))
+    np.testing.assert_allclose(got[2:], f.fits["large"][0].expected_purchases(odd.tail(1), 4.0))
     # no segment column: everyone pooled
     none = fit_segmented(rfm, "bgnbd", "weeks", "the test", [], by=None)
     assert not none.fits and none.describe() == ""
+
+
+def test_parameter_errors_add_within_a_fit_and_in_quadrature_across_fits():
+    """What a group mean's (or a difference's) parameter standard error is made of."""
+    import pandas as pd
+
+    from workbench.analyses.clv.analysis import _parameter_sd
+
+    d = pd.DataFrame({"_par": [1.0, 1.0, 2.0, 2.0], "model_fit": ["a", "a", "b", "b"]})
+    # a mean: per fit (1 + 1) / 4 and (2 + 2) / 4, independent across fits
+    assert _parameter_sd(d) == pytest.approx(np.hypot(0.5, 1.0))
+    # one fit scoring both sides of a difference of equal customers: the errors cancel
+    one = d.assign(model_fit="pooled", _par=1.0)
+    assert _parameter_sd(one, pd.Series([0.5, 0.5, -0.5, -0.5])) == pytest.approx(0.0)
+    # two fits, one per side: they add in quadrature
+    assert _parameter_sd(d, pd.Series([0.5, 0.5, -0.5, -0.5])) == pytest.approx(
+        np.hypot(1.0, 2.0))

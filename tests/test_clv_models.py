@@ -833,9 +833,24 @@ def test_value_predictive_variance_is_the_compound_sums():
     t = 90.0
     x, tx, T = bg._xs(rfm)
     _, _, en, en2 = _count_distribution(bg, bg._theta(), x, tx, T, t, 0.9)
-    np.testing.assert_allclose(en, bg.expected_purchases(rfm, t), rtol=1e-8)
+    # the pmf summed to 1 - 1e-12 gives the closed-form mean, and the second moment the
+    # tail-corrected one approaches from below (Cauchy-Schwarz: a lower bound)
+    lpa, *post = bg._posterior(bg._theta(), x, tx, T)
+    m1 = m2 = mass = 0.0
+    for n, pmf in enumerate(bg._pmf_sequence(post, t, 5000)):
+        m1, m2, mass = m1 + n * pmf, m2 + n * n * pmf, mass + pmf
+        if np.all(1 - mass < 1e-12):
+            break
+    np.testing.assert_allclose(np.exp(lpa) * m1, bg.expected_purchases(rfm, t), rtol=1e-9)
+    assert np.all(en2 <= np.exp(lpa) * m2 * (1 + 1e-9))
+    np.testing.assert_allclose(en2, np.exp(lpa) * m2, rtol=0.02)
     sd = clv_scorecard(bg, gg, rfm, calibration_end="2025-06-01", horizon=t, period=t,
                        ).table.predicted_clv_sd.to_numpy()
+    # discounted (1% a month over three months): between the undiscounted sd and that sd
+    # discounted over the whole horizon
+    disc = clv_scorecard(bg, gg, rfm, calibration_end="2025-06-01", horizon=t, period=30.0,
+                         discount_rate=0.01).table.predicted_clv_sd.to_numpy()
+    assert np.all((disc < sd) & (disc > sd / 1.01 ** 3))
     rng = np.random.default_rng(0)
     p, q, g = 6.0, 4.0, 15.0
     n_draws = 200_000
@@ -851,3 +866,27 @@ def test_value_predictive_variance_is_the_compound_sums():
         k = np.mean((s - s.mean()) ** 4) / s.var() ** 2
         assert abs(sd[i] - mc_sd) < 4 * mc_sd * np.sqrt((k - 1) / (4 * n_draws)), (i, sd[i],
                                                                                      mc_sd)
+
+
+def test_a_spend_without_finite_variance_gives_no_value_interval():
+    """With the Gamma-Gamma's q <= 2 a customer with no repeat purchase has a spend
+    whose second moment is infinite (nu's posterior shape is q): their value has no
+    finite predictive sd, and a group containing them gets no predictive interval."""
+    import pandas as pd
+
+    from workbench.analyses.clv.analysis import value_by
+    from workbench.clv import BetaGeoModel, GammaGammaModel, clv_scorecard
+
+    bg = BetaGeoModel(time_unit="days").set_params(r=0.5, alpha=40.0, a=0.8, b=3.0)
+    gg = GammaGammaModel(time_unit="days").set_params(p=6.0, q=1.8, gamma=15.0)
+    rfm = pd.DataFrame({"customer_id": [1, 2], "frequency": [0, 3], "recency": [0.0, 80.0],
+                        "T": [100.0, 120.0], "monetary_value": [0.0, 30.0]})
+    sc = clv_scorecard(bg, gg, rfm, calibration_end="2025-06-01", horizon=90.0).table
+    assert np.isinf(sc.predicted_clv_sd.iloc[0]) and np.isfinite(sc.predicted_clv_sd.iloc[1])
+    sc = sc.assign(p_alive=1 - sc.churn_probability, group=["a", "b"])
+    by = value_by(sc, ["group"]).set_index("group")
+    assert np.isnan(by.loc["a", "value_low"]) and np.isnan(by.loc["a", "value_high"])
+    assert np.isfinite(by.loc["b", "value_high"])
+    # without the column, no interval rather than one narrowed to the parameters' part
+    by = value_by(sc.drop(columns="predicted_clv_sd"), ["group"])
+    assert by.value_high.isna().all()

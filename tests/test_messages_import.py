@@ -307,15 +307,18 @@ def test_credited_orders_that_do_not_fit_are_rejected_with_the_reason(tmp_path):
     sent after the order and the same order again are rejected, each with its reason."""
     path = shop(tmp_path)
     head = ("Event ID,Timestamp,Metric,Email,Phone Number,External ID,$message,"
-            "Flow Name,$attributed_message,Order Name\n")
+            "Flow Name,$attributed_message,Order Name,$event_id\n")
     rows = [
-        "s1,2025-02-15T10:00:00+00:00,Received Email,alice@example.com,,,AC9,Cart,,",
-        "p1,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,AC9,#1004",
-        "p2,2025-02-21T10:00:00+00:00,Placed Order,alice@example.com,,,,,AC9,#9999",
-        "p3,2025-02-03T11:30:00+00:00,Placed Order,bob@example.com,,,,,AC9,#1002",
-        "p4,2025-02-01T10:00:00+00:00,Placed Order,alice@example.com,,,,,AC9,#1001",
-        "p5,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,AC9,1004",
-        "p6,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,,#1004",
+        "s1,2025-02-15T10:00:00+00:00,Received Email,alice@example.com,,,AC9,Cart,,,",
+        "p1,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,AC9,#1004,",
+        "p2,2025-02-21T10:00:00+00:00,Placed Order,alice@example.com,,,,,AC9,#9999,",
+        "p3,2025-02-03T11:30:00+00:00,Placed Order,bob@example.com,,,,,AC9,#1002,",
+        "p4,2025-02-01T10:00:00+00:00,Placed Order,alice@example.com,,,,,AC9,#1001,",
+        "p5,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,AC9,1004,",
+        "p6,2025-02-20T16:45:00+00:00,Placed Order,alice@example.com,,,,,,#1004,",
+        # the order named by the $event_id property where this row has no Order Name
+        "s2,2025-02-05T08:00:00+00:00,Received Email,carol@example.com,,,AC8,Cart,,,",
+        "p7,2025-02-10T09:15:00+00:00,Placed Order,carol@example.com,,,,,AC8,,1003",
     ]
     events = tmp_path / "credited.csv"
     events.write_text(head + "\n".join(rows) + "\n")
@@ -326,14 +329,17 @@ def test_credited_orders_that_do_not_fit_are_rejected_with_the_reason(tmp_path):
     assert reasons[5] == "the credited message was sent after the order"
     assert reasons[6].startswith("the same order credited again")  # 1004 without its "#"
     assert reasons[7].startswith("an order event credited to no message")
-    assert 2 not in reasons and res.counts["orders credited to a message"] == 1
+    assert 2 not in reasons and 9 not in reasons
+    assert res.counts["orders credited to a message"] == 2
     o = read_table(path, "orders").set_index("order_id").message_id
-    m = read_table(path, "messages")
-    assert o["#1004"] == m.message_id.iloc[0] and o.drop("#1004").isna().all()
-    # importing the same file again changes nothing: the order is already credited
+    m = read_table(path, "messages").set_index("message_id").customer_id
+    assert set(m.index) == {"AC9", "AC8"}
+    assert o["#1004"] == "AC9" and o["#1003"] == "AC8"
+    assert o.drop(["#1004", "#1003"]).isna().all()
+    # importing the same file again changes nothing: the orders are already credited
     again = import_messages(events, path)
     assert again.counts.get("orders credited to a message", 0) == 0
-    assert again.counts["orders already credited to this message"] == 1
+    assert again.counts["orders already credited to this message"] == 2
 
 
 FUNNEL = ["sent", "delivered", "opened", "clicked", "unsubscribed"]

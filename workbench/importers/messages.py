@@ -31,10 +31,14 @@ the missing columns.
   Klaviyo credits the order to: the one the recipient last engaged with inside its
   attribution window) sets that order's ``orders.message_id`` — the store's last-click
   attribution, which the efficiency tables and value by acquisition campaign read.
-  The order is named by ``Order Name`` (or ``$extra.name``, ``Order ID``, ``OrderId``;
-  else ``$event_id``, which Klaviyo's Shopify integration sets to the order) and
-  matched to the dataset's ``order_id`` as it is, with a leading ``#`` or without
-  (Shopify's ``#1001``); the message is the dataset's message of that id sent to the
+  The order is named by the first of ``Order Name``, ``$extra.name``, ``Order ID``,
+  ``OrderId`` and the ``$event_id`` property given on the row (Klaviyo's own ``Event
+  ID`` is its event's, not the order's), and matched to the dataset's ``order_id`` as it
+  is, with a leading ``#`` or without (Shopify's ``#1001``).  Klaviyo's Shopify
+  integration sets ``$event_id`` to Shopify's numeric order id, which matches a store
+  keyed by those ids but not a Shopify export imported by its ``Name``: flatten the
+  order's name (``$extra.name``) into the file for those.  The message is the
+  dataset's message of that id sent to the
   order's customer (this file's or an earlier import's).  Rejected with the reason: an
   order event credited to no message, one whose order is not in the dataset (import
   the orders first), whose message was not sent to the order's customer or was sent
@@ -274,6 +278,7 @@ class MessagesImporter(Importer):
         if fmt not in ("klaviyo", "csv"):
             raise ImportInputError(f"--format must be klaviyo or csv, not {fmt!r}")
         self.fmt, self.mapping = fmt, dict(mapping or {})
+        self.order_columns: list[str] = []
         self.costs = {**DEFAULT_COSTS, **(costs or {})}
         if fmt == "csv":
             unknown = sorted(set(self.mapping) - set(CSV_FIELDS))
@@ -314,6 +319,9 @@ class MessagesImporter(Importer):
                 f"{path.name}: not Klaviyo-style metric events: missing column(s) "
                 f"{missing}; it has {list(df.columns)[:20]}")
         self.columns = found
+        # an order may be named in any of several columns, row by row: all of them
+        self.order_columns = [lower[n.lower()] for n in COLUMNS["order_ref"]
+                              if n.lower() in lower]
         return {"events": df}
 
     # ------------------------------------------------------------------ staging
@@ -329,6 +337,11 @@ class MessagesImporter(Importer):
             return {"messages": out}
         src = sources["events"]
         out = pd.DataFrame({f: _text(src[c]) for f, c in self.columns.items()}, index=src.index)
+        if self.order_columns:  # the first column that names the order, row by row
+            ref = _text(src[self.order_columns[0]])
+            for c in self.order_columns[1:]:
+                ref = ref.fillna(_text(src[c]))
+            out["order_ref"] = ref
         out["ts_parsed"] = _times(out["ts"])
         return {"events": out}
 
@@ -418,19 +431,20 @@ class MessagesImporter(Importer):
         """Placed Order events credited to a message: ``row, order_ref, message``.
 
         Klaviyo credits an order to the message a recipient engaged with before it
-        (``$attributed_message``; its attribution window) and names the order by
-        ``$event_id`` (the store's order id) or a flattened order name; an order
-        event is taken out of the message events here, and one with no credited
-        message or no order named is rejected with the reason.
+        (``$attributed_message``; its attribution window) and names the order by a
+        flattened order name or its ``$event_id`` property (the first given, row by
+        row); an order event is taken out of the message events here, and one with no
+        credited message or no order named is rejected with the reason.
         """
         order = e.metric.str.lower().eq(ORDER_METRIC).fillna(False) & ~rule.bad
         credited = e.attributed_message if "attributed_message" in e else pd.Series(
             pd.NA, index=e.index, dtype="string")
-        ref = e.order_ref if "order_ref" in e else e.event_id
+        ref = e.order_ref if "order_ref" in e else pd.Series(pd.NA, index=e.index,
+                                                             dtype="string")
         rule(order & credited.isna(), "an order event credited to no message "
              "($attributed_message empty): nothing to link")
         rule(order & credited.notna() & ref.isna(), "an order event without its order "
-             "($event_id or Order Name)")
+             "(Order Name, $extra.name, Order ID, OrderId or $event_id)")
         keep = order & ~rule.bad
         rule.bad = rule.bad | keep  # taken out of the message events, not rejected
         return pd.DataFrame({"row": e.index[keep], "order_ref": ref[keep].to_numpy(),

@@ -117,28 +117,31 @@ class CLVAnalysis(Result):
         rest = bcp[bcp.acquisition_campaign == NO_CAMPAIGN]
         vs = (f" against {rest.mean_predicted_clv.iloc[0]:,.2f} for customers whose first "
               "order carried none" if len(rest) else "")
+        band = (f"95% predictive interval {top.value_low:,.2f} to {top.value_high:,.2f}"
+                if np.isfinite(top.value_high) else "no predictive interval: the spend "
+                "model leaves a customer's spend without a finite variance")
         return (f"{int(won.customers.sum()):,} customers were acquired by a campaign's "
                 f"message (their first order carried it); the {top.customers:,} of "
                 f"{top.acquisition_campaign} will bring {top.mean_predicted_clv:,.2f} each "
-                f"(95% predictive interval {top.value_low:,.2f} to {top.value_high:,.2f})"
-                f"{vs} — clv_by_acquisition.csv.")
+                f"({band}){vs} — clv_by_acquisition.csv.")
 
     def discount_acquired_gap(self) -> dict:
         """Mean predicted CLV of discount-acquired customers minus the others'.
 
         With a normal-approximation 95% interval: Welch's over the customers (unequal
-        variances) and, in quadrature, each group's parameter uncertainty (the mean of its
-        customers' ``predicted_clv_low/high``, rescaled from their level to a standard
-        error) — the groups' models are fitted apart where the channels are segments.
+        variances) and, in quadrature, the parameters' uncertainty of the difference
+        (:func:`_parameter_sd` with weights 1/n_a and -1/n_b: where one fit scores both
+        groups its errors largely cancel, where the channels have their own fits they
+        add).
         """
         sc = self.scorecard
         disc = sc.acquisition_channel == "discount_promo"
         a, b = sc.loc[disc, "predicted_clv"], sc.loc[~disc, "predicted_clv"]
         diff = a.mean() - b.mean()
-        z = stats.norm.ppf(0.5 + self.settings.get("interval", SCORE_INTERVAL) / 2)
-        par = (sc.predicted_clv_high - sc.predicted_clv_low) / 2 / z
+        d = sc.assign(_par=_parameter_se(sc, self.settings.get("interval", SCORE_INTERVAL)))
+        w = pd.Series(np.where(disc, 1.0 / len(a), -1.0 / len(b)), index=sc.index)
         se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)
-                     + par[disc].mean() ** 2 + par[~disc].mean() ** 2)
+                     + _parameter_sd(d, w) ** 2)
         return {"difference": float(diff), "low": float(diff - 1.96 * se),
                 "high": float(diff + 1.96 * se), "n_discount": len(a), "n_other": len(b)}
 
@@ -412,26 +415,53 @@ def value_by(sc: pd.DataFrame, keys: list[str], interval: float = SCORE_INTERVAL
     * ``value_low/high``: what these customers will bring, per customer, over the horizon
       — the group mean's predictive interval: each customer's predictive variance
       (``predicted_clv_sd``: purchases and spend random) summed, with the parameters'
-      uncertainty on top (the mean of the customers' ``predicted_clv_low/high``, drawn at
-      ``interval``, rescaled to 95%; the customers share the parameters, so it does not
-      average out).  The simulator's realized value falls in it (tested).
+      uncertainty on top (:func:`_parameter_sd`).  The simulator's realized value falls
+      in it (tested).  NaN where a customer's value has no finite variance (a spend
+      model whose shape leaves the spend's second moment infinite) or the scorecard
+      has no ``predicted_clv_sd``: a normal interval would mean nothing there.
     """
     z = 1.959963984540054
     d = sc.assign(_var=sc.predicted_clv_sd ** 2 if "predicted_clv_sd" in sc else np.nan,
-                  _par=(sc.predicted_clv_high - sc.predicted_clv_low) / 2
-                  / stats.norm.ppf(0.5 + interval / 2))
+                  _par=_parameter_se(sc, interval))
     by = d.groupby(keys).agg(
         customers=("customer_id", "size"), mean_predicted_clv=("predicted_clv", "mean"),
-        sd=("predicted_clv", "std"), var_sum=("_var", "sum"), par=("_par", "mean"),
+        sd=("predicted_clv", "std"), var_sum=("_var", lambda v: v.sum(min_count=len(v))),
         mean_historic_clv=("historic_clv", "mean"), mean_p_alive=("p_alive", "mean"),
         mean_predicted_orders=("predicted_number_of_orders", "mean")).reset_index()
     se = by.sd.fillna(0.0) / np.sqrt(by.customers)
     by["clv_low"], by["clv_high"] = by.mean_predicted_clv - z * se, \
         by.mean_predicted_clv + z * se
-    half = z * np.hypot(np.sqrt(by.var_sum) / by.customers, by.par.fillna(0.0))
+    par = pd.Series([_parameter_sd(g) for _, g in d.groupby(keys)], index=by.index)
+    with np.errstate(invalid="ignore"):
+        half = z * np.hypot(np.sqrt(by.var_sum) / by.customers, par)
+    half = half.where(np.isfinite(half))
     by["value_low"] = (by.mean_predicted_clv - half).clip(lower=0.0)
     by["value_high"] = by.mean_predicted_clv + half
-    return by.drop(columns=["sd", "var_sum", "par"])
+    return by.drop(columns=["sd", "var_sum"])
+
+
+def _parameter_se(sc: pd.DataFrame, interval: float) -> pd.Series:
+    """Each customer's parameter standard error of predicted CLV, from its interval.
+
+    ``predicted_clv_low/high`` are drawn at ``interval``: half their width over the
+    normal quantile.
+    """
+    return (sc.predicted_clv_high - sc.predicted_clv_low) / 2 / stats.norm.ppf(
+        0.5 + interval / 2)
+
+
+def _parameter_sd(d: pd.DataFrame, weights: pd.Series | None = None) -> float:
+    """The parameters' standard error of a weighted sum of customers' predicted CLVs.
+
+    ``d`` has ``_par`` (each customer's, :func:`_parameter_se`) and ``model_fit``
+    (which fit scored them; one fit when absent); ``weights`` default to 1/n (a mean).
+    Customers scored by one fit share its parameter errors — taken as moving together,
+    their parts add — and separate fits are independent, their parts add in quadrature.
+    """
+    w = pd.Series(1.0 / len(d), index=d.index) if weights is None else weights
+    fit = d.model_fit if "model_fit" in d else pd.Series("all", index=d.index)
+    part = (w * d._par.fillna(0.0)).groupby(fit).sum()
+    return float(np.sqrt((part ** 2).sum()))
 
 
 def _alive_truth(dataset, sc: pd.DataFrame, cal: pd.Timestamp) -> pd.DataFrame:

@@ -37,6 +37,8 @@ MODELS = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "paretonbd": Pa
 #: a segment gets its own models with at least this many customers and repeat buyers
 MIN_SEGMENT_CUSTOMERS = 500
 MIN_SEGMENT_REPEAT_BUYERS = 100
+#: the ``model_fit`` of customers scored by the pooled models
+POOLED = "pooled"
 
 
 #: (shape, scale) pairs of a Gamma heterogeneity that may run off to +infinity together
@@ -154,22 +156,27 @@ class SegmentedFit:
                 f"enough customers ({own}); the others use the pooled fit.")
 
     def _groups(self, rfm: pd.DataFrame):
-        """(purchase model, spend model, positions) per segment present in ``rfm``."""
+        """(segment or ``POOLED``, purchase model, spend model, positions) in ``rfm``.
+
+        Customers of a segment without its own models, of a segment the fits never saw
+        and with no segment at all are scored by the pooled pair.
+        """
         if not self.fits or self.by not in rfm.columns:
-            yield (*self.pooled, np.arange(len(rfm)))
+            yield (POOLED, *self.pooled, np.arange(len(rfm)))
             return
-        key = rfm[self.by].to_numpy()
-        own = np.isin(key, list(self.fits))
+        key = pd.Series(rfm[self.by].to_numpy(), dtype=object)
+        own = np.zeros(len(rfm), bool)
         for k in self.fits:
-            pos = np.flatnonzero(key == k)
-            if pos.size:
-                yield (*self.fits[k], pos)
+            hit = key.eq(k).fillna(False).to_numpy(dtype=bool)
+            own |= hit
+            if hit.any():
+                yield (k, *self.fits[k], np.flatnonzero(hit))
         if (~own).any():
-            yield (*self.pooled, np.flatnonzero(~own))
+            yield (POOLED, *self.pooled, np.flatnonzero(~own))
 
     def _each(self, fn, rfm: pd.DataFrame) -> np.ndarray:
         out = np.empty(len(rfm))
-        for tm, sm, pos in self._groups(rfm):
+        for _, tm, sm, pos in self._groups(rfm):
             out[pos] = fn(tm, sm, rfm.iloc[pos])
         return out
 
@@ -182,15 +189,23 @@ class SegmentedFit:
     def predictive_range(self, rfm: pd.DataFrame, t: float, level: float):
         """Per customer, :func:`~workbench.clv.purchases_predictive_range` of their model."""
         lo, hi = np.empty(len(rfm)), np.empty(len(rfm))
-        for tm, _, pos in self._groups(rfm):
+        for _, tm, _, pos in self._groups(rfm):
             lo[pos], hi[pos] = purchases_predictive_range(tm, rfm.iloc[pos], t, level)
         return lo, hi
 
     def scorecard(self, rfm: pd.DataFrame, **kwargs) -> pd.DataFrame:
-        """:func:`~workbench.clv.clv_scorecard` per segment, rows in ``rfm``'s order."""
+        """:func:`~workbench.clv.clv_scorecard` per segment, rows in ``rfm``'s order.
+
+        With a ``model_fit`` column: the segment whose models scored the row, or
+        :data:`POOLED` (customers scored by one fit share its parameter errors).
+        """
+        if self.pooled[1] is None:
+            raise CLVInputError("these fits have no spend model (fitted with spend=False): "
+                                "a scorecard needs one")
         parts = []
-        for tm, sm, pos in self._groups(rfm):
-            parts.append(clv_scorecard(tm, sm, rfm.iloc[pos], **kwargs).table.set_axis(pos))
+        for k, tm, sm, pos in self._groups(rfm):
+            parts.append(clv_scorecard(tm, sm, rfm.iloc[pos], **kwargs).table.set_axis(pos)
+                         .assign(model_fit=str(k)))
         return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
@@ -204,8 +219,9 @@ def fit_segmented(rfm: pd.DataFrame, model: str, time_unit: str, period: str,
     A segment gets its own pair when it has ``min_customers`` customers and
     ``min_repeat`` of them with a repeat purchase, and both its fits converged or sit at
     a limit that predicts (:func:`identified`); elsewhere the segment keeps the pooled
-    pair, which its customers inform.  ``notes`` gets the pooled fits' edge notes.  Without
-    ``spend`` only the purchase models are fitted (the pairs' spend model is None).
+    pair, which its customers inform.  ``notes`` gets the edge notes of the fits that
+    score (a segment's prefixed with it).  Without ``spend`` only the purchase models are
+    fitted (the pairs' spend model is None).
     """
     def spend_fit(d, into):
         return identified(GammaGammaModel(time_unit=time_unit).fit(d[d.frequency > 0]),
@@ -229,8 +245,9 @@ def fit_segmented(rfm: pd.DataFrame, model: str, time_unit: str, period: str,
             if all(m.converged_ or getattr(m, "boundary_", None) for m in pair
                    if m is not None):
                 fits[key] = pair
+                notes.extend(n.replace("On ", f"For {key}, on ", 1) for n in own_notes)
     return SegmentedFit(pooled=pooled, by=by, fits=fits)
 
 
-__all__ = ["MIN_SEGMENT_CUSTOMERS", "MIN_SEGMENT_REPEAT_BUYERS", "MODELS", "SegmentedFit",
-           "fit_segmented", "identified"]
+__all__ = ["MIN_SEGMENT_CUSTOMERS", "MIN_SEGMENT_REPEAT_BUYERS", "MODELS", "POOLED",
+           "SegmentedFit", "fit_segmented", "identified"]
