@@ -229,7 +229,7 @@ def fit_segmented(rfm: pd.DataFrame, model: str, time_unit: str, period: str,
 
     pooled = (identified(MODELS[model](time_unit=time_unit).fit(rfm), period, rfm, notes,
                          horizon), spend_fit(rfm, notes))
-    fits = {}
+    fits, seg_notes = {}, {}
     if by is not None and by in rfm.columns:
         for key, g in rfm.groupby(by, sort=True):
             if len(g) < min_customers or (g.frequency > 0).sum() < min_repeat:
@@ -245,7 +245,11 @@ def fit_segmented(rfm: pd.DataFrame, model: str, time_unit: str, period: str,
             if all(m.converged_ or getattr(m, "boundary_", None) for m in pair
                    if m is not None):
                 fits[key] = pair
-                notes.extend(n.replace("On ", f"For {key}, on ", 1) for n in own_notes)
+                for n in own_notes:  # one sentence per finding, naming its segments
+                    seg_notes.setdefault(n, []).append(str(key))
+    for n, keys in seg_notes.items():
+        names = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " and " + keys[-1]
+        notes.append(n.replace("On ", f"For {names}, on ", 1))
     return SegmentedFit(pooled=pooled, by=by, fits=fits)
 
 
