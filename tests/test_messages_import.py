@@ -242,6 +242,29 @@ def test_csv_format_by_a_column_map(tmp_path):
         import_messages(src, path, fmt="csv", mapping="message_id=id,recipient=to")
 
 
+def test_a_csv_of_sends_credits_orders_by_its_order_column(tmp_path):
+    """``--format csv`` with ``order_id`` mapped (an attributed-orders report joined to its
+    sends): the order is credited to the message, checked as Klaviyo's credited orders."""
+    path = shop(tmp_path)
+    src = tmp_path / "sends.csv"
+    pd.DataFrame({
+        "id": ["m5", "m6", "m7", "m8"],
+        "to": ["alice@example.com", "bob@example.com", "carol@example.com",
+               "alice@example.com"],
+        "sent": ["2025-01-30T10:00:00Z", "2025-01-01T09:00:00Z", "2025-03-01T09:00:00Z",
+                 "2025-02-02T09:00:00Z"],
+        "ch": ["email"] * 4,
+        "order": ["#1001", "1002", "#1003", ""]}).to_csv(src, index=False)
+    res = import_messages(src, path, fmt="csv", mapping="message_id=id,email=to,channel=ch,"
+                          "sent_at=sent,order_id=order")
+    o = read_table(path, "orders").set_index("order_id").message_id
+    assert o["#1001"] == "m5" and o["#1002"] == "m6"  # "1002" is Shopify's "#1002"
+    assert o.drop(["#1001", "#1002"]).isna().all()
+    assert res.counts["orders credited to a message"] == 2
+    assert list(res.rejects.reason) == ["the credited message was sent after the order"]
+    assert read_table(path, "messages").message_id.tolist() == ["m5", "m6", "m7", "m8"]
+
+
 def test_a_dataset_with_integer_ids_keeps_one_id_type_per_column(tmp_path):
     """Text message ids turn every message_id column to text; customers stay integers."""
     store = simulate(scenario("tiny"), seed=3)

@@ -77,9 +77,11 @@ One row per message; ``--map`` names the column of each field in :data:`CSV_FIEL
 ``message_id``, ``sent_at``, ``channel`` (``email``/``sms``) and one of ``email``,
 ``phone``, ``customer_id`` are required.  ``delivered`` (true/false/1/0/yes/no;
 True when unmapped or empty), ``opened_at``, ``clicked_at``, ``unsubscribed_at``,
-``campaign``, ``discount_pct`` (0 when unmapped) and ``cost`` (the channel default
-when unmapped) are optional.  The same fixes and rejects apply; a repeated message id
-is merged when the row is identical and rejected otherwise.
+``campaign``, ``discount_pct`` (0 when unmapped), ``cost`` (the channel default
+when unmapped) and ``order_id`` (the order the platform credits to the message — an
+attributed-orders report joined to its sends — matched and checked as Klaviyo's
+credited orders above) are optional.  The same fixes and rejects apply; a repeated
+message id is merged when the row is identical and rejected otherwise.
 
 Mapping decisions (both formats)
 --------------------------------
@@ -116,8 +118,8 @@ experiment and arm; discount_pct; cost (set from the per-channel defaults);
 product_ids; trigger_id (the cart, browse session or order that triggered the
 message); SMS opens (Klaviyo has no SMS open metric); an email click without an open
 comes back opened at the click; a customer's signup time and acquisition channel
-for an added customer; orders.message_id only through Placed Order events (the CSV
-format carries none).
+for an added customer; orders.message_id only through Placed Order events or a CSV's
+``order_id`` (one credited order per message row).
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ CAMPAIGN_RULES: tuple[tuple[str, str], ...] = (
 
 CSV_FIELDS = ("message_id", "email", "phone", "customer_id", "channel", "campaign",
               "sent_at", "delivered", "opened_at", "clicked_at", "unsubscribed_at",
-              "discount_pct", "cost")
+              "discount_pct", "cost", "order_id")
 TS_FIELDS = ("sent_at", "opened_at", "clicked_at", "unsubscribed_at")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -331,7 +333,8 @@ class MessagesImporter(Importer):
             src = sources["messages"]
             out = pd.DataFrame({f: src[c] for f, c in self.mapping.items()}, index=src.index)
             out = out.rename(columns={"customer_id": "external_id", "message_id": "message"})
-            for f in ("message", "email", "phone", "external_id", "channel", "campaign"):
+            for f in ("message", "email", "phone", "external_id", "channel", "campaign",
+                      "order_id"):
                 if f in out:
                     out[f] = _text(out[f])
             return {"messages": out}
@@ -505,11 +508,19 @@ class MessagesImporter(Importer):
                                   "the message id appears again with other values "
                                   "(first row kept)"))
         o = o[~dup]
+        # a row's order_id: the order the platform credits to the message
+        credited = None
+        if "order_id" in o:
+            c = o[o.order_id.notna()]
+            credited = pd.DataFrame({"row": c.index, "order_ref": c.order_id.to_numpy(),
+                                     "message": c.message.to_numpy()})
         if o.empty:
-            return _Staged(_no_messages(), pd.Series(dtype=object), rejects, counts)
+            return _Staged(_no_messages(), pd.Series(dtype=object), rejects, counts,
+                           credited)
         m = o.rename(columns={"campaign": "name"}).assign(key=o.message.values)
         rows = pd.Series([[i] for i in o.index], index=m.key.values)
-        return _Staged(m.reset_index(drop=True), rows, rejects, counts)
+        return _Staged(m.drop(columns="order_id", errors="ignore").reset_index(drop=True),
+                       rows, rejects, counts, credited)
 
 
 @dataclass
