@@ -94,6 +94,17 @@ def test_incrementality_per_message_holds_the_truth(held):
     cover = (st.ci_low <= st.true_incremental_margin) & (
         st.true_incremental_margin <= st.ci_high)
     assert cover.mean() >= 0.75, st
+    # the section's chart plots these numbers: each campaign's holdout estimate with its
+    # interval, beside its last click
+    spec = res.efficiency_chart().to_dict()
+    rules, points = spec["layer"]
+    pts = pd.DataFrame(next(v for v in spec["datasets"].values() if v and "measure" in v[0]))
+    hold = pts[pts.measure == "holdout (incremental)"].set_index("campaign").value
+    click = pts[pts.measure == "last click"].set_index("campaign").value
+    np.testing.assert_allclose(hold.loc[e.index], e.incremental_margin_per_message)
+    np.testing.assert_allclose(click.loc[e.index], e.last_click_margin_per_message)
+    assert rules["encoding"]["x"]["field"] == "ci_low" and rules["encoding"]["x2"]["field"] \
+        == "ci_high"
 
 
 @pytest.fixture(scope="module")

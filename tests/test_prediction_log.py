@@ -100,7 +100,25 @@ def test_a_later_run_scores_the_earlier_runs_predictions(two_runs):
     c = t[t.kind == "cart_timing.recovery"].iloc[0]
     assert c.rows >= 5 and c.coverage >= 0.6
     html = (second["report"]).read_text(encoding="utf-8")
-    assert "s accuracy over time</h2>" in html and "Interval coverage, run over run" in html
+    assert "s accuracy over time</h2>" in html and "Interval coverage" in html
+
+
+def test_coverage_is_charted_against_the_level_claimed():
+    """One run: a bar per kind with its claimed level as a tick; several: a line per kind
+    over the runs with the level dashed; nothing when no interval has come due."""
+    import workbench as wb
+
+    one = pd.DataFrame({"as_of": ["2025-09-01"] * 2, "label": ["purchases", "recovery"],
+                        "horizon_days": [30.0, 30.0], "rows": [100, 7],
+                        "coverage": [0.97, 0.86], "level": [0.98, 0.95]})
+    spec = wb.coverage_chart(one).to_dict()
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "tick"]
+    assert spec["layer"][1]["encoding"]["x"]["field"] == "level"
+    two = pd.concat([one, one.assign(as_of="2025-10-01", coverage=[0.99, 0.71])])
+    spec = wb.coverage_chart(two).to_dict()
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "line"]
+    assert spec["layer"][1]["mark"]["strokeDash"] == [4, 4]
+    assert wb.coverage_chart(one.assign(coverage=np.nan)) is None
 
 
 def test_the_cli_runs_as_of_a_date_and_refuses_a_bad_one(small_dataset, tmp_path):

@@ -74,6 +74,7 @@ _GROUPS = {
     "workbench.analyses.post_purchase": ["PostPurchaseContent", "analyze_post_purchase",
                                         "replay_sequences", "size_test"],
     "workbench.analyses.holdouts": ["CampaignHoldouts", "analyze_holdouts", "holdout_units"],
+    "workbench.analyses.accuracy": ["Accuracy", "coverage_chart"],
     "workbench.analyses.deployments": ["Deployments", "deployments", "holdout_change"],
     "workbench.history": ["ConfigHistory", "PredictionLog"],
     "workbench.analyses.send_time": ["SendTime", "analyze_send_times", "engagement_events",

@@ -90,21 +90,38 @@ class Accuracy(Result):
         return " ".join(lines + self.notes)
 
     def chart(self) -> alt.Chart | None:
-        """Interval coverage by run (the nominal level dashed), one line per kind."""
-        t = self.table[self.table.coverage.notna()]
-        if t.empty:
-            return None
-        t = t.assign(what=t.label + " · " + t.horizon_days.map("{:g} d".format))
-        base = alt.Chart(t).encode(x=alt.X("as_of:T", title="run (data up to)"))
-        lines = base.mark_line(point=True).encode(
-            y=alt.Y("coverage:Q", title="share inside the interval", axis=alt.Axis(format="%"),
-                    scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("what:N", title=None),
-            tooltip=["what", "as_of:T", "rows", alt.Tooltip("coverage:Q", format=".1%"),
-                     alt.Tooltip("level:Q", format=".0%")])
-        nominal = base.mark_line(strokeDash=[4, 4], color="gray").encode(y="level:Q")
-        return (lines + nominal).properties(
-            width=520, height=200, title="Interval coverage, run over run (dashed: nominal)")
+        """Interval coverage by run (:func:`coverage_chart`)."""
+        return coverage_chart(self.table)
+
+
+def coverage_chart(table: pd.DataFrame) -> alt.Chart | None:
+    """Interval coverage against the level claimed, per kind of prediction.
+
+    ``table``: :func:`accuracy_table` (or ``prediction_accuracy.csv``).  One run: a bar
+    per kind with the claimed level as a tick; several: a line per kind over the runs,
+    the level dashed.  None when no interval has come due.
+    """
+    t = table[table.coverage.notna()]
+    if t.empty:
+        return None
+    t = t.assign(what=t.label + " · " + t.horizon_days.map("{:g} d".format))
+    share = alt.Axis(format="%")
+    tip = ["what", "as_of:T", "rows", alt.Tooltip("coverage:Q", format=".1%"),
+           alt.Tooltip("level:Q", format=".0%")]
+    if t.as_of.nunique() == 1:
+        x = alt.X("coverage:Q", scale=alt.Scale(domain=[0, 1]), axis=share,
+                  title="share inside the interval (tick: level claimed)")
+        bars = alt.Chart(t).mark_bar().encode(x=x, y=alt.Y("what:N", title=None), tooltip=tip)
+        ticks = alt.Chart(t).mark_tick(color="black", size=18).encode(x="level:Q", y="what:N")
+        return (bars + ticks).properties(width=460, title="Interval coverage")
+    base = alt.Chart(t).encode(x=alt.X("as_of:T", title="run (data up to)"))
+    lines = base.mark_line(point=True).encode(
+        y=alt.Y("coverage:Q", title="share inside the interval", axis=share,
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("what:N", title=None), tooltip=tip)
+    nominal = base.mark_line(strokeDash=[4, 4], color="gray").encode(y="level:Q")
+    return (lines + nominal).properties(
+        width=520, height=200, title="Interval coverage, run over run (dashed: nominal)")
 
 
 def accuracy_section(result: Accuracy) -> Section:
@@ -138,4 +155,4 @@ def accuracy_section(result: Accuracy) -> Section:
 
 
 __all__ = ["ANCHOR", "Accuracy", "INTRO", "KIND_LABELS", "TITLE", "accuracy_section",
-           "accuracy_table"]
+           "accuracy_table", "coverage_chart"]

@@ -192,8 +192,18 @@ class DayLoop:
             drop[rows[mine & np.isin(stage, stages)]] = True
         return {k: np.asarray(v)[~drop] for k, v in cols.items()} if drop.any() else cols
 
+    def _prepare(self, cols: dict) -> dict:
+        """Sends moved to each customer's hour, then the skipped stages dropped.
+
+        :meth:`_retime` first, so :meth:`_skip_stages` reads the stage at the send itself.
+        """
+        return self._skip_stages(self._retime(cols))
+
     def _enqueue(self, **cols):
-        cols = self._retime(self._skip_stages(cols))
+        self._queue_prepared(self._prepare(cols))
+
+    def _queue_prepared(self, cols: dict) -> None:
+        """Queue sends already prepared, each on its day."""
         day = np.floor(cols["t"]).astype(int)
         order = _day_order(day, self.n_days)  # by day, in trigger order within a day
         order = order[day[order] < self.n_days]
@@ -271,10 +281,10 @@ class DayLoop:
             batch = [b for b in batch if "scheduled" not in b]
             for item in scheduled:
                 for b in self.campaigns[item["campaign"]].expand(item):
-                    b = self._retime(self._skip_stages(b))
+                    b = self._prepare(b)
                     later = np.floor(b["t"]) > d  # moved to a customer's hour on a later day
                     if later.any():
-                        self._enqueue(**{k: v[later] for k, v in b.items()})
+                        self._queue_prepared({k: v[later] for k, v in b.items()})
                         b = {k: v[~later] for k, v in b.items()}
                     batch.append(b)
             if batch:

@@ -169,8 +169,10 @@ class CampaignHoldouts(Analysis):
             tables.append(("The holdouts to set up (customers held out, and weeks at this "
                            "store's traffic, to detect an incremental margin of a fifth of a "
                            "customer's revenue in the window)", result.to_run))
+        chart = result.efficiency_chart()
         return Section(title=TITLE, anchor=ANCHOR, kpis=kpis, tables=tables,
-                       paragraphs=[INTRO, result.summary()])
+                       paragraphs=[INTRO, result.summary()],
+                       charts={"efficiency": chart} if chart is not None else {})
 
 
 def efficiency_tables(result: Holdouts) -> list:
@@ -257,6 +259,27 @@ class Holdouts(Result):
                          f"margin {rp['difference']:+,.0f} [{rp['low']:+,.0f}, "
                          f"{rp['high']:+,.0f}] against sending to every stage.")
         return " ".join(lines) or "No campaign has a holdout."
+
+    def efficiency_chart(self):
+        """Altair: per campaign, margin per message by holdout and by last click.
+
+        The holdout's with its 95% interval; None without a campaign with a holdout.
+        """
+        import altair as alt
+
+        e = self.efficiency
+        if e is None or e.empty:
+            return None
+        long = pd.concat([
+            e.assign(measure="holdout (incremental)", value=e.incremental_margin_per_message),
+            e.assign(measure="last click", value=e.last_click_margin_per_message)])
+        points = alt.Chart(long).mark_point(filled=True, size=80).encode(
+            x=alt.X("value:Q", title="margin per message"), y=alt.Y("campaign:N", title=None),
+            color=alt.Color("measure:N", title=None),
+            tooltip=["campaign", "measure", alt.Tooltip("value:Q", format="+.3f")])
+        rules = alt.Chart(e).mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y="campaign:N")
+        return (rules + points).properties(width=460, height=160,
+                                           title="Per message: last click against the holdout")
 
 
 def analyze_holdouts(con, window_days: float = 30.0, pre_days: float = 90.0,
