@@ -68,6 +68,8 @@ def test_bad_settings(small_dataset):
         analyze_clv(con, model="lifetimes")
     with pytest.raises(ValueError, match="time_unit"):
         analyze_clv(con, time_unit="fortnights")
+    with pytest.raises(ValueError, match="customers table has no column 'loyalty_tier'"):
+        analyze_clv(con, segment_by="loyalty_tier")
 
 
 @pytest.mark.slow

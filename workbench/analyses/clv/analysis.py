@@ -262,6 +262,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)}, not {time_unit!r}")
+    cust_cols = con.table("customers").columns
+    if segment_by is not None and segment_by not in cust_cols:
+        raise ValueError(f"segment_by: the customers table has no column {segment_by!r} "
+                         f"(it has {list(cust_cols)}); None fits one pooled model")
     tx = transactions(con)
     last = pd.Timestamp(tx.ts.max().execute())
     last = last.tz_localize("UTC") if last.tzinfo is None else last
@@ -284,7 +288,8 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
                             "order history before it")
     net = rfm_summary(con, calibration_end=cal, time_unit=time_unit, net_of_returns=True)
     returns_rate = float(1 - net.historic_revenue.sum() / rfm.historic_revenue.sum())
-    ch = con.table("customers").select("customer_id", "acquisition_channel").execute()
+    keep = dict.fromkeys(["customer_id", "acquisition_channel", segment_by or "customer_id"])
+    ch = con.table("customers").select(*keep).execute()
     rfm = rfm.merge(ch, on="customer_id", how="left")
     edge_notes: list[str] = []
     m = fit_segmented(rfm, model, time_unit, "the calibration period", edge_notes,
