@@ -143,12 +143,17 @@ def test_normal_draws_have_the_covariance_even_when_it_is_singular(root, monkeyp
     assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * se_cov)
 
 
-@pytest.mark.parametrize("n_bins, n_rows", [(3, 2_000), (40, 300)])
-def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows):
+@pytest.mark.parametrize("n_bins, n_rows, batch", [(3, 2_000, 16_000_000), (40, 300, 16_000_000),
+                                                   (40, 300, 25), (40, 300, 7)])
+def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows, batch, monkeypatch):
     """Both ways of counting pairs (per pair of positions, or enumerated) against
-    ``sum_r w_r u_r u_r'`` built row by row from dense count vectors."""
+    ``sum_r w_r u_r u_r'`` built row by row from dense count vectors; the enumerated
+    pairs also in batches that fill and flush across lengths, and smaller than one row's
+    pairs (15 for a row of 6)."""
+    from workbench.attribution import markov
     from workbench.attribution.markov import _gram
 
+    monkeypatch.setattr(markov, "PAIR_BATCH", batch)
     rng = np.random.default_rng(n_bins)
     lengths = rng.integers(0, 7, n_rows)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
