@@ -235,6 +235,32 @@ def test_every_violation_in_one_report(small_tables):
             ("returns", "returned_at")} <= found
 
 
+@pytest.mark.parametrize("way", ["one query", "the one query fails"])
+def test_every_rule_in_one_query_finds_the_same_violations(small_tables, monkeypatch, way):
+    """Spark and BigQuery count every rule in one query (a round trip each is slow there);
+    the report is the one DuckDB's query per table gives, and when the combined query
+    cannot run, the tables' own queries take over."""
+    from workbench import schema
+
+    tables = _copy(small_tables)
+    for mutate in (negative_price, duplicate_key, click_before_open, return_before_order,
+                   orphan_session_customer, revenue_mismatch, event_before_session):
+        mutate(tables)
+    want = validate(tables)
+    real, sizes = schema._one_row, []
+
+    def one_row(aggregates):
+        sizes.append(len(aggregates))
+        return None if way != "one query" and len(aggregates) > 1 else real(aggregates)
+
+    monkeypatch.setattr(schema, "_one_query", lambda con: True)
+    monkeypatch.setattr(schema, "_one_row", one_row)
+    got = validate(tables)
+    assert max(sizes) > 20  # the rules of every table and join went together
+    assert got.violations == want.violations and len(want.violations) >= 7
+    assert got.row_counts == want.row_counts
+
+
 def test_non_utc_zone_is_accepted_as_instant(small_tables):
     tables = _copy(small_tables)
     non_utc_timestamps(tables)

@@ -263,10 +263,52 @@ _KIND_NAME = {"int": "integer", "float": "floating-point number", "str": "string
 _UTC_NAMES = {"UTC", "Etc/UTC", "utc", "Z", "+00:00", "GMT"}
 
 
+def _one_row(aggregates: Sequence[tuple[object, dict[str, object]]]) -> dict | None:
+    """Every ``(table, {name: scalar expression})`` aggregated in one query, or None.
+
+    Each aggregate without a grouping is one row, so their cross join is one row: a
+    single round trip to the engine instead of one per table.  Spark pays much of a
+    small query's time in planning and scheduling it: on the Spark test's store, 42
+    aggregate queries took 11 s of a 14 s validation, and as one query the validation
+    took 11.5 s (32 -> 20 s in a fresh session).  None when the combined query cannot
+    run (the caller then runs the aggregates one by one and finds the one that fails).
+    """
+    if not aggregates:
+        return {}
+    try:
+        parts = [t.aggregate(**aggs) for t, aggs in aggregates]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined.cross_join(part)
+        return joined.execute().iloc[0].to_dict()
+    except Exception:  # noqa: BLE001 - any engine error: the caller goes one by one
+        return None
+
+
+def _one_query(con) -> bool:
+    """Whether every rule is counted in one query on ``con`` (see :meth:`_Checker.flush`)."""
+    return getattr(con, "name", "duckdb") != "duckdb"
+
+
+def _rule_counts(j: int, base, rules: list[tuple]) -> tuple[object, dict] | None:
+    """The aggregate that counts each rule's offending rows of ``base``.
+
+    None when it cannot be built: each rule is then run alone, to find which.
+    """
+    try:
+        return base, {f"b{j}_r{i}": (base.count() if pred is None else
+                                     pred.fill_null(False).cast("int64").sum())
+                      for i, (_, _, _, pred, _) in enumerate(rules)}
+    except Exception:  # noqa: BLE001
+        return None
+
+
 class _Checker:
-    def __init__(self, con, present: dict[str, object], n_examples: int):
+    def __init__(self, con, present: dict[str, object], n_examples: int,
+                 counts: dict[str, int] | None = None):
         self.con = con
         self.t = present  # table name -> ibis table
+        self.counts = counts or {}  # table name -> rows, when already counted
         self.n_examples = n_examples
         self.violations: list[Violation] = []
         self.usable: dict[str, set[str]] = {}
@@ -278,26 +320,31 @@ class _Checker:
     def rule(self, table: str, column: str, rule: str, base, pred, key: tuple[str, ...]):
         """Queue a rule: rows of ``base`` where ``pred`` holds (all rows if None) are bad.
 
-        Rules on the same ``base`` are counted in one aggregate query by
-        :meth:`flush`; offending keys are fetched only for rules that fail.
+        :meth:`flush` counts the rules on one ``base`` in one aggregate query, and on an
+        engine other than DuckDB every queued rule in one query (:func:`_one_row`);
+        offending keys are fetched only for rules that fail.
         """
         self.pending.setdefault(id(base), (base, []))[1].append(
             (table, column, rule, pred, key))
 
     def flush(self) -> None:
-        for base, rules in self.pending.values():
-            try:
-                aggs = {f"r{i}": (base.count() if pred is None else
-                                  pred.fill_null(False).cast("int64").sum())
-                        for i, (_, _, _, pred, _) in enumerate(rules)}
-                counts = base.aggregate(**aggs).execute().iloc[0]
-            except Exception:  # run one by one to find the rule that cannot run
-                counts = None
+        pending = list(self.pending.values())
+        self.pending = {}
+        aggs = [_rule_counts(j, base, rules) for j, (base, rules) in enumerate(pending)]
+        # every rule in one query where a query costs a round trip (Spark, BigQuery); on
+        # DuckDB, in-process, one per table or join: the combined query ran no faster on
+        # a 20k-customer store and held every join's hash table at once (peak 0.3 -> 0.5
+        # GiB), which at a hundred million events would be gigabytes
+        together = (_one_row([a for a in aggs if a is not None]) if _one_query(self.con)
+                    else None)
+        for j, (base, rules) in enumerate(pending):
+            counts = (None if aggs[j] is None else
+                      together if together is not None else _one_row([aggs[j]]))
             for i, (table, column, rule, pred, key) in enumerate(rules):
                 bad = base if pred is None else base.filter(pred)
                 try:
                     n = int(bad.count().execute()) if counts is None else int(
-                        0 if pd.isna(counts[f"r{i}"]) else counts[f"r{i}"])
+                        0 if pd.isna(counts[f"b{j}_r{i}"]) else counts[f"b{j}_r{i}"])
                     if n:
                         ex = (bad.select(*key).order_by(list(key))
                               .limit(self.n_examples).execute())
@@ -307,7 +354,6 @@ class _Checker:
                 except Exception as exc:  # a rule that cannot run is itself a finding
                     self.add(table, column, f"{rule}: check could not run "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", 0)
-        self.pending = {}
 
     def has(self, table: str, *cols: str) -> bool:
         return table in self.t and all(c in self.usable.get(table, ()) for c in cols)
@@ -350,7 +396,7 @@ def _table_checks(ck: _Checker, spec: Table) -> None:
     ex_key = key or tuple(c for c in spec.column_names if c in usable)[:1]
     if not ex_key:
         return
-    n = int(t.count().execute())
+    n = ck.counts[spec.name] if spec.name in ck.counts else int(t.count().execute())
     if spec.nonempty and n == 0:
         ck.add(spec.name, "*", "table is empty", 0)
         return
@@ -623,8 +669,10 @@ def validate(tables: Mapping, n_examples: int = 5, *, con=None, source: str = ""
                         "workbench.validate (workbench.store.validate)")
     con = ibis.duckdb.connect() if con is None else con
     present, pre = _register(con, tables, missing_reported)
-    counts = {name: int(t.count().execute()) for name, t in present.items()}
-    ck = _Checker(con, present, n_examples)
+    rows = _one_row([(t, {name: t.count()}) for name, t in present.items()])
+    counts = ({name: int(rows[name]) for name in present} if rows is not None else
+              {name: int(t.count().execute()) for name, t in present.items()})
+    ck = _Checker(con, present, n_examples, counts)
     ck.violations.extend([*problems, *pre])
     for name in TABLE_ORDER:
         if name in present:
