@@ -183,20 +183,23 @@ def test_attribution_section_and_summary_match_the_analysis(small_dataset, small
     assert f"{lc:,.0f}" in html
 
 
-def test_run_writes_discount_section_and_config(tmp_path_factory):
+def test_run_writes_discount_section_and_config(tmp_path_factory, monkeypatch):
     """On a store with a year of seasonal sends, workbench run fits the discount model, says
-    whether the fit passed its diagnostics, and exports the config only if it did."""
+    whether the fit passed its diagnostics, exports the config only if it did, and shows a
+    rule that offers a discount replayed next to its prediction."""
+    from workbench.analyses import discount
     from workbench.simulate import scenario, simulate
     from workbench.store import save_simulation
 
     store = simulate(scenario("default", n_customers=8000), seed=3)
     ds = save_simulation(store, tmp_path_factory.mktemp("run") / "ds")
     out = tmp_path_factory.mktemp("out")
-    # the discount analysis alone (the whole pipeline runs in test_cli on a small store);
-    # the whole config's replay is not what this checks: a small one keeps the test short
+    # the discount analysis alone (the whole pipeline, with the config's replay, runs in
+    # test_cli on a small store); the replays' sizes are not what this checks
     from workbench.analyses import get
 
-    written = run_all(Path(ds), out, echo=lambda s: None, replay_customers=1500,
+    monkeypatch.setattr(discount, "REPLAY_CUSTOMERS", 1000)
+    written = run_all(Path(ds), out, echo=lambda s: None, replay_customers=0,
                       analyses=(get("discount"),))
     html = written["report"].read_text()
     assert 'id="discount"' in html
@@ -205,3 +208,5 @@ def test_run_writes_discount_section_and_config(tmp_path_factory):
     if passed:
         cfg = json.loads((out / "discount.json").read_text())
         assert cfg["discount"]["fit"]["converged"] is True
+        offers = any(s["discount_pct"] > 0 for s in cfg["discount"]["segments"].values())
+        assert offers == ("predicted and replayed (1,000 customers × 3 replications" in html)
