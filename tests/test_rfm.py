@@ -81,6 +81,30 @@ def test_dataset_rfm_matches_pandas(small_dataset, small_tables):
     assert net.historic_revenue.sum() < r.historic_revenue.sum()  # returns are refunded
 
 
+def test_returns_and_holdout_days_counted_in_the_engine_match_pandas(small_dataset,
+                                                                     small_tables):
+    """The CLV analysis's returns rate and holdout tracking, from aggregates the engine
+    computes, equal what the orders and returns give in pandas."""
+    from workbench.analyses.clv.features import holdout_purchase_days, returns_rate
+
+    con = open_dataset(small_dataset)
+    o, r = small_tables["orders"], small_tables["returns"]
+    cal = o.placed_at.min() + pd.Timedelta(days=80)
+    obs = cal + pd.Timedelta(days=30)
+    before = o[o.placed_at <= cal]
+    refunded = r[r.order_id.isin(before.order_id)].amount.sum()
+    assert refunded > 0
+    assert returns_rate(con, cal) == pytest.approx(refunded / before.revenue.sum(), rel=1e-12)
+    hold = o[(o.placed_at > cal) & (o.placed_at <= obs)
+             & o.customer_id.isin(before.customer_id)]
+    days = hold.assign(day=hold.placed_at.dt.floor("D"))[["customer_id", "day"]].drop_duplicates()
+    want = ((days.day - cal.floor("D")).dt.days).value_counts().sort_index()
+    got = holdout_purchase_days(con, cal, obs)
+    assert got.elapsed_days.tolist() == want.index.tolist() and len(want) > 10
+    assert got.purchases.tolist() == want.tolist()
+    assert got.elapsed_days.between(0, 30).all()
+
+
 def test_cohort_triangles(small_dataset):
     c = cohort_triangles(open_dataset(small_dataset), by="acquisition_channel")
     ret = c["retention"]

@@ -85,11 +85,20 @@ def _same(a, b, where: str) -> None:
         assert a == b, where
 
 
+#: where the CLV features that take a date cut the test store's 120 days
+CAL = pd.Timestamp("2025-03-01", tz="UTC")
+
+
 def _features():
     from workbench.analyses.attribution.journeys import journeys
     from workbench.analyses.browse_intent.features import browse_sessions
     from workbench.analyses.cart_timing.features import abandonment_episodes
-    from workbench.analyses.clv.features import cohort_triangles, rfm_summary
+    from workbench.analyses.clv.features import (
+        cohort_triangles,
+        holdout_purchase_days,
+        returns_rate,
+        rfm_summary,
+    )
     from workbench.analyses.discount.features import cart_discount_units, discount_units
     from workbench.analyses.overview.features import store_overview
     from workbench.analyses.overview.operations import message_funnel, weekly_efficiency
@@ -97,6 +106,9 @@ def _features():
     return {"abandonment episodes": abandonment_episodes, "discount units": discount_units,
             "cart discount units": cart_discount_units, "journeys": journeys,
             "RFM summary": rfm_summary, "cohorts": cohort_triangles,
+            "returns rate": lambda con: returns_rate(con, CAL),
+            "holdout purchase days": lambda con: holdout_purchase_days(
+                con, CAL, CAL + pd.Timedelta(days=60)),
             "store overview": store_overview, "message funnel": message_funnel,
             "weekly efficiency": weekly_efficiency, "browse sessions": browse_sessions}
 

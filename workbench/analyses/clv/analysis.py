@@ -22,7 +22,13 @@ from ...clv import CLVInputError, GammaGammaModel
 from ...results import Result
 from ...store import has_truth, read_table
 from ...vocab import TIME_UNITS
-from .features import cohort_triangles, rfm_summary, transactions
+from .features import (
+    cohort_triangles,
+    holdout_purchase_days,
+    returns_rate,
+    rfm_summary,
+    transactions,
+)
 from .fits import MODELS, SegmentedFit, fit_segmented
 
 #: the level of the scorecard's per-customer parameter intervals (``*_low/high``)
@@ -286,8 +292,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
         raise CLVInputError(f"no customer ordered before the calibration date {cal:%Y-%m-%d} "
                             f"({holdout_days:g} days before the last order); the models need "
                             "order history before it")
-    net = rfm_summary(con, calibration_end=cal, time_unit=time_unit, net_of_returns=True)
-    returns_rate = float(1 - net.historic_revenue.sum() / rfm.historic_revenue.sum())
+    rate_of_returns = returns_rate(con, cal)
     keep = dict.fromkeys(["customer_id", "acquisition_channel", segment_by or "customer_id"])
     ch = con.table("customers").select(*keep).execute()
     rfm = rfm.merge(ch, on="customer_id", how="left")
@@ -315,13 +320,10 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     days = np.arange(7.0, holdout_days + 1e-9, 7.0)
     if not len(days) or days[-1] < holdout_days:
         days = np.append(days, holdout_days)
-    hold = tx.filter((tx.ts > cal) & (tx.ts <= obs)).execute()
-    hold = hold[hold.customer_id.isin(set(rfm.customer_id))]
-    hold_days = hold.assign(day=pd.to_datetime(hold.ts, utc=True).dt.floor("D")).drop_duplicates(
-        ["customer_id", "day"])
-    elapsed = ((hold_days.day - cal.floor("D")).dt.total_seconds() / 86400).to_numpy()
+    hold = holdout_purchase_days(con, cal, obs)  # counted in the engine
+    elapsed, n_days = hold.elapsed_days.to_numpy(float), hold.purchases.to_numpy()
     tracking = pd.DataFrame({
-        "day": days, "actual": [(elapsed <= d).sum() for d in days],
+        "day": days, "actual": [int(n_days[elapsed <= d].sum()) for d in days],
         "predicted": [m.expected_purchases(rfm, d / unit).sum() for d in days]})
 
     # value as of the data's last day: the holdout only validated; the models that score
@@ -336,7 +338,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     rate = (1 + annual_discount_rate) ** (month / year) - 1
     sc = fits.scorecard(full, calibration_end=last, horizon=horizon_days / unit,
                         period=period, discount_rate=rate, margin=margin,
-                        returns_rate=returns_rate, interval=SCORE_INTERVAL)
+                        returns_rate=rate_of_returns, interval=SCORE_INTERVAL)
     sc = sc.merge(full[["customer_id", "acquisition_channel"]], on="customer_id")
     sc["p_alive"] = 1 - sc.churn_probability
     sc["history_days"] = sc["T"] * unit
@@ -366,7 +368,7 @@ def analyze_clv(con, calibration_end=None, holdout_days: float | None = None, mo
     settings = {"calibration_end": cal, "scored_as_of": last, "holdout_days": holdout_days,
                 "model": model, "min_history_days": min_history_days,
                 "short_history": int(sc.short_history.sum()), "edge_notes": edge_notes,
-                "returns_rate": returns_rate,
+                "returns_rate": rate_of_returns,
                 "time_unit": time_unit, "horizon_days": horizon_days,
                 "annual_discount_rate": annual_discount_rate, "margin": margin,
                 "value_quantile": value_quantile, "alive_threshold": alive_threshold,

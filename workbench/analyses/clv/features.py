@@ -88,6 +88,48 @@ def rfm_summary_expr(tx, calibration_end, observation_end=None, time_unit: str =
     return out.order_by("customer_id")
 
 
+def returns_rate(con, calibration_end) -> float:
+    """The share of order revenue up to ``calibration_end`` refunded by returns.
+
+    One aggregate in the engine (gross and net revenue of the orders placed by then),
+    not a per-customer table in memory.
+    """
+    gross, net = transactions(con, False), transactions(con, True)
+    cal = _literal(gross, calibration_end)
+    g = gross.filter(gross.ts <= cal).aggregate(gross=_.amount.sum())
+    n = net.filter(net.ts <= cal).aggregate(net=_.amount.sum())
+    row = g.cross_join(n).execute().iloc[0]
+    gross_sum = float(row["gross"]) if pd.notna(row["gross"]) else 0.0
+    net_sum = float(row["net"]) if pd.notna(row["net"]) else 0.0
+    return 1.0 - net_sum / gross_sum if gross_sum > 0 else 0.0
+
+
+def holdout_purchase_days(con, calibration_end, observation_end) -> pd.DataFrame:
+    """Purchase days in the holdout of the customers who bought by ``calibration_end``.
+
+    One row per whole day since ``calibration_end``'s midnight (UTC), ``elapsed_days``
+    and ``purchases`` (distinct customer-days with an order: the repeat-purchase count of
+    the RFM summary's daily periods), counted in the engine: the cumulative tracking
+    plot of Fader, Hardie & Lee (2005, fig. 3) needs no order rows in memory.
+    """
+    tx = transactions(con, False)
+    cal, obs = _literal(tx, calibration_end), _literal(tx, observation_end)
+    buyers = tx.filter(tx.ts <= cal).select(buyer="customer_id").distinct()
+    hold = tx.filter((tx.ts > cal) & (tx.ts <= obs))
+    hold = hold.semi_join(buyers, hold.customer_id == buyers.buyer)
+    days = hold.select("customer_id", day=hold.ts.truncate("D")).distinct()
+    start = _utc(calibration_end).floor("D").timestamp()
+    out = days.group_by(elapsed_days=((epoch_s(_.day) - start) / 86400.0).round()
+                        .cast("int64")).aggregate(purchases=_.count()).execute()
+    return out.sort_values("elapsed_days").reset_index(drop=True)
+
+
+def _literal(tx, t):
+    """``t`` as a timestamp literal comparable with ``tx.ts`` (naive or UTC)."""
+    t = _utc(t)
+    return ibis.literal(t.tz_localize(None) if _naive(tx) else t)
+
+
 def _utc(t) -> pd.Timestamp:
     t = pd.Timestamp(t)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
