@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -124,3 +125,23 @@ def test_manifest_is_json_with_file_hashes(tiny_store, tmp_path):
     m = json.loads((path / "manifest.json").read_text())
     assert set(m["files"]) >= {"orders", "truth/carts"}
     assert all(len(f["sha256"]) == 64 for f in m["files"].values())
+
+
+@pytest.mark.parametrize("batch_rows", [97, 1_000_000])
+def test_a_per_unit_table_fetched_in_batches_equals_execute(small_dataset, batch_rows):
+    """``fetch_frame`` streams a table of one row per unit in Arrow batches (the RFM
+    summary, the send-time model's engagements): the same frame as ``execute()``,
+    dtypes included — nullable integers, UTC timestamps, a literal DuckDB types as a
+    decimal — and an empty result keeps its columns."""
+    from workbench.analyses.clv.features import rfm_summary_expr, transactions
+    from workbench.engines import fetch_frame
+
+    con = open_dataset(small_dataset)
+    o = con.table("orders").select("order_id", "customer_id", "placed_at", "revenue",
+                                   "message_id").order_by("order_id")
+    rfm = rfm_summary_expr(transactions(con), "2025-03-01", "2025-04-01")
+    for expr in (o, rfm, o.filter(o.revenue < 0)):
+        want = expr.execute()
+        got = fetch_frame(expr, batch_rows=batch_rows)
+        pd.testing.assert_frame_equal(got, want)
+    assert len(rfm.execute()) > 97 and o.message_id.isnull().any().execute()

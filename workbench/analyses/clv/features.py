@@ -29,7 +29,7 @@ import ibis
 import pandas as pd
 from ibis import _
 
-from ...engines import epoch_s
+from ...engines import epoch_s, fetch_frame
 from ...store import require_tables
 from ...vocab import in_days as _unit
 
@@ -150,8 +150,9 @@ def rfm_summary(con, calibration_end=None, observation_end=None, time_unit: str 
     if calibration_end is None:
         calibration_end = tx.ts.max().execute()
     _check_ends(calibration_end, observation_end)
-    df = rfm_summary_expr(tx, calibration_end, observation_end, time_unit, period).execute()
-    return df
+    # one row per customer: streamed from the engine in batches (fetch_frame)
+    return fetch_frame(rfm_summary_expr(tx, calibration_end, observation_end, time_unit,
+                                        period))
 
 
 def rfm_from_transactions(df: pd.DataFrame, calibration_end, observation_end=None,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...engines import fetch_frame
 from ...report import Kpi, Section
 from ...results import Result
 from ...simulate.config import SendTimePolicy
@@ -156,7 +157,11 @@ def analyze_send_times(con, segment: str | None = "region", timezone: str = "UTC
     the Thompson draw's; ``truth`` (``truth/customers``): score the estimate.
     """
     ev = engagement_events(con, timezone=timezone, as_of=as_of)
-    cust = con.table("customers").execute() if "customers" in con.list_tables() else None
+    cust = None
+    if "customers" in con.list_tables():  # the ids, and the segment column if it has one
+        c = con.table("customers")
+        cust = fetch_frame(c.select(*dict.fromkeys(
+            ["customer_id", *([segment] if segment in c.columns else [])])))
     use_seg = segment if cust is not None and segment in (cust.columns if cust is not None
                                                           else ()) else None
     post = fit_send_times(ev, cust, segment=use_seg, seed=seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...engines import epoch_s
+from ...engines import epoch_s, fetch_frame
 from ...store import require_tables, ts_literal
 
 MIN_DELAY_MINUTES = 15.0
@@ -42,7 +42,7 @@ def engagement_events(con, min_delay_minutes: float = MIN_DELAY_MINUTES,
 
         raise SendTimeInputError(f"timezone {timezone!r} is not an IANA time zone name "
                                  "(for example 'Europe/Paris')") from exc
-    ev = m.filter(late).select("customer_id", "engaged_at").execute()
+    ev = fetch_frame(m.filter(late).select("customer_id", "engaged_at"))  # in batches
     t = pd.to_datetime(ev["engaged_at"], utc=True).dt.tz_convert(t_zone)
     ev["hour"] = (t.dt.hour + t.dt.minute / 60 + t.dt.second / 3600).to_numpy()
     ev["weekend"] = (t.dt.day_of_week >= 5).to_numpy()
