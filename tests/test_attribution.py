@@ -542,9 +542,9 @@ def test_read_paths_rejects_bad_input(df, kwargs, match, via, tmp_path, monkeypa
     """The same errors whether the paths come as a DataFrame or as a CSV file (read by
     Arrow, not pandas), and when a large column is split on two threads."""
     if via == "two threads":
-        from workbench.attribution import paths
+        from workbench.attribution import reading
 
-        monkeypatch.setattr(paths, "SPLIT_THREADS_MIN", 2)
+        monkeypatch.setattr(reading, "SPLIT_THREADS_MIN", 2)
     if via != "frame":
         f = tmp_path / "paths.csv"
         df.to_csv(f, index=False)
@@ -557,9 +557,9 @@ def test_read_paths_rejects_bad_input(df, kwargs, match, via, tmp_path, monkeypa
 def test_read_paths_file_and_frame_agree(tmp_path, monkeypatch, threads_from):
     """Also when the column is split in halves on two threads, each with its own
     dictionary (" sms " in one half, "sms" in the other share a code)."""
-    from workbench.attribution import paths
+    from workbench.attribution import reading
 
-    monkeypatch.setattr(paths, "SPLIT_THREADS_MIN", threads_from)
+    monkeypatch.setattr(reading, "SPLIT_THREADS_MIN", threads_from)
     df = frame(path=["email > sms", " sms ", "direct", "email>direct >  sms"])
     f = tmp_path / "p.csv"
     df.to_csv(f, index=False)

@@ -150,10 +150,9 @@ def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows, batch, monke
     ``sum_r w_r u_r u_r'`` built row by row from dense count vectors; the enumerated
     pairs also in batches that fill and flush across lengths, and smaller than one row's
     pairs (15 for a row of 6)."""
-    from workbench.attribution import markov
-    from workbench.attribution.markov import _gram
+    from workbench.attribution import gram
 
-    monkeypatch.setattr(markov, "PAIR_BATCH", batch)
+    monkeypatch.setattr(gram, "PAIR_BATCH", batch)
     rng = np.random.default_rng(n_bins)
     lengths = rng.integers(0, 7, n_rows)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
@@ -163,7 +162,8 @@ def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows, batch, monke
     for r in range(n_rows):
         u = np.bincount(col[indptr[r]:indptr[r + 1]], minlength=n_bins)
         want += w[r] * np.outer(u, u)
-    np.testing.assert_allclose(_gram(col, indptr, w, n_bins), want, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(gram.weighted_gram(col, indptr, w, n_bins), want, rtol=1e-12,
+                               atol=1e-9)
 
 
 @pytest.mark.parametrize("order", [1, 2, 3])

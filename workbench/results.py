@@ -28,18 +28,28 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
+import sys
 from datetime import date, datetime
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
+
+
+def _pandas():
+    """The pandas module if it is imported, else None.
+
+    No object can be a frame before pandas is imported, so a command that never needs
+    pandas does not pay its import here (issue 15).
+    """
+    return sys.modules.get("pandas")
 
 
 def plain(v: Any) -> Any:
     """A JSON-ready copy of ``v``: frames as records, numpy unwrapped, NaN/inf as ``None``."""
-    if isinstance(v, pd.DataFrame):
+    pd = _pandas()
+    if pd is not None and isinstance(v, pd.DataFrame):
         return [{str(k): plain(x) for k, x in row.items()} for row in v.to_dict("records")]
-    if isinstance(v, pd.Series):
+    if pd is not None and isinstance(v, pd.Series):
         return {str(k): plain(x) for k, x in v.items()}
     if isinstance(v, dict):
         return {str(k): plain(x) for k, x in v.items()}
@@ -51,9 +61,9 @@ def plain(v: Any) -> Any:
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None
-    if v is pd.NaT:
+    if pd is not None and v is pd.NaT:
         return None
-    if isinstance(v, pd.Timestamp | datetime | date):
+    if isinstance(v, datetime | date):  # a pandas Timestamp is a datetime
         return v.isoformat()
     if isinstance(v, str | int | float | bool) or v is None:
         return v
@@ -84,7 +94,8 @@ class Result:
     def _repr_html_(self) -> str:
         text = "".join(f"<p>{html.escape(line)}</p>" for line in str(self).splitlines())
         table = getattr(self, self._html_table) if self._html_table else None
-        if isinstance(table, pd.DataFrame):
+        pd = _pandas()
+        if pd is not None and isinstance(table, pd.DataFrame):
             text += table.to_html(index=False, float_format=_number)
         return text
 

@@ -36,7 +36,8 @@ from .comparison import (
     shift_table,
 )
 from .markov import MarkovChain, removal_effects
-from .paths import AttributionInputError, Paths, paths_from_journeys, read_paths
+from .paths import AttributionInputError, Paths, paths_from_journeys
+from .reading import read_paths
 from .rules import FirstTouch, LastClick, LastNonDirectClick, Linear, PositionBased, TimeDecay
 from .shapley import Shapley, coalition_values, shapley_values
 

@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from ..results import Result, plain
-from .paths import AttributionInputError, Paths, read_paths
+from .paths import AttributionInputError, Paths
+from .reading import _is_frame, read_paths
 
 if TYPE_CHECKING:  # altair is imported when a chart is drawn: it is slow to import
     import altair as alt
+    import pandas as pd  # imported when a table is asked for (see _Columns)
 
 __all__ = ["AttributionModel", "AttributionResult", "as_paths"]
 
@@ -45,10 +46,33 @@ def as_paths(data: Paths | pd.DataFrame | str) -> Paths:
     """``Paths`` as is; a DataFrame or CSV path through :func:`read_paths` defaults."""
     if isinstance(data, Paths):
         return data
-    if isinstance(data, pd.DataFrame | str) or hasattr(data, "__fspath__"):
+    if _is_frame(data) or isinstance(data, str) or hasattr(data, "__fspath__"):
         return read_paths(data)
     raise AttributionInputError(f"expected Paths, a DataFrame or a CSV path, got "
                                 f"{type(data).__name__}")
+
+
+class _Columns(dict):
+    """A result's table kept as its columns until a DataFrame is asked for.
+
+    ``workbench attribution --json`` reads a CSV, fits and prints without pandas (about a
+    quarter of a second of its import: issue 15); ``result.table`` is a DataFrame as
+    ever, built on first access (:meth:`AttributionResult.__getattribute__`).
+    """
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(dict(self))
+
+    def records(self) -> list[dict[str, Any]]:
+        cols = {k: list(v) for k, v in self.items()}
+        n = len(next(iter(cols.values()), []))
+        return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+
+
+#: the fields of :class:`AttributionResult` that may hold :class:`_Columns`
+_TABLES = ("table", "removal_effects")
 
 
 @dataclass
@@ -78,18 +102,32 @@ class AttributionResult(Result):
     boot_conversions: np.ndarray | None = field(default=None, repr=False)
     boot_value: np.ndarray | None = field(default=None, repr=False)
 
+    def __getattribute__(self, name: str):
+        value = object.__getattribute__(self, name)
+        if type(value) is _Columns and name in _TABLES:  # first access: a DataFrame now
+            value = value.frame()
+            object.__setattr__(self, name, value)
+        return value
+
+    def _records(self, name: str) -> list[dict[str, Any]] | None:
+        """A table's rows as dicts, without building a DataFrame for it."""
+        raw = object.__getattribute__(self, name)
+        if raw is None:
+            return None
+        return raw.records() if type(raw) is _Columns else raw.to_dict("records")
+
     # ------------------------------------------------------------------ presentation
     def summary(self) -> str:
-        t = self.table.sort_values("conversions", ascending=False)
+        rows = sorted(self._records("table"), key=lambda r: -r["conversions"])
         ci = f"{self.ci:.0%} bootstrap intervals, {self.n_boot} replicates" if self.n_boot else \
             "no bootstrap (n_boot=0)"
         lines = [f"{self.label}: {self.total_conversions:,.0f} conversions worth "
-                 f"{self.total_value:,.2f} credited to {len(t)} channels ({ci})."]
-        for r in t.itertuples():
-            iv = (f" [{r.conversions_low:,.1f}, {r.conversions_high:,.1f}]"
-                  if np.isfinite(r.conversions_low) else "")
-            lines.append(f"  {r.channel}: {r.conversions:,.1f} conversions{iv} "
-                         f"({r.share:.1%}), value {r.value:,.2f}")
+                 f"{self.total_value:,.2f} credited to {len(rows)} channels ({ci})."]
+        for r in rows:
+            iv = (f" [{r['conversions_low']:,.1f}, {r['conversions_high']:,.1f}]"
+                  if np.isfinite(r["conversions_low"]) else "")
+            lines.append(f"  {r['channel']}: {r['conversions']:,.1f} conversions{iv} "
+                         f"({r['share']:.1%}), value {r['value']:,.2f}")
         return "\n".join(lines + self.notes)
 
     def _repr_html_(self) -> str:
@@ -123,18 +161,19 @@ class AttributionResult(Result):
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``json.dumps`` works on it); inverse of :meth:`from_dict`."""
-        def rec(df: pd.DataFrame | None):
-            if df is None:
-                return None
-            return [{k: plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+        def rec(name: str):
+            rows = self._records(name)
+            return None if rows is None else [{k: plain(v) for k, v in r.items()} for r in rows]
         return {"model": self.model, "label": self.label, "total_conversions":
                 self.total_conversions, "total_value": self.total_value, "n_boot": self.n_boot,
                 "ci": self.ci, "params": {k: plain(v) for k, v in self.params.items()},
-                "table": rec(self.table),
-                "removal_effects": rec(self.removal_effects), "notes": list(self.notes)}
+                "table": rec("table"),
+                "removal_effects": rec("removal_effects"), "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AttributionResult:
+        import pandas as pd
+
         table = pd.DataFrame(d["table"], columns=TABLE_COLUMNS).astype(
             {c: float for c in TABLE_COLUMNS[1:]})
         re = d.get("removal_effects")
@@ -222,7 +261,7 @@ class AttributionModel:
                 low_c, high_c = np.percentile(bc, q, axis=0)
                 low_v, high_v = np.percentile(bv, q, axis=0)
         total_c, total_v = paths.total_conversions, paths.total_value
-        table = pd.DataFrame({
+        table = _Columns({
             "channel": list(paths.channels), "conversions": conv, "conversions_low": low_c,
             "conversions_high": high_c, "value": value, "value_low": low_v,
             "value_high": high_v, "share": conv / total_c})

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..results import Result
 from .base import AttributionModel, AttributionResult, as_paths
@@ -20,6 +19,7 @@ from .shapley import Shapley
 
 if TYPE_CHECKING:  # altair is imported when a chart is drawn: it is slow to import
     import altair as alt
+    import pandas as pd
 
 __all__ = ["MODELS", "Comparison", "attribute", "compare", "make_model", "score_against_truth",
            "shift_table"]
@@ -190,6 +190,8 @@ def compare(paths: Paths | pd.DataFrame | str, models: Iterable | Mapping | None
     >>> c.table.to_dict()
     {'last_click': {'email': 0.0, 'sms': 3.0}, 'linear': {'email': 1.0, 'sms': 2.0}}
     """
+    import pandas as pd
+
     paths = as_paths(paths)
     specs, notes = _specs(models, paths)
     labels = [lab for lab, _ in specs]
@@ -243,6 +245,8 @@ def shift_table(results: Comparison | Mapping[str, AttributionResult] |
     0  linear   email                1.0                    NaN
     1  linear     sms               -1.0                 -33.33
     """
+    import pandas as pd
+
     res = _as_results(results)
     if base not in res:
         raise ValueError(f"base model {base!r} is not among the results {list(res)}")
@@ -295,10 +299,13 @@ def score_against_truth(results: Comparison | Mapping[str, AttributionResult] |
     >>> p = Paths.from_sequences([["email", "sms"], ["sms"]], conversions=[2, 1],
     ...                          value=[20.0, 10.0], nulls=[1, 3])
     >>> c = compare(p, ["last_click", "linear"], n_boot=0)
+    >>> import pandas as pd
     >>> s = score_against_truth(c, pd.Series({"email": 10.0, "sms": 20.0}))
     >>> s[["model", "mae_share", "rank"]].round(4).to_numpy().tolist()
     [['linear', 0.0, 1], ['last_click', 0.3333, 2]]
     """
+    import pandas as pd
+
     if measure not in ("value", "conversions"):
         raise ValueError("measure must be 'value' or 'conversions'")
     res = _as_results(results)

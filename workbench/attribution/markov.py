@@ -57,14 +57,17 @@ Conventions that change numbers (parameters):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..threads import one_blas_thread
-from .base import AttributionModel, CreditFn
+from .base import AttributionModel, CreditFn, _Columns
+from .gram import weighted_gram
 from .paths import AttributionInputError, Paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["MarkovChain", "removal_effects"]
 
@@ -157,6 +160,8 @@ class _Chain:
                 sid = (np.cumsum(present) - 1).astype(np.int32)[key]  # 32 bits: half the traffic
                 skeys = np.flatnonzero(present)
             else:  # hash-based grouping (pandas.factorize) is far faster than a sort here
+                import pandas as pd
+
                 sid, skeys = pd.factorize(key, sort=False)
             state_hist = np.column_stack([(skeys // base**m) % base - 1 for m in range(k)])
         else:  # very high order: unique rows of the history matrix
@@ -208,6 +213,8 @@ class _Chain:
             self.pair_id = pair
             upair = np.arange(S * S + 1)
         else:
+            import pandas as pd
+
             self.pair_id, upair = pd.factorize(pair, sort=False)
         self.pair_from, self.pair_to = upair // S, upair % S
         # self-transitions never change an absorption probability: dropped, with the dead bin
@@ -253,8 +260,8 @@ class _Chain:
         over the cells (path, converted) and (path, null) of the journey bootstrap
         (:mod:`workbench.attribution.base`).  So ``E x = N G p`` and
         ``Cov x = N (G diag(p) G' - G p p' G')`` exactly (``N`` journeys, ``p`` the
-        cell shares): one pass over the paths (:func:`_gram`), however many replicates
-        follow.  Returned for the statistics with a positive mean only (their index into
+        cell shares): one pass over the paths (:func:`.gram.weighted_gram`), however many
+        replicates follow.  Returned for the statistics with a positive mean only (their index into
         the stacked vector of length ``n_pairs + 4 n_states``); the others are 0 in every
         replicate.
         """
@@ -282,7 +289,7 @@ class _Chain:
         row = np.append(self.inner_row, R - 1)
         # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
         # cross and own terms of the few entries only one cell has
-        second = _gram(col, np.concatenate([[0], self.tails + 1]), a + b, E, row)
+        second = weighted_gram(col, np.concatenate([[0], self.tails + 1]), a + b, E, row)
         # cross terms: what a path's u adds against its tail's conversion, value and null
         # statistics, summed per (bin, tail state) and then placed in their columns
         key = col.astype(np.int64) * S + self.tail_state[row]
@@ -421,75 +428,6 @@ class _Chain:
             D = sp.diags(keep)
             out[i] = _solve(eye - D @ Q @ D, r * keep[:, None])[S]
         return out
-
-
-#: pairs of touches counted per ``bincount`` in :func:`_gram` (two buffers of this many)
-PAIR_BATCH = 16_000_000
-
-
-def _gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int,
-          row: np.ndarray | None = None) -> np.ndarray:
-    """``sum_r w_r u_r u_r'`` for rows ``u_r`` given as bins ``col[indptr[r]:indptr[r + 1]]``.
-
-    ``u_r`` counts the bins of row ``r`` (a bin may repeat), so the sum is
-    ``sum_r w_r sum_{i, j} e_{col_i} e_{col_j}'`` over the entries of the row: the
-    diagonal (``i = j``) is one ``bincount``, and the pairs ``i < j`` are counted for
-    all rows of the same length ``L`` at once, from their bins gathered as ``L``
-    contiguous lines (one per position).  When the output (``n * n``) is not much larger
-    than the group, each pair of positions is one ``bincount`` of two lines with the rows'
-    weights, so no pair is ever materialized; otherwise the pairs are enumerated into two
-    buffers of :data:`PAIR_BATCH` keys and weights, filled across lengths and counted
-    when full (each ``bincount`` writes the whole ``n * n`` output: fewer, larger batches
-    write it less often; a batch per length, 29 at order 2 on 1M paths, took 0.2-0.3 s
-    longer).  Measured on 1M paths (about 60M
-    pairs of touches), CPU seconds: 0.4 at order 1 and 1.0 at order 2, against 0.9 and
-    2.2 for enumerating every pair as index arrays, and about three times that for the
-    sparse product ``U' diag(w) U`` (whose row-by-row access misses the cache).
-    Returns a dense ``(n, n)`` array.
-    """
-    lengths = np.diff(indptr)
-    if row is None:  # each entry's row (the caller may have it already)
-        row = np.repeat(np.arange(len(lengths)), lengths)
-    nn = n * n
-    upper = np.zeros(nn)
-    order = np.argsort(lengths, kind="stable")
-    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
-    keys = weights = None  # the pairs' buffers, filled across groups: one bincount per fill
-    fill = 0
-    for group in np.split(order, cuts):
-        L = int(lengths[group[0]])
-        if L < 2:
-            continue
-        first, second = np.triu_indices(L, 1)
-        P = len(first)
-        small = nn <= 8 * len(group)  # measured: a bincount per pair pays from here
-        step = len(group) if small else max(1, PAIR_BATCH // P)
-        for k in range(0, len(group), step):
-            rows = group[k:k + step]
-            bins = col[indptr[rows] + np.arange(L)[:, None]].astype(np.intp)  # (L, rows)
-            wr = w[rows]
-            scaled = bins * n
-            if small:
-                for i, j in zip(first, second, strict=True):
-                    upper += np.bincount(scaled[i] + bins[j], wr, minlength=nn)
-                continue
-            m = P * len(rows)
-            if keys is None or fill + m > len(keys):
-                if fill:
-                    upper += np.bincount(keys[:fill], weights[:fill], minlength=nn)
-                    fill = 0
-                if keys is None or m > len(keys):  # (one row longer than a batch: its own)
-                    keys, weights = np.empty(max(PAIR_BATCH, m), np.intp), np.empty(
-                        max(PAIR_BATCH, m))
-            np.add(scaled[first], bins[second], out=keys[fill:fill + m].reshape(P, len(rows)))
-            weights[fill:fill + m].reshape(P, len(rows))[:] = wr  # pair-major, like the keys
-            fill += m
-    if fill:
-        upper += np.bincount(keys[:fill], weights[:fill], minlength=nn)
-    upper = upper.reshape(n, n)
-    out = upper + upper.T
-    out.flat[::n + 1] += np.bincount(col, w[row], minlength=n)  # the diagonal, in place
-    return out
 
 
 def _normalize(effects: np.ndarray, total) -> np.ndarray:
@@ -655,8 +593,8 @@ class MarkovChain(AttributionModel):
         re_c, re_v, base = self._full
         self.conversion_probability_ = float(base[0])
         self.expected_value_ = float(base[1])
-        table = pd.DataFrame({"channel": list(paths.channels), "removal_effect": re_c,
-                              "removal_effect_value": re_v})
+        table = _Columns({"channel": list(paths.channels), "removal_effect": re_c,
+                          "removal_effect_value": re_v})
         stats = self.chain_.statistics(paths.conversions, paths.value, paths.nulls)
         n_trans = sum(int((c > 0).sum()) for c in stats[:4])
         notes = [f"P(conversion) of the fitted chain: {base[0]:.4f}; "
@@ -678,6 +616,8 @@ class MarkovChain(AttributionModel):
         tot = np.concatenate([np.full(S, st.sum()), out[chain.pair_from], out, out])
         labels = np.array([*names, "(start)", "(conversion)", "(null)"], dtype=object)
         keep = cnt > 0
+        import pandas as pd
+
         return pd.DataFrame({"from": labels[frm[keep]], "to": labels[to[keep]],
                              "probability": cnt[keep] / tot[keep]})
 
@@ -696,4 +636,6 @@ def removal_effects(paths: Paths, order: int = 1, states: str = "prefix") -> pd.
         raise AttributionInputError("no conversions: nothing to attribute")
     re_c, _, _ = _Chain(paths, order, states).removal_effects(paths.conversions, paths.value,
                                                              paths.nulls)
+    import pandas as pd
+
     return pd.Series(re_c, index=list(paths.channels), name="removal_effect")

@@ -29,27 +29,25 @@ Conventions that change numbers, and where they are set:
 
 from __future__ import annotations
 
-import csv
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from os import PathLike
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["AttributionInputError", "Paths", "paths_from_journeys", "read_paths"]
+if TYPE_CHECKING:  # pandas is imported where a frame comes in or goes out: a CSV is read
+    import pandas as pd  # and attributed without it (the command line's start, issue 15)
 
-#: separators looked for when the path column never contains ``sep``
-CANDIDATE_SEPARATORS = (">", "|", ",", ";", "/", "\t", "→", "»", "<")
+__all__ = ["AttributionInputError", "Paths", "paths_from_journeys"]
 
 
 class AttributionInputError(ValueError):
     """Bad attribution input; the message names the column and the rows."""
 
 
-def _rows(mask: np.ndarray, index: pd.Index | None = None, k: int = 5) -> str:
+def _rows(mask: np.ndarray, index=None, k: int = 5) -> str:
     """``'rows 3, 7, 9 (and 4 more)'`` for the first ``k`` True positions of ``mask``."""
     pos = np.flatnonzero(mask)
     labels = list(pos[:k] if index is None else index[pos[:k]])
@@ -57,6 +55,30 @@ def _rows(mask: np.ndarray, index: pd.Index | None = None, k: int = 5) -> str:
     more = f" (and {len(pos) - k} more)" if len(pos) > k else ""
     word = "row" if len(pos) == 1 else "rows"
     return f"{word} {', '.join(map(str, labels))}{more}"
+
+
+#: Arrow's fixed-width numeric types by name, and their numpy dtypes (see :func:`_numpy`)
+_FIXED = {f"{k}{b}": np.dtype(f"{k[0] if k != 'uint' else 'u'}{b // 8}")
+          for k, bits in (("int", (8, 16, 32, 64)), ("uint", (8, 16, 32, 64)),
+                          ("float", (32, 64))) for b in bits}
+_FIXED.update(float=np.dtype("f4"), double=np.dtype("f8"))  # Arrow's names for float32/64
+
+
+def _numpy(arr) -> np.ndarray:
+    """An Arrow numeric array (or chunked array) without nulls as numpy, from its buffer.
+
+    pyarrow's own ``to_numpy()`` imports pandas on first use (its conversion caches
+    pandas' types), a quarter of a second the command line would pay for a CSV of
+    numbers (issue 15); a fixed-width array without nulls is a view of its data buffer
+    instead.  Anything else (nulls, other types) goes through ``to_numpy()``.
+    """
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    dtype = _FIXED.get(str(arr.type))
+    if dtype is None or arr.null_count:
+        return arr.to_numpy(zero_copy_only=False)
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr),
+                         offset=arr.offset * dtype.itemsize)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -142,16 +164,16 @@ class Paths:
         """
         seqs = [list(map(str, s)) for s in sequences]
         n = len(seqs)
-        frame = pd.DataFrame({
-            "path": [" > ".join(s) for s in seqs],
-            "total_conversions": list(conversions),
-            "total_conversion_value": list(value) if value is not None else [0.0] * n,
-            "total_null": list(nulls) if nulls is not None else [0.0] * n})
         bad = [i for i, s in enumerate(seqs) if not s or any(not c.strip() for c in s)]
         if bad:
             raise AttributionInputError(f"column 'path': empty path or touch at "
                                         f"{_rows(np.isin(np.arange(n), bad))}")
-        _check_counts(frame, "total_conversions", "total_conversion_value", "total_null")
+        counts = {"total_conversions": list(conversions),
+                  "total_conversion_value": list(value) if value is not None else [0.0] * n,
+                  "total_null": list(nulls) if nulls is not None else [0.0] * n}
+        arrays = {col: _numeric(col, np.asarray(v, dtype=object), None)
+                  for col, v in counts.items()}
+        _check_counts(arrays, "total_conversions", "total_conversion_value", "total_null")
         channels = tuple(sorted({c for s in seqs for c in s}))
         lookup = {c: i for i, c in enumerate(channels)}
         codes = np.fromiter((lookup[c] for s in seqs for c in s), dtype=np.int32)
@@ -159,9 +181,8 @@ class Paths:
         ages = None
         if ages_days is not None:
             ages = np.concatenate([np.asarray(a, dtype=float) for a in ages_days])
-        return cls(channels, codes, offsets, frame["total_conversions"].to_numpy(float),
-                   frame["total_conversion_value"].to_numpy(float),
-                   frame["total_null"].to_numpy(float), ages)
+        return cls(channels, codes, offsets, arrays["total_conversions"],
+                   arrays["total_conversion_value"], arrays["total_null"], ages)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -213,6 +234,8 @@ class Paths:
 
     def to_frame(self, sep: str = " > ") -> pd.DataFrame:
         """The aggregated-path table (``ChannelAttribution`` column names)."""
+        import pandas as pd
+
         return pd.DataFrame({"path": self.path_strings(sep),
                              "total_conversions": self.conversions,
                              "total_conversion_value": self.value,
@@ -342,233 +365,80 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- aggregated paths
-def _check_counts(df: pd.DataFrame, conv_col: str, value_col: str | None,
-                  null_col: str | None) -> None:
-    """Numeric, finite, non-negative counts; no all-zero row; something to attribute."""
+def _numeric(col: str, raw, index) -> np.ndarray:
+    """One count column as floats, refusing a non-numeric or missing value by name.
+
+    The message names the column and the rows (``index``: the rows' labels, positions
+    when None).  ``raw``: a pandas Series (a DataFrame's column), an Arrow array (a CSV's
+    column) or a numpy object array (Python lists).
+    """
+    if hasattr(raw, "null_count"):  # Arrow: typed by the reader; text means a non-number
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or (
+                pa.types.is_null(raw.type)):
+            if raw.null_count:
+                miss = np.asarray(pc.is_null(raw), dtype=bool)
+                raise AttributionInputError(f"column {col!r}: missing value at "
+                                            f"{_rows(miss, index)}")
+            return _numpy(raw).astype(float)
+        raw = raw.to_pandas()  # text among the counts: pandas finds which rows
+    elif isinstance(raw, np.ndarray):  # Python lists: numbers, or pandas finds which not
+        try:
+            arr = raw.astype(float)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if np.isnan(arr).any():
+                raise AttributionInputError(f"column {col!r}: missing value at "
+                                            f"{_rows(np.isnan(arr), index)}")
+            return arr
+    import pandas as pd
+
+    raw = pd.Series(raw) if not isinstance(raw, pd.Series) else raw
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = (num.isna() & raw.notna()).to_numpy()
+    if bad.any():
+        ex = raw[bad].iloc[0]
+        raise AttributionInputError(f"column {col!r}: non-numeric value at "
+                                    f"{_rows(bad, index)} (e.g. {ex!r})")
+    miss = raw.isna().to_numpy()
+    if miss.any():
+        raise AttributionInputError(f"column {col!r}: missing value at {_rows(miss, index)}")
+    return num.to_numpy(dtype=float)
+
+
+def _check_counts(arrays: dict[str, np.ndarray], conv_col: str, value_col: str | None,
+                  null_col: str | None, index=None) -> None:
+    """Finite, non-negative counts; no all-zero row; something to attribute.
+
+    ``arrays``: each given count column as floats (:func:`_numeric`); ``index``: the rows'
+    labels for the messages (positions when None).
+    """
     for col in (c for c in (conv_col, value_col, null_col) if c is not None):
-        raw = df[col]
-        num = pd.to_numeric(raw, errors="coerce")
-        bad = (num.isna() & raw.notna()).to_numpy()
-        if bad.any():
-            ex = raw[bad].iloc[0]
-            raise AttributionInputError(f"column {col!r}: non-numeric value at "
-                                        f"{_rows(bad, df.index)} (e.g. {ex!r})")
-        miss = raw.isna().to_numpy()
-        if miss.any():
-            raise AttributionInputError(f"column {col!r}: missing value at {_rows(miss, df.index)}")
-        arr = num.to_numpy(dtype=float)
+        arr = arrays[col]
         if not np.all(np.isfinite(arr)):
             raise AttributionInputError(
-                f"column {col!r}: infinite value at {_rows(~np.isfinite(arr), df.index)}")
+                f"column {col!r}: infinite value at {_rows(~np.isfinite(arr), index)}")
         if np.any(arr < 0):
             raise AttributionInputError(f"column {col!r}: negative value at "
-                                        f"{_rows(arr < 0, df.index)}")
-        df[col] = arr
-    conv = df[conv_col].to_numpy(float)
-    nulls = df[null_col].to_numpy(float) if null_col is not None else np.zeros(len(df))
+                                        f"{_rows(arr < 0, index)}")
+    conv = arrays[conv_col]
+    nulls = arrays[null_col] if null_col is not None else np.zeros(len(conv))
     zero = (conv == 0) & (nulls == 0)
     if zero.any():
         cols = f"{conv_col!r} and {null_col!r}" if null_col is not None else repr(conv_col)
         raise AttributionInputError(f"columns {cols}: every count is zero at "
-                                    f"{_rows(zero, df.index)}: a path nobody took")
+                                    f"{_rows(zero, index)}: a path nobody took")
     if value_col is not None:
-        orphan = (conv == 0) & (df[value_col].to_numpy(float) > 0)
+        orphan = (conv == 0) & (arrays[value_col] > 0)
         if orphan.any():
             raise AttributionInputError(f"column {value_col!r}: value without a conversion "
-                                        f"({conv_col!r} is 0) at {_rows(orphan, df.index)}")
+                                        f"({conv_col!r} is 0) at {_rows(orphan, index)}")
     if conv.sum() <= 0:
         raise AttributionInputError(f"column {conv_col!r}: no row has a conversion — nothing to "
                                     "attribute")
-
-
-def _sniff_delimiter(path: str | PathLike) -> str:
-    with open(path, newline="", encoding="utf-8") as fh:
-        head = fh.read(64 * 1024)
-    try:
-        return csv.Sniffer().sniff(head, delimiters=",;\t").delimiter
-    except csv.Error:
-        return ","
-
-
-def _split_paths(text, sep: str, path_col: str,
-                 index: pd.Index) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Split and encode path strings (an Arrow string array): (codes, offsets, channels).
-
-    Vectorized in Arrow's C++ kernels: split, then dictionary-encode the touches as they
-    are; only the (few) distinct touches are stripped of spaces, and touches that are the
-    same once stripped (``"sms "`` and ``"sms"``) share a code.  A large column is cut in
-    two halves split on two threads (Arrow's kernels release the GIL: 0.44 -> 0.26 s for
-    a million paths here), their dictionaries merged after.
-    """
-    import pyarrow.compute as pc
-
-    if hasattr(text, "combine_chunks"):
-        text = text.combine_chunks()
-    n = len(text)
-    halves = [text] if n < SPLIT_THREADS_MIN else [text.slice(0, n // 2),
-                                                     text.slice(n // 2)]
-
-    def split(part):
-        lists = pc.split_pattern(part, pattern=sep)
-        enc = pc.dictionary_encode(pc.list_flatten(lists))
-        if hasattr(enc, "combine_chunks"):
-            enc = enc.combine_chunks()
-        return (np.asarray(pc.list_value_length(lists), dtype=np.int64),
-                enc.indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist())
-
-    if len(halves) == 1:
-        parts = [split(text)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(len(halves)) as pool:
-            parts = list(pool.map(split, halves))
-    lengths = np.concatenate([p[0] for p in parts])
-    if not (lengths > 1).any():
-        _no_separator(text, sep, path_col, index)
-    stripped = [[s.strip() for s in p[2]] for p in parts]
-    names = sorted({s for part in stripped for s in part} - {""})
-    lookup = {name: i for i, name in enumerate(names)}
-    remaps = [np.array([lookup.get(s, -1) for s in part], dtype=np.int32) for part in stripped]
-    codes = np.concatenate([r[p[1]] for r, p in zip(remaps, parts, strict=True)])
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    if any((r < 0).any() for r in remaps) and np.any(codes < 0):
-        row = np.repeat(np.arange(n), lengths)
-        bad = np.zeros(n, dtype=bool)
-        bad[row[codes < 0]] = True
-        blank = bad & (lengths == 1)  # nothing but spaces
-        if blank.any():
-            raise AttributionInputError(f"column {path_col!r}: empty path at "
-                                        f"{_rows(blank, index)}")
-        ex = text[int(np.flatnonzero(bad)[0])].as_py()
-        raise AttributionInputError(f"column {path_col!r}: empty touch (nothing between two "
-                                    f"{sep!r}) at {_rows(bad, index)} (e.g. {ex!r})")
-    return codes, offsets, tuple(names)
-
-
-#: from this many paths the split runs on two threads
-SPLIT_THREADS_MIN = 200_000
-
-
-def _no_separator(text, sep: str, path_col: str, index: pd.Index) -> None:
-    """No path contains ``sep``: fine, unless another separator is plainly used."""
-    import pyarrow.compute as pc
-
-    for cand in CANDIDATE_SEPARATORS:
-        if cand == sep or cand in sep:
-            continue
-        hit = np.asarray(pc.match_substring(text, cand), dtype=bool)
-        if hit.any():
-            i = int(np.flatnonzero(hit)[0])
-            raise AttributionInputError(
-                f"column {path_col!r}: the separator {sep!r} appears in no row, but "
-                f"{cand!r} appears in {int(hit.sum())} of {len(hit)} rows (e.g. row "
-                f"{index[i]}: {text[i].as_py()!r}); pass sep={cand!r}")
-
-
-def _read_csv(path: str | PathLike, delimiter: str | None, path_col: str):
-    """A CSV file as an Arrow table (multi-threaded; the path column kept as text)."""
-    import pyarrow as pa
-    import pyarrow.csv as pv
-
-    delim = delimiter or _sniff_delimiter(path)
-    try:
-        return pv.read_csv(path, parse_options=pv.ParseOptions(delimiter=delim),
-                           convert_options=pv.ConvertOptions(column_types={path_col: pa.string()}))
-    except pa.ArrowInvalid as exc:
-        raise AttributionInputError(f"{path}: cannot be read as a CSV file: {exc}") from exc
-
-
-def read_paths(path_or_df: str | PathLike | pd.DataFrame, sep: str = ">",
-               path_col: str = "path", conv_col: str = "total_conversions",
-               value_col: str | None = "total_conversion_value",
-               null_col: str | None = "total_null", *, collapse_repeats: bool = False,
-               delimiter: str | None = None) -> Paths:
-    """Read aggregated paths (``ChannelAttribution``'s format) into :class:`Paths`.
-
-    Parameters
-    ----------
-    path_or_df
-        A DataFrame, or a CSV file (its delimiter is sniffed among ``,`` ``;``
-        and tab unless ``delimiter`` is given; ``ChannelAttribution``'s sample
-        data uses ``;``). A file is read by Arrow's multi-threaded CSV reader and
-        its paths never become Python strings.
-    sep
-        Separator between touches inside a path; spaces around it are ignored
-        (``"email > sms"`` and ``"email>sms"`` are the same path).
-    path_col, conv_col, value_col, null_col
-        Column names. ``value_col=None`` means no revenue (all zero);
-        ``null_col=None`` means no non-converting journeys (the Markov chain then
-        has no null transitions, as in ``ChannelAttribution`` without
-        ``var_null``).
-    collapse_repeats
-        Count consecutive identical touches once (default ``False``, as
-        ``ChannelAttribution``); see :meth:`Paths.collapse_repeats`.
-    delimiter
-        CSV delimiter; sniffed when ``None``.
-
-    Returns
-    -------
-    Paths
-        One row per input row, in input order; channel codes follow the sorted
-        channel names.
-
-    Raises
-    ------
-    AttributionInputError
-        Naming the column and the rows: missing column, empty path or touch, a
-        path column that never contains ``sep`` while another separator appears,
-        non-numeric, missing or negative counts, a row whose counts are all zero,
-        value on a row without conversions, or no conversion at all.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"path": ["email > sms", "sms"], "total_conversions": [2, 1],
-    ...                    "total_conversion_value": [80.0, 20.0], "total_null": [3, 4]})
-    >>> read_paths(df)
-    Paths(2 paths, 2 channels, 3 conversions, 7 nulls, value 100.00)
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not sep:
-        raise AttributionInputError("sep must be a non-empty string")
-    if isinstance(path_or_df, pd.DataFrame):
-        columns, table = list(path_or_df.columns), None
-    else:
-        table = _read_csv(path_or_df, delimiter, path_col)
-        columns = table.column_names
-    wanted = [c for c in (path_col, conv_col, value_col, null_col) if c is not None]
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        hint = ("; pass value_col=None / null_col=None when the data has no such column"
-                if set(missing) & {value_col, null_col} else "")
-        raise AttributionInputError(f"missing column(s) {missing}; the data has "
-                                    f"{list(map(str, columns))}{hint}")
-    counts = [c for c in wanted if c != path_col]
-    if table is None:
-        df = path_or_df[counts].copy()
-        raw = path_or_df[path_col].astype("string")
-        try:  # zero-copy when pandas already stores the strings in Arrow
-            text = pa.chunked_array([pa.array(raw)])
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            text = pa.chunked_array([pa.array(raw.to_numpy(dtype=object), type=pa.string())])
-    else:
-        df = table.select(counts).to_pandas()
-        text = table.column(path_col)
-    if len(df) == 0:
-        raise AttributionInputError("no rows: nothing to attribute")
-    empty = np.asarray(pc.fill_null(pc.equal(pc.binary_length(text), 0), True), dtype=bool)
-    if empty.any():
-        raise AttributionInputError(f"column {path_col!r}: empty path at {_rows(empty, df.index)}")
-    codes, offsets, names = _split_paths(text, sep, path_col, df.index)
-    _check_counts(df, conv_col, value_col, null_col)
-    n = len(df)
-    paths = Paths(names, codes, offsets, df[conv_col].to_numpy(float),
-                  df[value_col].to_numpy(float) if value_col is not None else np.zeros(n),
-                  df[null_col].to_numpy(float) if null_col is not None else np.zeros(n))
-    return paths.collapse_repeats() if collapse_repeats else paths
 
 
 # ---------------------------------------------------------------------------- journeys
@@ -620,6 +490,8 @@ def paths_from_journeys(journeys: pd.DataFrame, *, collapse_repeats: bool = Fals
                                     f"{list(map(str, journeys.columns))}")
     if len(journeys) == 0:
         raise AttributionInputError("journeys: no rows: nothing to attribute")
+    import pandas as pd
+
     df = journeys[list(JOURNEY_COLUMNS)].reset_index(drop=True)
     for col in ("journey_id", "touch_index", "channel", "touch_ts", "end_ts", "converted"):
         miss = df[col].isna().to_numpy()
