@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...engines import fetch_frame
 from ...experiments import analyze_experiment, sample_size_mean, welch_difference
 from ...report import Kpi, Section
 from ...results import Result
@@ -50,12 +51,14 @@ def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
     """
     a = con.table("assignments")
     a = a.filter((a.experiment == campaign + HOLDOUT_SUFFIX) & (a.unit_type == "customer"))
-    arms = a.select("customer_id", "arm").execute().drop_duplicates("customer_id")
+    arms = fetch_frame(a.select("customer_id", "arm")).drop_duplicates("customer_id")
     if arms.empty:
         return pd.DataFrame()
-    o = orders_with_goods(con).execute()
-    end = o.placed_at.max()  # the data's end, not only the test's customers'
-    o = o[o.customer_id.isin(arms.customer_id)]
+    orders = orders_with_goods(con)
+    end = pd.Timestamp(orders.placed_at.max().execute())  # the data's end, not the test's
+    ids = a.select(aid="customer_id").distinct()
+    # the test's customers' orders only, filtered in the engine and fetched in batches
+    o = fetch_frame(orders.semi_join(ids, orders.customer_id == ids.aid))
     o = o.sort_values(["customer_id", "placed_at"]).reset_index(drop=True)
     o["first_order"] = ~o.customer_id.duplicated()
     o = o.merge(arms, on="customer_id")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...engines import fetch_frame
 from ...simulate.campaign_settings import SEQUENCE_EXPERIMENT
 from ..orders import orders_with_goods
 
@@ -92,7 +93,7 @@ def sequence_units(con, window_days: float = 30.0,
                                <= end))
     u = u.select("customer_id", "arm", "order_id", "placed_at", "buyer",
                  order_value="revenue")
-    df = u.join(later_margin(con, u, window_days), "order_id").execute()
+    df = fetch_frame(u.join(later_margin(con, u, window_days), "order_id"))
     df["margin_after"] = df.margin_later - df.message_cost
     return df[["customer_id", "arm", "order_id", "placed_at", "buyer", "order_value",
                "margin_after", "orders_after"]].sort_values(
@@ -111,7 +112,7 @@ def order_outcomes(con, window_days: float = 30.0) -> pd.DataFrame:
     end = o.placed_at.max().as_scalar()
     o = o.filter(o.placed_at + ibis.interval(seconds=int(window_days * 86400)) <= end)
     u = o.select("customer_id", "order_id", "placed_at", "buyer", order_value="revenue")
-    df = u.join(later_margin(con, u, window_days), "order_id").execute()
+    df = fetch_frame(u.join(later_margin(con, u, window_days), "order_id"))
     df["margin_after"] = df.margin_later
     return df[["customer_id", "order_id", "placed_at", "buyer", "order_value",
-               "margin_after"]]
+               "margin_after"]].sort_values(["placed_at", "order_id"]).reset_index(drop=True)
