@@ -108,11 +108,8 @@ def _env(**extra) -> dict:
 
 
 @pytest.mark.parametrize("app", ["policy_lab.py", "model_tuner.py"])
-def test_app_runs_as_a_script_and_exports_without_a_cell_error(app, tmp_path):
-    run = subprocess.run([sys.executable, str(APPS / app)], env=_env(), cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "Traceback" not in run.stderr
+def test_app_exports_without_a_cell_error(app, tmp_path):
+    """``marimo export html`` runs every cell, as ``workbench run --apps`` does."""
     out = tmp_path / f"{app}.html"
     exp = subprocess.run([str(BIN / "marimo"), "export", "html", str(APPS / app), "-o",
                           str(out)], env=_env(), cwd=tmp_path, capture_output=True, text=True,
@@ -120,6 +117,15 @@ def test_app_runs_as_a_script_and_exports_without_a_cell_error(app, tmp_path):
     # marimo's exit status is non-zero when any cell raised during the export
     assert exp.returncode == 0, (exp.stdout + exp.stderr)[-3000:]
     assert out.stat().st_size > 10_000
+
+
+@pytest.mark.slow  # every cell already runs in the export above (make test)
+@pytest.mark.parametrize("app", ["policy_lab.py", "model_tuner.py"])
+def test_app_runs_as_a_script(app, tmp_path):
+    run = subprocess.run([sys.executable, str(APPS / app)], env=_env(), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
 
 
 def _free_port() -> int:
