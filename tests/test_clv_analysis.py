@@ -58,6 +58,12 @@ def test_value_by_channel_and_flags(analysis):
     assert (risk.historic_clv >= sc.historic_clv.quantile(0.8) - 1e-9).all()
     gap = analysis.discount_acquired_gap()
     assert gap["low"] <= gap["difference"] <= gap["high"]
+    # a store whose customers all came with a discount has no gap to take, and says none
+    from dataclasses import replace
+
+    alld = replace(analysis, scorecard=sc.assign(acquisition_channel="discount_promo"))
+    g = alld.discount_acquired_gap()
+    assert np.isnan(g["difference"]) and (g["n_discount"], g["n_other"]) == (len(sc), 0)
     assert "holdout" in analysis.summary()
     assert analysis.chart().to_dict()["hconcat"]
 

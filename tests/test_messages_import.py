@@ -261,8 +261,26 @@ def test_a_csv_of_sends_credits_orders_by_its_order_column(tmp_path):
     assert o["#1001"] == "m5" and o["#1002"] == "m6"  # "1002" is Shopify's "#1002"
     assert o.drop(["#1001", "#1002"]).isna().all()
     assert res.counts["orders credited to a message"] == 2
-    assert list(res.rejects.reason) == ["the credited message was sent after the order"]
+    # m7's credit is refused, its send imported: the reason says which of the two
+    assert list(res.rejects.reason) == [
+        "order credit not applied: the credited message was sent after the order"]
+    assert res.counts["order credits refused"] == 1
     assert read_table(path, "messages").message_id.tolist() == ["m5", "m6", "m7", "m8"]
+    # a row whose send is refused credits nothing (one reason for it, not two); a send
+    # already imported still credits an order (counted, not rejected)
+    again = tmp_path / "again.csv"
+    pd.DataFrame({"id": ["m9", "m9", "m5"],
+                  "to": ["bob@example.com", "bob@example.com", "alice@example.com"],
+                  "sent": ["2025-01-01T09:00:00Z", "2025-01-01T10:00:00Z",
+                           "2025-01-30T10:00:00Z"],
+                  "ch": ["email"] * 3, "order": ["", "1002", "#1001"]}).to_csv(
+        again, index=False)
+    res = import_messages(again, path, fmt="csv", mapping="message_id=id,email=to,"
+                          "channel=ch,sent_at=sent,order_id=order")
+    reasons = dict(zip(res.rejects.source_row, res.rejects.reason, strict=True))
+    assert len(res.rejects) == 2 and reasons[2].startswith("the message id appears again")
+    assert reasons[3].startswith("already imported")
+    assert res.counts["orders already credited to this message"] == 1  # m5's #1001
 
 
 def test_a_dataset_with_integer_ids_keeps_one_id_type_per_column(tmp_path):
@@ -347,10 +365,11 @@ def test_credited_orders_that_do_not_fit_are_rejected_with_the_reason(tmp_path):
     events.write_text(head + "\n".join(rows) + "\n")
     res = import_messages(events, path)
     reasons = dict(zip(res.rejects.source_row, res.rejects.reason, strict=True))
-    assert reasons[3].startswith("an order event whose order is not in the dataset")
-    assert reasons[4].startswith("the credited message was not sent to this order's customer")
-    assert reasons[5] == "the credited message was sent after the order"
-    assert reasons[6].startswith("the same order credited again")  # 1004 without its "#"
+    c = "order credit not applied: "
+    assert reasons[3].startswith(c + "an order event whose order is not in the dataset")
+    assert reasons[4] == c + "the credited message was sent to another customer than the order's"
+    assert reasons[5] == c + "the credited message was sent after the order"
+    assert reasons[6].startswith(c + "the same order credited again")  # 1004 without "#"
     assert reasons[7].startswith("an order event credited to no message")
     assert 2 not in reasons and 9 not in reasons
     assert res.counts["orders credited to a message"] == 2

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 
-def _pandas():
+def loaded_pandas():
     """The pandas module if it is imported, else None.
 
     No object can be a frame before pandas is imported, so a command that never needs
@@ -46,7 +46,7 @@ def _pandas():
 
 def plain(v: Any) -> Any:
     """A JSON-ready copy of ``v``: frames as records, numpy unwrapped, NaN/inf as ``None``."""
-    pd = _pandas()
+    pd = loaded_pandas()
     if pd is not None and isinstance(v, pd.DataFrame):
         return [{str(k): plain(x) for k, x in row.items()} for row in v.to_dict("records")]
     if pd is not None and isinstance(v, pd.Series):
@@ -94,7 +94,7 @@ class Result:
     def _repr_html_(self) -> str:
         text = "".join(f"<p>{html.escape(line)}</p>" for line in str(self).splitlines())
         table = getattr(self, self._html_table) if self._html_table else None
-        pd = _pandas()
+        pd = loaded_pandas()
         if pd is not None and isinstance(table, pd.DataFrame):
             text += table.to_html(index=False, float_format=_number)
         return text
@@ -105,4 +105,4 @@ class Result:
                 if f.name not in self._skip_in_dict}
 
 
-__all__ = ["Result", "plain"]
+__all__ = ["Result", "loaded_pandas", "plain"]

@@ -10,12 +10,12 @@ a user waits for (issue 15).
 from __future__ import annotations
 
 import csv
-import sys
 from os import PathLike
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..results import loaded_pandas
 from .paths import AttributionInputError, Paths, _check_counts, _numeric, _numpy, _rows
 
 if TYPE_CHECKING:
@@ -227,5 +227,5 @@ def read_paths(path_or_df: str | PathLike | pd.DataFrame, sep: str = ">",
 
 def _is_frame(x) -> bool:
     """Whether ``x`` is a pandas DataFrame (without importing pandas to ask)."""
-    pd = sys.modules.get("pandas")
+    pd = loaded_pandas()
     return pd is not None and isinstance(x, pd.DataFrame)

@@ -278,8 +278,17 @@ def append_messages(into: Path, m: pd.DataFrame, rows: pd.Series, source: str,
     else:
         tables["messages"] = new_m
     if attributions is not None and len(attributions):
-        _attribute_orders(tables, attributions, source, rejects, counts)
+        # a row whose message was refused here credits nothing (one reason per row); a
+        # message already imported still can: a re-import credits orders added since
+        refused = {r for f in rejects for r, why in zip(f.source_row, f.reason, strict=True)
+                   if not str(why).startswith("already imported")}
+        _attribute_orders(tables, attributions[~attributions.row.isin(refused)], source,
+                          rejects, counts)
     return appended(into, tables, truth, texts, info, rejects, source)
+
+
+#: the start of the reason of a credited order that was not applied (``rejects.csv``)
+CREDIT_REFUSED = "order credit not applied: "
 
 
 def _attribute_orders(tables: dict[str, pa.Table], a: pd.DataFrame, source: str,
@@ -295,8 +304,10 @@ def _attribute_orders(tables: dict[str, pa.Table], a: pd.DataFrame, source: str,
     such message, or a message sent after the order are rejected with the reason.
     """
     def drop(mask, reason: str) -> pd.DataFrame:
-        if mask.any():
-            rejects.append(reject(source, sorted(a.row[mask]), reason))
+        if mask.any():  # the credit is refused; a CSV row's message may still be imported
+            rejects.append(reject(source, sorted(a.row[mask]), CREDIT_REFUSED + reason))
+            counts["order credits refused"] = counts.get("order credits refused", 0) + int(
+                mask.sum())
         return a[~mask]
 
     if "orders" not in tables:
@@ -323,8 +334,11 @@ def _attribute_orders(tables: dict[str, pa.Table], a: pd.DataFrame, source: str,
     comp = msg + ":" + cust
     mid = msg.where(msg.map(owner) == cust, comp.where(comp.isin(owner.index)))
     a = a.assign(mid=mid)
-    a = drop(a.mid.isna(), "the credited message was not sent to this order's customer in "
-             "the dataset")
+    sent_ids = set(owner.index) | {i.split(":", 1)[0] for i in owner.index}
+    a = drop(a.mid.isna() & ~msg.isin(sent_ids),
+             "the credited message is not in the dataset (import its sends first)")
+    a = drop(a.mid.isna(), "the credited message was sent to another customer than the "
+             "order's")
     placed = pd.Series(pd.to_datetime(o.placed_at, utc=True).to_numpy()[a.pos.astype(int)],
                        index=a.index)
     sent = pd.to_datetime(a.mid.map(mm.sent_at), utc=True)

@@ -28,9 +28,11 @@ the missing columns.
   (Klaviyo suppresses the profile from email).  Any other metric (``Viewed
   Product``...) is rejected as "not a message event".
 * **Credited orders.**  ``Placed Order`` with ``$attributed_message`` (the message
-  Klaviyo credits the order to: the one the recipient last engaged with inside its
-  attribution window) sets that order's ``orders.message_id`` — the store's last-click
-  attribution, which the efficiency tables and value by acquisition campaign read.
+  Klaviyo credits the order to: the one the recipient last opened or clicked inside its
+  attribution window) sets that order's ``orders.message_id``, which the efficiency
+  tables' last-click column and value by acquisition campaign read.  Klaviyo counts an
+  open as well as a click, so on imported data that column is Klaviyo's own, wider
+  attribution; what a message caused is the holdout column's, not this credit's.
   The order is named by the first of ``Order Name``, ``$extra.name``, ``Order ID``,
   ``OrderId`` and the ``$event_id`` property given on the row (Klaviyo's own ``Event
   ID`` is its event's, not the order's), and matched to the dataset's ``order_id`` as it
@@ -41,8 +43,10 @@ the missing columns.
   dataset's message of that id sent to the
   order's customer (this file's or an earlier import's).  Rejected with the reason: an
   order event credited to no message, one whose order is not in the dataset (import
-  the orders first), whose message was not sent to the order's customer or was sent
-  after the order, and the same order credited twice.  An order already credited to
+  the orders first), whose message is not in the dataset, was sent to another customer
+  or after the order, and the same order credited twice — each reason starting "order
+  credit not applied: " (a CSV row's send may still be imported; counted as *order
+  credits refused*).  An order already credited to
   another message keeps it (counted).
 * **One message per ``$message`` x profile x channel.**  ``sent_at`` is the first
   Received (or bounce) time; ``delivered`` is False when a bounce, drop or failure was

@@ -84,8 +84,9 @@ class CLVAnalysis(Result):
         lines.append(f"Predicted {s['horizon_days']:.0f}-day CLV per customer is highest for "
                      f"{top.acquisition_channel} ({top.mean_predicted_clv:,.2f}) and lowest "
                      f"for {low.acquisition_channel} ({low.mean_predicted_clv:,.2f}).")
-        if "discount_promo" in set(bc.acquisition_channel):
-            d = self.discount_acquired_gap()
+        d = (self.discount_acquired_gap() if "discount_promo" in set(bc.acquisition_channel)
+             else None)
+        if d is not None and d["n_other"]:  # (everyone discount-acquired: no gap to take)
             lines.append(f"Customers acquired with a discount are worth "
                          f"{d['difference']:+,.2f} per customer against the others "
                          f"(95% interval {d['low']:+,.2f} to {d['high']:+,.2f}).")
@@ -143,6 +144,9 @@ class CLVAnalysis(Result):
         sc = self.scorecard
         disc = sc.acquisition_channel == "discount_promo"
         a, b = sc.loc[disc, "predicted_clv"], sc.loc[~disc, "predicted_clv"]
+        if len(a) == 0 or len(b) == 0:  # one side empty: no difference to take
+            return {"difference": np.nan, "low": np.nan, "high": np.nan,
+                    "n_discount": len(a), "n_other": len(b)}
         diff = a.mean() - b.mean()
         d = sc.assign(_par=_parameter_se(sc, self.settings.get("interval", SCORE_INTERVAL)))
         w = pd.Series(np.where(disc, 1.0 / len(a), -1.0 / len(b)), index=sc.index)

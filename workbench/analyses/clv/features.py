@@ -30,7 +30,7 @@ import pandas as pd
 from ibis import _
 
 from ...engines import epoch_s, fetch_frame
-from ...store import require_tables
+from ...store import require_tables, ts_literal
 from ...vocab import in_days as _unit
 
 
@@ -56,7 +56,7 @@ def rfm_summary_expr(tx, calibration_end, observation_end=None, time_unit: str =
     """
     u = _unit(time_unit) * 86400.0
     cal_ts = _utc(calibration_end)
-    cal = ibis.literal(cal_ts.tz_localize(None) if _naive(tx) else cal_ts)
+    cal = ts_literal(cal_ts, tx, "ts")
     cal_s = cal_ts.timestamp()
     def periods(t):
         return t.mutate(p=t.ts.truncate(period)).group_by("customer_id", "p").aggregate(
@@ -75,7 +75,7 @@ def rfm_summary_expr(tx, calibration_end, observation_end=None, time_unit: str =
         historic_revenue=_.total)
     if observation_end is not None:
         obs_ts = _utc(observation_end)
-        obs = ibis.literal(obs_ts.tz_localize(None) if _naive(tx) else obs_ts)
+        obs = ts_literal(obs_ts, tx, "ts")
         h = periods(tx.filter((tx.ts > cal) & (tx.ts <= obs))).group_by(
             hid="customer_id").aggregate(
             frequency_holdout=_.count(), holdout_total=_.amount.sum())
@@ -95,7 +95,7 @@ def returns_rate(con, calibration_end) -> float:
     not a per-customer table in memory.
     """
     gross, net = transactions(con, False), transactions(con, True)
-    cal = _literal(gross, calibration_end)
+    cal = ts_literal(_utc(calibration_end), gross, "ts")
     g = gross.filter(gross.ts <= cal).aggregate(gross=_.amount.sum())
     n = net.filter(net.ts <= cal).aggregate(net=_.amount.sum())
     row = g.cross_join(n).execute().iloc[0]
@@ -113,7 +113,8 @@ def holdout_purchase_days(con, calibration_end, observation_end) -> pd.DataFrame
     plot of Fader, Hardie & Lee (2005, fig. 3) needs no order rows in memory.
     """
     tx = transactions(con, False)
-    cal, obs = _literal(tx, calibration_end), _literal(tx, observation_end)
+    cal = ts_literal(_utc(calibration_end), tx, "ts")
+    obs = ts_literal(_utc(observation_end), tx, "ts")
     buyers = tx.filter(tx.ts <= cal).select(buyer="customer_id").distinct()
     hold = tx.filter((tx.ts > cal) & (tx.ts <= obs))
     hold = hold.semi_join(buyers, hold.customer_id == buyers.buyer)
@@ -124,19 +125,9 @@ def holdout_purchase_days(con, calibration_end, observation_end) -> pd.DataFrame
     return out.sort_values("elapsed_days").reset_index(drop=True)
 
 
-def _literal(tx, t):
-    """``t`` as a timestamp literal comparable with ``tx.ts`` (naive or UTC)."""
-    t = _utc(t)
-    return ibis.literal(t.tz_localize(None) if _naive(tx) else t)
-
-
 def _utc(t) -> pd.Timestamp:
     t = pd.Timestamp(t)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
-def _naive(tx) -> bool:
-    return tx.schema()["ts"].timezone is None
 
 
 def rfm_summary(con, calibration_end=None, observation_end=None, time_unit: str = "days",

@@ -55,7 +55,8 @@ def order_units(con, campaign: str = "post_purchase", window_days: float = 30.0
     if arms.empty:
         return pd.DataFrame()
     orders = orders_with_goods(con)
-    end = pd.Timestamp(orders.placed_at.max().execute())  # the data's end, not the test's
+    # the data's end, not the test's customers' (orders alone: no need for the goods' join)
+    end = pd.Timestamp(con.table("orders").placed_at.max().execute())
     ids = a.select(aid="customer_id").distinct()
     # the test's customers' orders only, filtered in the engine and fetched in batches
     o = fetch_frame(orders.semi_join(ids, orders.customer_id == ids.aid))
