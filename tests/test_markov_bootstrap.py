@@ -143,21 +143,22 @@ def test_normal_draws_have_the_covariance_even_when_it_is_singular(root, monkeyp
     assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * se_cov)
 
 
-@pytest.mark.parametrize("n_bins, n_rows, batch", [(3, 2_000, 16_000_000), (40, 300, 16_000_000),
-                                                   (40, 300, 25), (40, 300, 7)])
-def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows, batch, monkeypatch):
-    """Both ways of counting pairs (per pair of positions, or enumerated) against
-    ``sum_r w_r u_r u_r'`` built row by row from dense count vectors; the enumerated
-    pairs also in batches that fill and flush across lengths, and smaller than one row's
-    pairs (15 for a row of 6)."""
+@pytest.mark.parametrize("n_bins, n_rows", [(3, 2_000), (40, 300), (1, 50)])
+@pytest.mark.parametrize("weights", ["real", "counts", "large counts"])
+def test_the_gram_of_the_paths_equals_the_dense_sum(n_bins, n_rows, weights):
+    """The pairs of positions counted for all rows of a length at once, against
+    ``sum_r w_r u_r u_r'`` built row by row from dense count vectors (rows of length 0
+    to 6, bins that repeat within a row: with one bin, every pair is on the diagonal);
+    with real weights, with journey counts (summed in 32-bit integers) and with counts
+    whose pairs would overflow 32 bits (summed as floats)."""
     from workbench.attribution import gram
 
-    monkeypatch.setattr(gram, "PAIR_BATCH", batch)
     rng = np.random.default_rng(n_bins)
     lengths = rng.integers(0, 7, n_rows)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     col = rng.integers(0, n_bins, indptr[-1]).astype(np.int32)
-    w = rng.gamma(2.0, 1.0, n_rows)
+    w = {"real": rng.gamma(2.0, 1.0, n_rows), "counts": rng.integers(0, 50, n_rows),
+         "large counts": rng.integers(0, 2**31 // 15, n_rows)}[weights]
     want = np.zeros((n_bins, n_bins))
     for r in range(n_rows):
         u = np.bincount(col[indptr[r]:indptr[r + 1]], minlength=n_bins)

@@ -83,6 +83,8 @@ NORMAL_BOOT_MIN = 100_000
 #: is dense, 200 MB at 5,000, and factored once: 2,484 at order 2 on 1M paths take
 #: ~3 s); more resample journeys
 NORMAL_BOOT_MAX_STATS = 5_000
+#: entries per chunk of the bootstrap's cross terms (:meth:`_Chain.stat_moments`)
+CROSS_CHUNK = 2_000_000
 
 
 def _solve(A, b: np.ndarray) -> np.ndarray:
@@ -289,13 +291,23 @@ class _Chain:
         row = np.append(self.inner_row, R - 1)
         # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
         # cross and own terms of the few entries only one cell has
-        second = weighted_gram(col, np.concatenate([[0], self.tails + 1]), a + b, E, row)
+        journeys = conv + nulls  # whole counts, as a rule: the pairs are then summed exactly
+        whole = bool(np.all(journeys == np.round(journeys)) and journeys.max(initial=0) < 2**31)
+        second = weighted_gram(col, np.concatenate([[0], self.tails + 1]),
+                               journeys.astype(np.int64) if whole else journeys, E)
+        second *= 1.0 / total
         # cross terms: what a path's u adds against its tail's conversion, value and null
         # statistics, summed per (bin, tail state) and then placed in their columns
-        key = col.astype(np.int64) * S + self.tail_state[row]
         into_conv, value_in, into_null = (compact[P + k * S + np.arange(S)] for k in (1, 3, 2))
-        for w, to in ((a, into_conv), (a * per_conv, value_in), (b, into_null)):
-            c = np.bincount(key, w[row], minlength=E * S).reshape(E, S)
+        cross = np.zeros((3, E * S))
+        weights = (a, a * per_conv, b)
+        for k in range(0, len(col), CROSS_CHUNK):  # by chunks: no ten-million-entry temporaries
+            rk = row[k:k + CROSS_CHUNK]
+            key = col[k:k + CROSS_CHUNK] * np.int64(S) + self.tail_state[rk]
+            for c, w in zip(cross, weights, strict=True):
+                c += np.bincount(key, w[rk], minlength=E * S)
+        for c, to in zip(cross, (into_conv, value_in, into_null), strict=True):
+            c = c.reshape(E, S)
             second[:, to] += c  # (an unseen statistic's column is the junk bin, dropped)
             second[to, :] += c.T
         # own terms: a path's conversion, value and null statistics against themselves;
