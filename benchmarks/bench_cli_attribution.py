@@ -11,6 +11,8 @@ its output — medians of ``--repeats`` runs, in one run of this script:
   see ``bench_attribution.py``) at order 1 and 2, with its defaults, reading the CSV
   with pandas: a script that does what its README shows.
 
+Each command starts after a pause (``--pause``, 4 s): see :func:`interleaved`.
+
 Usage: .venv/bin/python benchmarks/bench_cli_attribution.py [--paths 1000000] [--repeats 3]
 Writes benchmarks/results/cli_attribution.json and prints a Markdown table.
 """
@@ -44,12 +46,22 @@ def once(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def interleaved(cmds: dict[str, list[str]], repeats: int) -> dict:
+def interleaved(cmds: dict[str, list[str]], repeats: int, pause: float = 0.0) -> dict:
     """Each command once per round, rounds repeated: a shared machine's load drifts, and
-    interleaving spreads it over every command instead of over whichever ran last."""
+    interleaving spreads it over every command instead of over whichever ran last.
+
+    ``pause`` seconds before each command, so that each starts from the same memory:
+    this virtual machine hands freed memory back to its host (virtio-balloon free page
+    reporting, about two seconds after it is freed), and a page first touched after that
+    costs a host fault.  Without the pause a command that follows a larger one inherits
+    its not-yet-reported pages and one that follows a smaller one does not (measured:
+    the order-2 command took 2.9 s right after ChannelAttribution and 2.2 s right after
+    itself).  With it, every command runs as a user's single command would.
+    """
     times: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(repeats):
         for name, cmd in cmds.items():
+            time.sleep(pause)
             times[name].append(once(cmd))
     return {name: {"median_s": statistics.median(t), "times": t} for name, t in times.items()}
 
@@ -58,6 +70,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--paths", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pause", type=float, default=4.0,
+                    help="seconds of rest before each command (see interleaved)")
     args = ap.parse_args()
     csv = ROOT / ".cache" / "bench" / f"paths_{args.paths}.csv"
     if not csv.exists():
@@ -75,7 +89,8 @@ def main() -> None:
         if ok:
             cmds[f"ChannelAttribution order {order}"] = [str(CA_PY), "-c", CA_ONE_SHOT,
                                                          str(csv), str(order)]
-    out["runs"] = interleaved(cmds, args.repeats)
+    out["pause_s"] = args.pause
+    out["runs"] = interleaved(cmds, args.repeats, args.pause)
     print(f"| run ({args.paths:,} unique paths, whole process) | median | vs ChannelAttribution |")
     print("|---|---|---|")
     for name, r in out["runs"].items():

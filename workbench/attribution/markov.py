@@ -154,17 +154,22 @@ class _Chain:
                 back[m:] = codes[:-m] + 1
                 for i in range(m):  # the first m touches of a path have no m-th predecessor
                     back[starts[lengths > i] + i] = 0
-                key += back * base**m
+                back *= base**m
+                key += back
+                del back
             if keep is not None:
                 key = key[keep]
             if keyspace <= DIRECT_KEYS:  # index the key space directly, no sort
-                present = np.bincount(key, minlength=keyspace) > 0
+                # (a flag per key, not a bincount: that casts the keys to 64 bits first)
+                present = np.zeros(keyspace, dtype=bool)
+                present[key] = True
                 sid = (np.cumsum(present) - 1).astype(np.int32)[key]  # 32 bits: half the traffic
                 skeys = np.flatnonzero(present)
             else:  # hash-based grouping (pandas.factorize) is far faster than a sort here
                 import pandas as pd
 
                 sid, skeys = pd.factorize(key, sort=False)
+            del key
             state_hist = np.column_stack([(skeys // base**m) % base - 1 for m in range(k)])
         else:  # very high order: unique rows of the history matrix
             hist = np.full((paths.n_touches, k), -1, dtype=np.int64)
@@ -187,6 +192,7 @@ class _Chain:
             kept = np.ones(len(sid), dtype=bool)
             kept[rerun] = False
             sid, trow = sid[kept], trow[kept]
+            del kept
             keep = True  # the tails come from the rows below
         self.state_hist = state_hist  # channel codes of each state, most recent first
         self.contains = np.zeros((S, n_ch), dtype=bool)
@@ -201,6 +207,7 @@ class _Chain:
             is_tail = np.ones(len(sid), dtype=bool)
             is_tail[:-1] = trow[:-1] != trow[1:]
             tails = np.flatnonzero(is_tail)
+            del is_tail
         heads = np.concatenate([[0], tails[:-1] + 1])
         self.head_state, self.tail_state = sid[heads], sid[tails]
         # the transition out of touch j goes to touch j + 1, except at a path's end
@@ -209,6 +216,7 @@ class _Chain:
             sid = sid.astype(np.int64)
         pair = sid[:-1] * S + sid[1:]
         pair[tails[:-1]] = dead
+        self.touch_rows = trow  # each (kept) touch's path
         self.inner_row = trow[:-1]
         self.tails = tails
         if S * S < DIRECT_KEYS:
@@ -225,7 +233,8 @@ class _Chain:
         self.n_states, self.n_pairs, self.n_channels = S, len(upair), n_ch
         # statistics the journeys can feed: observed transitions, then start, conversion,
         # null and value per state
-        seen = np.bincount(self.pair_id, minlength=self.n_pairs) > 0
+        seen = np.zeros(self.n_pairs, dtype=bool)
+        seen[self.pair_id] = True
         self.n_observed = int((seen & ~self.drop).sum()) + 4 * S
 
     def counts(self, conv: np.ndarray, nulls: np.ndarray):
@@ -267,7 +276,7 @@ class _Chain:
         the stacked vector of length ``n_pairs + 4 n_states``); the others are 0 in every
         replicate.
         """
-        R, S, P = len(conv), self.n_states, self.n_pairs
+        S, P = self.n_states, self.n_pairs
         total = conv.sum() + nulls.sum()
         n = max(round(total), 1)
         a, b = conv / total, nulls / total
@@ -288,7 +297,7 @@ class _Chain:
         col[self.tails] = P + self.head_state
         col = compact[col]
         col[junk] = D
-        row = np.append(self.inner_row, R - 1)
+        row = self.touch_rows
         # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
         # cross and own terms of the few entries only one cell has
         journeys = conv + nulls  # whole counts, as a rule: the pairs are then summed exactly

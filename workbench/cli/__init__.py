@@ -33,7 +33,7 @@ def entry() -> None:
     main()
 
 
-def _reuse_freed_memory() -> None:
+def _reuse_freed_memory(one_heap: bool = False) -> None:
     """A data command keeps freed memory for reuse (``threads.reuse_freed_memory``).
 
     Only in the command's own process: the setting is process-wide and permanent, so
@@ -43,7 +43,7 @@ def _reuse_freed_memory() -> None:
         return
     from ..threads import reuse_freed_memory
 
-    reuse_freed_memory()
+    reuse_freed_memory(one_heap=one_heap)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -446,7 +446,7 @@ def attribution(file, model_name, order, sep, collapse_repeats, n_boot, as_json)
     Prints conversions and value per channel with bootstrap intervals (and the
     removal effects for markov).
     """
-    _reuse_freed_memory()
+    _reuse_freed_memory(one_heap=True)  # Arrow reads the file: one heap for both
     from ..attribution import AttributionInputError, attribute, read_paths
 
     opts = {"n_boot": n_boot}
