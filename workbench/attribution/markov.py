@@ -57,6 +57,7 @@ Conventions that change numbers (parameters):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,6 +114,21 @@ def _solve(A, b: np.ndarray) -> np.ndarray:
         if ok:
             return x
     return spla.splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
+
+
+def _batch_inverse(A: np.ndarray) -> np.ndarray:
+    """``np.linalg.inv`` of a stack of matrices, its halves on two threads.
+
+    LAPACK releases the GIL, and each thread's BLAS is the caller's (one thread): 200
+    inverses of 157 x 157 took 0.08-0.11 s against 0.14 s on one.
+    """
+    if len(A) < 64:
+        return np.linalg.inv(A)
+    half = len(A) // 2
+    with ThreadPoolExecutor(1) as pool:
+        top = pool.submit(np.linalg.inv, A[:half])
+        bottom = np.linalg.inv(A[half:])
+        return np.concatenate([top.result(), bottom])
 
 
 class _Chain:
@@ -298,23 +314,33 @@ class _Chain:
         col = compact[col]
         col[junk] = D
         row = self.touch_rows
+        # cross terms: what a path's u adds against its tail's conversion, value and null
+        # statistics, summed per (bin, tail state) and then placed in their columns; on a
+        # second thread (bincount releases the GIL) while this one counts the pairs
+        # (0.16 s of a 1.0 s bootstrap at order 2 on 1M paths, hidden)
+        tail_of = self.tail_state
+
+        def cross_terms() -> np.ndarray:
+            cross = np.zeros((3, E * S))
+            weights = (a, a * per_conv, b)
+            for k in range(0, len(col), CROSS_CHUNK):  # by chunks: no 10M-entry temporaries
+                rk = row[k:k + CROSS_CHUNK]
+                key = col[k:k + CROSS_CHUNK] * np.int64(S) + tail_of[rk]
+                for c, w in zip(cross, weights, strict=True):
+                    c += np.bincount(key, w[rk], minlength=E * S)
+            return cross
+
         # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
         # cross and own terms of the few entries only one cell has
         journeys = conv + nulls  # whole counts, as a rule: the pairs are then summed exactly
         whole = bool(np.all(journeys == np.round(journeys)) and journeys.max(initial=0) < 2**31)
-        second = weighted_gram(col, np.concatenate([[0], self.tails + 1]),
-                               journeys.astype(np.int64) if whole else journeys, E)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(cross_terms)
+            second = weighted_gram(col, np.concatenate([[0], self.tails + 1]),
+                                   journeys.astype(np.int64) if whole else journeys, E)
+            cross = pending.result()
         second *= 1.0 / total
-        # cross terms: what a path's u adds against its tail's conversion, value and null
-        # statistics, summed per (bin, tail state) and then placed in their columns
         into_conv, value_in, into_null = (compact[P + k * S + np.arange(S)] for k in (1, 3, 2))
-        cross = np.zeros((3, E * S))
-        weights = (a, a * per_conv, b)
-        for k in range(0, len(col), CROSS_CHUNK):  # by chunks: no ten-million-entry temporaries
-            rk = row[k:k + CROSS_CHUNK]
-            key = col[k:k + CROSS_CHUNK] * np.int64(S) + self.tail_state[rk]
-            for c, w in zip(cross, weights, strict=True):
-                c += np.bincount(key, w[rk], minlength=E * S)
         for c, to in zip(cross, (into_conv, value_in, into_null), strict=True):
             c = c.reshape(E, S)
             second[:, to] += c  # (an unseen statistic's column is the junk bin, dropped)
@@ -401,7 +427,7 @@ class _Chain:
         out = np.full((B, self.n_channels + 1, 2), np.nan)
         with one_blas_thread():
             try:
-                M = np.linalg.inv(A)
+                M = _batch_inverse(A)
                 ok = np.arange(B)
             except np.linalg.LinAlgError:  # a replicate whose chain cannot be absorbed
                 ok = np.array([b for b in range(B) if np.linalg.matrix_rank(A[b]) == n],
