@@ -33,10 +33,22 @@ def synthetic_paths(n: int, n_channels: int = 6, seed: int = 0) -> Paths:
     return Paths(names, codes, offsets, conv, value, journeys - conv)
 
 
-@pytest.mark.parametrize("order", [1, 2])
-def test_the_statistics_moments_are_exact(order):
+@pytest.mark.parametrize(("order", "states", "counts", "chunk"), [
+    (1, "prefix", "whole", None), (2, "prefix", "whole", None),
+    (2, "window", "fractional", 7), (1, "prefix", "fractional", 7)])
+def test_the_statistics_moments_are_exact(order, states, counts, chunk, monkeypatch):
+    """Mean and covariance against the linear map built one cell at a time: with whole
+    journey counts (the pairs summed in 32-bit integers) and fractional ones (in floats),
+    prefix and window states, and the cross terms in chunks of 7 entries."""
+    from workbench.attribution import markov
+
+    if chunk:
+        monkeypatch.setattr(markov, "CROSS_CHUNK", chunk)
     p = synthetic_paths(300, seed=order)
-    chain = _Chain(p, order, "prefix")
+    if counts == "fractional":
+        f = np.random.default_rng(9).uniform(0.3, 2.0, p.n_paths)
+        p = Paths(p.channels, p.codes, p.offsets, p.conversions * f, p.value * f, p.nulls * f)
+    chain = _Chain(p, order, states)
     seen, mean, cov = chain.stat_moments(p.conversions, p.value, p.nulls)
     # the linear map, one cell at a time, through the chain's own counting code
     R, S = p.n_paths, chain.n_states
@@ -67,9 +79,10 @@ def test_the_statistics_moments_are_exact(order):
     assert np.all(want_mean[seen] > 0)
     np.testing.assert_allclose(mean, want_mean[seen], rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(cov, want_cov[np.ix_(seen, seen)], rtol=1e-9, atol=1e-7)
-    # the mean is the observed statistics: the bootstrap is centred on the data
-    np.testing.assert_allclose(mean, stats(p.conversions, p.nulls, p.value)[seen],
-                               rtol=1e-10)
+    # the mean is the observed statistics: the bootstrap is centred on the data (scaled
+    # to the replicate's round(N) journeys when the counts are fractional, as resampling)
+    np.testing.assert_allclose(mean, stats(p.conversions, p.nulls, p.value)[seen]
+                               * n / cells.sum(), rtol=1e-10)
 
 
 def test_the_normal_bootstrap_spreads_like_resampling_journeys():

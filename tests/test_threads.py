@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ def _run(code: str) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 @pytest.mark.parametrize("arrow_first", [False, True])
 @pytest.mark.parametrize("one_heap", [False, True])
 def test_one_heap_gives_arrow_the_c_librarys_malloc(one_heap, arrow_first):
@@ -28,3 +30,13 @@ def test_one_heap_gives_arrow_the_c_librarys_malloc(one_heap, arrow_first):
                + "import pyarrow as pa\nprint(ok, pa.default_memory_pool().backend_name)")
     assert got == f"True {'system' if one_heap else before}"
     assert before != "system"  # (else this test would not tell the two apart)
+
+
+def test_a_pool_the_user_chose_is_kept():
+    env = dict(os.environ, ARROW_DEFAULT_MEMORY_POOL="mimalloc")
+    out = subprocess.run([sys.executable, "-c",
+                          "import pyarrow as pa\nfrom workbench.threads import reuse_freed_memory\n"
+                          "reuse_freed_memory(one_heap=True)\n"
+                          "print(pa.default_memory_pool().backend_name)"],
+                         capture_output=True, text=True, check=True, timeout=120, env=env)
+    assert out.stdout.strip() == "mimalloc"

@@ -67,20 +67,27 @@ def reuse_freed_memory(*, one_heap: bool = False) -> bool:
         ok = ok and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
         if one_heap and ok:
             ok = libc.mallopt(_M_ARENA_MAX, 1) == 1
-            _arrow_from_malloc()
+            if ok:
+                _arrow_from_malloc()
         return ok
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return False
 
 
 def _arrow_from_malloc() -> None:
-    """Arrow's default memory pool becomes the C library's ``malloc`` (see above)."""
+    """Arrow's default memory pool becomes the C library's ``malloc`` (see above).
+
+    A pool the user chose (``ARROW_DEFAULT_MEMORY_POOL``) is left as it is; the variable,
+    when set here, is inherited by child processes (the commands that use this start none).
+    """
     import os
     import sys
 
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
     if "pyarrow" in sys.modules:
         import pyarrow as pa
 
         pa.set_memory_pool(pa.system_memory_pool())
     else:  # read when pyarrow first makes its default pool; importing it here costs 0.1 s
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
