@@ -50,8 +50,9 @@ def reuse_freed_memory(*, one_heap: bool = False) -> bool:
     bundled mimalloc and glibc gives each reading thread an arena of its own; on this
     virtual machine (which hands freed guest memory back to the host: a page first
     touched after that costs a host fault as well) that is what a command pays for most:
-    measured on the 1M-path Markov command after a pause, peak memory 1,041 -> 748 MB,
-    system time 1.25 -> 0.54 s, wall time 1.54 -> 1.10 s (medians of 5).
+    measured on the 1M-path order-2 Markov command without intervals, after a pause,
+    peak memory 1,041 -> 742 MB, system time 1.25 -> 0.41 s, wall time 1.54 -> 0.99 s
+    (medians of 5).
     """
     import ctypes
 

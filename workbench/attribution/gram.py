@@ -23,7 +23,7 @@ def weighted_gram(col: np.ndarray, indptr: np.ndarray, w: np.ndarray, n: int) ->
     ``bin_i`` of the diagonal and at ``n * bin_i + bin_j`` for every later ``j`` of one
     accumulator, in place (``np.add.at``), so the pairs are never all materialized and
     no output is allocated per batch.  Measured on 1M paths (60M pairs of touches at
-    order 2, 49M at order 1), seconds: 0.6-0.7 at order 2 and 0.3 at order 1, against
+    order 2, 49M at order 1), seconds: 0.5-0.7 at order 2 and 0.3 at order 1, against
     0.9-1.6 and 0.35 for ``bincount`` over batches of 16M enumerated pairs (each writing
     a fresh ``n * n`` output: at order 2, 42 MB, more than this machine's cache, and
     newly faulted pages), about 2 s for enumerating every pair as index arrays, and

@@ -332,7 +332,9 @@ class _Chain:
 
         # sum over cells of p g g' with g = u + v: u u' once for both cells, then the
         # cross and own terms of the few entries only one cell has
-        journeys = conv + nulls  # whole counts, as a rule: the pairs are then summed exactly
+        # whole counts, as a rule: the pairs are then summed exactly (the gram checks that
+        # they fit 32 bits; the bound here only keeps the cast to integers safe)
+        journeys = conv + nulls
         whole = bool(np.all(journeys == np.round(journeys)) and journeys.max(initial=0) < 2**31)
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(cross_terms)
